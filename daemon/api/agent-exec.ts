@@ -1,0 +1,19 @@
+/** Starting a guest process for an ExecSpec through the sandbox's agent. */
+import type { AgentClient } from '../agent/client.js';
+import type { ExecProcess } from '../agent/exec.js';
+import type { ExecSpec } from './exec-spec.js';
+
+/**
+ * Starts the process. Rejects with GuestError when the guest cannot start it
+ * (ENOENT: no such command or directory, EACCES, ...) and AgentError when the
+ * agent is unreachable.
+ */
+export function startProcess(agent: AgentClient, spec: ExecSpec): Promise<ExecProcess> {
+  return agent.exec({
+    argv: [...spec.argv],
+    env: spec.env === undefined ? undefined : { ...spec.env },
+    cwd: spec.cwd,
+    tty: spec.tty === undefined ? undefined : { rows: spec.tty.rows, cols: spec.tty.cols },
+    stdin: spec.stdin,
+  });
+}

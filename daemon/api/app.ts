@@ -1,0 +1,102 @@
+/**
+ * The hobd HTTP API: a hono app plus the websocket upgrade handlers.
+ *
+ * Layout: `/healthz`; `/v1/tokens`; the sandbox router (CRUD, exec, fs)
+ * mounted twice, at `/v1/sprites` (Sprites SDK compatibility) and
+ * `/v1/sandboxes` (hob's name). Every response carries `Sprite-Version`.
+ * Unknown routes answer 404 JSON; errors answer through api/errors.ts.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import { BadRequestError, NotFoundError } from '../errors.js';
+import { consoleLog, errorJson, type ApiDeps, type ApiEnv } from './context.js';
+import { UnauthorizedError } from './errors.js';
+import { admit, type ListenerKind } from './guard.js';
+import { execRoutes } from './routes/exec.js';
+import { fsRoutes } from './routes/fs.js';
+import { sandboxCrudRoutes } from './routes/sandboxes.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { createUpgradeHandlers } from './ws/upgrade.js';
+
+export interface Api {
+  /** The hono app (for tests: `app.fetch(request, {listener: 'unix'|'tcp', ...})`). */
+  readonly app: Hono<ApiEnv>;
+  /** A node `request` listener for a server of the given kind. */
+  requestListener(listener: ListenerKind): (req: IncomingMessage, res: ServerResponse) => void;
+  /** A node `upgrade` listener for a server of the given kind. */
+  upgradeListener(listener: ListenerKind): (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Drops open websockets and stops timers (sessions themselves live in deps.sessions). */
+  close(): void;
+}
+
+export function createApi(deps: ApiDeps): Api {
+  const log = deps.log ?? consoleLog;
+  const app = new Hono<ApiEnv>();
+  const policy = { port: deps.port, extraHosts: deps.extraHosts };
+
+  app.use('*', async (c, next) => {
+    c.header('Sprite-Version', deps.version);
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Cache-Control', 'no-store');
+    const admission = admit(
+      c.env.listener,
+      {
+        method: c.req.method,
+        host: c.req.header('host'),
+        origin: c.req.header('origin'),
+        authorization: c.req.header('authorization'),
+        isUpgrade: false,
+      },
+      policy,
+      deps.tokens,
+    );
+    if (admission.kind === 'refused') {
+      const response = errorJson(admission.error, log, 'admission');
+      if (admission.error instanceof UnauthorizedError) response.headers.set('WWW-Authenticate', 'Bearer');
+      return response;
+    }
+    if (admission.kind === 'sandbox') {
+      if (deps.sandboxHost) return deps.sandboxHost(c.req.raw, admission.name);
+      return errorJson(new NotFoundError(`no web server is served for ${admission.name} yet`), log, 'sandbox host');
+    }
+    c.set('tokenId', admission.tokenId);
+    await next();
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version }));
+  app.route('/v1/tokens', tokenRoutes(deps));
+
+  const sandboxes = new Hono<ApiEnv>();
+  sandboxes.route('/', sandboxCrudRoutes(deps, log));
+  sandboxes.route('/', execRoutes(deps, log));
+  sandboxes.route('/', fsRoutes(deps, log));
+  app.route('/v1/sprites', sandboxes);
+  app.route('/v1/sandboxes', sandboxes);
+
+  app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((err, c) => errorJson(err, log, `${c.req.method} ${c.req.path}`));
+
+  const upgrades = createUpgradeHandlers(deps, log);
+  const listeners = new Map<ListenerKind, (req: IncomingMessage, res: ServerResponse) => void>();
+  const requestListener = (listener: ListenerKind) => {
+    let handler = listeners.get(listener);
+    if (!handler) {
+      const inner = getRequestListener((request, env) => app.fetch(request, { ...env, listener }), {
+        // A request node-server cannot even turn into a Request (no Host, bad URL).
+        errorHandler: (err) => errorJson(err instanceof Error && err.name === 'RequestError' ? new BadRequestError('malformed request') : err, log, 'request'),
+      });
+      handler = (req, res) => void inner(req, res);
+      listeners.set(listener, handler);
+    }
+    return handler;
+  };
+
+  return {
+    app,
+    requestListener,
+    upgradeListener: (listener) => upgrades.handler(listener),
+    close: () => upgrades.close(),
+  };
+}

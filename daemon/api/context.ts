@@ -1,0 +1,75 @@
+/**
+ * What the API is built from (`ApiDeps`), the hono environment its handlers
+ * see, and the error-to-response glue they share.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from 'hono';
+import type { TokenStore } from '../auth/tokens.js';
+import type { SessionRegistry } from '../core/sessions.js';
+import type { SandboxService } from '../core/types.js';
+import { errorResponse, fsErrorResponse } from './errors.js';
+import type { ListenerKind } from './guard.js';
+
+/** Minimal structured logger (console fits). */
+export interface ApiLog {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ApiDeps {
+  /** The sandbox manager. */
+  readonly sandboxes: SandboxService;
+  /** Exec sessions; shared with the idle policy, which reads its attached-client counts. */
+  readonly sessions: SessionRegistry;
+  /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
+  readonly tokens: TokenStore;
+  /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */
+  readonly port: number;
+  /** hob's version, sent as `Sprite-Version` (sprites-go reads it to choose the attach URL form). */
+  readonly version: string;
+  /** Host names besides localhost/127.0.0.1/[::1] the TCP listener answers to (lower case, no port). */
+  readonly extraHosts?: readonly string[];
+  /**
+   * Serves a request for a sandbox URL (`Host: <name>.localhost:<port>`), when
+   * the proxy exists; until then such requests get 404.
+   */
+  readonly sandboxHost?: (request: Request, name: string) => Promise<Response>;
+  /** Where unexpected errors are logged. Default: console. */
+  readonly log?: ApiLog;
+}
+
+/** Hono environment of every handler. */
+export interface ApiEnv {
+  Bindings: {
+    readonly listener: ListenerKind;
+    readonly incoming: IncomingMessage;
+    readonly outgoing: ServerResponse;
+  };
+  Variables: {
+    /** Id of the token that authenticated the request (TCP only). */
+    tokenId: string | undefined;
+  };
+}
+
+export type ApiContext = Context<ApiEnv>;
+
+export const consoleLog: ApiLog = {
+  info: (message, fields) => console.info(message, fields ?? ''),
+  warn: (message, fields) => console.warn(message, fields ?? ''),
+  error: (message, fields) => console.error(message, fields ?? ''),
+};
+
+/** The JSON error response for `err`; unexpected errors are logged with their stack. */
+export function errorJson(err: unknown, log: ApiLog, where: string): Response {
+  const { status, body, unexpected } = errorResponse(err);
+  if (unexpected) log.error(`unexpected error in ${where}`, { error: err instanceof Error ? err.stack : String(err) });
+  return Response.json(body, { status });
+}
+
+/** The error response of a file operation on `path` (Sprites' filesystem error shape for guest errors). */
+export function fsErrorJson(err: unknown, path: string, log: ApiLog, where: string): Response {
+  const { status, body, unexpected } = fsErrorResponse(err, path);
+  if (unexpected) log.error(`unexpected error in ${where}`, { error: err instanceof Error ? err.stack : String(err) });
+  return Response.json(body, { status });
+}

@@ -1,0 +1,78 @@
+/**
+ * What to run for an exec request: argv, environment, working directory, TTY,
+ * stdin — derived from the websocket query or the HTTP exec body.
+ */
+import type { ExecQuery, HttpExecBody } from './schemas.js';
+import { envPairsToRecord } from './schemas.js';
+
+export interface ExecSpec {
+  /** argv[0] is looked up in the guest's PATH when it has no slash. */
+  readonly argv: readonly string[];
+  /** Replaces the guest's default environment when set. */
+  readonly env: Readonly<Record<string, string>> | undefined;
+  readonly cwd: string | undefined;
+  readonly tty: { readonly rows: number; readonly cols: number } | undefined;
+  /** Whether the process gets a stdin pipe (otherwise /dev/null). A TTY always has one. */
+  readonly stdin: boolean;
+}
+
+/** The guest environment hob fills in when a client's env replaces the default one (so PATH lookups still work). */
+export const BASE_ENV: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+};
+
+/**
+ * The environment of an exec: undefined (the guest's default, which includes
+ * the sandbox's environment) when the client gave none; otherwise the
+ * client's variables over the sandbox's environment over BASE_ENV, and TERM
+ * for a TTY. Sprites replaces the environment outright when `env` is given;
+ * hob keeps the basics so that `env=FOO=1` does not also lose PATH.
+ */
+export function execEnv(
+  clientEnv: Readonly<Record<string, string>> | undefined,
+  sandboxEnv: Readonly<Record<string, string>>,
+  tty: boolean,
+): Record<string, string> | undefined {
+  if (clientEnv === undefined || Object.keys(clientEnv).length === 0) return undefined;
+  return { ...BASE_ENV, ...(tty ? { TERM: 'xterm-256color' } : {}), ...sandboxEnv, ...clientEnv };
+}
+
+/**
+ * argv of a websocket exec: `path` replaces argv[0] when given (Sprites: "the
+ * executable; defaults to the first cmd"); with neither, a login bash for a
+ * TTY and plain bash otherwise.
+ */
+export function argvFromQuery(cmd: readonly string[], path: string | undefined, tty: boolean): string[] {
+  if (cmd.length === 0) return path !== undefined ? [path] : tty ? ['bash', '-l'] : ['bash'];
+  return path !== undefined ? [path, ...cmd.slice(1)] : [...cmd];
+}
+
+export function specFromQuery(query: ExecQuery, sandboxEnv: Readonly<Record<string, string>>): ExecSpec {
+  const tty = query.tty;
+  return {
+    argv: argvFromQuery(query.cmd, query.path, tty),
+    env: execEnv(query.env.length > 0 ? envPairsToRecord(query.env) : undefined, sandboxEnv, tty),
+    cwd: query.dir,
+    tty: tty ? { rows: query.rows, cols: query.cols } : undefined,
+    stdin: tty ? true : (query.stdin ?? false),
+  };
+}
+
+/** A command line string runs under `sh -c`; an array is the argv itself. */
+export function specFromHttpBody(body: HttpExecBody, sandboxEnv: Readonly<Record<string, string>>): ExecSpec {
+  return {
+    argv: typeof body.command === 'string' ? ['/bin/sh', '-c', body.command] : body.command,
+    env: execEnv(body.env, sandboxEnv, false),
+    cwd: body.dir,
+    tty: undefined,
+    stdin: body.stdin !== undefined,
+  };
+}
+
+/** Exit code and stderr text for a process that could not be started at all (shell conventions: 127 not found, 126 not executable). */
+export function startFailure(argv0: string, guestCode: string | undefined, message: string): { exitCode: number; text: string } {
+  if (guestCode === 'ENOENT') return { exitCode: 127, text: `hob: ${argv0}: command not found or no such directory (${message})\n` };
+  if (guestCode === 'EACCES' || guestCode === 'EPERM' || guestCode === 'ENOEXEC') return { exitCode: 126, text: `hob: ${argv0}: cannot execute (${message})\n` };
+  return { exitCode: 126, text: `hob: ${argv0}: could not start: ${message}\n` };
+}

@@ -1,0 +1,251 @@
+/**
+ * The HTTP side of exec (the websocket side is in ../ws/):
+ *
+ * - `GET /{name}/exec` → `{sessions: [...]}` (Sprites' session listing; ended
+ *   sessions stay listed for a minute with `exited: true`).
+ * - `POST /{name}/exec/{id}/kill?signal=TERM&timeout=0s` → NDJSON events
+ *   `{type: "signal"|"exited"|"complete"|"error", message, signal?, pid?, exit_code?}`
+ *   (the JS SDK's SessionKillStream fields); 410 when the process already ended.
+ * - `POST /{name}/exec`, two forms:
+ *   - with `cmd` query parameters: the SDKs' `execFileHTTP` — the raw body is
+ *     stdin (when `stdin=true`), the response streams binary frames of the
+ *     websocket framing (1 stdout, 2 stderr, 3 exit code), one per HTTP chunk;
+ *   - otherwise a JSON body `{command: string | string[], stdin?, env?, dir?, timeout?}`
+ *     answered with `{output, stdout, stderr, exit_code, signal, timed_out, truncated}`
+ *     (`output` is stdout and stderr interleaved as they arrived). A command
+ *     that cannot start answers exit_code 127/126 with the reason on stderr,
+ *     as a shell would.
+ */
+import { Readable } from 'node:stream';
+import { Hono } from 'hono';
+import type { ExecProcess } from '../../agent/exec.js';
+import { AgentError, BadRequestError, GuestError, NotFoundError } from '../../errors.js';
+import { consoleLog, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
+import { GONE_STATUS } from '../errors.js';
+import { encodeExitFrame, encodeStreamFrame, StreamByte } from '../exec-frames.js';
+import { FramePacer } from '../frame-pacer.js';
+import { runProcess } from '../exec-run.js';
+import { specFromHttpBody, specFromQuery, startFailure, type ExecSpec } from '../exec-spec.js';
+import { startProcess } from '../agent-exec.js';
+import { NDJSON } from '../ndjson.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema, queryObject } from '../schemas.js';
+import { parseInput, readJsonBody } from '../validate.js';
+import { nameParam } from './sandboxes.js';
+
+/** Per-stream cap of the JSON exec response; beyond it output is dropped and `truncated` set. */
+export const MAX_JSON_EXEC_OUTPUT = 8 * 1024 * 1024;
+/** Output the streamed HTTP exec holds before it pauses the process's output. */
+const PACER_HIGH_WATER = 1024 * 1024;
+/** How long a kill with a timeout waits after the escalation to SIGKILL. */
+const KILL_WAIT_MS = 5_000;
+
+export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv> {
+  const router = new Hono<ApiEnv>();
+
+  router.get('/:name/exec', (c) => {
+    const name = nameParam(c.req.param('name'));
+    deps.sandboxes.get(name);
+    return c.json({ sessions: deps.sessions.list(name).map((s) => s.listing()) });
+  });
+
+  router.post('/:name/exec/:id/kill', (c) => {
+    const name = nameParam(c.req.param('name'));
+    const id = parseInput(SessionIdSchema, c.req.param('id'), 'session id');
+    const query = parseInput(KillSessionQuery, queryObject(new URL(c.req.url).searchParams), 'query');
+    deps.sandboxes.get(name);
+    const session = deps.sessions.get(name, id);
+    if (!session) throw new NotFoundError(`no session ${id} in sandbox ${name}`);
+    if (session.exited) return c.json({ error: 'gone', message: `session ${id} has already exited` }, GONE_STATUS);
+
+    const encoder = new TextEncoder();
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const line = (value: Record<string, unknown>): void => {
+          try {
+            controller.enqueue(encoder.encode(JSON.stringify({ ...value, time: new Date().toISOString() }) + '\n'));
+          } catch {
+            // The client left; the kill goes on.
+          }
+        };
+        const pid = session.pid;
+        session.kill(query.signal, 0);
+        line({ type: 'signal', message: `sent ${query.signal} to process ${pid}`, signal: query.signal, pid });
+        if (query.timeout !== undefined && query.timeout > 0) {
+          let exit = await waitOrTimeout(session.waitExit(), query.timeout);
+          if (!exit) {
+            session.kill('SIGKILL', 0);
+            line({ type: 'signal', message: `process ${pid} still running after ${query.timeout} ms: sent SIGKILL`, signal: 'SIGKILL', pid });
+            exit = await waitOrTimeout(session.waitExit(), KILL_WAIT_MS);
+          }
+          if (exit) line({ type: 'exited', message: `process ${pid} exited with ${exit.exitCode}`, exit_code: exit.exitCode, pid });
+          else line({ type: 'error', message: `process ${pid} did not exit`, pid });
+        }
+        line({ type: 'complete', message: 'done', pid });
+        controller.close();
+      },
+    });
+    return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
+  });
+
+  router.post('/:name/exec', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const params = new URL(c.req.url).searchParams;
+    if (params.has('cmd')) return streamedExec(c.req.raw, name, params);
+    const body = await readJsonBody(c.req.raw, HttpExecBody);
+    const sandbox = deps.sandboxes.get(name);
+    const spec = specFromHttpBody(body, sandbox.environment);
+
+    const out = new Collector(MAX_JSON_EXEC_OUTPUT);
+    const err = new Collector(MAX_JSON_EXEC_OUTPUT);
+    const all = new Collector(2 * MAX_JSON_EXEC_OUTPUT);
+    const started = await start(spec, name);
+    if (!started.ok) {
+      return c.json({ output: started.failure.text, stdout: '', stderr: started.failure.text, exit_code: started.failure.exitCode, signal: null, timed_out: false, truncated: false });
+    }
+    const result = await runProcess(
+      started.process,
+      (stream, data) => {
+        (stream === 1 ? out : err).add(data);
+        all.add(data);
+      },
+      { stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'), timeoutMs: body.timeout, abort: c.req.raw.signal },
+    );
+    if (result.status === null) throw new GuestConnectionLost(result.error ?? 'unknown');
+    return c.json({
+      output: all.text(),
+      stdout: out.text(),
+      stderr: err.text(),
+      exit_code: result.exitCode,
+      signal: result.status.signal,
+      timed_out: result.timedOut,
+      truncated: out.truncated || err.truncated || all.truncated,
+    });
+  });
+
+  /** Starts a process; a failure inside the guest becomes a shell-style result, anything else is thrown. */
+  async function start(spec: ExecSpec, name: string): Promise<Started> {
+    const agent = await deps.sandboxes.agent(name);
+    try {
+      return { ok: true, process: await startProcess(agent, spec) };
+    } catch (err) {
+      if (!(err instanceof GuestError)) throw err;
+      return { ok: false, failure: startFailure(spec.argv[0] ?? '', err.guestCode, err.message) };
+    }
+  }
+
+  /** The SDKs' execFileHTTP form. */
+  async function streamedExec(request: Request, name: string, params: URLSearchParams): Promise<Response> {
+    const query = parseInput(ExecQuery, queryObject(params, EXEC_QUERY_ARRAYS), 'query');
+    if (query.tty) throw new BadRequestError('a TTY needs the websocket exec');
+    const sandbox = deps.sandboxes.get(name);
+    const spec = specFromQuery(query, sandbox.environment);
+    const started = await start(spec, name);
+    const headers = { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' };
+    if (!started.ok) {
+      const frames = Buffer.concat([encodeStreamFrame(StreamByte.Stderr, Buffer.from(started.failure.text)), encodeExitFrame(started.failure.exitCode)]);
+      return new Response(frames, { status: 200, headers });
+    }
+    const process = started.process;
+    const stdin = spec.stdin && request.body ? Readable.fromWeb(request.body as import('node:stream/web').ReadableStream<Uint8Array>) : undefined;
+    let pullHook: () => void = () => undefined;
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        let paused = false;
+        const pacer = new FramePacer((frame) => {
+          try {
+            controller.enqueue(frame);
+          } catch {
+            return; // the client left; the abort signal ends the process
+          }
+          resumeIfRoom();
+        });
+        const resumeIfRoom = (): void => {
+          if (paused && pacer.backlog < PACER_HIGH_WATER / 2 && (controller.desiredSize ?? 1) > 0) {
+            paused = false;
+            process.stdout.resume();
+            process.stderr.resume();
+          }
+        };
+        runProcess(
+          process,
+          (streamId, data) => {
+            pacer.push(streamId === 1 ? StreamByte.Stdout : StreamByte.Stderr, data);
+            // A slow reader: stop taking output from the guest until it catches up.
+            if (!paused && (pacer.backlog > PACER_HIGH_WATER || (controller.desiredSize ?? 1) <= 0)) {
+              paused = true;
+              process.stdout.pause();
+              process.stderr.pause();
+            }
+          },
+          { stdin, abort: request.signal },
+        ).then(
+          async (result) => {
+            pacer.push(StreamByte.Exit, Buffer.from([result.exitCode & 0xff]), false);
+            await pacer.drained();
+            try {
+              controller.close();
+            } catch {
+              // The client left.
+            }
+          },
+          (err: unknown) => {
+            log.error('unexpected error in HTTP exec', { error: err instanceof Error ? err.stack : String(err) });
+            controller.error(err);
+          },
+        );
+        pullHook = resumeIfRoom;
+      },
+      pull() {
+        pullHook();
+      },
+    }, { highWaterMark: 16 });
+    return new Response(stream, { status: 200, headers });
+  }
+
+  return router;
+}
+
+type Started = { ok: true; process: ExecProcess } | { ok: false; failure: { exitCode: number; text: string } };
+
+/** The guest connection went away while the process ran (the sandbox stopped or crashed). */
+class GuestConnectionLost extends AgentError {
+  constructor(reason: string) {
+    super(`lost the guest while the command ran: ${reason}`);
+  }
+}
+
+/** Collects output up to a byte limit. */
+class Collector {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+
+  constructor(private readonly limit: number) {}
+
+  add(data: Buffer): void {
+    const room = this.limit - this.size;
+    if (room <= 0) {
+      this.truncated = true;
+      return;
+    }
+    const part = data.length > room ? data.subarray(0, room) : data;
+    if (part.length < data.length) this.truncated = true;
+    this.chunks.push(Buffer.from(part));
+    this.size += part.length;
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks, this.size).toString('utf8');
+  }
+}
+
+function waitOrTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+    promise.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * Sandbox CRUD in the Sprites shapes, mounted at `/v1/sprites` and `/v1/sandboxes`:
+ *
+ * - `POST /` create → 201 Sprite object; with `Accept: application/x-ndjson`
+ *   (hob extension) a progress stream whose last line is the Sprite object.
+ * - `GET /` list: `prefix`, `max_results` (1–50), `continuation_token` →
+ *   `{sprites, has_more, next_continuation_token, org}`.
+ * - `GET /{name}`, `PUT /{name}` (url_settings, labels, clear_labels),
+ *   `DELETE /{name}` → 204.
+ * - hob extensions: `POST /{name}/start` (NDJSON progress on request), `POST /{name}/stop`.
+ */
+import { Hono } from 'hono';
+import { BadRequestError } from '../../errors.js';
+import type { CreateSandboxInput, Sandbox, UpdateSandboxInput } from '../../core/types.js';
+import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
+import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
+import { CreateSandboxBody, ListSandboxesQuery, SandboxNameSchema, UpdateSandboxBody, queryObject, urlAuthFromSprites } from '../schemas.js';
+import { ORGANIZATION, spriteStatus, toSpriteObject } from '../sprite-object.js';
+import { parseInput, readJsonBody } from '../validate.js';
+
+/** The `{name}` path parameter, validated as a DNS label. */
+export function nameParam(value: string | undefined): string {
+  return parseInput(SandboxNameSchema, value ?? '', 'sandbox name');
+}
+
+export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
+  const router = new Hono<ApiEnv>();
+  const sprite = (sandbox: Sandbox) => toSpriteObject(sandbox, deps.port);
+
+  router.post('/', async (c) => {
+    const body = await readJsonBody(c.req.raw, CreateSandboxBody);
+    const input: CreateSandboxInput = {
+      name: body.name,
+      image: body.image,
+      cpus: body.config?.cpus,
+      memoryMiB: body.config?.ram_mb,
+      diskBytes: body.config?.storage_gb === undefined ? undefined : body.config.storage_gb * 1024 ** 3,
+      labels: body.labels,
+      environment: body.environment,
+      urlAuth: body.url_settings?.auth === undefined ? undefined : urlAuthFromSprites(body.url_settings.auth),
+    };
+    if (wantsNdjson(c.req.header('accept'))) {
+      return ndjsonOperation({
+        run: (progress) => deps.sandboxes.create(input, progress),
+        result: sprite,
+        failBeforeStart: (err) => errorJson(err, log, 'create'),
+        onUnexpected: (err) => log.error('unexpected error in create', { error: err instanceof Error ? err.stack : String(err) }),
+      });
+    }
+    return c.json(sprite(await deps.sandboxes.create(input)), 201);
+  });
+
+  router.get('/', (c) => {
+    const query = parseInput(ListSandboxesQuery, queryObject(new URL(c.req.url).searchParams), 'query');
+    const after = query.continuation_token === undefined ? undefined : decodeContinuation(query.continuation_token);
+    const all = deps.sandboxes.list();
+    const matching = all
+      .filter((s) => query.prefix === undefined || s.name.startsWith(query.prefix))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const rest = after === undefined ? matching : matching.filter((s) => s.name > after);
+    const page = rest.slice(0, query.max_results);
+    const hasMore = rest.length > page.length;
+    const counts = { running: 0, warm: 0, cold: 0 };
+    for (const s of all) counts[spriteStatus(s.state)]++;
+    return c.json({
+      sprites: page.map(sprite),
+      has_more: hasMore,
+      next_continuation_token: hasMore ? encodeContinuation(page[page.length - 1]!.name) : null,
+      // sprites-go reads the counts from `org`, the JS SDK from the top level.
+      org: { name: ORGANIZATION, ...counts },
+      ...counts,
+    });
+  });
+
+  router.get('/:name', (c) => c.json(sprite(deps.sandboxes.get(nameParam(c.req.param('name'))))));
+
+  router.put('/:name', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const body = await readJsonBody(c.req.raw, UpdateSandboxBody, { emptyAsObject: true });
+    if (body.clear_labels && body.labels !== undefined && body.labels.length > 0) {
+      throw new BadRequestError('labels and clear_labels contradict each other');
+    }
+    const patch: UpdateSandboxInput = {
+      labels: body.clear_labels ? [] : body.labels,
+      urlAuth: body.url_settings?.auth === undefined ? undefined : urlAuthFromSprites(body.url_settings.auth),
+    };
+    if (patch.labels === undefined && patch.urlAuth === undefined) return c.json(sprite(deps.sandboxes.get(name)));
+    return c.json(sprite(await deps.sandboxes.update(name, patch)));
+  });
+
+  router.delete('/:name', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    deps.sandboxes.get(name); // 404 before anything else happens
+    await deps.sandboxes.remove(name);
+    deps.sessions.removeSandbox(name, 'the sandbox was removed');
+    return c.body(null, 204);
+  });
+
+  router.post('/:name/start', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    if (wantsNdjson(c.req.header('accept'))) {
+      return ndjsonOperation({
+        run: (progress) => deps.sandboxes.start(name, progress),
+        result: sprite,
+        failBeforeStart: (err) => errorJson(err, log, 'start'),
+        onUnexpected: (err) => log.error('unexpected error in start', { error: err instanceof Error ? err.stack : String(err) }),
+      });
+    }
+    return c.json(sprite(await deps.sandboxes.start(name)));
+  });
+
+  router.post('/:name/stop', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const stopped = await deps.sandboxes.stop(name);
+    deps.sessions.endSandbox(name, 'the sandbox was stopped');
+    return c.json(sprite(stopped));
+  });
+
+  return router;
+}
+
+/** Continuation tokens are the last name of the previous page, base64url-encoded (opaque to clients). */
+export function encodeContinuation(lastName: string): string {
+  return Buffer.from(lastName, 'utf8').toString('base64url');
+}
+
+export function decodeContinuation(token: string): string {
+  const name = /^[A-Za-z0-9_-]+$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
+  if (!SandboxNameSchema.safeParse(name).success) throw new BadRequestError('invalid continuation_token');
+  return name;
+}

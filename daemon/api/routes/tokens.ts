@@ -1,0 +1,31 @@
+/**
+ * Token management (hob extension), at `/v1/tokens`:
+ * - `GET /` → `{tokens: [{id, name, created_at, last_used_at}]}`
+ * - `POST /` `{name}` → 201 `{id, name, token, created_at, last_used_at}`; the
+ *   token is shown this once. 409 when the name is taken.
+ * - `DELETE /{id}` → 204; 404 for an unknown id.
+ */
+import { Hono } from 'hono';
+import type { TokenInfo } from '../../auth/tokens.js';
+import type { ApiDeps, ApiEnv } from '../context.js';
+import { CreateTokenBody, TokenIdSchema } from '../schemas.js';
+import { parseInput, readJsonBody } from '../validate.js';
+
+function tokenJson(token: TokenInfo): Record<string, unknown> {
+  return { id: token.id, name: token.name, created_at: token.createdAt, last_used_at: token.lastUsedAt };
+}
+
+export function tokenRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const router = new Hono<ApiEnv>();
+  router.get('/', (c) => c.json({ tokens: deps.tokens.list().map(tokenJson) }));
+  router.post('/', async (c) => {
+    const body = await readJsonBody(c.req.raw, CreateTokenBody);
+    const created = deps.tokens.create(body.name);
+    return c.json({ ...tokenJson(created), token: created.token }, 201);
+  });
+  router.delete('/:id', (c) => {
+    deps.tokens.revoke(parseInput(TokenIdSchema, c.req.param('id'), 'token id'));
+    return c.body(null, 204);
+  });
+  return router;
+}

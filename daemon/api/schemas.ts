@@ -1,0 +1,271 @@
+/**
+ * zod schemas of every request body, query and path parameter the API accepts.
+ *
+ * Bodies are parsed loosely (unknown keys are dropped, not refused): Sprites
+ * SDKs send fields hob ignores (`wait_for_capacity`, `runtime`, `region`,
+ * `asRoot`, ...), and a newer SDK may add more.
+ */
+import { posix } from 'node:path';
+import { z } from 'zod';
+import { ImageNameSchema, SandboxNameSchema } from '../core/names.js';
+import { idSchema } from '../db/ids.js';
+
+// ---------------------------------------------------------------- primitives
+
+export { SandboxNameSchema };
+
+/** A boolean in a query string: true/false/1/0 (any case). An empty value counts as true (`?tty`). */
+export const QueryBool = z
+  .string()
+  .regex(/^(true|false|1|0|)$/i, 'must be true or false')
+  .transform((v) => v === '' || v.toLowerCase() === 'true' || v === '1');
+
+/** A non-negative integer in a query string. */
+const QueryInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Parses a Go-style duration ("10s", "1m30s", "250ms", "0") or a plain number
+ * of seconds ("10", "1.5") into milliseconds. Undefined when it is neither.
+ */
+export function parseDuration(text: string): number | undefined {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(t)) return undefined;
+  let total = 0;
+  for (const m of t.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? NaN);
+  return Number.isFinite(total) ? Math.round(total) : undefined;
+}
+
+/** Longest duration hob accepts anywhere (30 days), so timers stay in range. */
+export const MAX_DURATION_MS = 30 * 24 * 3_600_000;
+
+export const DurationSchema = z
+  .string()
+  .max(64)
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined || ms > MAX_DURATION_MS) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration such as 10s, 5m or 1h30m (at most 30 days)' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** A path inside the guest as a client writes it: absolute, or relative to a working directory. */
+const GuestPathText = z
+  .string()
+  .min(1, 'path is required')
+  .max(4096)
+  .refine((p) => !p.includes('\0'), 'path must not contain NUL');
+
+const AbsoluteGuestPath = GuestPathText.refine((p) => p.startsWith('/'), 'must be an absolute path');
+
+/** Resolves a client path against a working directory into a normalized absolute guest path. */
+export function resolveGuestPath(path: string, workingDir: string | undefined): string {
+  return posix.resolve(workingDir ?? '/', path);
+}
+
+/** A file mode: an octal string ("0644", "755") as the Sprites SDKs send it, or a number (the mode's value). */
+export const FileModeSchema = z.union([
+  z
+    .string()
+    .regex(/^0?[0-7]{1,4}$/, 'must be an octal mode such as 0644')
+    .transform((v) => parseInt(v, 8)),
+  z.number().int().min(0).max(0o7777),
+]);
+
+/** Formats a mode as Sprites does: four octal digits of the permission bits. */
+export function formatMode(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+/** Environment variable names as POSIX shells accept them. */
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/, 'environment variable names are letters, digits and _');
+const EnvMap = z
+  .record(EnvName, z.string().max(32 * 1024).refine((v) => !v.includes('\0'), 'must not contain NUL'))
+  .refine((env) => Object.keys(env).length <= 256, 'at most 256 environment variables');
+
+/** A label: printable text without commas (Sprites labels are free-form tags). */
+const Label = z.string().min(1).max(128).regex(/^[^\x00-\x1f\x7f,]+$/, 'labels are printable text without commas');
+const Labels = z.array(Label).max(64);
+
+const UrlSettings = z.object({
+  /** "sprite" (private: needs a token) or "public". */
+  auth: z.enum(['sprite', 'public']).optional(),
+  /** Sprites' org-level access; accepted and ignored (hob has one user). */
+  private_access: z.string().max(32).optional(),
+});
+
+/** Sprites' `url_settings.auth` to hob's UrlAuth. */
+export function urlAuthFromSprites(auth: 'sprite' | 'public'): 'private' | 'public' {
+  return auth === 'public' ? 'public' : 'private';
+}
+
+// ---------------------------------------------------------------- sandboxes
+
+export const CreateSandboxBody = z.object({
+  name: SandboxNameSchema,
+  url_settings: UrlSettings.optional(),
+  labels: Labels.optional(),
+  config: z
+    .object({
+      ram_mb: z.number().int().min(128).max(1024 * 1024).optional(),
+      cpus: z.number().int().min(1).max(256).optional(),
+      storage_gb: z.number().int().min(1).max(64 * 1024).optional(),
+      /** Accepted and ignored: hob has one region, this box. */
+      region: z.string().max(64).optional(),
+    })
+    .optional(),
+  environment: EnvMap.optional(),
+  /** hob extension: the image to create from (default: the configured default image). */
+  image: ImageNameSchema.optional(),
+});
+export type CreateSandboxBody = z.infer<typeof CreateSandboxBody>;
+
+export const UpdateSandboxBody = z.object({
+  url_settings: UrlSettings.optional(),
+  labels: Labels.optional(),
+  /** Removes every label (Sprites' way to say "labels: []" through SDKs that drop empty arrays). */
+  clear_labels: z.boolean().optional(),
+});
+export type UpdateSandboxBody = z.infer<typeof UpdateSandboxBody>;
+
+export const ListSandboxesQuery = z.object({
+  prefix: z.string().max(63).optional(),
+  max_results: QueryInt(1, 50).default(50),
+  continuation_token: z.string().max(256).optional(),
+  /** Accepted and ignored (hob always returns full objects). */
+  bulk_load: QueryBool.optional(),
+});
+
+// ---------------------------------------------------------------- exec
+
+const Argv = z.array(z.string().max(128 * 1024).refine((a) => !a.includes('\0'), 'arguments must not contain NUL')).max(10_000);
+const EnvPair = z
+  .string()
+  .max(32 * 1024)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*=[^\0]*$/s, 'env entries are KEY=VALUE');
+
+/** Query of `WSS .../exec` (and of the SDK's streamed HTTP exec). Repeatable keys arrive as arrays. */
+export const ExecQuery = z.object({
+  cmd: Argv.default([]),
+  /** The executable; defaults to the first `cmd`. */
+  path: GuestPathText.optional(),
+  tty: QueryBool.default(false),
+  rows: QueryInt(1, 1000).default(24),
+  cols: QueryInt(1, 1000).default(80),
+  /** Whether the client sends stdin; default true for a TTY, false otherwise. */
+  stdin: QueryBool.optional(),
+  env: z.array(EnvPair).max(256).default([]),
+  dir: AbsoluteGuestPath.optional(),
+  /** Legacy attach to a session by id. */
+  id: z.string().regex(/^[0-9A-Za-z_-]{1,64}$/).optional(),
+  max_run_after_disconnect: DurationSchema.optional(),
+  /** Sent by the JS SDK for detachable sessions; every TTY exec is detachable in hob. */
+  detachable: QueryBool.optional(),
+  /** Sprites' control mode; hob does not offer it and treats the connection as a normal exec. */
+  cc: QueryBool.optional(),
+});
+export type ExecQuery = z.infer<typeof ExecQuery>;
+
+/** Keys of ExecQuery that may repeat. */
+export const EXEC_QUERY_ARRAYS = ['cmd', 'env'] as const;
+
+/** Splits `KEY=VALUE` pairs into a record (later keys win). */
+export function envPairsToRecord(pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+export const SessionIdSchema = z.string().regex(/^[0-9A-Za-z_-]{1,64}$/, 'not a session id');
+
+export const KillSessionQuery = z.object({
+  signal: z
+    .string()
+    .max(16)
+    .default('TERM')
+    .transform((v, ctx) => {
+      const upper = v.trim().toUpperCase();
+      const bare = upper.startsWith('SIG') ? upper.slice(3) : upper;
+      if (!['INT', 'TERM', 'HUP', 'KILL', 'QUIT', 'USR1', 'USR2'].includes(bare)) {
+        ctx.addIssue({ code: 'custom', message: 'signal must be one of INT TERM HUP KILL QUIT USR1 USR2' });
+        return z.NEVER;
+      }
+      return `SIG${bare}`;
+    }),
+  /** How long to wait for the process to exit before SIGKILL; "0s" (the default) means do not escalate. */
+  timeout: DurationSchema.optional(),
+});
+
+/** Body of the plain HTTP exec, `POST .../exec` with a JSON body (hob's shape; see the routes for the SDK's streamed form). */
+export const HttpExecBody = z.object({
+  /** A shell command line (run with `sh -c`) or an argv. */
+  command: z.union([z.string().min(1).max(128 * 1024), Argv.min(1)]),
+  /** Text written to the process's stdin, then EOF. */
+  stdin: z.string().max(1024 * 1024).optional(),
+  env: EnvMap.optional(),
+  dir: AbsoluteGuestPath.optional(),
+  /** Seconds (number) or a duration string; the process is killed when it runs longer. */
+  timeout: z.union([z.number().positive().max(MAX_DURATION_MS / 1000).transform((s) => Math.round(s * 1000)), DurationSchema]).optional(),
+});
+export type HttpExecBody = z.infer<typeof HttpExecBody>;
+
+// ---------------------------------------------------------------- filesystem
+
+const WorkingDir = AbsoluteGuestPath.optional();
+
+export const FsPathQuery = z.object({ path: GuestPathText, workingDir: WorkingDir });
+
+export const FsWriteQuery = z.object({
+  path: GuestPathText,
+  workingDir: WorkingDir,
+  mode: FileModeSchema.optional(),
+  mkdirParents: QueryBool.optional(),
+  /** The Sprites docs' name for mkdirParents. */
+  mkdir: QueryBool.optional(),
+});
+
+export const FsDeleteQuery = z.object({
+  path: GuestPathText,
+  workingDir: WorkingDir,
+  recursive: QueryBool.default(false),
+});
+
+export const FsRenameBody = z.object({ source: GuestPathText, dest: GuestPathText, workingDir: WorkingDir });
+
+export const FsChmodBody = z.object({ path: GuestPathText, workingDir: WorkingDir, mode: FileModeSchema });
+
+// ---------------------------------------------------------------- tokens
+
+export const CreateTokenBody = z.object({
+  /** What the token is for, shown in listings. */
+  name: z.string().min(1).max(64).regex(/^[^\x00-\x1f\x7f]+$/, 'a name is printable text'),
+});
+
+/** Token ids are database ids (db/ids.ts). */
+export const TokenIdSchema = idSchema;
+
+// ---------------------------------------------------------------- helpers
+
+/**
+ * Turns URLSearchParams into a plain object for a zod schema: keys listed in
+ * `arrays` become arrays of every value, other keys keep their first value.
+ */
+export function queryObject(params: URLSearchParams, arrays: readonly string[] = []): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const key of new Set(params.keys())) {
+    out[key] = arrays.includes(key) ? params.getAll(key) : (params.get(key) ?? '');
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+/**
+ * Binds one exec websocket to a session: session_info first, then the
+ * scrollback replay and live output, client input to the process, and the
+ * exit frames and close at the end (framing in ../exec-frames.ts).
+ */
+import type { WebSocket } from 'ws';
+import type { Session, SessionClient, SessionExit } from '../../core/sessions.js';
+import type { ApiLog } from '../context.js';
+import {
+  closeCodeFor,
+  decodeClientBinary,
+  decodeClientText,
+  encodeExitFrame,
+  encodeStreamFrame,
+  StreamByte,
+  type ExitMessage,
+  type SessionInfoMessage,
+} from '../exec-frames.js';
+
+/** Serves `ws` as a client of `session`. `isOwner`: this connection started the process. */
+export function serveExecSocket(ws: WebSocket, session: Session, isOwner: boolean, log: ApiLog): void {
+  const tty = session.tty;
+  const { rows, cols } = session.size;
+  const info: SessionInfoMessage = {
+    type: 'session_info',
+    session_id: session.id,
+    command: session.command,
+    created: session.created.toISOString(),
+    cols,
+    rows,
+    is_owner: isOwner,
+    tty,
+  };
+  ws.send(JSON.stringify(info));
+
+  let backlog = 0;
+  let closed = false;
+  const send = (data: Buffer | string): void => {
+    if (closed || ws.readyState !== ws.OPEN) return;
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    backlog += size;
+    ws.send(data, (err) => {
+      backlog -= size;
+      if (!err) session.onClientDrain();
+    });
+  };
+
+  const client: SessionClient = {
+    get backlog() {
+      return backlog;
+    },
+    output(stream, data) {
+      send(tty ? data : encodeStreamFrame(stream === 2 ? StreamByte.Stderr : StreamByte.Stdout, data));
+    },
+    exit(exit: SessionExit) {
+      if (!tty) send(encodeExitFrame(exit.exitCode));
+      const message: ExitMessage = {
+        type: 'exit',
+        exit_code: exit.exitCode,
+        ...(exit.signal ? { signal: exit.signal } : {}),
+        ...(exit.error ? { error: exit.error } : {}),
+      };
+      send(JSON.stringify(message));
+      closed = true;
+      // ws sends queued frames before the close frame, so nothing is lost.
+      if (ws.readyState === ws.OPEN) ws.close(closeCodeFor(tty, exit.exitCode), '');
+    },
+  };
+
+  const detach = session.attach(client);
+  ws.on('close', () => {
+    closed = true;
+    detach();
+  });
+  ws.on('error', (err) => log.warn('exec websocket error', { session: session.id, error: err.message }));
+
+  ws.on('message', (data, isBinary) => {
+    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    if (isBinary) {
+      const frame = decodeClientBinary(buffer, tty);
+      if (frame.kind === 'stdin') {
+        if (!session.writeStdin(frame.data)) {
+          // The guest is not consuming stdin: stop reading this socket until it does.
+          ws.pause();
+          session.onceStdinDrain(() => ws.resume());
+        }
+      } else if (frame.kind === 'stdin_eof') {
+        session.endStdin();
+      }
+      return;
+    }
+    const text = buffer.toString('utf8');
+    const message = decodeClientText(text);
+    switch (message.kind) {
+      case 'resize':
+        session.resize(message.rows, message.cols);
+        break;
+      case 'signal':
+        session.signal(message.signal);
+        break;
+      case 'unknown':
+        // Simple terminal clients send keystrokes as text frames: in TTY mode, text that is not a control message is input.
+        if (tty && !text.trimStart().startsWith('{')) session.writeStdin(buffer);
+        break;
+    }
+  });
+}
+
+/**
+ * Reports an exec that could not start (no such command, bad directory) the
+ * way a shell would: the message on stderr, then exit 126/127, then close.
+ */
+export function failExecSocket(ws: WebSocket, tty: boolean, exitCode: number, text: string): void {
+  const data = Buffer.from(tty ? text.replace(/\n/g, '\r\n') : text, 'utf8');
+  ws.send(tty ? data : encodeStreamFrame(StreamByte.Stderr, data));
+  if (!tty) ws.send(encodeExitFrame(exitCode));
+  const message: ExitMessage = { type: 'exit', exit_code: exitCode };
+  ws.send(JSON.stringify(message));
+  ws.close(closeCodeFor(tty, exitCode), '');
+}

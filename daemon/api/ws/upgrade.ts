@@ -1,0 +1,192 @@
+/**
+ * Websocket upgrades, handled on the node server's `upgrade` event with the
+ * `ws` package. Everything that can fail is checked before the handshake, so a
+ * refused upgrade gets an ordinary HTTP status and JSON error body (the SDKs
+ * report the status): admission (Host, Origin, token on TCP), the route, the
+ * query, the sandbox, the session, waking the sandbox's agent.
+ *
+ * Routes (under `/v1/sprites` and `/v1/sandboxes`):
+ * - `GET /{name}/exec?cmd=...`            start a process, as a session
+ * - `GET /{name}/exec/{session_id}`       attach to a session
+ * - `GET /{name}/exec?id={session_id}`    attach, legacy form
+ */
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { NotFoundError, BadRequestError, GuestError } from '../../errors.js';
+import type { ApiDeps, ApiLog } from '../context.js';
+import { errorResponse, type ErrorBody } from '../errors.js';
+import { CAPABILITIES, CAPABILITIES_HEADER } from '../exec-frames.js';
+import { specFromQuery, startFailure } from '../exec-spec.js';
+import { admit, type ListenerKind } from '../guard.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, SandboxNameSchema, SessionIdSchema, queryObject } from '../schemas.js';
+import { startProcess } from '../agent-exec.js';
+import { parseInput } from '../validate.js';
+import { failExecSocket, serveExecSocket } from './exec-socket.js';
+
+/** Largest message a client may send (stdin chunks, control messages). */
+const MAX_CLIENT_MESSAGE = 4 * 1024 * 1024;
+/** Ping interval; a client that has not answered the previous ping by the next one is dropped. */
+const HEARTBEAT_MS = 30_000;
+
+const EXEC_ROUTE = /^\/v1\/(?:sprites|sandboxes)\/([^/]+)\/exec(?:\/([^/]+))?\/?$/;
+
+export interface UpgradeHandlers {
+  /** The `upgrade` event handler for a server of the given kind. */
+  handler(listener: ListenerKind): (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Drops every websocket and stops the heartbeat. */
+  close(): void;
+}
+
+export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandlers {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE, perMessageDeflate: false, clientTracking: true });
+  wss.on('headers', (headers) => {
+    headers.push(`${CAPABILITIES_HEADER}: ${CAPABILITIES}`, `Sprite-Version: ${deps.version}`);
+  });
+
+  const alive = new WeakSet<WebSocket>();
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
+  const complete = (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket | undefined> =>
+    new Promise((resolve) => {
+      if (socket.destroyed) {
+        resolve(undefined);
+        return;
+      }
+      // If the client goes away during the handshake, ws never calls back.
+      socket.once('close', () => resolve(undefined));
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        alive.add(ws);
+        ws.on('pong', () => alive.add(ws));
+        resolve(ws);
+      });
+    });
+
+  const handle = async (listener: ListenerKind, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    socket.on('error', () => undefined);
+    if ((request.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      reject(socket, 400, { error: 'bad_request', message: 'only websocket upgrades are supported' });
+      return;
+    }
+    const admission = admit(
+      listener,
+      {
+        method: request.method ?? 'GET',
+        host: request.headers.host,
+        origin: header(request, 'origin'),
+        authorization: header(request, 'authorization'),
+        isUpgrade: true,
+      },
+      { port: deps.port, extraHosts: deps.extraHosts },
+      deps.tokens,
+    );
+    if (admission.kind === 'refused') {
+      rejectWith(socket, admission.error, log);
+      return;
+    }
+    if (admission.kind === 'sandbox') {
+      // Websockets to sandbox URLs belong to the sandbox proxy (not there yet).
+      rejectWith(socket, new NotFoundError('sandbox URLs are not served yet'), log);
+      return;
+    }
+
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const route = EXEC_ROUTE.exec(url.pathname);
+    if (!route || request.method !== 'GET') {
+      rejectWith(socket, new NotFoundError(`no websocket endpoint at ${url.pathname}`), log);
+      return;
+    }
+    try {
+      const name = parseInput(SandboxNameSchema, decodeURIComponent(route[1] ?? ''), 'sandbox name');
+      const query = parseInput(ExecQuery, queryObject(url.searchParams, EXEC_QUERY_ARRAYS), 'query');
+      const sessionId = route[2] !== undefined ? parseInput(SessionIdSchema, decodeURIComponent(route[2]), 'session id') : query.id;
+      const sandbox = deps.sandboxes.get(name);
+
+      if (sessionId !== undefined) {
+        const session = deps.sessions.get(name, sessionId);
+        if (!session) throw new NotFoundError(`no session ${sessionId} in sandbox ${name}`);
+        const ws = await complete(request, socket, head);
+        if (ws) serveExecSocket(ws, session, false, log);
+        return;
+      }
+
+      if (query.tty === false && query.cmd.length === 0 && query.path === undefined) {
+        // A non-TTY bash without a command would just wait for stdin; Sprites' SDKs always send cmd.
+        throw new BadRequestError('cmd is required for a non-TTY exec');
+      }
+      const spec = specFromQuery(query, sandbox.environment);
+      const agent = await deps.sandboxes.agent(name); // wakes the sandbox if needed
+      const ws = await complete(request, socket, head);
+      if (!ws) return;
+      let process;
+      try {
+        process = await startProcess(agent, spec);
+      } catch (err) {
+        const failure = startFailure(spec.argv[0] ?? '', err instanceof GuestError ? err.guestCode : undefined, err instanceof Error ? err.message : String(err));
+        if (!(err instanceof GuestError)) log.warn('exec failed to start', { sandbox: name, error: err instanceof Error ? err.message : String(err) });
+        failExecSocket(ws, spec.tty !== undefined, failure.exitCode, failure.text);
+        return;
+      }
+      const maxRunAfterDisconnectMs = query.max_run_after_disconnect ?? (spec.tty ? 0 : 10_000);
+      const session = deps.sessions.start(name, process, {
+        argv: spec.argv,
+        cwd: spec.cwd,
+        tty: spec.tty !== undefined,
+        rows: spec.tty?.rows ?? query.rows,
+        cols: spec.tty?.cols ?? query.cols,
+        maxRunAfterDisconnectMs,
+      });
+      if (ws.readyState !== ws.OPEN) return; // the client left during the start: the session's disconnect policy applies
+      serveExecSocket(ws, session, true, log);
+    } catch (err) {
+      rejectWith(socket, err, log);
+    }
+  };
+
+  return {
+    handler: (listener) => (request, socket, head) => {
+      handle(listener, request, socket, head).catch((err: unknown) => rejectWith(socket, err, log));
+    },
+    close: () => {
+      clearInterval(heartbeat);
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+    },
+  };
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function rejectWith(socket: Duplex, err: unknown, log: ApiLog): void {
+  const { status, body, unexpected } = errorResponse(err);
+  if (unexpected) log.error('unexpected error in websocket upgrade', { error: err instanceof Error ? err.stack : String(err) });
+  reject(socket, status, body, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+}
+
+/** Answers an upgrade request with a plain HTTP error response and closes the connection. */
+function reject(socket: Duplex, status: number, body: ErrorBody, headers: Record<string, string> = {}): void {
+  if (socket.destroyed || !socket.writable) return;
+  const json = JSON.stringify(body);
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(json)}`,
+    'Connection: close',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${json}`);
+}

@@ -1,0 +1,98 @@
+/**
+ * A running sandbox as the manager holds it: the VMM handle plus the agent
+ * connection, which is re-opened on demand if it drops while the VM lives.
+ */
+import { mkdir } from 'node:fs/promises';
+import { AgentClient, waitForAgent } from '../agent/index.js';
+import { AgentError } from '../errors.js';
+import type { VmHandle, VmmDriver, VmSpec } from '../vmm/types.js';
+
+/** How long a booting guest may take to answer. TCG boots take ~5-15 s on 2 cores; give slack for parallel boots. */
+export const BOOT_AGENT_TIMEOUT_MS = 120_000;
+/** How long to wait for the agent of a VM that is already up (reconnects, adopted VMs). */
+export const RECONNECT_AGENT_TIMEOUT_MS = 15_000;
+
+export class LiveVm {
+  /** Set when hob itself stops or kills the VM, so the exit is not reported as a crash. */
+  expectingExit = false;
+  private agentClient: AgentClient | undefined;
+  private connecting: Promise<AgentClient> | undefined;
+
+  private constructor(readonly handle: VmHandle) {}
+
+  /** Boots a VM and waits for its agent. On failure the VMM process is killed. */
+  static async boot(driver: VmmDriver, spec: VmSpec): Promise<LiveVm> {
+    await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
+    const handle = await driver.start(spec);
+    const vm = new LiveVm(handle);
+    try {
+      await vm.agent(BOOT_AGENT_TIMEOUT_MS);
+      return vm;
+    } catch (err) {
+      vm.expectingExit = true;
+      await handle.kill().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Wraps a VMM process found at start-up. */
+  static adopted(handle: VmHandle): LiveVm {
+    return new LiveVm(handle);
+  }
+
+  /** The agent connection, (re)connecting if needed. Concurrent callers share one attempt. */
+  async agent(timeoutMs = RECONNECT_AGENT_TIMEOUT_MS): Promise<AgentClient> {
+    if (this.agentClient && !this.agentClient.isClosed) return this.agentClient;
+    if (!this.connecting) {
+      this.connecting = waitForAgent(() => this.handle.openAgentStream(), { timeoutMs })
+        .then((client) => {
+          this.agentClient = client;
+          return client;
+        })
+        .finally(() => {
+          this.connecting = undefined;
+        });
+    }
+    try {
+      return await this.connecting;
+    } catch (err) {
+      throw new AgentError(`cannot reach the guest agent of ${this.handle.spec.id}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Closes the agent connection without touching the VM (daemon shutdown). */
+  detach(): void {
+    this.agentClient?.close();
+    this.agentClient = undefined;
+  }
+
+  /**
+   * Stops the guest cleanly: sync and power off through the agent, then wait
+   * for the VMM to exit; kills it if that does not happen within graceMs.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.expectingExit = true;
+    const client = this.agentClient && !this.agentClient.isClosed ? this.agentClient : undefined;
+    if (client) {
+      try {
+        await client.sync();
+        await client.shutdown();
+      } catch {
+        // The guest may already be going down, or be wrecked: the VMM stop below decides.
+      }
+      const exited = await Promise.race([
+        this.handle.exited.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
+      ]);
+      if (exited) return this.detach();
+    }
+    await this.handle.stop({ graceMs: client ? 0 : graceMs });
+    this.detach();
+  }
+
+  async kill(): Promise<void> {
+    this.expectingExit = true;
+    this.detach();
+    await this.handle.kill();
+  }
+}

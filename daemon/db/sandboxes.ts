@@ -1,0 +1,108 @@
+/** Data access for the `sandboxes` table. Every state change is logged as an event in the same transaction. */
+import { asc, eq } from 'drizzle-orm';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { mapConstraintError } from './errors.js';
+import { appendEvent } from './events.js';
+import { newId } from './ids.js';
+import type { DbLike } from './open.js';
+import { sandboxes, type SandboxState } from './schema.js';
+
+/** A sandbox row. */
+export type Sandbox = typeof sandboxes.$inferSelect;
+
+/** What a new sandbox needs; times, seq and (unless given) the id are filled in. */
+export type NewSandbox = Omit<typeof sandboxes.$inferInsert, 'id' | 'createdAt' | 'updatedAt' | 'stateSince' | 'checkpointSeq'> & {
+  /** Default: a new random id. */
+  id?: string;
+};
+
+/** Fields that can be changed with updateSandbox (state has its own function). */
+export type SandboxPatch = Partial<Pick<Sandbox, 'cpus' | 'memoryMiB' | 'diskBytes' | 'urlAuth' | 'labels' | 'environment' | 'config' | 'lastError' | 'vmm'>>;
+
+/**
+ * Inserts a sandbox and logs its first state as a 'state' event.
+ * @throws ConflictError if the name (or id) is taken; HobError 'internal' if a
+ *   CHECK fails (name not a DNS label, non-positive sizes...: validate first).
+ */
+export function insertSandbox(db: DbLike, input: NewSandbox): Sandbox {
+  const now = new Date();
+  try {
+    return db.transaction((tx) => {
+      const row = tx.insert(sandboxes).values({ ...input, id: input.id ?? newId(), createdAt: now, updatedAt: now, stateSince: now }).returning().get();
+      appendEvent(tx, { sandboxId: row.id, type: 'state', data: { from: null, to: row.state } });
+      return row;
+    }, { behavior: 'immediate' });
+  } catch (err) {
+    return mapConstraintError(err, `a sandbox named "${input.name}" already exists`);
+  }
+}
+
+export function getSandbox(db: DbLike, id: string): Sandbox | undefined {
+  return db.select().from(sandboxes).where(eq(sandboxes.id, id)).get();
+}
+
+export function getSandboxByName(db: DbLike, name: string): Sandbox | undefined {
+  return db.select().from(sandboxes).where(eq(sandboxes.name, name)).get();
+}
+
+/** All sandboxes, oldest first. */
+export function listSandboxes(db: DbLike): Sandbox[] {
+  return db.select().from(sandboxes).orderBy(asc(sandboxes.createdAt), asc(sandboxes.id)).all();
+}
+
+export interface SetStateOptions {
+  /** Only change the state if it currently is one of these (compare-and-set). */
+  from?: readonly SandboxState[];
+  /** Sets last_error (null clears it). Unset: unchanged. */
+  error?: string | null;
+}
+
+/**
+ * Sets the state (and state_since, updated_at), logs a 'state' event
+ * {from, to, error?}, all in one transaction. Setting the current state again
+ * only updates last_error (if given) and logs nothing.
+ * @throws NotFoundError if there is no such sandbox; ConflictError if `from`
+ *   is given and the current state is not in it.
+ */
+export function setSandboxState(db: DbLike, id: string, to: SandboxState, opts: SetStateOptions = {}): Sandbox {
+  return db.transaction((tx) => {
+    const cur = getSandbox(tx, id);
+    if (!cur) throw new NotFoundError(`no sandbox with id ${id}`);
+    if (opts.from && !opts.from.includes(cur.state)) {
+      throw new ConflictError(`sandbox ${cur.name} is ${cur.state}, expected ${opts.from.join(' or ')}`);
+    }
+    const now = new Date();
+    const errorPatch = opts.error !== undefined ? { lastError: opts.error } : {};
+    if (cur.state === to) {
+      if (opts.error === undefined) return cur;
+      return tx.update(sandboxes).set({ ...errorPatch, updatedAt: now }).where(eq(sandboxes.id, id)).returning().get();
+    }
+    const row = tx.update(sandboxes).set({ state: to, stateSince: now, updatedAt: now, ...errorPatch }).where(eq(sandboxes.id, id)).returning().get();
+    appendEvent(tx, { sandboxId: id, type: 'state', data: { from: cur.state, to, ...(opts.error ? { error: opts.error } : {}) } });
+    return row;
+  }, { behavior: 'immediate' });
+}
+
+/**
+ * Changes other fields of a sandbox.
+ * @throws NotFoundError if there is no such sandbox; HobError 'internal' on a CHECK failure.
+ */
+export function updateSandbox(db: DbLike, id: string, patch: SandboxPatch): Sandbox {
+  let row: Sandbox | undefined;
+  try {
+    row = db.update(sandboxes).set({ ...patch, updatedAt: new Date() }).where(eq(sandboxes.id, id)).returning().get();
+  } catch (err) {
+    return mapConstraintError(err, `cannot update sandbox ${id}`);
+  }
+  if (!row) throw new NotFoundError(`no sandbox with id ${id}`);
+  return row;
+}
+
+/** Deletes the row (its checkpoint rows go with it; events stay). Returns false if it did not exist. */
+export function deleteSandbox(db: DbLike, id: string): boolean {
+  return db.transaction((tx) => {
+    const deleted = tx.delete(sandboxes).where(eq(sandboxes.id, id)).returning({ id: sandboxes.id }).all().length > 0;
+    if (deleted) appendEvent(tx, { sandboxId: id, type: 'deleted' });
+    return deleted;
+  }, { behavior: 'immediate' });
+}

@@ -1,0 +1,226 @@
+/**
+ * Control messages of the host <-> guest agent protocol, validated with zod on
+ * receipt by both sides.
+ *
+ * Life of a channel: the host picks a fresh channel id and sends a `request`
+ * CONTROL frame on it. The agent answers on the same channel with
+ *   - `error` then CLOSE, when the operation failed or is unknown;
+ *   - `result` then CLOSE, for a unary operation (stat, list, mkdir, sync, ...);
+ *   - `ready`, for a streaming operation (exec, fs.read, fs.write, tunnel,
+ *     ports.watch), followed by DATA/EOF frames and operation-specific messages
+ *     (`exit`, `port`), and finally CLOSE.
+ * Either side may send CLOSE at any time to abandon the channel; the agent then
+ * releases what the channel holds (kills nothing: an exec keeps running only if
+ * it was started detached, which protocol v1 does not offer).
+ *
+ * Compatibility rule: a newer daemon must work with an agent frozen in an old
+ * checkpoint. Fields are only ever added as optional; an agent lists what it can
+ * do in `capabilities`, and the daemon checks a capability before using a newer
+ * operation. Objects are parsed loosely (unknown keys are ignored) so either side
+ * may be newer.
+ */
+import { z } from 'zod';
+
+/** Protocol versions this build speaks. The agent picks the highest common one. */
+export const PROTOCOL_VERSION_MIN = 1;
+export const PROTOCOL_VERSION_MAX = 1;
+
+// ---------------------------------------------------------------- handshake
+
+export const HostHelloSchema = z.object({
+  role: z.literal('host'),
+  minVersion: z.number().int().positive(),
+  maxVersion: z.number().int().positive(),
+  /**
+   * Random token of this handshake attempt, echoed by the agent (since agent 0.1). Lets the
+   * host tell the answer to its own HELLO from a stale answer still queued in a
+   * virtio-serial buffer from an earlier connection.
+   */
+  nonce: z.string().max(100).optional(),
+});
+export type HostHello = z.infer<typeof HostHelloSchema>;
+
+export const AgentHelloSchema = z.object({
+  role: z.literal('agent'),
+  /** Version chosen by the agent, or null when there is no common version. */
+  version: z.number().int().positive().nullable(),
+  /** The agent's own release, for logs and `hob info`. */
+  agentVersion: z.string().max(100),
+  /** Operations and features this agent supports, e.g. "exec", "fs.write", "tunnel". */
+  capabilities: z.array(z.string().max(100)).max(200),
+  /** Random id chosen at each agent start: changes when the guest rebooted. */
+  bootId: z.string().max(100),
+  /** Set when version is null. */
+  error: z.string().max(1000).optional(),
+  /** The HostHello's nonce, echoed; absent from agents that predate it. */
+  nonce: z.string().max(100).optional(),
+});
+export type AgentHello = z.infer<typeof AgentHelloSchema>;
+
+// ---------------------------------------------------------------- requests (host -> agent)
+
+const GuestPath = z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'path must be absolute').refine((p) => !p.includes('\0'), 'path must not contain NUL');
+const FileMode = z.number().int().min(0).max(0o7777);
+const TtySize = z.object({ rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) });
+const SignalName = z.string().regex(/^SIG[A-Z0-9+-]+$/, 'a signal name such as SIGTERM');
+
+export const ExecRequestSchema = z.object({
+  op: z.literal('exec'),
+  /** argv[0] is looked up in PATH when it contains no slash. */
+  argv: z.array(z.string().max(128 * 1024)).min(1).max(10_000),
+  /** Environment; replaces the agent's default environment when given. */
+  env: z.record(z.string(), z.string()).optional(),
+  /** Working directory; default: the user's home directory, or "/". */
+  cwd: GuestPath.optional(),
+  /** User name or numeric uid to run as; default root. */
+  user: z.string().max(64).optional(),
+  /** Run under a PTY of this size; the output then arrives on Stdout only, and stdin is always open. */
+  tty: TtySize.optional(),
+  /** Whether the host will send stdin; when false the process's stdin is /dev/null. */
+  stdin: z.boolean().default(false),
+});
+
+export const FsReadRequestSchema = z.object({
+  op: z.literal('fs.read'),
+  path: GuestPath,
+  offset: z.number().int().min(0).optional(),
+  length: z.number().int().min(0).optional(),
+});
+
+export const FsWriteRequestSchema = z.object({
+  op: z.literal('fs.write'),
+  path: GuestPath,
+  /** Mode of a newly created file; an existing file keeps its mode. */
+  mode: FileMode.optional(),
+  /** Create missing parent directories. */
+  mkdirs: z.boolean().default(false),
+});
+
+export const FsStatRequestSchema = z.object({ op: z.literal('fs.stat'), path: GuestPath });
+export const FsListRequestSchema = z.object({ op: z.literal('fs.list'), path: GuestPath });
+export const FsMkdirRequestSchema = z.object({ op: z.literal('fs.mkdir'), path: GuestPath, recursive: z.boolean().default(false), mode: FileMode.optional() });
+export const FsRenameRequestSchema = z.object({ op: z.literal('fs.rename'), from: GuestPath, to: GuestPath });
+export const FsRemoveRequestSchema = z.object({ op: z.literal('fs.remove'), path: GuestPath, recursive: z.boolean().default(false) });
+export const FsChmodRequestSchema = z.object({ op: z.literal('fs.chmod'), path: GuestPath, mode: FileMode });
+
+export const TunnelRequestSchema = z.object({
+  op: z.literal('tunnel'),
+  port: z.number().int().min(1).max(65535),
+  /** Address to dial inside the guest; default 127.0.0.1. */
+  host: z.string().max(255).default('127.0.0.1'),
+});
+
+export const SyncRequestSchema = z.object({ op: z.literal('sync') });
+export const FreezeRequestSchema = z.object({
+  op: z.literal('fs.freeze'),
+  /** The agent thaws by itself after this long, in case the host never says thaw. */
+  autoThawMs: z.number().int().min(100).max(600_000).default(30_000),
+});
+export const ThawRequestSchema = z.object({ op: z.literal('fs.thaw') });
+export const PortsWatchRequestSchema = z.object({ op: z.literal('ports.watch') });
+export const ClockSetRequestSchema = z.object({ op: z.literal('clock.set'), epochMs: z.number().int().positive() });
+export const PingRequestSchema = z.object({ op: z.literal('ping') });
+export const ShutdownRequestSchema = z.object({ op: z.literal('shutdown'), reboot: z.boolean().default(false) });
+
+export const RequestSchema = z.discriminatedUnion('op', [
+  ExecRequestSchema,
+  FsReadRequestSchema,
+  FsWriteRequestSchema,
+  FsStatRequestSchema,
+  FsListRequestSchema,
+  FsMkdirRequestSchema,
+  FsRenameRequestSchema,
+  FsRemoveRequestSchema,
+  FsChmodRequestSchema,
+  TunnelRequestSchema,
+  SyncRequestSchema,
+  FreezeRequestSchema,
+  ThawRequestSchema,
+  PortsWatchRequestSchema,
+  ClockSetRequestSchema,
+  PingRequestSchema,
+  ShutdownRequestSchema,
+]);
+export type Request = z.infer<typeof RequestSchema>;
+/** Input form of a request (defaults not yet applied), as the host writes it. */
+export type RequestInput = z.input<typeof RequestSchema>;
+export type Op = Request['op'];
+export type RequestOf<O extends Op> = Extract<Request, { op: O }>;
+export type RequestInputOf<O extends Op> = Extract<RequestInput, { op: O }>;
+
+// ---------------------------------------------------------------- results (agent -> host)
+
+export const FileTypeSchema = z.enum(['file', 'directory', 'symlink', 'other']);
+export const FileStatSchema = z.object({
+  name: z.string(),
+  type: FileTypeSchema,
+  size: z.number().int().min(0),
+  mode: z.number().int().min(0),
+  uid: z.number().int().min(0),
+  gid: z.number().int().min(0),
+  mtimeMs: z.number(),
+  /** Target of a symlink. */
+  linkTarget: z.string().optional(),
+});
+export type FileStat = z.infer<typeof FileStatSchema>;
+
+export const ExecReadySchema = z.object({ pid: z.number().int().positive() });
+export const FsReadReadySchema = z.object({ size: z.number().int().min(0) });
+export const PortInfoSchema = z.object({
+  port: z.number().int().min(1).max(65535),
+  /** Listening address as the guest kernel reports it: "0.0.0.0", "127.0.0.1", "::", ... */
+  address: z.string().max(64),
+  family: z.enum(['ipv4', 'ipv6']),
+});
+export type PortInfo = z.infer<typeof PortInfoSchema>;
+
+/** Result schemas per unary op; streaming ops' `ready` payloads are listed in ReadySchemas. */
+export const ResultSchemas = {
+  'fs.stat': FileStatSchema,
+  'fs.list': z.object({ entries: z.array(FileStatSchema) }),
+  'fs.mkdir': z.object({}),
+  'fs.rename': z.object({}),
+  'fs.remove': z.object({}),
+  'fs.chmod': z.object({}),
+  'fs.write': z.object({ size: z.number().int().min(0) }),
+  sync: z.object({}),
+  'fs.freeze': z.object({}),
+  'fs.thaw': z.object({}),
+  'clock.set': z.object({ previousEpochMs: z.number() }),
+  ping: z.object({ uptimeMs: z.number() }),
+  shutdown: z.object({}),
+} as const;
+export type UnaryOp = keyof typeof ResultSchemas;
+export type ResultOf<O extends UnaryOp> = z.infer<(typeof ResultSchemas)[O]>;
+
+export const ReadySchemas = {
+  exec: ExecReadySchema,
+  'fs.read': FsReadReadySchema,
+  'fs.write': z.object({}),
+  tunnel: z.object({}),
+  'ports.watch': z.object({ ports: z.array(PortInfoSchema) }),
+} as const;
+export type StreamingOp = keyof typeof ReadySchemas;
+export type ReadyOf<O extends StreamingOp> = z.infer<(typeof ReadySchemas)[O]>;
+
+// ---------------------------------------------------------------- in-channel messages
+
+/** Every CONTROL message after the request, in either direction. */
+export const ChannelMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('request'), request: z.unknown() }),
+  /** Streaming op accepted; payload per ReadySchemas. */
+  z.object({ type: z.literal('ready'), value: z.unknown() }),
+  /** Unary op succeeded (payload per ResultSchemas), or a fs.write finished after the host's EOF. */
+  z.object({ type: z.literal('result'), value: z.unknown() }),
+  /** The operation failed. `code` is an errno name (ENOENT, EACCES, ...) or a protocol code (EBADREQ, ENOTSUP, ...). */
+  z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(4096) }),
+  /** Host -> agent: new PTY size for a tty exec. */
+  z.object({ type: z.literal('resize'), rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) }),
+  /** Host -> agent: send a signal to an exec'd process (its process group for a tty). */
+  z.object({ type: z.literal('signal'), signal: SignalName }),
+  /** Agent -> host: the exec'd process ended; exactly one of code/signal is non-null. Sent after its output's EOFs. */
+  z.object({ type: z.literal('exit'), code: z.number().int().nullable(), signal: z.string().max(32).nullable() }),
+  /** Agent -> host on a ports.watch channel. */
+  z.object({ type: z.literal('port'), event: z.enum(['opened', 'closed']), port: PortInfoSchema }),
+]);
+export type ChannelMessage = z.infer<typeof ChannelMessageSchema>;

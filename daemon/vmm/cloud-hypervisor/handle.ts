@@ -1,0 +1,169 @@
+import { readdir } from 'node:fs/promises';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ConflictError, VmmError } from '../../errors.js';
+import { isAlive, readPidFile, signalProcess, type ExitWatch } from '../process.js';
+import { removeEntries } from '../run-dir.js';
+import { metaShape, writeSnapshotMeta, fsyncDir } from '../snapshot-meta.js';
+import type { GuestArch, VmExit, VmHandle, VmRunState, VmSpec } from '../types.js';
+import { chVmInfoSchema, type ChApiClient } from './api.js';
+import { buildSnapshotConfig } from './bodies.js';
+import { AGENT_VSOCK_PORT, connectVsock } from './vsock.js';
+
+/** Files of a CH VM inside runDir. */
+export interface ChPaths {
+  readonly apiSocket: string;
+  readonly vsockSocket: string;
+  readonly consoleLog: string;
+  /** Written by hob (CH has no pid file option). */
+  readonly pidFile: string;
+  readonly stdoutLog: string;
+  readonly stderrLog: string;
+  /** Temporary restore source (see restore-source.ts). */
+  readonly restoreSource: string;
+}
+
+export const CH_SOCKET_NAMES = ['ch.sock', 'vsock.sock'] as const;
+/** Entries of runDir that belong to a live process and go away with it. */
+export const CH_TRANSIENT_FILES = [...CH_SOCKET_NAMES, 'ch.pid'];
+
+export function chPaths(runDir: string): ChPaths {
+  return {
+    apiSocket: `${runDir}/ch.sock`,
+    vsockSocket: `${runDir}/vsock.sock`,
+    consoleLog: `${runDir}/console.log`,
+    pidFile: `${runDir}/ch.pid`,
+    stdoutLog: `${runDir}/ch.stdout.log`,
+    stderrLog: `${runDir}/ch.stderr.log`,
+    restoreSource: `${runDir}/restore-source`,
+  };
+}
+
+export function mapChState(s: 'Created' | 'Running' | 'Shutdown' | 'Paused'): VmRunState {
+  if (s === 'Running') return 'running';
+  if (s === 'Paused') return 'paused';
+  return 'stopped';
+}
+
+export interface ChVmInit {
+  readonly spec: VmSpec;
+  readonly pid: number;
+  readonly watch: ExitWatch;
+  readonly api: ChApiClient;
+  readonly paths: ChPaths;
+  readonly arch: GuestArch;
+  /** Version of the binary this process runs (recorded with snapshots). */
+  readonly version: string;
+}
+
+/** One cloud-hypervisor process driving one guest. Created by ChDriver. */
+export class ChVm implements VmHandle {
+  readonly kind = 'cloud-hypervisor' as const;
+  readonly spec: VmSpec;
+  readonly pid: number;
+  readonly exited: Promise<VmExit>;
+  readonly consoleLogPath: string;
+  private agent: net.Socket | undefined;
+  private released = false;
+
+  constructor(private readonly init: ChVmInit) {
+    this.spec = init.spec;
+    this.pid = init.pid;
+    this.consoleLogPath = init.paths.consoleLog;
+    this.exited = init.watch.exited.then(async (exit) => {
+      this.agent?.destroy();
+      const pidNow = await readPidFile(init.paths.pidFile);
+      if (pidNow === null || pidNow === this.pid) {
+        await removeEntries(init.spec.runDir, CH_TRANSIENT_FILES).catch(() => undefined);
+      }
+      return exit;
+    });
+  }
+
+  async state(): Promise<VmRunState> {
+    this.usable();
+    const info = chVmInfoSchema.safeParse((await this.init.api.call('vm.info')).json);
+    if (!info.success) throw new VmmError(`VM ${this.spec.id}: unexpected vm.info reply`);
+    return mapChState(info.data.state);
+  }
+
+  async pause(): Promise<void> {
+    if ((await this.state()) === 'paused') return;
+    await this.init.api.call('vm.pause');
+  }
+
+  async resume(): Promise<void> {
+    const s = await this.state();
+    if (s === 'running') return;
+    if (s === 'stopped') throw new VmmError(`VM ${this.spec.id} is shut down, it cannot resume`);
+    await this.init.api.call('vm.resume');
+  }
+
+  async snapshot(dir: string): Promise<void> {
+    const s = await this.state();
+    if (s !== 'paused') throw new ConflictError(`VM ${this.spec.id} must be paused for a snapshot (it is ${s})`);
+    if ((await readdir(dir)).length > 0) throw new ConflictError(`snapshot dir ${dir} is not empty`);
+    // Writing guest RAM takes a while for large guests.
+    await this.init.api.call('vm.snapshot', buildSnapshotConfig(dir), 60_000 + this.spec.memoryMiB * 200);
+    await fsyncDir(dir);
+    await writeSnapshotMeta(dir, {
+      format: 1,
+      kind: 'cloud-hypervisor',
+      vmmVersion: this.init.version,
+      arch: this.init.arch,
+      ...metaShape(this.spec),
+      createdAt: new Date().toISOString(),
+    });
+  }
+
+  async stop(opts?: { graceMs?: number }): Promise<VmExit> {
+    if (this.init.watch.hasExited) return this.exited;
+    const graceMs = opts?.graceMs ?? 10_000;
+    try {
+      const s = await this.state();
+      if (s === 'paused') await this.init.api.call('vm.resume', undefined, 5_000);
+      if (s !== 'stopped') {
+        // CH exits by itself once the guest has powered off.
+        await this.init.api.call('vm.power-button', undefined, 5_000);
+        if (await this.init.watch.waitFor(graceMs)) return this.exited;
+      } else {
+        await this.init.api.call('vmm.shutdown', undefined, 5_000);
+        if (await this.init.watch.waitFor(2_000)) return this.exited;
+      }
+    } catch {
+      // API gone or refusing: fall through to the kill.
+    }
+    return this.kill();
+  }
+
+  async kill(): Promise<VmExit> {
+    if (!this.init.watch.hasExited && (await isAlive(this.init.watch.id))) signalProcess(this.pid, 'SIGKILL');
+    while (!(await this.init.watch.waitFor(5_000))) {
+      if (this.released) throw new VmmError(`VM ${this.spec.id}: handle released while killing`);
+    }
+    return this.exited;
+  }
+
+  async openAgentStream(): Promise<Duplex> {
+    this.usable();
+    this.agent?.destroy();
+    this.agent = undefined;
+    const sock = await connectVsock(this.init.paths.vsockSocket, AGENT_VSOCK_PORT);
+    this.agent = sock;
+    sock.once('close', () => {
+      if (this.agent === sock) this.agent = undefined;
+    });
+    return sock;
+  }
+
+  release(): void {
+    this.released = true;
+    this.init.watch.dispose();
+    this.agent?.destroy();
+  }
+
+  private usable(): void {
+    if (this.released) throw new VmmError(`VM ${this.spec.id}: handle was released`);
+    if (this.init.watch.hasExited) throw new VmmError(`VM ${this.spec.id}: cloud-hypervisor has exited`);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Pure construction of the qemu-system command line for one VM. No I/O here: everything
+ * the driver learned about the host (arch, accelerator, machine) comes in as input, so the
+ * result can be unit-tested for both architectures on any host.
+ */
+import { join } from 'node:path';
+import { serialConsoleDevice } from '../arch.js';
+import type { GuestArch, VmSpec } from '../types.js';
+
+/** Files qemu uses inside spec.runDir. */
+export interface QemuPaths {
+  /** QMP control socket (qemu is the server). */
+  readonly qmpSocket: string;
+  /** Agent channel: virtio-serial port backed by this unix socket (qemu is the server). */
+  readonly agentSocket: string;
+  /** Unix socket used to stream the migration (memory snapshot) to/from a file. */
+  readonly migrationSocket: string;
+  /** Written by qemu (`-pidfile`) right at start-up. */
+  readonly pidFile: string;
+  /** Guest serial console output (appended). */
+  readonly consoleLog: string;
+  readonly stdoutLog: string;
+  readonly stderrLog: string;
+}
+
+/** Socket file names, checked against the unix path length limit before start. */
+export const QEMU_SOCKET_NAMES = ['qmp.sock', 'agent.sock', 'migrate.sock'] as const;
+
+export function qemuPaths(runDir: string): QemuPaths {
+  return {
+    qmpSocket: join(runDir, 'qmp.sock'),
+    agentSocket: join(runDir, 'agent.sock'),
+    migrationSocket: join(runDir, 'migrate.sock'),
+    pidFile: join(runDir, 'qemu.pid'),
+    consoleLog: join(runDir, 'console.log'),
+    stdoutLog: join(runDir, 'qemu.stdout.log'),
+    stderrLog: join(runDir, 'qemu.stderr.log'),
+  };
+}
+
+/** The entries of runDir that belong to a live process and go away with it. */
+export function qemuTransientFiles(): string[] {
+  return [...QEMU_SOCKET_NAMES, 'qemu.pid'];
+}
+
+export type QemuAccel = 'kvm' | 'tcg';
+
+/**
+ * x86_64 machine family. `q35` boots through SeaBIOS; `microvm` (with `pcie=on`, since the
+ * Debian cloud kernel has virtio as modules and no virtio-mmio cmdline devices) through qboot.
+ */
+export type QemuX86Machine = 'q35' | 'microvm';
+
+export interface QemuArgvInput {
+  readonly arch: GuestArch;
+  readonly accel: QemuAccel;
+  /**
+   * Machine type for `-M`: on x86_64 `q35`, a concrete `pc-q35-X.Y` (restores pin the
+   * concrete type the snapshot was taken with) or `microvm`; on aarch64 `virt` or `virt-X.Y`.
+   */
+  readonly machine: string;
+  readonly spec: VmSpec;
+  readonly paths: QemuPaths;
+  /** Restore: wait for `migrate-incoming` (`-incoming defer`) and stay paused afterwards. */
+  readonly incoming: boolean;
+  /** Use vhost-net for the tap (only with KVM and /dev/vhost-net). */
+  readonly vhostNet?: boolean;
+}
+
+export function qemuBinaryName(arch: GuestArch): string {
+  return arch === 'x86_64' ? 'qemu-system-x86_64' : 'qemu-system-aarch64';
+}
+
+/** Escapes a value for QEMU's key=value option syntax (a comma is written as two). */
+export function optValue(v: string): string {
+  return v.replaceAll(',', ',,');
+}
+
+/** Kernel command line: the caller's plus the serial console and panic behaviour. */
+export function guestCmdline(arch: GuestArch, cmdline: string): string {
+  // panic=-1 reboots on a kernel panic, which -no-reboot turns into a qemu exit that hobd sees,
+  // instead of a hung guest that still looks "running".
+  return [cmdline.trim(), `console=${serialConsoleDevice(arch)}`, 'panic=-1'].filter(Boolean).join(' ');
+}
+
+function machineArg(input: QemuArgvInput): string {
+  const { arch, accel, machine } = input;
+  if (arch === 'aarch64') {
+    // GICv3 from the host under KVM; the newest TCG can emulate otherwise.
+    return `${machine},gic-version=${accel === 'kvm' ? 'host' : 'max'}`;
+  }
+  if (machine === 'microvm') return 'microvm,pcie=on';
+  // q35 without the legacy devices a microVM never uses.
+  return `${machine},sata=off,smbus=off,vmport=off`;
+}
+
+/** Builds argv (binary first) for qemu-system-<arch>. */
+export function buildQemuArgv(input: QemuArgvInput): string[] {
+  const { arch, accel, spec, paths } = input;
+  const a: string[] = [qemuBinaryName(arch)];
+  a.push('-name', `${optValue(`hob-${spec.id}`)},process=hob-vm`);
+  a.push('-nodefaults', '-no-user-config', '-nographic', '-no-reboot');
+  a.push('-M', machineArg(input));
+  if (accel === 'kvm') a.push('-accel', 'kvm', '-cpu', 'host');
+  else a.push('-accel', 'tcg,thread=multi', '-cpu', 'max');
+  a.push('-smp', String(spec.cpus), '-m', `${spec.memoryMiB}M`);
+  a.push('-pidfile', paths.pidFile);
+
+  a.push('-kernel', spec.kernelPath);
+  if (spec.initramfsPath) a.push('-initrd', spec.initramfsPath);
+  a.push('-append', guestCmdline(arch, spec.cmdline));
+
+  // Serial console to a file, appended so a restored VM continues the same log.
+  a.push('-chardev', `file,id=con0,path=${optValue(paths.consoleLog)},append=on`);
+  a.push('-serial', 'chardev:con0');
+
+  // QMP control socket. wait=off: qemu does not block start-up waiting for a client.
+  a.push('-chardev', `socket,id=qmp,path=${optValue(paths.qmpSocket)},server=on,wait=off`);
+  a.push('-mon', 'chardev=qmp,mode=control');
+
+  for (const d of spec.disks) {
+    // cache=writeback (qemu's default, host page cache): every write qemu completes is in the
+    // host kernel and survives a crash of hobd or of qemu itself; guest flushes and FUA become
+    // fdatasync, so what the guest synced survives a host crash too, like a disk with a
+    // volatile write cache. cache=none (O_DIRECT) would add nothing to that guarantee, fails
+    // on tmpfs, and O_DIRECT writes on btrfs with data checksums are fragile.
+    const drive = [
+      `if=none`,
+      `id=drive-${d.id}`,
+      `file=${optValue(d.path)}`,
+      'format=raw',
+      'cache=writeback',
+      'discard=unmap',
+      'detect-zeroes=unmap',
+      `readonly=${d.readOnly ? 'on' : 'off'}`,
+    ];
+    a.push('-drive', drive.join(','));
+    a.push('-device', `virtio-blk-pci,drive=drive-${d.id},id=disk-${d.id}`);
+  }
+
+  if (spec.net) {
+    const vhost = input.vhostNet ? ',vhost=on' : '';
+    a.push('-netdev', `tap,id=net0,ifname=${optValue(spec.net.tap)},script=no,downscript=no${vhost}`);
+    a.push('-device', `virtio-net-pci,netdev=net0,id=nic0,mac=${spec.net.mac}`);
+  }
+
+  // Agent channel: a virtio-serial port named org.hob.agent, backed by a unix socket.
+  a.push('-device', 'virtio-serial-pci,id=vser0');
+  a.push('-chardev', `socket,id=agent,path=${optValue(paths.agentSocket)},server=on,wait=off`);
+  a.push('-device', 'virtserialport,bus=vser0.0,chardev=agent,name=org.hob.agent');
+
+  // Entropy, so early getrandom() in the guest (node) does not wait.
+  a.push('-object', 'rng-random,id=rng0,filename=/dev/urandom');
+  a.push('-device', 'virtio-rng-pci,rng=rng0');
+
+  if (input.incoming) a.push('-S', '-incoming', 'defer');
+  return a;
+}

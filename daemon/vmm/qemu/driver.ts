@@ -1,0 +1,278 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { execa } from 'execa';
+import { ConflictError, VmmError } from '../../errors.js';
+import { hostArch } from '../arch.js';
+import {
+  ExitWatch,
+  processIdentity,
+  readCmdline,
+  readPidFile,
+  signalProcess,
+  spawnDetached,
+} from '../process.js';
+import { emptyDir, removeEntries, tailFile } from '../run-dir.js';
+import { checkSnapshotFits, readSnapshotMeta } from '../snapshot-meta.js';
+import { validateSpec } from '../spec.js';
+import type { GuestArch, VmHandle, VmmDriver, VmSpec } from '../types.js';
+import { connectUnixOnce, connectUnixWhenReady } from '../unix.js';
+import {
+  buildQemuArgv,
+  QEMU_SOCKET_NAMES,
+  qemuBinaryName,
+  qemuPaths,
+  qemuTransientFiles,
+  type QemuAccel,
+  type QemuPaths,
+  type QemuX86Machine,
+} from './argv.js';
+import { migrationTimeoutMs, QemuVm } from './handle.js';
+import { loadMigrationFromFile } from './migration.js';
+import { QmpClient } from './qmp.js';
+
+/** Options of the qemu driver; every field has a sensible default for this host. */
+export interface QemuDriverOptions {
+  /** Use KVM (`-accel kvm -cpu host`) instead of TCG. Default: false (TCG works everywhere). */
+  readonly kvm?: boolean;
+  /** Host/guest architecture. Default: the host's. */
+  readonly arch?: GuestArch;
+  /** qemu-system binary (name on PATH or absolute path). Default: qemu-system-<arch>. */
+  readonly binary?: string;
+  /** x86_64 machine for new VMs. Default: q35 (see the boot-time notes in README/report). */
+  readonly x86Machine?: QemuX86Machine;
+  /** How long start() waits for QMP to come up. Default 30 s. */
+  readonly startTimeoutMs?: number;
+}
+
+/** QEMU's `--version` first line: "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)". */
+export function parseQemuVersion(output: string): string {
+  const m = /QEMU emulator version (\S+(?: \([^)]*\))?)/.exec(output);
+  if (!m?.[1]) throw new VmmError(`cannot parse qemu version from: ${output.slice(0, 200)}`);
+  return m[1];
+}
+
+/** Formats query-version like parseQemuVersion does the binary's output. */
+function formatQmpVersion(v: { qemu: { major: number; minor: number; micro: number }; package: string }): string {
+  const pkg = v.package.trim();
+  return `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}${pkg ? ` ${pkg.startsWith('(') ? pkg : `(${pkg})`}` : ''}`;
+}
+
+/**
+ * True when `cmdline` (of /proc/<pid>) is a qemu-system process of the VM whose pid file is
+ * `pidFile`: guards adopt() against a recycled pid.
+ */
+export function isQemuCmdlineFor(cmdline: readonly string[], pidFile: string): boolean {
+  const exe = cmdline[0];
+  if (!exe || !basename(exe).startsWith('qemu-system-')) return false;
+  const i = cmdline.indexOf('-pidfile');
+  return i >= 0 && cmdline[i + 1] === pidFile;
+}
+
+/** The accelerator named in a qemu command line (for adopted processes). */
+function accelFromCmdline(cmdline: readonly string[]): QemuAccel {
+  const i = cmdline.indexOf('-accel');
+  return i >= 0 && cmdline[i + 1]?.startsWith('kvm') ? 'kvm' : 'tcg';
+}
+
+export class QemuDriver implements VmmDriver {
+  readonly kind = 'qemu' as const;
+  readonly arch: GuestArch;
+  readonly accel: QemuAccel;
+  readonly binary: string;
+  readonly x86Machine: QemuX86Machine;
+  private readonly startTimeoutMs: number;
+
+  constructor(opts: QemuDriverOptions = {}) {
+    this.arch = opts.arch ?? hostArch();
+    this.accel = opts.kvm ? 'kvm' : 'tcg';
+    this.binary = opts.binary ?? qemuBinaryName(this.arch);
+    this.x86Machine = opts.x86Machine ?? 'q35';
+    this.startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+  }
+
+  async version(): Promise<string> {
+    try {
+      const { stdout } = await execa(this.binary, ['--version'], { timeout: 10_000 });
+      return parseQemuVersion(stdout);
+    } catch (err) {
+      if (err instanceof VmmError) throw err;
+      throw new VmmError(`cannot run ${this.binary} --version: is qemu installed?`, { cause: err });
+    }
+  }
+
+  async start(spec: VmSpec): Promise<VmHandle> {
+    validateSpec(spec, QEMU_SOCKET_NAMES);
+    const paths = qemuPaths(spec.runDir);
+    await this.ensureNoLiveVm(spec, paths);
+    await emptyDir(spec.runDir);
+    const machine = this.arch === 'x86_64' ? this.x86Machine : 'virt';
+    return this.launch(spec, paths, machine, false, async (vm, qmp) => {
+      const { status } = await qmp.execute('query-status', undefined);
+      if (status !== 'running') throw new VmmError(`VM ${spec.id}: qemu reports ${status} after start, not running`);
+      return vm;
+    });
+  }
+
+  async restore(spec: VmSpec, snapshotDir: string): Promise<VmHandle> {
+    validateSpec(spec, QEMU_SOCKET_NAMES);
+    const meta = await readSnapshotMeta(snapshotDir);
+    checkSnapshotFits(meta, 'qemu', spec);
+    if (!meta.qemu) throw new VmmError(`${snapshotDir}: qemu snapshot without migration details`);
+    if (meta.arch !== this.arch) throw new VmmError(`${snapshotDir} is an ${meta.arch} snapshot, this host is ${this.arch}`);
+    if (meta.qemu.accel !== this.accel) {
+      // -cpu host (KVM) and -cpu max (TCG) expose different CPUs: the guest would break.
+      throw new VmmError(`${snapshotDir} was taken under ${meta.qemu.accel}, this driver uses ${this.accel}`);
+    }
+    const memFile = join(snapshotDir, meta.qemu.memoryFile);
+    const size = await stat(memFile).then((s) => s.size, () => -1);
+    if (size !== meta.qemu.memoryFileBytes) {
+      throw new VmmError(`${memFile} has ${size} bytes, the snapshot recorded ${meta.qemu.memoryFileBytes}`);
+    }
+    const paths = qemuPaths(spec.runDir);
+    await this.ensureNoLiveVm(spec, paths);
+    await removeEntries(spec.runDir, qemuTransientFiles());
+    return this.launch(spec, paths, meta.qemu.machine, true, async (vm, qmp, watch) => {
+      await loadMigrationFromFile(qmp, {
+        socketPath: paths.migrationSocket,
+        file: memFile,
+        timeoutMs: migrationTimeoutMs(spec.memoryMiB),
+        gone: () => watch.hasExited,
+        what: `restore of ${spec.id}`,
+      });
+      return vm;
+    });
+  }
+
+  async adopt(spec: VmSpec): Promise<VmHandle | null> {
+    const paths = qemuPaths(spec.runDir);
+    const found = await this.findLiveVm(paths);
+    if (!found) {
+      await removeEntries(spec.runDir, qemuTransientFiles()).catch(() => undefined);
+      return null;
+    }
+    const watch = new ExitWatch(found.identity);
+    let qmp: QmpClient;
+    try {
+      qmp = (await QmpClient.open(await connectUnixOnce(paths.qmpSocket))).client;
+    } catch (err) {
+      watch.dispose();
+      throw new VmmError(`VM ${spec.id}: qemu pid ${found.identity.pid} is alive but its QMP socket does not answer`, {
+        cause: err,
+      });
+    }
+    const vm = await this.makeHandle(spec, paths, found.identity.pid, watch, qmp, accelFromCmdline(found.cmdline));
+    return vm;
+  }
+
+  /** The live qemu owning `paths`, verified by pid file + start time + command line. */
+  private async findLiveVm(paths: QemuPaths) {
+    const pid = await readPidFile(paths.pidFile);
+    if (pid === null) return null;
+    const identity = await processIdentity(pid);
+    if (!identity) return null;
+    const cmdline = await readCmdline(pid);
+    if (!cmdline || !isQemuCmdlineFor(cmdline, paths.pidFile)) return null;
+    return { identity, cmdline };
+  }
+
+  private async ensureNoLiveVm(spec: VmSpec, paths: QemuPaths): Promise<void> {
+    const live = await this.findLiveVm(paths);
+    if (live) throw new ConflictError(`VM ${spec.id}: qemu pid ${live.identity.pid} still runs in ${spec.runDir}`);
+  }
+
+  private async makeHandle(
+    spec: VmSpec,
+    paths: QemuPaths,
+    pid: number,
+    watch: ExitWatch,
+    qmp: QmpClient,
+    accel: QemuAccel,
+  ): Promise<QemuVm> {
+    const version = formatQmpVersion(await qmp.execute('query-version', undefined));
+    const machines = await qmp.execute('query-machines', undefined);
+    const cmdline = (await readCmdline(pid)) ?? [];
+    const mi = cmdline.indexOf('-M');
+    const requested = (cmdline[mi + 1] ?? '').split(',')[0] ?? '';
+    // Resolve aliases (q35 -> pc-q35-7.2) so a snapshot pins the concrete machine version.
+    const machine = machines.find((m) => m.alias === requested)?.name ?? requested;
+    return new QemuVm({ spec, pid, watch, qmp, paths, arch: this.arch, accel, machine, version });
+  }
+
+  /**
+   * Spawns qemu, connects QMP, runs `ready` (wait for running / feed the migration). On any
+   * failure the process is killed, the runDir's transient files removed, and a VmmError with
+   * qemu's stderr thrown.
+   */
+  private async launch(
+    spec: VmSpec,
+    paths: QemuPaths,
+    machine: string,
+    incoming: boolean,
+    ready: (vm: QemuVm, qmp: QmpClient, watch: ExitWatch) => Promise<QemuVm>,
+  ): Promise<QemuVm> {
+    await this.checkFiles(spec);
+    const argv = buildQemuArgv({
+      arch: this.arch,
+      accel: this.accel,
+      machine,
+      spec,
+      paths,
+      incoming,
+      vhostNet: this.accel === 'kvm' && spec.net !== undefined && (await exists('/dev/vhost-net')),
+    });
+    argv[0] = this.binary;
+    const child = spawnDetached({ argv, netns: spec.net?.netns, stdoutPath: paths.stdoutLog, stderrPath: paths.stderrLog });
+    const pid = child.pid;
+    const identity = pid === undefined ? null : await processIdentity(pid);
+    if (pid === undefined || identity === null) {
+      await new Promise((r) => setTimeout(r, 50)); // let stderr reach the file
+      throw await this.failure(spec, paths, 'qemu did not start', undefined);
+    }
+    const watch = new ExitWatch(identity, child);
+    let qmp: QmpClient | undefined;
+    try {
+      const sock = await connectUnixWhenReady(paths.qmpSocket, {
+        timeoutMs: this.startTimeoutMs,
+        gone: () => watch.hasExited,
+        what: `start of ${spec.id}`,
+      });
+      qmp = (await QmpClient.open(sock)).client;
+      const vm = await this.makeHandle(spec, paths, pid, watch, qmp, this.accel);
+      return await ready(vm, qmp, watch);
+    } catch (err) {
+      qmp?.close();
+      if (!watch.hasExited) signalProcess(pid, 'SIGKILL');
+      await watch.waitFor(10_000);
+      await removeEntries(spec.runDir, qemuTransientFiles()).catch(() => undefined);
+      throw await this.failure(spec, paths, incoming ? 'restore failed' : 'start failed', err, watch.spawnError);
+    }
+  }
+
+  private async failure(
+    spec: VmSpec,
+    paths: QemuPaths,
+    what: string,
+    cause: unknown,
+    spawnError?: Error,
+  ): Promise<VmmError> {
+    const stderr = (await tailFile(paths.stderrLog)).trim();
+    const detail = spawnError ? ` (${spawnError.message})` : cause instanceof Error ? `: ${cause.message}` : '';
+    return new VmmError(`VM ${spec.id}: ${what}${detail}${stderr ? `\nqemu stderr: ${stderr}` : ''}`, { cause });
+  }
+
+  /** Fails early, with a clear message, on missing kernel, initramfs or disk files. */
+  private async checkFiles(spec: VmSpec): Promise<void> {
+    const files = [spec.kernelPath, ...(spec.initramfsPath ? [spec.initramfsPath] : []), ...spec.disks.map((d) => d.path)];
+    for (const f of files) {
+      if (!(await exists(f))) throw new VmmError(`VM ${spec.id}: ${f} does not exist`);
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path, constants.F_OK).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * hob guest agent. Runs inside the guest as root (child of tini, started by
+ * /opt/hob/init) and serves the agent protocol on every transport it finds:
+ *   - the virtio-serial port AGENT_VIRTIO_PORT_NAME (QEMU);
+ *   - vsock port AGENT_VSOCK_PORT through socat (cloud-hypervisor, vhost-vsock);
+ * or, with `--listen PATH`, only on a unix socket (to run it as a plain process,
+ * e.g. in the host-side tests).
+ *
+ * Options:
+ *   --listen PATH        serve on this unix socket only
+ *   --capabilities LIST  advertise and serve only these comma-separated
+ *                        capabilities (emulates an older agent, for tests)
+ *
+ * The agent never exits on its own: failures are logged and the transport reopened.
+ */
+import './threadpool.js';
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { AGENT_VIRTIO_PORT_NAME, type Op } from '../../daemon/protocol/index.js';
+import { KNOWN_OPS } from './handlers/index.js';
+import { loadPty } from './handlers/exec-pty.js';
+import { log } from './log.js';
+import { serveSession, type AgentIdentity } from './session.js';
+import { listenUnix } from './transport/unix.js';
+import { CharDeviceStream, findVirtioPort } from './transport/virtio-serial.js';
+import { hasVsock, serveVsock } from './transport/vsock.js';
+import { AGENT_VERSION } from './version.js';
+
+/** Features beyond plain op names. */
+export const FEATURE_EXEC_TTY = 'exec.tty';
+export const FEATURE_HELLO_NONCE = 'hello.nonce';
+
+const DISCOVERY_RETRY_MS = 1000;
+const REOPEN_DELAY_MS = 1000;
+
+async function identity(only: string[] | undefined): Promise<AgentIdentity> {
+  const all = [...KNOWN_OPS, FEATURE_HELLO_NONCE];
+  if (await loadPty()) all.push(FEATURE_EXEC_TTY);
+  const capabilities = only ? all.filter((c) => only.includes(c)) : all;
+  const ops = new Set([...KNOWN_OPS].filter((op) => capabilities.includes(op))) as Set<Op>;
+  return { agentVersion: AGENT_VERSION, bootId: randomUUID(), capabilities, ops };
+}
+
+/** Serves the virtio-serial port for as long as the agent lives, reopening it if it fails. */
+async function serveVirtio(device: string, id: AgentIdentity): Promise<void> {
+  for (;;) {
+    try {
+      const stream = await CharDeviceStream.open(device);
+      log(`serving ${device}`);
+      const mux = serveSession(stream, id, 'virtio');
+      await new Promise<void>((resolve) => mux.once('close', () => resolve()));
+      stream.destroy();
+    } catch (err) {
+      log(`${device}: ${String(err)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, REOPEN_DELAY_MS));
+  }
+}
+
+async function main(): Promise<void> {
+  process.on('uncaughtException', (err) => log(`uncaught: ${err.stack ?? String(err)}`));
+  process.on('unhandledRejection', (err) => log(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+  process.on('SIGHUP', () => undefined);
+
+  const { values } = parseArgs({
+    options: { listen: { type: 'string' }, capabilities: { type: 'string' } },
+    strict: true,
+  });
+  const id = await identity(values.capabilities?.split(',').map((s) => s.trim()).filter(Boolean));
+  log(`agent ${AGENT_VERSION} starting, boot ${id.bootId}`);
+  let sessions = 0;
+  const onConnection = (socket: import('node:net').Socket): void => {
+    serveSession(socket, id, `session ${++sessions}`);
+  };
+
+  if (values.listen) {
+    await listenUnix(values.listen, onConnection);
+    log(`listening on ${values.listen}`);
+    return;
+  }
+
+  let serving = false;
+  let reported = false;
+  while (!serving) {
+    const device = await findVirtioPort(AGENT_VIRTIO_PORT_NAME);
+    if (device) {
+      void serveVirtio(device, id);
+      serving = true;
+    }
+    if (await hasVsock()) {
+      try {
+        await serveVsock(onConnection);
+        serving = true;
+      } catch (err) {
+        log(`vsock: ${String(err)}`);
+      }
+    }
+    if (!serving) {
+      if (!reported) log(`no transport yet (no virtio port ${AGENT_VIRTIO_PORT_NAME}, no /dev/vsock); waiting`);
+      reported = true;
+      await new Promise((resolve) => setTimeout(resolve, DISCOVERY_RETRY_MS));
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});

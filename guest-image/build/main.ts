@@ -1,0 +1,69 @@
+/**
+ * CLI of the image builder (run by guest-image/build.sh through tsx):
+ *
+ *   build.sh [--variant minimal|dev] [--out DIR] [--json] [--cache-dir DIR]
+ *            [--force] [--force-base] [--verbose]
+ *
+ * Human output: one line per phase ("[i/n elapsed] phase: message"), tool
+ * output only with --verbose, the image directory at the end. --json: one
+ * BuildProgress object per line (NDJSON), the last has kind "done"; a failure
+ * is a final {"kind":"error","message":...} line. Exit code 0 on success, 1 on failure.
+ */
+import { Command, Option } from 'commander';
+import { buildImage } from './build-image.js';
+import { formatProgress } from './progress.js';
+import { imageVariants, type BuildOptions, type BuildProgress, type ImageVariant } from './types.js';
+
+interface CliOptions {
+  variant: ImageVariant;
+  out?: string;
+  json: boolean;
+  cacheDir?: string;
+  force: boolean;
+  forceBase: boolean;
+  verbose: boolean;
+}
+
+const program = new Command('build.sh')
+  .description('Build the hob guest image (kernel, initramfs, rootfs.img, manifest.json) for this host')
+  .addOption(new Option('--variant <variant>', 'package set').choices([...imageVariants]).default('minimal'))
+  .option('--out <dir>', 'also copy the image files into this directory')
+  .option('--json', 'print progress as NDJSON', false)
+  .option('--cache-dir <dir>', 'cache root (default $HOB_IMAGE_CACHE or /var/cache/hob/guest-images)')
+  .option('--force', 'rebuild the image even if cached', false)
+  .option('--force-base', 'also rebuild the Debian base tree (new package versions)', false)
+  .option('--verbose', 'show the output of mmdebstrap and the other tools', false)
+  .showHelpAfterError();
+
+async function main(): Promise<void> {
+  program.parse();
+  const o = program.opts<CliOptions>();
+  const print = (e: BuildProgress): void => {
+    if (o.json) process.stdout.write(JSON.stringify(e) + '\n');
+    else if (e.kind !== 'log' || o.verbose || e.message.startsWith('warning') || e.message.startsWith('waiting')) {
+      process.stderr.write(formatProgress(e) + '\n');
+    }
+  };
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  process.once('SIGTERM', () => abort.abort());
+  const opts: BuildOptions = {
+    variant: o.variant,
+    force: o.force,
+    forceBase: o.forceBase,
+    signal: abort.signal,
+    ...(o.out ? { outDir: o.out } : {}),
+    ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+  };
+  try {
+    const r = await buildImage(opts, print);
+    if (!o.json) process.stdout.write(`${r.paths.dir}\n`);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (o.json) process.stdout.write(JSON.stringify({ kind: 'error', message }) + '\n');
+    else process.stderr.write(`build failed: ${message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
