@@ -12,6 +12,7 @@ import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import type { Pool } from '../storage/index.js';
 import { IMAGE_FILES } from './layout.js';
 import { ImageNameSchema } from './names.js';
+import type { ProgressSink } from './types.js';
 
 export interface ImageInfo {
   readonly name: string;
@@ -87,4 +88,110 @@ async function readManifest(path: string): Promise<Record<string, unknown> | nul
   } catch {
     return null;
   }
+}
+
+// ---------------------------------------------------------------- ImageService
+
+/** Package sets the builder knows (guest-image/build `ImageVariant`). */
+export const IMAGE_VARIANTS = ['minimal', 'dev'] as const;
+export type ImageVariantName = (typeof IMAGE_VARIANTS)[number];
+
+export interface ImageBuildRequest {
+  /** Name of the image in the pool (a DNS label, like sandbox names). */
+  readonly name: string;
+  /** Package set to build. */
+  readonly variant: ImageVariantName;
+  /** Replace an existing image of that name (sandboxes made from the old one keep working: they are snapshots). */
+  readonly replace?: boolean;
+}
+
+/**
+ * Image management as the API offers it (`/v1/images`).
+ *
+ * Failure modes:
+ * - `build`: BadRequestError (bad name or variant); ConflictError (the name
+ *   exists and `replace` is not set, or a build of the same name is under
+ *   way); ImageBuildError (the builder failed: not root, a tool missing,
+ *   mirror unreachable...); PoolFullError while importing. Progress events
+ *   are reported only once the build really started, so every error of the
+ *   request itself happens before the first event.
+ * - `remove`: NotFoundError.
+ */
+export interface ImageService {
+  /** Images in the pool, by name. */
+  list(): Promise<ImageInfo[]>;
+  /** Builds the variant with guest-image/build (reusing its cache) and imports it as `name`. */
+  build(request: ImageBuildRequest, progress?: ProgressSink): Promise<ImageInfo>;
+  /** Deletes an image. Sandboxes created from it are unaffected. */
+  remove(name: string): Promise<void>;
+}
+
+/** Builds an image directory; resolves with the directory holding kernel, initramfs.img, rootfs.img, manifest.json. */
+export type ImageBuilder = (variant: ImageVariantName, onLine: (line: string) => void) => Promise<{ readonly dir: string }>;
+
+export interface PoolImageServiceOptions {
+  /** Cache root of the builder (default: its own default, $HOB_IMAGE_CACHE or /var/cache/hob/guest-images). */
+  readonly cacheDir?: string;
+  /**
+   * How images are built. Default: guest-image/build's buildImage, imported
+   * on first use (it pulls in esbuild and friends, which hobd does not need
+   * otherwise).
+   */
+  readonly builder?: ImageBuilder;
+}
+
+/** The ImageService over a pool. */
+export class PoolImageService implements ImageService {
+  /** Names with a build in flight (one build per name at a time). */
+  private readonly building = new Set<string>();
+  private readonly builder: ImageBuilder;
+
+  constructor(
+    private readonly pool: Pool,
+    options: PoolImageServiceOptions = {},
+  ) {
+    this.builder = options.builder ?? defaultBuilder(options.cacheDir);
+  }
+
+  list(): Promise<ImageInfo[]> {
+    return listImages(this.pool);
+  }
+
+  async build(request: ImageBuildRequest, progress: ProgressSink = () => undefined): Promise<ImageInfo> {
+    const { name, variant } = request;
+    if (!ImageNameSchema.safeParse(name).success) throw new BadRequestError(`"${name}" is not a valid image name (a-z, 0-9 and "-", at most 63)`);
+    if (!(IMAGE_VARIANTS as readonly string[]).includes(variant)) throw new BadRequestError(`unknown variant "${variant}" (one of ${IMAGE_VARIANTS.join(', ')})`);
+    if (this.building.has(name)) throw new ConflictError(`an image named "${name}" is being built already`);
+    if (!request.replace && (await imageExists(this.pool, name))) {
+      throw new ConflictError(`an image named "${name}" exists (remove it first, or build with replace)`);
+    }
+    this.building.add(name);
+    try {
+      const say = (data: string): void => progress({ type: 'info', data, time: new Date().toISOString() });
+      say(`Building the ${variant} image...`);
+      const built = await this.builder(variant, (line) => say(line));
+      say(`Importing ${built.dir} as image ${name}...`);
+      return await importImage(this.pool, name, built.dir, { replace: request.replace ?? false });
+    } finally {
+      this.building.delete(name);
+    }
+  }
+
+  remove(name: string): Promise<void> {
+    return removeImage(this.pool, name);
+  }
+}
+
+/**
+ * guest-image/build's buildImage, reporting phase lines and the warnings among
+ * tool output (the full tool output is thousands of lines of mmdebstrap).
+ */
+function defaultBuilder(cacheDir: string | undefined): ImageBuilder {
+  return async (variant, onLine) => {
+    const { buildImage, formatProgress } = await import('../../guest-image/build/index.js');
+    const result = await buildImage({ variant, ...(cacheDir !== undefined ? { cacheDir } : {}) }, (event) => {
+      if (event.kind !== 'log' || /^(warning|waiting)/.test(event.message)) onLine(formatProgress(event).trim());
+    });
+    return { dir: result.paths.dir };
+  };
 }

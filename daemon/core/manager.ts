@@ -19,6 +19,7 @@ import type { HobConfig } from '../config.js';
 import {
   appendEvent,
   deleteSandbox,
+  getSandbox,
   getSandboxByName,
   insertSandbox,
   listSandboxes,
@@ -35,6 +36,7 @@ import { DISK_FILE, IMAGE_FILES, sandboxPaths, vmSpecFor } from './layout.js';
 import { LiveVm } from './live-vm.js';
 import { KeyedLock } from './lock.js';
 import { SandboxNameSchema } from './names.js';
+import type { SessionRegistry } from './sessions.js';
 import { toSandbox } from './present.js';
 import type { CreateSandboxInput, ProgressSink, Sandbox, SandboxService, UpdateSandboxInput } from './types.js';
 
@@ -43,6 +45,8 @@ export interface ManagerDeps {
   readonly pool: Pool;
   readonly driver: VmmDriver;
   readonly config: HobConfig;
+  /** Exec sessions: ended when their sandbox stops or goes away. */
+  readonly sessions: SessionRegistry;
   /** Diagnostics; default console.error. */
   readonly log?: (message: string) => void;
 }
@@ -145,6 +149,7 @@ export class SandboxManager implements SandboxService {
     const row = this.row(name);
     return this.locks.run(row.id, 'stop', async () => {
       const vm = this.live.get(row.id);
+      this.deps.sessions.endSandbox(row.name, 'the sandbox is stopping');
       if (vm) {
         await vm.stop(STOP_GRACE_MS);
         this.live.delete(row.id);
@@ -185,6 +190,7 @@ export class SandboxManager implements SandboxService {
   /** @internal Removes every trace of a sandbox (VM, run dir, subvolume, checkpoints, row). Idempotent. */
   async destroy(row: SandboxRow): Promise<void> {
     const { pool, config, db } = this.deps;
+    this.deps.sessions.removeSandbox(row.name, 'the sandbox was removed');
     const vm = this.live.get(row.id);
     if (vm) {
       await vm.kill();
@@ -251,6 +257,8 @@ export class SandboxManager implements SandboxService {
       this.live.delete(id);
       vm.detach();
       if (vm.expectingExit) return;
+      const row = getSandbox(this.deps.db, id);
+      if (row) this.deps.sessions.endSandbox(row.name, 'the VM stopped');
       const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
       try {
         // A guest that powers itself off ends up stopped, a VMM that dies in error.

@@ -17,9 +17,9 @@
  * EXITED_RETENTION_MS so that a late attach still gets its output and exit
  * code, and a kill gets 410 Gone rather than 404.
  *
- * The registry is what the idle policy reads (`attachedClients`,
- * `runningSessions`, the `change` event): an attached client or a running
- * detached session keeps a sandbox awake.
+ * The registry is what the idle policy reads (`activity()`, the `change`
+ * event): an attached client, a running detached session, or a request
+ * holding the sandbox (`hold()`: HTTP exec, file transfers) keeps it awake.
  */
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
@@ -453,10 +453,21 @@ export interface SessionRegistryEvents {
   change: [sandbox: string];
 }
 
+/** What keeps a sandbox from being idle, as far as the API knows (design section 7). */
+export interface SandboxActivity {
+  /** Websockets attached to its sessions. */
+  readonly attachedClients: number;
+  /** Sessions whose process runs, attached or not. */
+  readonly runningSessions: number;
+  /** Requests in progress that use the guest without a session (HTTP exec, file transfers). */
+  readonly holds: number;
+}
+
 /** All sessions of all sandboxes, by sandbox name. */
 export class SessionRegistry extends EventEmitter<SessionRegistryEvents> {
   private readonly bySandbox = new Map<string, Map<string, Session>>();
   private readonly expiry = new Map<Session, NodeJS.Timeout>();
+  private readonly holdCounts = new Map<string, number>();
 
   /** Registers a started process as a session. Its id is the guest pid (made unique if a pid was reused). */
   start(sandbox: string, process: SessionProcess, info: SessionStartInfo): Session {
@@ -496,6 +507,29 @@ export class SessionRegistry extends EventEmitter<SessionRegistryEvents> {
     let n = 0;
     for (const session of this.bySandbox.get(sandbox)?.values() ?? []) if (!session.exited) n++;
     return n;
+  }
+
+  /**
+   * Marks the sandbox as in use by a request that has no session (an HTTP exec,
+   * a file transfer) until the returned function is called (idempotent).
+   */
+  hold(sandbox: string): () => void {
+    this.holdCounts.set(sandbox, (this.holdCounts.get(sandbox) ?? 0) + 1);
+    this.emit('change', sandbox);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.holdCounts.get(sandbox) ?? 1) - 1;
+      if (left > 0) this.holdCounts.set(sandbox, left);
+      else this.holdCounts.delete(sandbox);
+      this.emit('change', sandbox);
+    };
+  }
+
+  /** Everything the API knows that keeps the sandbox busy; all zero means idle as far as exec and files go. */
+  activity(sandbox: string): SandboxActivity {
+    return { attachedClients: this.attachedClients(sandbox), runningSessions: this.runningSessions(sandbox), holds: this.holdCounts.get(sandbox) ?? 0 };
   }
 
   /** Ends every running session of a sandbox (it stopped or is being removed). Ended sessions stay listed for a while. */

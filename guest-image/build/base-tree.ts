@@ -1,11 +1,13 @@
 /**
  * Stage 1: the Debian base tree, made by mmdebstrap and cached as a tarball.
- * It is slow (about a minute for `minimal`, far more for `dev`) and changes only
- * with the package lists, the mirrors or this stage's own code, which is what
- * its key covers.
+ * It is slow (one to a few minutes for `minimal`, far more for `dev`). Its key
+ * is the mmdebstrap command line (package list, suite, mirrors, arch, dpkg
+ * filters), the hook scripts' contents and their environment: exactly what
+ * decides the tree, so refactoring this file does not force a rebuild, and the
+ * key does not depend on where the repository is checked out.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { commitEntry, makeWorkDir, pruneEntries, removeTree, touchEntry, withLock, type CacheLayout } from './cache.js';
@@ -19,13 +21,6 @@ import { runTool } from './run.js';
 import type { ImageVariant } from './types.js';
 
 const devHook = sourcePaths.devHook;
-
-/** Files whose content defines what this stage produces. */
-const stageSources = [
-  path.join(sourcePaths.buildDir, 'base-tree.ts'),
-  path.join(sourcePaths.buildDir, 'packages.ts'),
-  devHook,
-];
 
 /** Everything that decides the base tree. */
 export interface BaseSpec {
@@ -50,10 +45,39 @@ export function baseSpec(variant: ImageVariant, arch: ArchInfo, mirrors: MirrorC
   };
 }
 
+/** Placeholders that keep host paths out of the key. */
+const outputPlaceholder = '<output>';
+const hookPlaceholder = '<customize-dev.sh>';
+
+/** mmdebstrap's arguments for `spec`, writing `tarball`, with the dev hook at `hook`. */
+function mmdebstrapArgs(spec: BaseSpec, tarball: string, hook: string): string[] {
+  return [
+    '--mode=root',
+    '--variant=minbase',
+    `--arch=${spec.arch.debianArch}`,
+    '--format=tar',
+    `--include=${spec.packages.join(',')}`,
+    '--aptopt=Acquire::Retries "3"',
+    ...spec.dpkgOptions.map((o) => `--dpkgopt=${o}`),
+    ...(spec.variant === 'dev' ? [`--customize-hook=${hook}`] : []),
+    spec.suite,
+    tarball,
+    ...spec.sources,
+  ];
+}
+
+/** Environment the hooks see (besides TMPDIR and the npm registry, which do not change the result). */
+function hookEnv(spec: BaseSpec): Record<string, string> {
+  return { HOB_NPM_GLOBAL: spec.npmGlobal.join(' ') };
+}
+
 export async function baseKey(spec: BaseSpec): Promise<string> {
-  const code: Record<string, string> = {};
-  for (const f of stageSources) code[path.basename(f)] = await sha256File(f);
-  return hashInputs({ stage: 'base', spec, code });
+  return hashInputs({
+    stage: 'base',
+    args: mmdebstrapArgs(spec, outputPlaceholder, hookPlaceholder),
+    env: hookEnv(spec),
+    hooks: spec.variant === 'dev' ? { [hookPlaceholder]: await sha256File(devHook) } : {},
+  });
 }
 
 const baseMetaSchema = z.object({
@@ -75,6 +99,15 @@ export interface BaseTree {
 
 function entryName(spec: BaseSpec, key: string): string {
   return `${spec.variant}-${spec.arch.arch}-${key.slice(0, 16)}`;
+}
+
+/** The cached tree for `spec`, or null if there is none yet. */
+export async function findBaseTree(c: CacheLayout, spec: BaseSpec): Promise<BaseTree | null> {
+  const key = await baseKey(spec);
+  const dir = path.join(c.baseDir, entryName(spec, key));
+  if (!existsSync(path.join(dir, 'meta.json'))) return null;
+  const meta = baseMetaSchema.parse(JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8')));
+  return { key, tarball: path.join(dir, 'tree.tar'), meta, cached: true };
 }
 
 /**
@@ -104,6 +137,8 @@ export async function ensureBaseTree(
       // Someone else may have built it while we waited for the lock.
       if (!opts.force && existsSync(path.join(dir, 'meta.json'))) return read(true);
       const work = await makeWorkDir(c, 'base');
+      // apt downloads as user _apt into mmdebstrap's temp dir below this one.
+      await chmod(work, 0o755);
       try {
         const out = path.join(work, 'entry');
         await mkdir(out);
@@ -134,23 +169,11 @@ async function runMmdebstrap(
   work: string,
   opts: { onLine?: (line: string) => void; signal?: AbortSignal },
 ): Promise<void> {
-  const args = [
-    '--mode=root',
-    '--variant=minbase',
-    `--arch=${spec.arch.debianArch}`,
-    '--format=tar',
-    `--include=${spec.packages.join(',')}`,
-    '--aptopt=Acquire::Retries "3"',
-    ...spec.dpkgOptions.map((o) => `--dpkgopt=${o}`),
-    ...(spec.variant === 'dev' ? [`--customize-hook=${devHook}`] : []),
-    spec.suite,
-    tarball,
-    ...spec.sources,
-  ];
+  const args = mmdebstrapArgs(spec, tarball, devHook);
   const env: Record<string, string> = {
+    ...hookEnv(spec),
     // mmdebstrap assembles the tree in TMPDIR: keep those hundreds of MB on the cache's disk.
     TMPDIR: work,
-    HOB_NPM_GLOBAL: spec.npmGlobal.join(' '),
     ...(process.env.npm_config_registry ? { HOB_NPM_REGISTRY: process.env.npm_config_registry } : {}),
   };
   await runTool('mmdebstrap', args, { env, ...opts });

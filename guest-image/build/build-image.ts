@@ -15,7 +15,7 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { bundleAgentInto, findNodePty, hostNode } from './agent-files.js';
-import { baseKey, baseSpec, ensureBaseTree } from './base-tree.js';
+import { baseKey, baseSpec, ensureBaseTree, findBaseTree } from './base-tree.js';
 import {
   cleanStaleWork,
   commitEntry,
@@ -178,14 +178,20 @@ async function assemble(a: AssembleInput): Promise<void> {
   await mkdir(out);
   const files = imagePaths(out);
 
-  p.begin('base', 'Debian base tree');
+  const known = a.forceBase ? null : await findBaseTree(a.cache, spec);
+  p.begin(
+    'base',
+    known
+      ? `reusing the cached Debian base tree (built ${known.meta.builtAt})`
+      : `building the Debian ${spec.suite} base tree with mmdebstrap (slow; cached afterwards)`,
+  );
   const base = await ensureBaseTree(a.cache, spec, {
     force: a.forceBase ?? false,
     onLine: (l) => p.log(l),
     onWait: (pid) => p.log(`waiting for another build of the same base tree (pid ${pid})`),
     ...(signal ? { signal } : {}),
   });
-  p.log(base.cached ? `reused cached base tree from ${base.meta.builtAt}` : 'built and cached the base tree');
+  if (!base.cached) p.log('built and cached the base tree');
 
   p.begin('unpack', 'unpacking the base tree');
   await unpackBase(base.tarball, tree, signal);

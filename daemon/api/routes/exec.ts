@@ -98,18 +98,24 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     const out = new Collector(MAX_JSON_EXEC_OUTPUT);
     const err = new Collector(MAX_JSON_EXEC_OUTPUT);
     const all = new Collector(2 * MAX_JSON_EXEC_OUTPUT);
-    const started = await start(spec, name);
-    if (!started.ok) {
-      return c.json({ output: started.failure.text, stdout: '', stderr: started.failure.text, exit_code: started.failure.exitCode, signal: null, timed_out: false, truncated: false });
+    const release = deps.sessions.hold(name);
+    let result;
+    try {
+      const started = await start(spec, name);
+      if (!started.ok) {
+        return c.json({ output: started.failure.text, stdout: '', stderr: started.failure.text, exit_code: started.failure.exitCode, signal: null, timed_out: false, truncated: false });
+      }
+      result = await runProcess(
+        started.process,
+        (stream, data) => {
+          (stream === 1 ? out : err).add(data);
+          all.add(data);
+        },
+        { stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'), timeoutMs: body.timeout, abort: c.req.raw.signal },
+      );
+    } finally {
+      release();
     }
-    const result = await runProcess(
-      started.process,
-      (stream, data) => {
-        (stream === 1 ? out : err).add(data);
-        all.add(data);
-      },
-      { stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'), timeoutMs: body.timeout, abort: c.req.raw.signal },
-    );
     if (result.status === null) throw new GuestConnectionLost(result.error ?? 'unknown');
     return c.json({
       output: all.text(),
@@ -139,9 +145,17 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     if (query.tty) throw new BadRequestError('a TTY needs the websocket exec');
     const sandbox = deps.sandboxes.get(name);
     const spec = specFromQuery(query, sandbox.environment);
-    const started = await start(spec, name);
+    const release = deps.sessions.hold(name);
+    let started: Started;
+    try {
+      started = await start(spec, name);
+    } catch (err) {
+      release();
+      throw err;
+    }
     const headers = { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' };
     if (!started.ok) {
+      release();
       const frames = Buffer.concat([encodeStreamFrame(StreamByte.Stderr, Buffer.from(started.failure.text)), encodeExitFrame(started.failure.exitCode)]);
       return new Response(frames, { status: 200, headers });
     }
@@ -178,7 +192,7 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
             }
           },
           { stdin, abort: request.signal },
-        ).then(
+        ).finally(release).then(
           async (result) => {
             pacer.push(StreamByte.Exit, Buffer.from([result.exitCode & 0xff]), false);
             await pacer.drained();

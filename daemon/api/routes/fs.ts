@@ -69,14 +69,32 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     }
   };
 
+  /** The agent of a sandbox, holding it busy until `release` (see SessionRegistry.hold). */
+  const agentOf = async (name: string) => {
+    const release = deps.sessions.hold(name);
+    try {
+      return { agent: await deps.sandboxes.agent(name), release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  };
+
   router.get('/:name/fs/read', (c) => {
     let path = '';
     return guarded(() => path, 'fs/read', async () => {
       const name = nameParam(c.req.param('name'));
       const q = parseInput(FsPathQuery, query(c), 'query');
       path = resolveGuestPath(q.path, q.workingDir);
-      const agent = await deps.sandboxes.agent(name);
-      const reader = await agent.readFile(path);
+      const { agent, release } = await agentOf(name);
+      let reader;
+      try {
+        reader = await agent.readFile(path);
+      } catch (err) {
+        release();
+        throw err;
+      }
+      reader.stream.once('close', release);
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' };
       if (reader.size > 0) headers['content-length'] = String(reader.size);
       c.req.raw.signal.addEventListener('abort', () => reader.stream.destroy(), { once: true });
@@ -90,15 +108,18 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const name = nameParam(c.req.param('name'));
       const q = parseInput(FsWriteQuery, query(c), 'query');
       path = resolveGuestPath(q.path, q.workingDir);
-      const agent = await deps.sandboxes.agent(name);
-      const body = c.req.raw.body;
-      const result = await agent.writeFile(path, body ?? Buffer.alloc(0), {
-        mode: q.mode,
-        mkdirs: q.mkdirParents ?? q.mkdir ?? false,
-        signal: c.req.raw.signal,
-      });
-      const stat = await agent.stat(path);
-      return c.json({ path, size: result.size, mode: formatMode(stat.mode) });
+      const { agent, release } = await agentOf(name);
+      try {
+        const result = await agent.writeFile(path, c.req.raw.body ?? Buffer.alloc(0), {
+          mode: q.mode,
+          mkdirs: q.mkdirParents ?? q.mkdir ?? false,
+          signal: c.req.raw.signal,
+        });
+        const stat = await agent.stat(path);
+        return c.json({ path, size: result.size, mode: formatMode(stat.mode) });
+      } finally {
+        release();
+      }
     });
   });
 
@@ -108,13 +129,17 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const name = nameParam(c.req.param('name'));
       const q = parseInput(FsPathQuery, query(c), 'query');
       path = resolveGuestPath(q.path, q.workingDir);
-      const agent = await deps.sandboxes.agent(name);
-      const stat = await agent.stat(path);
-      const entries =
-        stat.type === 'directory'
-          ? (await agent.list(path)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((e) => fsEntry(e, posix.join(path, e.name)))
-          : [fsEntry({ ...stat, name: posix.basename(path) || '/' }, path)];
-      return c.json({ path, entries, count: entries.length });
+      const { agent, release } = await agentOf(name);
+      try {
+        const stat = await agent.stat(path);
+        const entries =
+          stat.type === 'directory'
+            ? (await agent.list(path)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((e) => fsEntry(e, posix.join(path, e.name)))
+            : [fsEntry({ ...stat, name: posix.basename(path) || '/' }, path)];
+        return c.json({ path, entries, count: entries.length });
+      } finally {
+        release();
+      }
     });
   });
 
@@ -126,8 +151,12 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       path = resolveGuestPath(q.path, q.workingDir);
       // Almost certainly a mistake; exec `rm` remains possible for whoever means it.
       if (path === '/') throw new BadRequestError('refusing to delete /');
-      const agent = await deps.sandboxes.agent(name);
-      await agent.remove(path, { recursive: q.recursive });
+      const { agent, release } = await agentOf(name);
+      try {
+        await agent.remove(path, { recursive: q.recursive });
+      } finally {
+        release();
+      }
       return c.json({ deleted: [path], count: 1 });
     });
   });
@@ -140,8 +169,12 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const source = resolveGuestPath(body.source, body.workingDir);
       const dest = resolveGuestPath(body.dest, body.workingDir);
       path = source;
-      const agent = await deps.sandboxes.agent(name);
-      await agent.rename(source, dest);
+      const { agent, release } = await agentOf(name);
+      try {
+        await agent.rename(source, dest);
+      } finally {
+        release();
+      }
       return c.json({ source, dest });
     });
   });
@@ -152,8 +185,12 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const name = nameParam(c.req.param('name'));
       const body = await readJsonBody(c.req.raw, FsChmodBody);
       path = resolveGuestPath(body.path, body.workingDir);
-      const agent = await deps.sandboxes.agent(name);
-      await agent.chmod(path, body.mode);
+      const { agent, release } = await agentOf(name);
+      try {
+        await agent.chmod(path, body.mode);
+      } finally {
+        release();
+      }
       return c.json({ path, mode: formatMode(body.mode) });
     });
   });

@@ -3,7 +3,7 @@
  * scrollback replay and live output, client input to the process, and the
  * exit frames and close at the end (framing in ../exec-frames.ts).
  */
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import type { Session, SessionClient, SessionExit } from '../../core/sessions.js';
 import type { ApiLog } from '../context.js';
 import {
@@ -17,8 +17,23 @@ import {
   type SessionInfoMessage,
 } from '../exec-frames.js';
 
-/** Serves `ws` as a client of `session`. `isOwner`: this connection started the process. */
-export function serveExecSocket(ws: WebSocket, session: Session, isOwner: boolean, log: ApiLog): void {
+/** A message that arrived between the handshake and the socket's handler taking over. */
+export interface EarlyMessage {
+  readonly data: RawData;
+  readonly isBinary: boolean;
+}
+
+/** A websocket just accepted, with what the client already sent. */
+export interface Accepted {
+  readonly ws: WebSocket;
+  readonly early: readonly EarlyMessage[];
+  /** Stops queueing (the handler listens itself from now on). */
+  release(): void;
+}
+
+/** Serves an accepted websocket as a client of `session`. `isOwner`: this connection started the process. */
+export function serveExecSocket(accepted: Accepted, session: Session, isOwner: boolean, log: ApiLog): void {
+  const { ws } = accepted;
   const tty = session.tty;
   const { rows, cols } = session.size;
   const info: SessionInfoMessage = {
@@ -74,7 +89,7 @@ export function serveExecSocket(ws: WebSocket, session: Session, isOwner: boolea
   });
   ws.on('error', (err) => log.warn('exec websocket error', { session: session.id, error: err.message }));
 
-  ws.on('message', (data, isBinary) => {
+  const onMessage = (data: RawData, isBinary: boolean): void => {
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (isBinary) {
       const frame = decodeClientBinary(buffer, tty);
@@ -103,7 +118,10 @@ export function serveExecSocket(ws: WebSocket, session: Session, isOwner: boolea
         if (tty && !text.trimStart().startsWith('{')) session.writeStdin(buffer);
         break;
     }
-  });
+  };
+  accepted.release();
+  for (const message of accepted.early) onMessage(message.data, message.isBinary);
+  ws.on('message', onMessage);
 }
 
 /**

@@ -13,7 +13,8 @@
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { ExecProcess } from '../../agent/exec.js';
 import { NotFoundError, BadRequestError, GuestError } from '../../errors.js';
 import type { ApiDeps, ApiLog } from '../context.js';
 import { errorResponse, type ErrorBody } from '../errors.js';
@@ -23,7 +24,7 @@ import { admit, type ListenerKind } from '../guard.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, SandboxNameSchema, SessionIdSchema, queryObject } from '../schemas.js';
 import { startProcess } from '../agent-exec.js';
 import { parseInput } from '../validate.js';
-import { failExecSocket, serveExecSocket } from './exec-socket.js';
+import { failExecSocket, serveExecSocket, type Accepted, type EarlyMessage } from './exec-socket.js';
 
 /** Largest message a client may send (stdin chunks, control messages). */
 const MAX_CLIENT_MESSAGE = 4 * 1024 * 1024;
@@ -58,7 +59,11 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
-  const complete = (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket | undefined> =>
+  /**
+   * Completes the handshake. Messages the client sends before the socket is
+   * handed to its handler (stdin sent right after 'open') are queued, not lost.
+   */
+  const complete = (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<Accepted | undefined> =>
     new Promise((resolve) => {
       if (socket.destroyed) {
         resolve(undefined);
@@ -69,7 +74,12 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       wss.handleUpgrade(request, socket, head, (ws) => {
         alive.add(ws);
         ws.on('pong', () => alive.add(ws));
-        resolve(ws);
+        const early: EarlyMessage[] = [];
+        const queue = (data: RawData, isBinary: boolean): void => {
+          early.push({ data, isBinary });
+        };
+        ws.on('message', queue);
+        resolve({ ws, early, release: () => ws.off('message', queue) });
       });
     });
 
@@ -116,8 +126,8 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       if (sessionId !== undefined) {
         const session = deps.sessions.get(name, sessionId);
         if (!session) throw new NotFoundError(`no session ${sessionId} in sandbox ${name}`);
-        const ws = await complete(request, socket, head);
-        if (ws) serveExecSocket(ws, session, false, log);
+        const accepted = await complete(request, socket, head);
+        if (accepted) serveExecSocket(accepted, session, false, log);
         return;
       }
 
@@ -126,29 +136,42 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
         throw new BadRequestError('cmd is required for a non-TTY exec');
       }
       const spec = specFromQuery(query, sandbox.environment);
-      const agent = await deps.sandboxes.agent(name); // wakes the sandbox if needed
-      const ws = await complete(request, socket, head);
-      if (!ws) return;
-      let process;
+      // Held from the wake until the session exists (which then keeps the sandbox busy itself).
+      const release = deps.sessions.hold(name);
       try {
-        process = await startProcess(agent, spec);
-      } catch (err) {
-        const failure = startFailure(spec.argv[0] ?? '', err instanceof GuestError ? err.guestCode : undefined, err instanceof Error ? err.message : String(err));
-        if (!(err instanceof GuestError)) log.warn('exec failed to start', { sandbox: name, error: err instanceof Error ? err.message : String(err) });
-        failExecSocket(ws, spec.tty !== undefined, failure.exitCode, failure.text);
-        return;
+        const agent = await deps.sandboxes.agent(name); // wakes the sandbox if needed
+        // Start before the handshake: output produced meanwhile lands in the scrollback and is replayed.
+        let process: ExecProcess | undefined;
+        let failure: { exitCode: number; text: string } | undefined;
+        try {
+          process = await startProcess(agent, spec);
+        } catch (err) {
+          // Not startable in the guest (no such command, bad dir): answered like a shell would, after the handshake.
+          if (!(err instanceof GuestError)) throw err;
+          failure = startFailure(spec.argv[0] ?? '', err.guestCode, err.message);
+        }
+        const accepted = await complete(request, socket, head);
+        if (!process) {
+          if (accepted && failure) failExecSocket(accepted.ws, spec.tty !== undefined, failure.exitCode, failure.text);
+          return;
+        }
+        if (!accepted) {
+          process.close(); // the client left before it ever saw the process
+          return;
+        }
+        const maxRunAfterDisconnectMs = query.max_run_after_disconnect ?? (spec.tty ? 0 : 10_000);
+        const session = deps.sessions.start(name, process, {
+          argv: spec.argv,
+          cwd: spec.cwd,
+          tty: spec.tty !== undefined,
+          rows: spec.tty?.rows ?? query.rows,
+          cols: spec.tty?.cols ?? query.cols,
+          maxRunAfterDisconnectMs,
+        });
+        serveExecSocket(accepted, session, true, log);
+      } finally {
+        release();
       }
-      const maxRunAfterDisconnectMs = query.max_run_after_disconnect ?? (spec.tty ? 0 : 10_000);
-      const session = deps.sessions.start(name, process, {
-        argv: spec.argv,
-        cwd: spec.cwd,
-        tty: spec.tty !== undefined,
-        rows: spec.tty?.rows ?? query.rows,
-        cols: spec.tty?.cols ?? query.cols,
-        maxRunAfterDisconnectMs,
-      });
-      if (ws.readyState !== ws.OPEN) return; // the client left during the start: the session's disconnect policy applies
-      serveExecSocket(ws, session, true, log);
     } catch (err) {
       rejectWith(socket, err, log);
     }

@@ -26,34 +26,41 @@ export function vsockHandshake(sock: net.Socket, port: number, timeoutMs = 5_000
       sock.destroy();
       reject(new VmmError(`vsock CONNECT ${port}: ${msg}`));
     };
-    const onData = (chunk: Buffer): void => {
-      buf = Buffer.concat([buf, chunk]);
-      const nl = buf.indexOf(0x0a);
-      if (nl < 0) {
-        if (buf.length > MAX_REPLY) fail('reply too long');
+    // Paused-mode reads ('readable' + read()): once the listener is removed the socket is back
+    // in its initial state, so the caller's 'data' listener or pipe() starts the flow.
+    // (An explicit pause() would leave it paused for a 'data' listener; flowing mode would
+    // drop the bytes after the OK line.)
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = sock.read() as Buffer | null) !== null) {
+        buf = Buffer.concat([buf, chunk]);
+        const nl = buf.indexOf(0x0a);
+        if (nl < 0) {
+          if (buf.length > MAX_REPLY) fail('reply too long');
+          continue;
+        }
+        const line = buf.subarray(0, nl).toString('utf8').trim();
+        const rest = buf.subarray(nl + 1);
+        if (!/^OK \d+$/.test(line)) {
+          fail(`unexpected reply ${JSON.stringify(line.slice(0, MAX_REPLY))}`);
+          return;
+        }
+        cleanup();
+        if (rest.length > 0) sock.unshift(rest);
+        resolve(sock);
         return;
       }
-      const line = buf.subarray(0, nl).toString('utf8').trim();
-      const rest = buf.subarray(nl + 1);
-      if (!/^OK \d+$/.test(line)) {
-        fail(`unexpected reply ${JSON.stringify(line.slice(0, MAX_REPLY))}`);
-        return;
-      }
-      cleanup();
-      sock.pause();
-      if (rest.length > 0) sock.unshift(rest);
-      resolve(sock);
     };
     const onClose = (): void => fail('connection closed (nothing listens on that port in the guest?)');
     const onError = (err: Error): void => fail(err.message);
     const timer = setTimeout(() => fail(`no reply within ${timeoutMs} ms`), timeoutMs);
     const cleanup = (): void => {
       clearTimeout(timer);
-      sock.off('data', onData);
+      sock.off('readable', onReadable);
       sock.off('close', onClose);
       sock.off('error', onError);
     };
-    sock.on('data', onData);
+    sock.on('readable', onReadable);
     sock.on('close', onClose);
     sock.on('error', onError);
     sock.write(`CONNECT ${port}\n`);

@@ -6,7 +6,7 @@
  * a unix socket that this module serves or dials, and is copied to or from the file here.
  * Of 7.2's migration capabilities only `events` is useful for a paused, file-bound
  * migration (multifd needs several connections, x-ignore-shared a shared RAM backend, mapped-ram
- * arrives in 9.0); the real speed-up is lifting the default 32 MiB/s bandwidth cap.
+ * arrives in 9.0). The default 128 MiB/s bandwidth cap is lifted, which matters on fast hosts.
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -21,7 +21,7 @@ import type { MigrationStatus, QmpClient } from './qmp.js';
 /** Name of the migration stream file inside a snapshot dir. */
 export const QEMU_MEMORY_FILE = 'memory.qemu';
 
-/** Effectively unlimited (bytes/s); QEMU's default is 32 MiB/s. */
+/** Effectively unlimited (bytes/s); QEMU 7.2's default cap is 128 MiB/s. */
 const UNLIMITED_BANDWIDTH = 1_000_000_000_000;
 
 async function unlinkQuiet(path: string): Promise<void> {

@@ -1,0 +1,98 @@
+/**
+ * hobd: the daemon. Loads the configuration, opens the database and the pool,
+ * picks the VMM driver, reconciles what a previous run left, and serves the API.
+ *
+ * On SIGTERM/SIGINT it stops serving and disconnects from the guests but leaves
+ * the VMs running: the next hobd adopts them (reconcile.ts).
+ */
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { createApi } from './api/app.js';
+import { serveApi } from './api/server.js';
+import { TokenStore } from './auth/tokens.js';
+import { loadConfig } from './config.js';
+import { SandboxManager } from './core/manager.js';
+import { reconcile } from './core/reconcile.js';
+import { SessionRegistry } from './core/sessions.js';
+import { closeDatabase, openDatabase } from './db/index.js';
+import { Pool } from './storage/index.js';
+import { selectDriver } from './vmm/select.js';
+
+export interface DaemonOptions {
+  /** Configuration file; default $HOB_CONFIG or /etc/hob/config.yaml. */
+  readonly configPath?: string;
+}
+
+const log = (message: string): void => {
+  process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+};
+
+export function hobVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      return (require(candidate) as { version: string }).version;
+    } catch {
+      // try the next location (source tree vs dist/)
+    }
+  }
+  return '0.0.0';
+}
+
+/** Runs the daemon until SIGTERM/SIGINT. */
+export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
+  const config = await loadConfig(options.configPath !== undefined ? { path: options.configPath } : {});
+  await mkdir(config.runDir, { recursive: true, mode: 0o755 });
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+
+  const db = openDatabase(config.dbPath);
+  const pool = await Pool.open({ stateDir: config.stateDir, ...config.pool, onBackgroundError: (err, p) => log(`hob: cannot delete ${p}: ${err.message}`) });
+  const selection = await selectDriver(config.vmm.driver === 'auto' ? {} : { configured: config.vmm.driver });
+  log(`hobd ${hobVersion()}: pool ${pool.root} (${pool.kind}), VMM ${selection.kind}: ${selection.reason}`);
+
+  const sessions = new SessionRegistry();
+  const manager = new SandboxManager({ db, pool, driver: selection.driver, config, sessions, log });
+  const report = await reconcile({ db, pool, driver: selection.driver, config, manager, log });
+  log(`reconcile: ${JSON.stringify(report)}`);
+
+  const api = createApi({
+    sandboxes: manager,
+    sessions,
+    tokens: new TokenStore(db),
+    port: config.api.tcpPort,
+    version: hobVersion(),
+  });
+  const servers = await serveApi(api, {
+    socketPath: config.api.socketPath,
+    socketGroup: config.api.socketGroup,
+    ...(config.api.tcpPort !== 0 ? { tcpHost: config.api.tcpHost, tcpPort: config.api.tcpPort } : {}),
+  });
+  log(`listening on ${config.api.socketPath}${config.api.tcpPort !== 0 ? ` and http://${config.api.tcpHost}:${config.api.tcpPort}` : ''}`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log(`${signal}: shutting down (VMs keep running and are adopted at the next start)`);
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await servers.close();
+  sessions.shutdown('hobd is stopping');
+  manager.detachAll();
+  await pool.close({ unmount: false });
+  closeDatabase(db);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const configIndex = process.argv.indexOf('--config');
+  const configPath = configIndex > 0 ? process.argv[configIndex + 1] : undefined;
+  runDaemon(configPath !== undefined ? { configPath } : {}).then(
+    () => process.exit(0),
+    (err: Error) => {
+      log(`hobd: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}

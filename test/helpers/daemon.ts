@@ -1,0 +1,225 @@
+/**
+ * End-to-end harness: a real hobd (its own state dir, embedded btrfs pool,
+ * run dir and config) running inside a fresh network namespace with no uplink,
+ * with the minimal guest image imported as `minimal`.
+ *
+ * The unix socket is reachable from the test process (it is a file). The TCP
+ * listener lives in the namespace's loopback; `tcpRequest` reaches it through
+ * a socat bridge started inside the namespace, and `inNetns` runs a program
+ * (an SDK client, say) there.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa, type Result } from 'execa';
+import { importImage } from '../../daemon/core/images.js';
+import { Pool } from '../../daemon/storage/index.js';
+import { ensureTestImage } from './image.js';
+import { unixRequest, type HttpRequest, type HttpResult } from './http.js';
+import { createTestNetns, type TestNetns } from './netns.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const TSX = join(REPO, 'node_modules/.bin/tsx');
+
+export interface TestDaemonOptions {
+  /** Defaults for new sandboxes; tests keep them small so TCG boots stay quick. */
+  readonly cpus?: number;
+  readonly memoryMiB?: number;
+  readonly diskGiB?: number;
+  /** Apparent size of the pool image. Default 24 GiB (sparse). */
+  readonly poolSize?: string;
+}
+
+export interface CliResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface TestDaemon {
+  readonly socketPath: string;
+  /** The TCP listener's URL as seen from inside the namespace. */
+  readonly baseUrl: string;
+  readonly port: number;
+  /** A token for the TCP listener. */
+  readonly token: string;
+  readonly stateDir: string;
+  readonly runDir: string;
+  readonly netns: TestNetns;
+  /** hobd's stderr so far. */
+  logs(): string;
+  /** HTTP over the unix socket. */
+  request(req: HttpRequest): Promise<HttpResult>;
+  /** HTTP to the TCP listener (through a bridge into the namespace). Adds no token by itself. */
+  tcpRequest(req: HttpRequest): Promise<HttpResult>;
+  /** Runs the `hob` CLI against this daemon's socket. */
+  cli(args: readonly string[], options?: { input?: string | Buffer; env?: Record<string, string> }): Promise<CliResult>;
+  /** Runs a command inside the daemon's network namespace. */
+  inNetns(argv: readonly string[], options?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<Result>;
+  /** Sends a signal to hobd and waits for it to exit. The VMs keep running. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts hobd again on the same state (after kill). */
+  restart(): Promise<void>;
+  /** Stops hobd, kills every VM it left, unmounts the pool, deletes everything. */
+  stop(): Promise<void>;
+}
+
+export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
+  const image = await ensureTestImage();
+  const root = await mkdtemp(join(tmpdir(), 'hobd-'));
+  // Short run dir: unix socket paths are limited to 107 bytes.
+  const runDir = join('/tmp', `hr-${randomBytes(3).toString('hex')}`);
+  const stateDir = join(root, 'state');
+  const socketPath = join(runDir, 'hob.sock');
+  const port = 20000 + Math.floor(Math.random() * 30000);
+  const configPath = join(root, 'config.yaml');
+  await writeFile(
+    configPath,
+    [
+      `stateDir: ${stateDir}`,
+      `runDir: ${runDir}`,
+      `pool: { imageSize: ${options.poolSize ?? '24GiB'} }`,
+      `api: { socketPath: ${socketPath}, tcpPort: ${port} }`,
+      `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'} }`,
+      `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
+      '',
+    ].join('\n'),
+  );
+
+  // Import the image before hobd starts (hobd then finds the pool mounted).
+  const pool = await Pool.open({ stateDir, imageSize: 24 * 1024 ** 3 });
+  await importImage(pool, 'minimal', image.dir);
+  await pool.close({ unmount: false });
+
+  const netns = await createTestNetns();
+  let hobd: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let stderr = '';
+  let bridge: ChildProcess | undefined;
+  const bridgeSocket = join(root, 'tcp-bridge.sock');
+
+  const launch = async (): Promise<void> => {
+    const child = spawn(...netnsArgv(netns, [process.execPath, '--import', 'tsx', join(REPO, 'daemon/hobd.ts'), '--config', configPath]), {
+      cwd: REPO,
+      stdio: ['ignore', 'inherit', 'pipe'],
+      env: { ...process.env, HOB_CONFIG: configPath },
+    });
+    hobd = child;
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    exited = new Promise((resolveExit) => child.once('exit', () => resolveExit()));
+    await waitForHealth(socketPath, child, () => stderr);
+  };
+
+  const daemon: TestDaemon = {
+    socketPath,
+    baseUrl: `http://127.0.0.1:${port}`,
+    port,
+    token: '',
+    stateDir,
+    runDir,
+    netns,
+    logs: () => stderr,
+    request: (req) => unixRequest(socketPath, req),
+    tcpRequest: async (req) => {
+      if (!bridge) {
+        bridge = spawn(...netnsArgv(netns, ['socat', `UNIX-LISTEN:${bridgeSocket},fork`, `TCP:127.0.0.1:${port}`]), { stdio: 'ignore' });
+        await waitForFile(bridgeSocket);
+      }
+      return unixRequest(bridgeSocket, { ...req, headers: { host: `localhost:${port}`, ...req.headers } });
+    },
+    cli: async (args, cliOptions = {}) => {
+      const r = await execa(TSX, [join(REPO, 'daemon/cli/main.ts'), '--socket', socketPath, ...args], {
+        cwd: root,
+        reject: false,
+        input: cliOptions.input,
+        env: { ...cliOptions.env, HOB_SOCKET: socketPath },
+        timeout: 300_000,
+      });
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    },
+    inNetns: (argv, o = {}) => {
+      const [cmd, ...rest] = [...netns.exec, ...argv];
+      return execa(cmd!, rest, { reject: false, input: o.input, env: o.env, timeout: o.timeoutMs ?? 300_000 });
+    },
+    kill: async (signal = 'SIGTERM') => {
+      hobd?.kill(signal);
+      await exited;
+      hobd = undefined;
+    },
+    restart: launch,
+    stop: async () => {
+      bridge?.kill('SIGKILL');
+      if (hobd) {
+        hobd.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        hobd?.kill('SIGKILL');
+        await exited;
+      }
+      await killVmsUnder(runDir);
+      await netns.dispose();
+      await execa('umount', ['--lazy', join(stateDir, 'pool')], { reject: false });
+      await rm(root, { recursive: true, force: true });
+      await rm(runDir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    await launch();
+    const created = await daemon.request({ method: 'POST', path: '/v1/tokens', body: { name: 'e2e' } });
+    if (created.status !== 201 && created.status !== 200) throw new Error(`token create: ${created.status} ${created.text()}`);
+    (daemon as { token: string }).token = created.json<{ token: string }>().token;
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+  return daemon;
+}
+
+function netnsArgv(netns: TestNetns, argv: readonly string[]): [string, string[]] {
+  const all = [...netns.exec, ...argv];
+  return [all[0]!, all.slice(1)];
+}
+
+async function waitForHealth(socketPath: string, child: ChildProcess, logs: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`hobd exited with ${child.exitCode}:\n${logs()}`);
+    try {
+      const r = await unixRequest(socketPath, { path: '/healthz' });
+      if (r.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`hobd did not answer on ${socketPath} within 60 s:\n${logs()}`);
+}
+
+async function waitForFile(path: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await readFile(path).then(() => true, (e: NodeJS.ErrnoException) => e.code !== 'ENOENT')) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** SIGKILLs every process whose command line mentions `dir` (the VMs hobd left running). */
+export async function killVmsUnder(dir: string): Promise<number> {
+  let killed = 0;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(`${dir}/`) && Number(entry) !== process.pid) {
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+        killed++;
+      } catch {
+        // already gone
+      }
+    }
+  }
+  return killed;
+}
