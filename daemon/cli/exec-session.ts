@@ -45,8 +45,8 @@ export interface SessionRunOptions {
   readonly ws: WebSocket;
   /** TTY mode as requested; `session_info` from hobd overrides it (an attach learns it there). */
   readonly tty: boolean;
-  /** Forward our stdin to the process. */
-  readonly forwardStdin: boolean;
+  /** Forward our stdin to the process; a function decides once the session's TTY mode is known. */
+  readonly forwardStdin: boolean | ((tty: boolean) => boolean);
   /** Ctrl+\ detaches (only in TTY mode with our stdin a terminal in raw mode). */
   readonly detachable: boolean;
   /** Keep the output in memory instead of writing it (`exec --json`). */
@@ -169,7 +169,7 @@ export function runSession(o: SessionRunOptions): Promise<SessionOutcome> {
     const start = (): void => {
       if (started) return;
       started = true;
-      if (o.forwardStdin) {
+      if (typeof o.forwardStdin === 'function' ? o.forwardStdin(tty) : o.forwardStdin) {
         if (tty) raw = enterRawMode(io.stdin);
         const onData = (chunk: Buffer | string): void => {
           const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;

@@ -37,6 +37,8 @@ export interface SessionProcess {
   signal(name: string): void;
   /** Settles when the process ended; exactly one of code/signal is non-null. Rejects when the guest connection was lost. */
   readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>;
+  /** Abandons the process and its channel (the agent hangs it up, then kills it). */
+  close(): void;
 }
 
 /** How a session ended. */
@@ -315,6 +317,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.exitInfo) return;
     try {
       this.process.signal('SIGKILL');
+      this.process.close();
     } catch {
       // The guest is already gone.
     }

@@ -207,7 +207,7 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
       try {
         const marker = `hob-restore-marker-${Date.now()}`;
         const r = await client.run(['sh', '-c', `echo ${marker} > /dev/kmsg`]);
-        expect(r.exitCode).toBe(0);
+        expect(r.code).toBe(0);
         await waitConsole(vm, new RegExp(marker), 30_000);
         const text = readFileSync(vm.consoleLogPath, 'utf8');
         expect(text.indexOf(marker)).toBeGreaterThanOrEqual(before);

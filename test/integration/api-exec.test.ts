@@ -328,6 +328,16 @@ describe('exec, sessions and files through the API (guest agent on the host)', (
       expect(await res.json()).toMatchObject({ timed_out: true, exit_code: 137, signal: 'SIGKILL' });
     });
 
+    it('holds the sandbox busy while a command runs (what the idle policy reads)', async () => {
+      expect(sessions.activity('dev').holds).toBe(0);
+      const marker = join(work, 'hold-release');
+      const pending = post({ command: `while [ ! -e ${marker} ]; do sleep 0.05; done` });
+      await eventually(() => (sessions.activity('dev').holds === 1 ? true : undefined), 'the exec to hold the sandbox');
+      writeFileSync(marker, '');
+      expect((await pending).status).toBe(200);
+      expect(sessions.activity('dev').holds).toBe(0);
+    });
+
     it('answers exit 127 for a missing command and 400 for a bad body', async () => {
       expect(await (await post({ command: ['no-such-command-hob'] })).json()).toMatchObject({ exit_code: 127 });
       expect((await post({ command: 42 })).status).toBe(400);

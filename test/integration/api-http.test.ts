@@ -164,6 +164,10 @@ describe('hobd API without sandboxes', () => {
       expect(r.status).toBe(200);
       expect(r.json()).toEqual({ status: 'ok', version: '0.1.0' });
       expect(r.headers['sprite-version']).toBe('0.1.0');
+      // sprites-go learns the server version from a HEAD of .../exec.
+      const head = await send(tcp, 'HEAD', '/v1/sprites/dev/exec', { headers: auth() });
+      expect(head.headers['sprite-version']).toBe('0.1.0');
+      expect(head.body).toBe('');
     });
 
     it('refuses foreign Host headers even with a valid token (DNS rebinding)', async () => {

@@ -2,17 +2,26 @@
  * The virtio-serial transport (QEMU): the port named AGENT_VIRTIO_PORT_NAME,
  * as a Duplex that lives as long as the agent.
  *
- * The device is a character device Node cannot poll, so reads and writes are
- * blocking calls on libuv's thread pool (see threadpool.ts for its size). A
- * virtio-serial port behaves unlike a socket: while no host is connected,
+ * A virtio-serial port behaves unlike a socket: while no host is connected,
  * read() returns 0 at once and write() blocks; the host may connect and
- * disconnect at any time. The stream therefore never ends: a 0-byte read after
- * data emits HANGUP_EVENT (the session resets its channels) and reading retries
- * after a short delay.
+ * disconnect at any time; only one open() of the port is allowed. And Node
+ * cannot poll a character device, so plain Node I/O on it means one blocking
+ * call on libuv's thread pool per read, and the kernel hands out at most one
+ * 4 KiB buffer per read(): under TCG that capped uploads near 100 KiB/s.
+ *
+ * So the agent opens the device once and lets `cat` children move the bytes
+ * through pipes (which Node polls): a long-lived writer (`cat >&dev`) and, while
+ * a host is connected, a reader (`cat <&dev`). The reader exits when read()
+ * returns 0, which means the host went away: the stream then emits
+ * HANGUP_EVENT (the session resets its channels) and waits for the next host
+ * with cheap blocking reads on the thread pool every IDLE_RETRY_MS; the first
+ * bytes that arrive start a new reader. The stream itself never ends.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
+import { Duplex, type Readable, type Writable } from 'node:stream';
+import { log } from '../log.js';
 import { HANGUP_EVENT } from './hangup.js';
 
 const SYSFS_PORTS = '/sys/class/virtio-ports';
@@ -41,69 +50,86 @@ export async function findVirtioPort(name: string): Promise<string | null> {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class CharDeviceStream extends Duplex {
-  private reading = false;
-  private wantMore = false;
-  private hostConnected = false;
   private readonly buffer = Buffer.allocUnsafe(READ_SIZE);
+  private readonly writer: ChildProcess & { stdin: Writable };
+  private reader: (ChildProcess & { stdout: Readable }) | undefined;
+  private idleLoop: Promise<void> | undefined;
+  private hostConnected = false;
 
   private constructor(private readonly handle: FileHandle) {
     super({ allowHalfOpen: true });
+    this.writer = spawn('cat', [], { stdio: ['pipe', handle.fd, 'inherit'] }) as ChildProcess & { stdin: Writable };
+    this.writer.stdin.on('error', (err) => this.destroy(err));
+    this.writer.once('exit', (code, signal) => {
+      if (!this.destroyed) this.destroy(new Error(`virtio-serial writer exited (${signal ?? code})`));
+    });
   }
 
-  /** Opens the device read-write. */
+  /** Opens the device read-write and starts the writer. */
   static async open(path: string): Promise<CharDeviceStream> {
     return new CharDeviceStream(await open(path, 'r+'));
   }
 
   override _read(): void {
-    this.wantMore = true;
-    if (!this.reading) void this.readLoop();
+    if (this.reader) this.reader.stdout.resume();
+    else this.idleLoop ??= this.waitForHost().finally(() => (this.idleLoop = undefined));
   }
 
-  private async readLoop(): Promise<void> {
-    this.reading = true;
-    while (this.wantMore && !this.destroyed) {
+  /** Blocking reads on the pool until a host sends something, then hands over to a reader. */
+  private async waitForHost(): Promise<void> {
+    while (!this.destroyed && !this.reader) {
       let bytesRead: number;
       try {
         ({ bytesRead } = await this.handle.read(this.buffer, 0, READ_SIZE, null));
       } catch (err) {
-        if (this.destroyed) break;
+        if (this.destroyed) return;
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EBADF' || code === 'ENODEV') {
           this.destroy(err as Error); // port unplugged: the caller reopens
-          break;
+          return;
         }
         await sleep(IDLE_RETRY_MS);
         continue;
       }
+      if (this.destroyed) return;
       if (bytesRead === 0) {
-        if (this.hostConnected) {
-          this.hostConnected = false;
-          this.emit(HANGUP_EVENT);
-        }
         await sleep(IDLE_RETRY_MS);
         continue;
       }
       this.hostConnected = true;
-      this.wantMore = this.push(Buffer.from(this.buffer.subarray(0, bytesRead)));
+      this.startReader();
+      this.push(Buffer.from(this.buffer.subarray(0, bytesRead)));
+      return;
     }
-    this.reading = false;
+  }
+
+  private startReader(): void {
+    const reader = spawn('cat', [], { stdio: [this.handle.fd, 'pipe', 'inherit'] }) as ChildProcess & { stdout: Readable };
+    this.reader = reader;
+    reader.stdout.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) reader.stdout.pause();
+    });
+    reader.once('close', (code, signal) => {
+      this.reader = undefined;
+      if (this.destroyed) return;
+      if (code !== 0) log(`virtio-serial reader exited (${signal ?? code})`);
+      if (this.hostConnected) {
+        this.hostConnected = false;
+        this.emit(HANGUP_EVENT);
+      }
+      this._read();
+    });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.writeAll(chunk).then(() => callback(), (err: Error) => callback(err));
-  }
-
-  private async writeAll(chunk: Buffer): Promise<void> {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, null);
-      offset += bytesWritten;
-    }
+    if (this.writer.stdin.write(chunk)) callback();
+    else this.writer.stdin.once('drain', () => callback());
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // A read or write may still be parked on a pool thread; closing the fd under it is what ends it.
+    this.reader?.kill('SIGKILL');
+    this.writer.kill('SIGKILL');
+    // A blocking read may still be parked on a pool thread; closing the fd under it is what ends it.
     this.handle.close().then(() => callback(error), () => callback(error));
   }
 }

@@ -1,0 +1,167 @@
+/**
+ * Running commands in a sandbox: `hob exec` and `hob console`, over the exec
+ * websocket (see ../exec-session.ts).
+ *
+ *   hob exec [NAME] [-t] [-i] [-e K=V]... [-w DIR] [-u USER] -- CMD ARGS...
+ *
+ * NAME may be left out when a `.hob` names the sandbox, but then the command
+ * must follow `--` (`hob exec -- ls -la`): without `--` the first word is
+ * always the sandbox. Options of hob go before `--`; everything after it is
+ * the command, untouched.
+ *
+ * Exit code: the remote command's (128 + n when signal n killed it); 255 when
+ * hob itself failed (no such sandbox, hobd unreachable, connection lost), so
+ * scripts can tell the two apart, as with ssh.
+ */
+import type { Command } from 'commander';
+import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
+import { CliError, ExitCode, UsageError, formatFailureLine } from '../errors.js';
+import { runSession, type SessionOutcome } from '../exec-session.js';
+import { printJson } from '../output.js';
+import { collect, parseEnvPairs } from '../units.js';
+import type { Query } from '../client.js';
+
+export interface ExecOptions {
+  readonly tty?: boolean;
+  readonly interactive?: boolean;
+  readonly env?: readonly string[];
+  readonly workdir?: string;
+  readonly user?: string;
+}
+
+/**
+ * Splits exec's operands into sandbox and command. `raw` is what followed
+ * `exec` on the command line, before commander removed the `--`.
+ */
+export function splitExecOperands(operands: readonly string[], raw: readonly string[]): { name: string | undefined; argv: string[] } {
+  const dash = raw.indexOf('--');
+  if (dash < 0) return { name: operands[0], argv: operands.slice(1) };
+  const after = raw.length - dash - 1;
+  const before = operands.length - after;
+  if (before <= 0) return { name: undefined, argv: [...operands] };
+  return { name: operands[0], argv: operands.slice(1) };
+}
+
+/**
+ * How `-u USER` is honoured: the API has no user field yet, so the command
+ * runs under util-linux's `runuser` (present in every hob image), which sets
+ * HOME, USER, LOGNAME and SHELL like `su` does and keeps argv as is.
+ */
+export function asUser(user: string | undefined, argv: readonly string[]): string[] {
+  if (user === undefined || user === 'root' || user === '0') return [...argv];
+  if (!/^[a-z_][a-z0-9_-]*\$?$|^\d+$/i.test(user)) throw new UsageError(`-u: "${user}" is not a user name`);
+  return ['runuser', '-u', user, '--', ...argv];
+}
+
+/** The websocket query of an exec. */
+export function execQuery(argv: readonly string[], o: ExecOptions, terminal: { forwardStdin: boolean; rows?: number; cols?: number }): Query {
+  const env = parseEnvPairs(o.env ?? [], '-e');
+  return {
+    cmd: asUser(o.user, argv),
+    tty: o.tty ? true : undefined,
+    rows: o.tty ? terminal.rows : undefined,
+    cols: o.tty ? terminal.cols : undefined,
+    stdin: o.tty ? true : terminal.forwardStdin,
+    env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    dir: o.workdir,
+  };
+}
+
+/** The login shell `hob console` starts: bash when the image has it, else sh. */
+export const CONSOLE_COMMAND = ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'];
+
+/** Makes an error of hob's own a 255 exit (see the module comment); usage errors stay 2. */
+function asOwnFailure(err: unknown): unknown {
+  if (err instanceof UsageError) return err;
+  if (err instanceof CliError) return new CliError(err.message, ExitCode.RemoteCommandFailure, { cause: err });
+  return err;
+}
+
+/** Applies a session's outcome to hob's exit code and stderr. */
+export function settle(outcome: SessionOutcome, ctx: CliContext, name: string, interactive: boolean): void {
+  switch (outcome.kind) {
+    case 'exited':
+      if (outcome.error) ctx.io.stderr.write(formatFailureLine(`the session ended without an exit status: ${outcome.error}`));
+      ctx.exitCode = outcome.exitCode;
+      return;
+    case 'detached':
+      ctx.io.stderr.write(
+        `${interactive ? '\r\n' : ''}${formatFailureLine(`detached; the session keeps running. Re-attach with: hob sessions attach ${name} ${outcome.sessionId ?? '<id>'}`)}`,
+      );
+      ctx.exitCode = ExitCode.Ok;
+      return;
+    case 'interrupted':
+      ctx.exitCode = 130;
+      return;
+    case 'lost':
+      throw new CliError(outcome.reason, ExitCode.RemoteCommandFailure);
+  }
+}
+
+export function registerExecCommands(program: Command, ctx: CliContext): void {
+  const { io } = ctx;
+
+  addCommonOptions(
+    program
+      .command('exec')
+      .description('run a command in a sandbox: hob exec NAME -- CMD ARGS...')
+      .argument('[name]', 'sandbox (may be left out with a .hob file; then put the command after --)')
+      .argument('[command...]', 'the command and its arguments (after --)')
+      .option('-t, --tty', 'allocate a terminal (raw mode, follows the window size)')
+      .option('-i, --interactive', 'forward stdin even when it is a terminal')
+      .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect)
+      .option('-w, --workdir <dir>', 'working directory (absolute)')
+      .option('-u, --user <user>', 'run as this user (through runuser)'),
+  ).action(async (_name: string | undefined, _command: string[], o: ExecOptions, cmd: Command) => {
+    const raw = (cmd.parent?.args ?? []).slice(1);
+    const split = splitExecOperands(cmd.args, raw);
+    if (split.argv.length === 0) throw new UsageError('no command given: hob exec NAME -- CMD ARGS... (for a shell: hob console NAME)');
+    const json = wantsJson(cmd);
+    if (json && o.tty) throw new UsageError('--json and --tty do not go together (a terminal has no separate stdout and stderr)');
+    const forwardStdin = o.tty ? true : o.interactive === true || io.stdin.isTTY !== true;
+    const query = execQuery(split.argv, o, { forwardStdin, rows: io.stdout.rows, cols: io.stdout.columns });
+    const name = await sandboxName(split.name, ctx);
+    try {
+      const ws = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, '/exec'), query);
+      const outcome = await runSession({ io, ws, tty: o.tty === true, forwardStdin, detachable: false, collect: json, sendInitialSize: false });
+      if (json && outcome.kind === 'exited') {
+        printJson(io.stdout, {
+          session_id: outcome.sessionId ?? null,
+          exit_code: outcome.exitCode,
+          signal: outcome.signal,
+          error: outcome.error,
+          stdout: outcome.stdout.toString('utf8'),
+          stderr: outcome.stderr.toString('utf8'),
+        });
+      }
+      settle(outcome, ctx, name, false);
+    } catch (err) {
+      throw asOwnFailure(err);
+    }
+  });
+
+  addCommonOptions(
+    program
+      .command('console')
+      .description('open a login shell in a sandbox (Ctrl+\\ detaches; the shell keeps running)')
+      .argument('[name]', 'sandbox (default: from .hob)'),
+    { json: false },
+  ).action(async (given: string | undefined, _o: unknown, cmd: Command) => {
+    if (io.stdin.isTTY !== true) throw new UsageError('console needs a terminal on stdin; for scripts use: hob exec NAME -- CMD');
+    const name = await sandboxName(given, ctx);
+    try {
+      const ws = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, '/exec'), {
+        cmd: CONSOLE_COMMAND,
+        tty: true,
+        rows: io.stdout.rows,
+        cols: io.stdout.columns,
+        stdin: true,
+      });
+      if (io.stderr.isTTY) io.stderr.write(`connected to ${name}; Ctrl+\\ detaches\r\n`);
+      const outcome = await runSession({ io, ws, tty: true, forwardStdin: true, detachable: true, collect: false, sendInitialSize: false });
+      settle(outcome, ctx, name, true);
+    } catch (err) {
+      throw asOwnFailure(err);
+    }
+  });
+}
