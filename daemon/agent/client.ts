@@ -80,8 +80,8 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
 
   /**
    * Performs the handshake on `stream` (see handshake.ts) and returns the client.
-   * On failure the stream is destroyed. Rejects with AgentError (no common
-   * version, invalid hello, stream closed) or TimeoutError.
+   * On failure the stream is destroyed. Rejects with IncompatibleAgentError (no
+   * common version, invalid hello), AgentError (stream closed) or TimeoutError.
    */
   static async connect(stream: Duplex, options: ConnectOptions = {}): Promise<AgentClient> {
     const mux = new Mux(stream);
@@ -125,7 +125,10 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     });
   }
 
-  /** Runs a process to completion, feeding it `input` (if given) and collecting its output. */
+  /**
+   * Runs a process to completion, feeding it `input` (if given; its end is the
+   * process's EOF) and collecting its output in memory: for small outputs.
+   */
   async run(argv: string[], options: Omit<ExecOptions, 'argv' | 'stdin'> & { input?: Buffer | string } = {}): Promise<RunResult> {
     const { input, ...rest } = options;
     const proc = await this.exec({ ...rest, argv, stdin: input !== undefined });
@@ -134,7 +137,8 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
       for await (const chunk of stream) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks);
     };
-    if (proc.stdin) proc.stdin.end(input);
+    // A tty's stdin is open even without input; it then stays open (no ^D sent).
+    if (proc.stdin && input !== undefined) proc.stdin.end(input);
     const [stdout, stderr, status] = await Promise.all([collect(proc.stdout), collect(proc.stderr), proc.exited]);
     return { ...status, stdout, stderr };
   }

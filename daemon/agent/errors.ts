@@ -19,3 +19,9 @@ export class UnsupportedByAgentError extends AgentError {
     super(`the guest agent (version ${agentVersion}) does not support "${capability}"; rebuild or update the guest image to use it`);
   }
 }
+
+/**
+ * The agent answered the handshake but cannot be used: no common protocol
+ * version, or an invalid hello. Retrying does not help (waitForAgent gives up at once).
+ */
+export class IncompatibleAgentError extends AgentError {}

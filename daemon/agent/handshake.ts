@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AgentError, TimeoutError } from '../errors.js';
+import { IncompatibleAgentError } from './errors.js';
 import { AgentHelloSchema, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type AgentHello, type HostHello, type Mux } from '../protocol/index.js';
 
 export interface HandshakeOptions {
@@ -23,9 +24,10 @@ export interface HandshakeOptions {
 export type AgreedHello = AgentHello & { version: number };
 
 /**
- * Resolves with the agent's hello. Rejects with AgentError when the agent shares
- * no protocol version with us, sends an invalid hello, or the stream closes, and
- * with TimeoutError when nothing answers in time.
+ * Resolves with the agent's hello. Rejects with IncompatibleAgentError (an
+ * AgentError) when the agent shares no protocol version with us or sends an
+ * invalid hello, AgentError when the stream closes, TimeoutError when nothing
+ * answers in time.
  */
 export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<AgreedHello> {
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -49,17 +51,17 @@ export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<Agr
     const onHello = (payload: unknown): void => {
       const parsed = AgentHelloSchema.safeParse(payload);
       if (!parsed.success) {
-        finish(new AgentError(`invalid HELLO from the guest agent: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`));
+        finish(new IncompatibleAgentError(`invalid HELLO from the guest agent: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`));
         return;
       }
       const answer = parsed.data;
       if (answer.nonce !== undefined && answer.nonce !== nonce) return; // stale answer to an earlier connection
       if (answer.version === null) {
-        finish(new AgentError(`the guest agent (version ${answer.agentVersion}) speaks no protocol version in ${hello.minVersion}..${hello.maxVersion}${answer.error ? `: ${answer.error}` : ''}`));
+        finish(new IncompatibleAgentError(`the guest agent (version ${answer.agentVersion}) speaks no protocol version in ${hello.minVersion}..${hello.maxVersion}${answer.error ? `: ${answer.error}` : ''}`));
         return;
       }
       if (answer.version < hello.minVersion || answer.version > hello.maxVersion) {
-        finish(new AgentError(`the guest agent chose protocol version ${answer.version}, outside ${hello.minVersion}..${hello.maxVersion}`));
+        finish(new IncompatibleAgentError(`the guest agent chose protocol version ${answer.version}, outside ${hello.minVersion}..${hello.maxVersion}`));
         return;
       }
       finish(undefined, { ...answer, version: answer.version });

@@ -1,6 +1,6 @@
 /** The host end of the guest-agent protocol. */
 export { AgentClient, CAPABILITY_EXEC_TTY, type AgentClientEvents, type ConnectOptions, type ExecOptions, type RunResult } from './client.js';
-export { UnsupportedByAgentError } from './errors.js';
+export { IncompatibleAgentError, UnsupportedByAgentError } from './errors.js';
 export { ExecProcess, type ExecStatus } from './exec.js';
 export type { FileReader, WriteFileOptions, WriteSource } from './file-transfer.js';
 export type { AgreedHello, HandshakeOptions } from './handshake.js';

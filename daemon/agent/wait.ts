@@ -1,7 +1,8 @@
 /** Waiting for a booting guest's agent. */
 import type { Duplex } from 'node:stream';
-import { AgentError, TimeoutError } from '../errors.js';
+import { TimeoutError } from '../errors.js';
 import { AgentClient, type ConnectOptions } from './client.js';
+import { IncompatibleAgentError } from './errors.js';
 
 export interface WaitOptions extends Omit<ConnectOptions, 'timeoutMs'> {
   /** Overall deadline. Default 60 000. */
@@ -13,8 +14,7 @@ export interface WaitOptions extends Omit<ConnectOptions, 'timeoutMs'> {
 /**
  * Opens the agent stream and handshakes, retrying both until the agent answers
  * or the deadline passes (TimeoutError, naming the last failure). A handshake
- * that fails for good (no common protocol version, invalid hello) is not
- * retried. Each attempt's stream is destroyed if it fails.
+ * that fails for good (IncompatibleAgentError) is not retried. Each attempt's stream is destroyed if it fails.
  */
 export async function waitForAgent(open: () => Promise<Duplex>, options: WaitOptions = {}): Promise<AgentClient> {
   const { timeoutMs = 60_000, retryDelayMs = 250, ...connect } = options;
@@ -28,7 +28,7 @@ export async function waitForAgent(open: () => Promise<Duplex>, options: WaitOpt
       return await AgentClient.connect(stream, { ...connect, timeoutMs: deadline - Date.now() });
     } catch (err) {
       lastError = err;
-      if (err instanceof AgentError && /protocol version|invalid HELLO/.test(err.message)) throw err;
+      if (err instanceof IncompatibleAgentError) throw err;
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(retryDelayMs, Math.max(0, deadline - Date.now()))));
   }

@@ -36,10 +36,21 @@ export function createApi(deps: ApiDeps): Api {
   const app = new Hono<ApiEnv>();
   const policy = { port: deps.port, extraHosts: deps.extraHosts };
 
+  const common = (response: Response): Response => {
+    response.headers.set('Sprite-Version', deps.version);
+    response.headers.set('X-Content-Type-Options', 'nosniff');
+    if (!response.headers.has('Cache-Control')) response.headers.set('Cache-Control', 'no-store');
+    return response;
+  };
+
+  // Set on the final response (after next()), so that error and 404 responses carry them too.
   app.use('*', async (c, next) => {
-    c.header('Sprite-Version', deps.version);
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Cache-Control', 'no-store');
+    await next();
+    // A sandbox's own responses (sandbox URLs) pass through untouched.
+    if (!c.get('sandboxHost')) common(c.res);
+  });
+
+  app.use('*', async (c, next) => {
     const admission = admit(
       c.env.listener,
       {
@@ -58,7 +69,10 @@ export function createApi(deps: ApiDeps): Api {
       return response;
     }
     if (admission.kind === 'sandbox') {
-      if (deps.sandboxHost) return deps.sandboxHost(c.req.raw, admission.name);
+      if (deps.sandboxHost) {
+        c.set('sandboxHost', true);
+        return deps.sandboxHost(c.req.raw, admission.name);
+      }
       return errorJson(new NotFoundError(`no web server is served for ${admission.name} yet`), log, 'sandbox host');
     }
     c.set('tokenId', admission.tokenId);

@@ -49,6 +49,8 @@ export interface ApiEnv {
   Variables: {
     /** Id of the token that authenticated the request (TCP only). */
     tokenId: string | undefined;
+    /** The request is for a sandbox URL and was handed to `sandboxHost`. */
+    sandboxHost: boolean | undefined;
   };
 }
 

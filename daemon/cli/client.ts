@@ -16,7 +16,7 @@
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { WebSocket } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import { z } from 'zod';
 import { ApiError, CliError, UsageError, connectionError } from './errors.js';
 
@@ -206,10 +206,14 @@ export class HobClient {
   }
 
   /**
-   * Opens a websocket (exec, attach). Resolves once open; rejects with
-   * ApiError when hobd refuses the upgrade (unknown sandbox, bad query...).
+   * Opens a websocket (exec, attach). Resolves once open, with the socket
+   * paused: hobd sends its first frames right after the handshake, often in
+   * the same packet, so they would be emitted before the caller could listen.
+   * `OpenSocket.listen` attaches the caller's listener, hands it what arrived
+   * meanwhile, and resumes. Rejects with ApiError when hobd refuses the
+   * upgrade (unknown sandbox, bad query...).
    */
-  openWebSocket(path: string, query?: Query): Promise<WebSocket> {
+  openWebSocket(path: string, query?: Query): Promise<OpenSocket> {
     const fullPath = path + queryString(query);
     const ws =
       this.target.kind === 'unix'
@@ -218,14 +222,32 @@ export class HobClient {
             perMessageDeflate: false,
             headers: this.target.token !== undefined ? { authorization: `Bearer ${this.target.token}` } : {},
           });
-    return new Promise<WebSocket>((resolve, reject) => {
+    const early: Array<[RawData, boolean]> = [];
+    const hold = (data: RawData, isBinary: boolean): void => {
+      early.push([data, isBinary]);
+    };
+    ws.on('message', hold);
+    return new Promise<OpenSocket>((resolve, reject) => {
       let settled = false;
       const settle = (fn: () => void): void => {
         if (settled) return;
         settled = true;
         fn();
       };
-      ws.once('open', () => settle(() => resolve(ws)));
+      ws.once('open', () => {
+        ws.pause();
+        settle(() =>
+          resolve({
+            ws,
+            listen(onMessage) {
+              ws.off('message', hold);
+              for (const [data, isBinary] of early.splice(0)) onMessage(data, isBinary);
+              ws.on('message', onMessage);
+              ws.resume();
+            },
+          }),
+        );
+      });
       ws.once('unexpected-response', (_req, res) => {
         readLimited(res, MAX_ERROR_BODY).then(
           (body) => settle(() => reject(apiErrorFrom(res.statusCode ?? 0, body))),
@@ -235,6 +257,13 @@ export class HobClient {
       ws.once('error', (err) => settle(() => reject(connectionError(this.where, err))));
     });
   }
+}
+
+/** An open websocket whose messages are held until `listen` is called. */
+export interface OpenSocket {
+  readonly ws: WebSocket;
+  /** Attaches the message listener, delivers the messages held so far, and resumes the socket. Call once. */
+  listen(onMessage: (data: RawData, isBinary: boolean) => void): void;
 }
 
 /** Validates a response; a mismatch is hobd and this CLI disagreeing on the API, reported as such. */

@@ -19,6 +19,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { WebSocket, type RawData } from 'ws';
+import type { OpenSocket } from './client.js';
 import type { CliIo, CliOutput } from './context.js';
 import { ExitFrame, SessionInfoFrame } from './schemas.js';
 import { DETACH_KEY, enterRawMode, type RawMode } from './terminal.js';
@@ -41,8 +42,8 @@ const INTERRUPTS_TO_GIVE_UP = 3;
 
 export interface SessionRunOptions {
   readonly io: CliIo;
-  /** An open exec websocket. */
-  readonly ws: WebSocket;
+  /** An open exec websocket, its messages held (HobClient.openWebSocket). */
+  readonly socket: OpenSocket;
   /** TTY mode as requested; `session_info` from hobd overrides it (an attach learns it there). */
   readonly tty: boolean;
   /** Forward our stdin to the process; a function decides once the session's TTY mode is known. */
@@ -99,7 +100,8 @@ function toBuffer(data: RawData): Buffer {
 }
 
 export function runSession(o: SessionRunOptions): Promise<SessionOutcome> {
-  const { io, ws } = o;
+  const { io } = o;
+  const { ws } = o.socket;
   return new Promise<SessionOutcome>((resolve) => {
     let tty = o.tty;
     let sessionId: string | undefined;
@@ -236,7 +238,7 @@ export function runSession(o: SessionRunOptions): Promise<SessionOutcome> {
       // port_opened / port_closed and future messages: nothing to do here.
     };
 
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    const onMessage = (data: RawData, isBinary: boolean): void => {
       const buf = toBuffer(data);
       if (!isBinary) {
         onText(buf.toString('utf8'));
@@ -259,7 +261,7 @@ export function runSession(o: SessionRunOptions): Promise<SessionOutcome> {
         default:
           break; // not a stream hobd sends
       }
-    });
+    };
 
     ws.on('error', () => undefined); // 'close' follows and says what is left to say
 
@@ -283,6 +285,8 @@ export function runSession(o: SessionRunOptions): Promise<SessionOutcome> {
       if (interrupts >= INTERRUPTS_TO_GIVE_UP) return { kind: 'interrupted', sessionId };
       return { kind: 'lost', sessionId, reason: `the connection to hobd closed before the command exited (code ${code}${reason ? `: ${reason}` : ''})` };
     };
+
+    o.socket.listen(onMessage);
   });
 }
 

@@ -60,10 +60,16 @@ export class LiveVm {
     }
   }
 
-  /** Closes the agent connection without touching the VM (daemon shutdown). */
+  /** Closes the agent connection without touching the VM. */
   detach(): void {
     this.agentClient?.close();
     this.agentClient = undefined;
+  }
+
+  /** Drops every connection to the VM and leaves it running (hobd shutdown; the next hobd adopts it). */
+  release(): void {
+    this.detach();
+    this.handle.release();
   }
 
   /**

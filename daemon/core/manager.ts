@@ -175,8 +175,9 @@ export class SandboxManager implements SandboxService {
 
   /** Closes agent connections and forgets VMs without stopping them: they keep running and are adopted at the next start. */
   detachAll(): void {
-    for (const vm of this.live.values()) vm.detach();
+    const vms = [...this.live.values()];
     this.live.clear();
+    for (const vm of vms) vm.release();
   }
 
   // ---------------------------------------------------------------- used by reconcile

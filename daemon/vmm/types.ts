@@ -94,7 +94,11 @@ export interface VmHandle {
 
   /** Asks the VMM for the guest's state. */
   state(): Promise<VmRunState>;
-  /** Stops the vCPUs; memory stays resident. A no-op when already paused. */
+  /**
+   * Stops the vCPUs; memory stays resident, and the VMM has flushed the disks when this
+   * resolves. A no-op when already paused (qemu only: right after a snapshot the vCPUs run
+   * for an instant and stop again, which qemu needs before it can take the next snapshot).
+   */
   pause(): Promise<void>;
   /** Lets the vCPUs run again. A no-op when already running; VmmError when stopped. */
   resume(): Promise<void>;
@@ -104,6 +108,7 @@ export interface VmHandle {
    * without `vmm.json` is an incomplete snapshot. The VM must be paused (ConflictError
    * otherwise); it stays paused and can be resumed. Disks are not included: the caller
    * snapshots them while the VM is paused (the VMM has flushed them when pause returned).
+   * For several snapshots of one pause, call pause() before each (see pause).
    */
   snapshot(dir: string): Promise<void>;
   /**
@@ -152,8 +157,10 @@ export interface VmmDriver {
    * Re-attaches to a VMM process started earlier (for example by a previous hobd),
    * found through the pid file and control socket in spec.runDir; the process's command line
    * is checked so a recycled pid is never mistaken for the VM. Returns null if none is alive
-   * (stale sockets and pid file are removed then). Rejects with VmmError if the process is
-   * alive but its control socket does not answer.
+   * (stale sockets and pid file are removed then), and also when the VMM is a restore that
+   * never received its snapshot (hobd died mid-restore; the process is killed). Rejects with
+   * VmmError if the process is alive but its control socket does not answer (also while
+   * another live handle still holds qemu's single QMP connection: release() it first).
    */
   adopt(spec: VmSpec): Promise<VmHandle | null>;
   /** Version string of the VMM binary, recorded with snapshots. Rejects with VmmError if the binary is missing. */

@@ -2,9 +2,13 @@
  * Turning an exec request into the program to start: PATH lookup done by the
  * agent (so a missing command is an ENOENT error before anything starts, for
  * pipes and PTYs alike) and the switch to another user.
+ *
+ * The lookups use synchronous stat/access on purpose: each is a few µs of
+ * syscall, while a round trip through libuv's thread pool costs ~15 ms in a TCG
+ * guest, and an exec does several. They only read metadata of the local root
+ * filesystem, which does not block even while it is frozen.
  */
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { OpError } from './errors.js';
 import type { GuestUser } from './users.js';
@@ -16,11 +20,11 @@ export function defaultEnv(user: GuestUser): Record<string, string> {
   return { PATH: DEFAULT_PATH, HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell, LANG: 'C.UTF-8' };
 }
 
-async function isExecutableFile(path: string): Promise<boolean> {
+function isExecutableFile(path: string): boolean {
   try {
-    const st = await stat(path);
+    const st = statSync(path);
     if (!st.isFile()) return false;
-    await access(path, constants.X_OK);
+    accessSync(path, constants.X_OK);
     return true;
   } catch {
     return false;
@@ -32,7 +36,7 @@ export async function resolveCommand(argv0: string, pathVar: string | undefined,
   if (argv0.includes('/')) {
     const full = isAbsolute(argv0) ? argv0 : resolve(cwd, argv0);
     try {
-      await access(full, constants.X_OK);
+      accessSync(full, constants.X_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'ENOENT';
       throw new OpError(code, `${argv0}: ${code === 'ENOENT' ? 'no such file' : 'not executable'}`);
@@ -42,7 +46,7 @@ export async function resolveCommand(argv0: string, pathVar: string | undefined,
   for (const dir of (pathVar ?? DEFAULT_PATH).split(delimiter)) {
     if (!dir) continue;
     const candidate = join(isAbsolute(dir) ? dir : resolve(cwd, dir), argv0);
-    if (await isExecutableFile(candidate)) return candidate;
+    if (isExecutableFile(candidate)) return candidate;
   }
   throw new OpError('ENOENT', `${argv0}: command not found`);
 }
@@ -52,7 +56,7 @@ export async function resolveCwd(requested: string | undefined, user: GuestUser)
   if (requested !== undefined) {
     let st;
     try {
-      st = await stat(requested);
+      st = statSync(requested);
     } catch (err) {
       throw new OpError((err as NodeJS.ErrnoException).code ?? 'ENOENT', `cwd ${requested}: ${(err as Error).message}`);
     }
@@ -60,7 +64,7 @@ export async function resolveCwd(requested: string | undefined, user: GuestUser)
     return requested;
   }
   try {
-    if ((await stat(user.home)).isDirectory()) return user.home;
+    if (statSync(user.home).isDirectory()) return user.home;
   } catch {
     // fall through
   }

@@ -7,7 +7,12 @@
  * e.g. in the host-side tests).
  *
  * Options:
- *   --listen PATH        serve on this unix socket only
+ *   --listen PATH        serve on this unix socket only. The agent then runs as
+ *                        a plain process, usually on a host, so the operations
+ *                        that act on the whole machine (SYSTEM_OPS: fsfreeze of
+ *                        /, setting the clock, power off) are left out unless
+ *                        --system-ops is given too.
+ *   --system-ops         keep SYSTEM_OPS in --listen mode
  *   --capabilities LIST  advertise and serve only these comma-separated
  *                        capabilities (emulates an older agent, for tests)
  *
@@ -30,11 +35,15 @@ import { AGENT_VERSION } from './version.js';
 export const FEATURE_EXEC_TTY = 'exec.tty';
 export const FEATURE_HELLO_NONCE = 'hello.nonce';
 
+/** Operations that act on the whole machine the agent runs on. */
+export const SYSTEM_OPS: ReadonlySet<Op> = new Set<Op>(['fs.freeze', 'fs.thaw', 'clock.set', 'shutdown']);
+
 const DISCOVERY_RETRY_MS = 1000;
 const REOPEN_DELAY_MS = 1000;
 
-async function identity(only: string[] | undefined): Promise<AgentIdentity> {
-  const all = [...KNOWN_OPS, FEATURE_HELLO_NONCE];
+async function identity(only: string[] | undefined, withSystemOps: boolean): Promise<AgentIdentity> {
+  const all: string[] = [...KNOWN_OPS].filter((op) => withSystemOps || !SYSTEM_OPS.has(op));
+  all.push(FEATURE_HELLO_NONCE);
   if (await loadPty()) all.push(FEATURE_EXEC_TTY);
   const capabilities = only ? all.filter((c) => only.includes(c)) : all;
   const ops = new Set([...KNOWN_OPS].filter((op) => capabilities.includes(op))) as Set<Op>;
@@ -63,10 +72,11 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => undefined);
 
   const { values } = parseArgs({
-    options: { listen: { type: 'string' }, capabilities: { type: 'string' } },
+    options: { listen: { type: 'string' }, capabilities: { type: 'string' }, 'system-ops': { type: 'boolean', default: false } },
     strict: true,
   });
-  const id = await identity(values.capabilities?.split(',').map((s) => s.trim()).filter(Boolean));
+  const only = values.capabilities?.split(',').map((s) => s.trim()).filter(Boolean);
+  const id = await identity(only, !values.listen || values['system-ops'] === true);
   log(`agent ${AGENT_VERSION} starting, boot ${id.bootId}`);
   let sessions = 0;
   const onConnection = (socket: import('node:net').Socket): void => {

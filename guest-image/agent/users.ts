@@ -1,8 +1,9 @@
 /**
  * Who an exec runs as. The guest has no NSS daemons, so /etc/passwd is the
- * whole truth.
+ * whole truth. Read synchronously, like the lookups in command.ts: a small
+ * local file, cheaper than a thread-pool round trip.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { ENOUSER, OpError } from './errors.js';
 
 export interface GuestUser {
@@ -19,7 +20,7 @@ const ROOT: GuestUser = { name: 'root', uid: 0, gid: 0, home: '/root', shell: '/
 
 /** Resolves a user name or numeric uid; undefined means root. Throws OpError(ENOUSER) for an unknown name. */
 export async function resolveUser(spec: string | undefined, passwdPath = '/etc/passwd'): Promise<GuestUser> {
-  const entries = await readPasswd(passwdPath);
+  const entries = readPasswd(passwdPath);
   if (spec === undefined || spec === '') return entries.find((e) => e.uid === 0) ?? ROOT;
   if (/^\d+$/.test(spec)) {
     const uid = Number(spec);
@@ -30,10 +31,10 @@ export async function resolveUser(spec: string | undefined, passwdPath = '/etc/p
   return found;
 }
 
-async function readPasswd(path: string): Promise<GuestUser[]> {
+function readPasswd(path: string): GuestUser[] {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch {
     return [];
   }

@@ -159,16 +159,27 @@ export async function touchEntry(p: string): Promise<void> {
 
 /**
  * Deletes all but the `keep` most recently used entries in `dir` whose name
- * starts with `prefix`, never `protect`. Entries used by a VM elsewhere are not
- * affected: the daemon copies images into its pool.
+ * starts with `prefix`, never `protect` and never one used within `graceMs`
+ * (a test or the daemon may be copying it right now). The daemon copies images
+ * into its pool, so VMs never run from the cache.
  */
-export async function pruneEntries(dir: string, prefix: string, keep: number, protect: string): Promise<string[]> {
+export async function pruneEntries(
+  dir: string,
+  prefix: string,
+  keep: number,
+  protect: string,
+  graceMs = 30 * 60_000,
+): Promise<string[]> {
   const names = (await readdir(dir)).filter((n) => n.startsWith(prefix) && path.join(dir, n) !== protect);
   const withTimes = await Promise.all(
     names.map(async (n) => ({ n, t: (await stat(path.join(dir, n)).catch(() => ({ mtimeMs: 0 }))).mtimeMs })),
   );
   withTimes.sort((a, b) => b.t - a.t);
-  const doomed = withTimes.slice(Math.max(0, keep - 1)).map((e) => path.join(dir, e.n));
+  const now = Date.now();
+  const doomed = withTimes
+    .slice(Math.max(0, keep - 1))
+    .filter((e) => now - e.t > graceMs)
+    .map((e) => path.join(dir, e.n));
   for (const d of doomed) await rm(d, { recursive: true, force: true });
   return doomed;
 }

@@ -136,7 +136,7 @@ describe.skipIf(unavailable !== null)('guest agent in a VM', () => {
     const inGuest = await client.run(['sha256sum', '/root/big.bin']);
     expect(inGuest.stdout.toString().split(' ')[0]).toBe(sha256(data));
     await client.remove('/root/big.bin');
-  });
+  }, 600_000); // under TCG the channel moves a few hundred KiB/s
 
   it('leaves no partial file when a write is interrupted', async () => {
     await client.mkdir('/root/interrupted');
@@ -148,7 +148,7 @@ describe.skipIf(unavailable !== null)('guest agent in a VM', () => {
     // The agent removes its temp file once it sees the channel closed.
     await vi.waitFor(async () => expect(await client.list('/root/interrupted')).toEqual([]), { timeout: 30_000, interval: 200 });
     await expect(client.stat('/root/interrupted/file.bin')).rejects.toMatchObject({ guestCode: 'ENOENT' });
-  });
+  }, 300_000);
 
   it('reaches a server started in the guest through a tunnel', async () => {
     const watcher = await client.watchPorts();

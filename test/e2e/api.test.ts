@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import type { HttpResult } from '../helpers/http.js';
 
 const NAME = 'api1';
 
@@ -116,8 +117,15 @@ describe('hob API end to end', () => {
       }),
       true,
     );
-    const list = await d.request({ path: `/v1/sprites/${NAME}/exec` });
-    expect(list.json<{ sessions: Array<Record<string, unknown>> }>().sessions.find((s) => s.id === id)).toMatchObject({ tty: true, is_active: false, exited: false });
+    // The server sees the disconnect a moment after the client does.
+    let listed: Record<string, unknown> | undefined;
+    for (let i = 0; i < 100; i++) {
+      const list = await d.request({ path: `/v1/sprites/${NAME}/exec` });
+      listed = list.json<{ sessions: Array<Record<string, unknown>> }>().sessions.find((s) => s.id === id);
+      if (listed?.is_active === false) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(listed).toMatchObject({ tty: true, is_active: false, exited: false });
     const attached = await wsExec(
       `/exec/${id}`,
       whenOutput('started', (ws) => ws.send(Buffer.from('again\r'))),
@@ -145,17 +153,18 @@ describe('hob API end to end', () => {
   });
 
   it('ends sessions when the sandbox stops, and wakes it for the next exec', async () => {
-    const running = wsExec(
+    let stopping: Promise<HttpResult> | undefined;
+    const run = await wsExec(
       '/exec?tty=true&cmd=sh&cmd=-c&cmd=' + encodeURIComponent('echo up; exec sleep 600'),
       whenOutput('up', () => {
-        void d.request({ method: 'POST', path: `/v1/sprites/${NAME}/stop` });
+        stopping = d.request({ method: 'POST', path: `/v1/sprites/${NAME}/stop` });
       }),
       true,
     );
-    const run = await running;
     expect(run.texts[run.texts.length - 1]).toMatchObject({ type: 'exit' });
-    const stopped = await d.request({ path: `/v1/sprites/${NAME}` });
-    expect(stopped.json()).toMatchObject({ status: 'cold', state: 'stopped' });
+    const stopResult = await stopping!;
+    expect(stopResult.status).toBe(200);
+    expect(stopResult.json()).toMatchObject({ status: 'cold', state: 'stopped' });
 
     const r = await d.request({ method: 'POST', path: `/v1/sprites/${NAME}/exec`, body: { command: ['true'] } });
     expect(r.status, r.text()).toBe(200);

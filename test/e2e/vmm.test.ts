@@ -1,7 +1,9 @@
 /**
  * The VMM drivers with real VMs: boots the minimal guest image (a per-test copy of its
- * rootfs), checks state, pause/resume, the agent channel, the console log, adoption by a
- * fresh driver, memory snapshot + restore into a fresh process, kill and graceful stop.
+ * rootfs, a virtio-net device on a tap in a namespace the test creates), checks state,
+ * pause/resume, the agent channel, the console log, adoption by a fresh driver, memory
+ * snapshot + resume of the source + restore into a fresh process with the disk as it was at
+ * the snapshot, kill and graceful stop.
  *
  * qemu runs by default (under TCG where KVM is not usable). cloud-hypervisor runs when
  * HOB_VMM=cloud-hypervisor and both KVM and the binary are there. Timings are printed,
@@ -23,6 +25,7 @@ import { processIdentity } from '../../daemon/vmm/process.js';
 import { QemuDriver } from '../../daemon/vmm/qemu/driver.js';
 import type { VmHandle, VmmDriver, VmmKind, VmSpec } from '../../daemon/vmm/types.js';
 import { ensureTestImage, imageBuildUnavailable } from '../helpers/image.js';
+import { createTestNetns, type TestNetns } from '../helpers/netns.js';
 
 const MEMORY_MIB = 512;
 const selected = process.env.HOB_VMM || 'qemu';
@@ -72,6 +75,7 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
   describe.skipIf(skip !== null).sequential(`${kind} driver with a real VM`, () => {
     let dir: string;
     let spec: VmSpec;
+    let netns: TestNetns | undefined;
     let vm: VmHandle | undefined;
     const handles: VmHandle[] = [];
     const timings: Record<string, number> = {};
@@ -89,6 +93,10 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
       await execa('truncate', ['-s', '1G', disk]);
       const runDir = join(dir, 'run');
       mkdirSync(runDir);
+      // The tap lives in a namespace of its own with no uplink: nothing leaves this machine.
+      netns = await createTestNetns('hobvmm');
+      await execa('ip', ['-n', netns.name, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
+      await execa('ip', ['-n', netns.name, 'link', 'set', 'tap0', 'up']);
       spec = {
         id: `e2e-${kind}`,
         runDir,
@@ -98,11 +106,13 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
         disks: [{ id: 'root', path: disk }],
         cpus: 2,
         memoryMiB: MEMORY_MIB,
+        net: { tap: 'tap0', mac: '02:68:6f:62:00:01', netns: netns.name },
       };
     });
 
     afterAll(async () => {
       for (const h of handles) await h.kill().catch(() => undefined);
+      await netns?.dispose();
       if (dir) rmSync(dir, { recursive: true, force: true });
       console.log(`[vmm e2e ${kind}${kind === 'qemu' ? (kvm.usable ? ' kvm' : ' tcg') : ''}] timings ms: ${JSON.stringify(timings)}`);
     });
@@ -147,6 +157,9 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
       try {
         const r = await client.run(['cat', '/proc/sys/kernel/hostname']);
         expect(r.stdout.toString().trim()).toBe('vmm-e2e');
+        // The NIC on the tap is there with the MAC of the spec.
+        const mac = await client.run(['sh', '-c', 'cat /sys/class/net/*/address']);
+        expect(mac.stdout.toString()).toContain(spec.net!.mac);
       } finally {
         client.close();
       }
@@ -167,7 +180,7 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
       expect(await makeDriver(kind).adopt({ ...spec, runDir: emptyRun })).toBeNull();
     });
 
-    it('snapshots a paused VM; kill leaves no process and no sockets', async () => {
+    it('snapshots a paused VM, which then resumes; kill leaves no process and no sockets', async () => {
       const snap = join(dir, 'snap');
       mkdirSync(snap);
       await expect(vm!.snapshot(snap)).rejects.toBeInstanceOf(ConflictError); // running
@@ -177,6 +190,28 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
       timings.snapshot512MiB = Date.now() - t0;
       expect(readdirSync(snap)).toContain('vmm.json');
       expect(await vm!.state()).toBe('paused');
+      // A second snapshot of the same pause works too; a non-empty dir is refused.
+      await expect(vm!.snapshot(snap)).rejects.toBeInstanceOf(ConflictError);
+      const snap2 = join(dir, 'snap2');
+      mkdirSync(snap2);
+      await vm!.pause();
+      await vm!.snapshot(snap2);
+      expect(readdirSync(snap2)).toContain('vmm.json');
+      expect(await vm!.state()).toBe('paused');
+      rmSync(snap2, { recursive: true });
+      // The disk as it is at the snapshot (the sandbox manager does this with btrfs).
+      await execa('cp', ['--reflink=auto', '--sparse=always', spec.disks[0]!.path, join(dir, 'root-at-snap.img')]);
+
+      // A checkpoint resumes the source: it runs on and its disk is writable.
+      await vm!.resume();
+      expect(await vm!.state()).toBe('running');
+      const client = await waitForAgent(() => vm!.openAgentStream(), { timeoutMs: 120_000 });
+      try {
+        const r = await client.run(['sh', '-c', 'echo after > /root/after-snapshot && sync']);
+        expect(r.code).toBe(0);
+      } finally {
+        client.close();
+      }
 
       const pid = vm!.pid;
       const exit = await vm!.kill();
@@ -192,10 +227,11 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
       expect(leftovers(spec.runDir)).toEqual([]);
     });
 
-    it('restores into a fresh process; the guest continues', async () => {
+    it('restores into a fresh process with the disk of the snapshot; the guest continues', async () => {
       const before = readFileSync(join(spec.runDir, 'console.log'), 'utf8').length;
+      const restoreSpec: VmSpec = { ...spec, disks: [{ id: 'root', path: join(dir, 'root-at-snap.img') }] };
       const t0 = Date.now();
-      vm = track(await makeDriver(kind).restore(spec, join(dir, 'snap')));
+      vm = track(await makeDriver(kind).restore(restoreSpec, join(dir, 'snap')));
       timings.restore512MiB = Date.now() - t0;
       expect(await vm.state()).toBe('paused');
       await vm.resume();
@@ -211,6 +247,9 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
         await waitConsole(vm, new RegExp(marker), 30_000);
         const text = readFileSync(vm.consoleLogPath, 'utf8');
         expect(text.indexOf(marker)).toBeGreaterThanOrEqual(before);
+        // Memory and disk are from the snapshot moment: the later write is not there.
+        const ls = await client.run(['ls', '/root/after-snapshot']);
+        expect(ls.code).not.toBe(0);
       } finally {
         client.close();
       }

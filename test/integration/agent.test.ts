@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AgentClient, UnsupportedByAgentError, waitForAgent, type ExecProcess, type PortWatcher } from '../../daemon/agent/index.js';
+import { AgentClient, IncompatibleAgentError, UnsupportedByAgentError, waitForAgent, type ExecProcess, type PortWatcher } from '../../daemon/agent/index.js';
 import { AgentError, GuestError } from '../../daemon/errors.js';
 import { encodeFrame, FrameKind, Mux, PROTOCOL_VERSION_MAX, type ChannelMessage } from '../../daemon/protocol/index.js';
 
@@ -121,7 +121,9 @@ describe('handshake', () => {
   it('negotiates the version and reports capabilities and a boot id shared by every connection', async () => {
     expect(client.version).toBe(PROTOCOL_VERSION_MAX);
     expect(client.agentVersion).toMatch(/^\d+\.\d+\.\d+/);
-    for (const op of ['exec', 'exec.tty', 'fs.read', 'fs.write', 'tunnel', 'ports.watch', 'fs.freeze']) expect(client.supports(op)).toBe(true);
+    for (const op of ['exec', 'exec.tty', 'fs.read', 'fs.write', 'tunnel', 'ports.watch', 'sync']) expect(client.supports(op)).toBe(true);
+    // A --listen agent runs on a host: it leaves out what would freeze, re-time or power off the machine.
+    for (const op of ['fs.freeze', 'fs.thaw', 'clock.set', 'shutdown']) expect(client.supports(op)).toBe(false);
     const second = await AgentClient.connect(await openUnix(agent.socketPath), { timeoutMs: 30_000 });
     try {
       expect(second.bootId).toBe(client.bootId);
@@ -135,9 +137,12 @@ describe('handshake', () => {
   it('rejects with AgentError when there is no common protocol version', async () => {
     const socket = await openUnix(agent.socketPath);
     const attempt = AgentClient.connect(socket, { minVersion: PROTOCOL_VERSION_MAX + 1, maxVersion: PROTOCOL_VERSION_MAX + 5, timeoutMs: 30_000 });
-    await expect(attempt).rejects.toThrow(AgentError);
+    await expect(attempt).rejects.toThrow(IncompatibleAgentError);
     await expect(attempt).rejects.toThrow(/no protocol version/);
     expect(socket.destroyed).toBe(true);
+    // Not worth retrying: waitForAgent gives up at once instead of running into its deadline.
+    const waiting = waitForAgent(() => openUnix(agent.socketPath), { minVersion: PROTOCOL_VERSION_MAX + 1, maxVersion: PROTOCOL_VERSION_MAX + 1, timeoutMs: 600_000 });
+    await expect(waiting).rejects.toBeInstanceOf(IncompatibleAgentError);
   });
 });
 
@@ -222,6 +227,18 @@ describe('exec', () => {
     expect(name).toBe('nobody');
     // Supplementary groups are the user's own, not root's.
     expect(groups?.split(' ')).not.toContain('0');
+    const tty = await client.run(['sh', '-c', 'id -un; id -G'], { user: 'nobody', tty: { rows: 24, cols: 80 } });
+    const [ttyName, ttyGroups] = tty.stdout.toString().trim().split(/\r?\n/);
+    expect(ttyName).toBe('nobody');
+    expect(ttyGroups?.split(' ')).not.toContain('0');
+  });
+
+  it('serves concurrent execs on one connection', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => client.run(['sh', '-c', `echo ${i}; exit ${i}`])));
+    results.forEach((r, i) => {
+      expect(r.code).toBe(i);
+      expect(r.stdout.toString()).toBe(`${i}\n`);
+    });
   });
 
   it('fails with a guest errno for a missing command, cwd or user', async () => {
@@ -325,6 +342,7 @@ describe('files', () => {
     await client.remove(join(base, 'renamed.txt'));
     await client.remove(join(base, 'a'), { recursive: true });
     expect(readdirSync(base)).toEqual([]);
+    await client.sync();
   });
 });
 

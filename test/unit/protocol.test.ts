@@ -113,6 +113,33 @@ describe('Mux', () => {
     expect(() => host.openChannel()).toThrow(/closed/);
   });
 
+  it('tells a stream ended by EOF from one abandoned by a channel close', async () => {
+    const { host, agent } = await pair();
+    const ends = new Map<number, { eof: boolean; data: string }>();
+    const done = new Promise<void>((resolve) => {
+      agent.on('channel', (channel) => {
+        const readable = channel.readable(StreamId.Stdin);
+        let data = '';
+        readable.on('data', (d: Buffer) => (data += d.toString()));
+        readable.on('end', () => {
+          ends.set(channel.id, { eof: channel.receivedEof(StreamId.Stdin), data });
+          if (ends.size === 2) resolve();
+        });
+      });
+    });
+    const complete = host.openChannel();
+    complete.send({ type: 'request', request: { op: 'fs.write', path: '/a' } });
+    await complete.sendData(StreamId.Stdin, Buffer.from('all'));
+    complete.sendEof(StreamId.Stdin);
+    const abandoned = host.openChannel();
+    abandoned.send({ type: 'request', request: { op: 'fs.write', path: '/b' } });
+    await abandoned.sendData(StreamId.Stdin, Buffer.from('half'));
+    abandoned.close();
+    await done;
+    expect(ends.get(complete.id)).toEqual({ eof: true, data: 'all' });
+    expect(ends.get(abandoned.id)).toEqual({ eof: false, data: 'half' });
+  });
+
   it('reports invalid control messages without dropping the connection', async () => {
     const { host, agent } = await pair();
     const errors: Error[] = [];

@@ -107,6 +107,7 @@ export function registerCpCommand(program: Command, ctx: CliContext): void {
     const src = parseCpOperand(srcText);
     const dst = parseCpOperand(dstText);
     if (src.kind !== 'remote' && dst.kind !== 'remote') throw new UsageError('one side of hob cp must be in a sandbox (NAME:/path)');
+    if (dst.kind === 'stdio' && wantsJson(cmd)) throw new UsageError('--json needs stdout: it cannot go with - as the destination');
     const client = clientFor(cmd, ctx);
     const counter = new Counter();
 

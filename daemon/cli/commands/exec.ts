@@ -15,6 +15,7 @@
  */
 import type { Command } from 'commander';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
+import { findDefaultSandbox } from '../dotfile.js';
 import { CliError, ExitCode, UsageError, formatFailureLine } from '../errors.js';
 import { runSession, type SessionOutcome } from '../exec-session.js';
 import { printJson } from '../output.js';
@@ -115,15 +116,18 @@ export function registerExecCommands(program: Command, ctx: CliContext): void {
   ).action(async (_name: string | undefined, _command: string[], o: ExecOptions, cmd: Command) => {
     const raw = (cmd.parent?.args ?? []).slice(1);
     const split = splitExecOperands(cmd.args, raw);
-    if (split.argv.length === 0) throw new UsageError('no command given: hob exec NAME -- CMD ARGS... (for a shell: hob console NAME)');
+    if (split.argv.length === 0) {
+      const hint = split.name !== undefined && (await findDefaultSandbox(io.cwd).catch(() => undefined)) ? ` (with the .hob default: hob exec -- ${split.name})` : ' (for a shell: hob console NAME)';
+      throw new UsageError(`no command given: hob exec NAME -- CMD ARGS...${hint}`);
+    }
     const json = wantsJson(cmd);
     if (json && o.tty) throw new UsageError('--json and --tty do not go together (a terminal has no separate stdout and stderr)');
     const forwardStdin = o.tty ? true : o.interactive === true || io.stdin.isTTY !== true;
     const query = execQuery(split.argv, o, { forwardStdin, rows: io.stdout.rows, cols: io.stdout.columns });
     const name = await sandboxName(split.name, ctx);
     try {
-      const ws = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, '/exec'), query);
-      const outcome = await runSession({ io, ws, tty: o.tty === true, forwardStdin, detachable: false, collect: json, sendInitialSize: false });
+      const socket = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, '/exec'), query);
+      const outcome = await runSession({ io, socket, tty: o.tty === true, forwardStdin, detachable: false, collect: json, sendInitialSize: false });
       if (json && outcome.kind === 'exited') {
         printJson(io.stdout, {
           session_id: outcome.sessionId ?? null,
@@ -150,7 +154,7 @@ export function registerExecCommands(program: Command, ctx: CliContext): void {
     if (io.stdin.isTTY !== true) throw new UsageError('console needs a terminal on stdin; for scripts use: hob exec NAME -- CMD');
     const name = await sandboxName(given, ctx);
     try {
-      const ws = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, '/exec'), {
+      const socket = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, '/exec'), {
         cmd: CONSOLE_COMMAND,
         tty: true,
         rows: io.stdout.rows,
@@ -158,7 +162,7 @@ export function registerExecCommands(program: Command, ctx: CliContext): void {
         stdin: true,
       });
       if (io.stderr.isTTY) io.stderr.write(`connected to ${name}; Ctrl+\\ detaches\r\n`);
-      const outcome = await runSession({ io, ws, tty: true, forwardStdin: true, detachable: true, collect: false, sendInitialSize: false });
+      const outcome = await runSession({ io, socket, tty: true, forwardStdin: true, detachable: true, collect: false, sendInitialSize: false });
       settle(outcome, ctx, name, true);
     } catch (err) {
       throw asOwnFailure(err);

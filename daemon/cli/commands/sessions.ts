@@ -64,11 +64,11 @@ export function registerSessionCommands(program: Command, ctx: CliContext): void
     const id = checkSessionId(parsed.id);
     const name = await sandboxName(parsed.name, ctx);
     try {
-      const ws = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, `/exec/${encodeURIComponent(id)}`));
+      const socket = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, `/exec/${encodeURIComponent(id)}`));
       // Whether the session is a TTY is only known from its session_info: forward stdin
       // when it is (and ours is a terminal), or when asked to.
       const terminal = io.stdin.isTTY === true;
-      const outcome = await runSession({ io, ws, tty: false, forwardStdin: (tty) => o.interactive === true || (tty && terminal), detachable: true, collect: false, sendInitialSize: true });
+      const outcome = await runSession({ io, socket, tty: false, forwardStdin: (tty) => o.interactive === true || (tty && terminal), detachable: true, collect: false, sendInitialSize: true });
       settle(outcome, ctx, name, terminal);
     } catch (err) {
       if (err instanceof CliError && !(err instanceof UsageError)) throw new CliError(err.message, ExitCode.RemoteCommandFailure, { cause: err });

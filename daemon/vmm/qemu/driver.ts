@@ -162,6 +162,12 @@ export class QemuDriver implements VmmDriver {
       });
     }
     const vm = await this.makeHandle(spec, paths, found.identity.pid, watch, qmp, accelFromCmdline(found.cmdline));
+    const { status } = await qmp.execute('query-status', undefined);
+    if (status === 'inmigrate') {
+      // A restore whose feeder (the previous hobd) died: the stream will never come.
+      await vm.kill();
+      return null;
+    }
     return vm;
   }
 

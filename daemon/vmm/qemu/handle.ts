@@ -78,7 +78,24 @@ export class QemuVm implements VmHandle {
 
   async pause(): Promise<void> {
     this.usable();
+    const { status } = await this.init.qmp.execute('query-status', undefined);
+    if (status === 'postmigrate') {
+      await this.rearmAfterSnapshot();
+      return;
+    }
     // `stop` returns once the vCPUs are stopped and the disks drained and flushed.
+    await this.init.qmp.execute('stop', undefined);
+  }
+
+  /**
+   * After a snapshot qemu sits in `postmigrate`, from which it refuses another migration
+   * ("Can't migrate the vm that was paused due to previous migration") and whose disks are
+   * inactive. Only `cont` leaves that state, so the vCPUs run for an instant before `stop`
+   * pauses them again for real. Done by pause(), i.e. before the caller snapshots the disks,
+   * so memory and disk snapshots still describe the same moment.
+   */
+  private async rearmAfterSnapshot(): Promise<void> {
+    await this.init.qmp.execute('cont', undefined);
     await this.init.qmp.execute('stop', undefined);
   }
 
@@ -96,6 +113,8 @@ export class QemuVm implements VmHandle {
     if (mapQemuRunState(status) !== 'paused') {
       throw new ConflictError(`VM ${this.spec.id} must be paused for a snapshot (it is ${status})`);
     }
+    // A second snapshot without pause() in between: re-arm here (see rearmAfterSnapshot).
+    if (status === 'postmigrate') await this.rearmAfterSnapshot();
     const entries = await readdir(dir);
     if (entries.length > 0) throw new ConflictError(`snapshot dir ${dir} is not empty`);
     const bytes = await saveMigrationToFile(this.init.qmp, {

@@ -97,8 +97,8 @@ export class CharDeviceStream extends Duplex {
         continue;
       }
       this.hostConnected = true;
-      this.startReader();
       this.push(Buffer.from(this.buffer.subarray(0, bytesRead)));
+      this.startReader(); // its bytes arrive in a later event, after these
       return;
     }
   }

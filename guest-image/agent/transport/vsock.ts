@@ -4,7 +4,7 @@
  * the agent's unix socket; every connection is a session of its own. socat is
  * restarted if it dies.
  */
-import { access } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import type net from 'node:net';
 import { execa } from 'execa';
 import { AGENT_VSOCK_PORT } from '../../../daemon/protocol/index.js';
@@ -14,11 +14,15 @@ import { listenUnix } from './unix.js';
 export const VSOCK_RELAY_SOCKET = '/run/hob/agent.sock';
 const RESTART_DELAY_MS = 1000;
 
-/** Whether this guest has a vsock device. */
+const VSOCK_DRIVER = '/sys/bus/virtio/drivers/vmw_vsock_virtio_transport';
+
+/**
+ * Whether this guest has a virtio vsock device. /dev/vsock alone is not enough:
+ * it exists as soon as the vsock module is loaded, device or not.
+ */
 export async function hasVsock(): Promise<boolean> {
   try {
-    await access('/dev/vsock');
-    return true;
+    return (await readdir(VSOCK_DRIVER)).some((entry) => entry.startsWith('virtio'));
   } catch {
     return false;
   }

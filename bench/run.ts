@@ -1,0 +1,127 @@
+/**
+ * hob benchmarks: `npm run bench` (as root). Runs a real hobd (the e2e harness)
+ * and measures, side by side in one run:
+ * - create to exec-ready (API), and a cold boot (stop + start) to exec-ready;
+ * - `exec true` round trip through the agent directly, the HTTP API and the CLI;
+ * - a 20 MiB file written and read back through the API;
+ * - hobd's memory (RSS) with 0 and with 4 running sandboxes.
+ * Writes bench/results/latest.json and bench/results/latest.md.
+ *
+ * Targets (design section 10) that need KVM hardware are reported, not asserted.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+
+interface Measurement {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+  readonly note?: string;
+}
+
+const results: Measurement[] = [];
+const record = (name: string, value: number, unit: string, note?: string): void => {
+  results.push({ name, value: Math.round(value * 100) / 100, unit, ...(note ? { note } : {}) });
+  process.stderr.write(`  ${name}: ${value.toFixed(2)} ${unit}${note ? ` (${note})` : ''}\n`);
+};
+
+async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const value = await fn();
+  return [performance.now() - t0, value];
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+async function hobdRssMiB(d: TestDaemon): Promise<number> {
+  // hobd is the node process whose command line names daemon/hobd.ts and this daemon's config.
+  const { readdir } = await import('node:fs/promises');
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('daemon/hobd.ts') && cmdline.includes(join(d.stateDir, '..')) && !cmdline.startsWith('ip')) {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+      return kb / 1024;
+    }
+  }
+  return NaN;
+}
+
+async function main(): Promise<void> {
+  process.stderr.write('hob bench: starting a test daemon (builds the minimal image on first use)\n');
+  const d = await startTestDaemon();
+  try {
+    const exec = async (name: string, argv: string[]): Promise<void> => {
+      const r = await d.request({ method: 'POST', path: `/v1/sandboxes/${name}/exec`, body: { command: argv } });
+      if (r.status !== 200) throw new Error(`exec: ${r.status} ${r.text()}`);
+    };
+    record('hobd RSS, 0 sandboxes', await hobdRssMiB(d), 'MiB');
+
+    const [createMs, created] = await time(() => d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'bench' } }));
+    if (created.status !== 201) throw new Error(`create: ${created.status} ${created.text()}`);
+    record('create to exec-ready (API)', createMs, 'ms', 'target <= 250 ms on KVM + cloud-hypervisor');
+
+    await exec('bench', ['true']);
+    const apiSamples: number[] = [];
+    for (let i = 0; i < 20; i++) apiSamples.push((await time(() => exec('bench', ['true'])))[0]);
+    record('exec true round trip (HTTP API), median of 20', median(apiSamples), 'ms', 'target <= 5 ms on KVM');
+
+    const cliSamples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const [ms, r] = await time(() => d.cli(['exec', 'bench', '--', 'true']));
+      if (r.exitCode !== 0) throw new Error(`cli exec: ${r.stderr}`);
+      cliSamples.push(ms);
+    }
+    record('exec true round trip (CLI, includes CLI start-up), median of 5', median(cliSamples), 'ms');
+
+    const data = randomBytes(20 * 1024 * 1024);
+    const [writeMs, written] = await time(() => d.request({ method: 'PUT', path: '/v1/sandboxes/bench/fs/write?path=/root/blob', body: data, headers: { 'content-type': 'application/octet-stream' } }));
+    if (written.status !== 200) throw new Error(`write: ${written.status} ${written.text()}`);
+    record('20 MiB file write (API)', (20 / writeMs) * 1000, 'MiB/s');
+    const [readMs, read] = await time(() => d.request({ path: '/v1/sandboxes/bench/fs/read?path=/root/blob' }));
+    if (!read.body.equals(data)) throw new Error('read back differs');
+    record('20 MiB file read (API)', (20 / readMs) * 1000, 'MiB/s');
+
+    const stop = await d.request({ method: 'POST', path: '/v1/sandboxes/bench/stop' });
+    if (stop.status !== 200) throw new Error(`stop: ${stop.status}`);
+    const [coldMs] = await time(() => exec('bench', ['true']));
+    record('cold boot (stopped -> exec done)', coldMs, 'ms');
+    record('create vs cold boot', createMs / coldMs, 'ratio', 'create = snapshot + boot: should be ~1');
+
+    for (const name of ['bench-2', 'bench-3', 'bench-4']) {
+      const r = await d.request({ method: 'POST', path: '/v1/sandboxes', body: { name } });
+      if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${r.text()}`);
+    }
+    record('hobd RSS, 4 running sandboxes', await hobdRssMiB(d), 'MiB');
+  } finally {
+    await d.stop();
+  }
+
+  const outDir = join(import.meta.dirname, 'results');
+  await mkdir(outDir, { recursive: true });
+  const report = { date: new Date().toISOString(), host: { arch: process.arch, node: process.version }, vmm: process.env.HOB_VMM ?? 'qemu (TCG here)', results };
+  await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const md = [
+    `# hob bench, ${report.date}`,
+    '',
+    `VMM: ${report.vmm}; ${report.host.arch}; Node ${report.host.node}`,
+    '',
+    '| measure | value | unit | note |',
+    '| --- | ---: | --- | --- |',
+    ...results.map((r) => `| ${r.name} | ${r.value} | ${r.unit} | ${r.note ?? ''} |`),
+    '',
+  ].join('\n');
+  await writeFile(join(outDir, 'latest.md'), md);
+  process.stdout.write(md);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

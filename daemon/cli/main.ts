@@ -1,0 +1,19 @@
+/**
+ * Entry of the `hob` command (package.json bin → dist/daemon/cli/main.js; in
+ * the source tree: node --import tsx daemon/cli/main.ts). Runs the command
+ * line, lets stdout and stderr drain, and exits with the command's code.
+ */
+import { runCli } from './program.js';
+
+const code = await runCli(process.argv.slice(2));
+// Exit explicitly: an idle keep-alive socket or a paused stdin must not keep
+// hob alive; but first let buffered output reach a pipe.
+await Promise.all([drain(process.stdout), drain(process.stderr)]);
+process.exit(code);
+
+function drain(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.writableLength === 0 || stream.destroyed) resolve();
+    else stream.write('', () => resolve());
+  });
+}

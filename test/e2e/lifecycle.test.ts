@@ -1,0 +1,124 @@
+/**
+ * Sandbox lifecycle through the API on real VMs: parallel creates, stop and
+ * transparent start, and hobd killed with SIGKILL in the middle of a create
+ * and of a remove (design section 7: reconcile leaves no orphans).
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+
+interface SpriteJson {
+  name: string;
+  state: string;
+  id: string;
+}
+
+async function vmmProcessesUnder(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await execa('cat', [`/proc/${entry}/cmdline`], { reject: false }).then((r) => String(r.stdout));
+    if (cmdline.includes(`${dir}/vms/`) && cmdline.includes('qemu-system')) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+async function subvolumes(d: TestDaemon): Promise<string[]> {
+  return (await readdir(join(d.stateDir, 'pool', 'sandboxes')).catch(() => [])).sort();
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('sandbox lifecycle on real VMs', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startTestDaemon();
+  });
+  afterAll(async () => {
+    await d?.stop();
+  });
+
+  const exec = async (name: string, argv: string[]): Promise<{ status: number; body: { stdout?: string; exit_code?: number } }> => {
+    const r = await d.request({ method: 'POST', path: `/v1/sandboxes/${name}/exec`, body: { command: argv } });
+    return { status: r.status, body: r.json() };
+  };
+
+  it('creates four sandboxes at once and all become usable', async () => {
+    const names = ['par-a', 'par-b', 'par-c', 'par-d'];
+    const results = await Promise.all(names.map((name) => d.request({ method: 'POST', path: '/v1/sandboxes', body: { name } })));
+    for (const r of results) expect(r.status, r.text()).toBe(201);
+    const outputs = await Promise.all(names.map((name) => exec(name, ['hostname'])));
+    expect(outputs.map((o) => o.body.stdout?.trim())).toEqual(names);
+    const listed = (await d.request({ path: '/v1/sandboxes' })).json<{ sprites: SpriteJson[] }>().sprites;
+    for (const name of names) expect(listed.find((s) => s.name === name)?.state).toBe('running');
+    await Promise.all(names.map((name) => d.request({ method: 'DELETE', path: `/v1/sandboxes/${name}` })));
+    expect(await subvolumes(d)).toEqual([]);
+    expect(await vmmProcessesUnder(d.runDir)).toEqual([]);
+  }, 900_000);
+
+  it('keeps files across stop, and an exec on a stopped sandbox starts it', async () => {
+    expect((await d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'keeper' } })).status).toBe(201);
+    expect((await exec('keeper', ['sh', '-c', 'echo kept > /root/f && sync'])).body.exit_code).toBe(0);
+    const stopped = await d.request({ method: 'POST', path: '/v1/sandboxes/keeper/stop' });
+    expect(stopped.status, stopped.text()).toBe(200);
+    expect((await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>().state).toBe('stopped');
+    expect(await vmmProcessesUnder(d.runDir)).toEqual([]);
+    const after = await exec('keeper', ['cat', '/root/f']);
+    expect(after.body.stdout).toBe('kept\n');
+    expect((await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>().state).toBe('running');
+  });
+
+  it('a VM left running by a stopped hobd is adopted by the next one', async () => {
+    await d.kill('SIGTERM');
+    expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);
+    await d.restart();
+    expect((await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>().state).toBe('running');
+    expect((await exec('keeper', ['cat', '/root/f'])).body.stdout).toBe('kept\n');
+    expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);
+  });
+
+  it('SIGKILL of hobd in the middle of a create: the next start undoes it and the name is free again', async () => {
+    const pending = d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'crash-create' } }).catch((err: Error) => err);
+    // Wait until the VM process exists: the create is past the snapshot and booting.
+    const before = (await vmmProcessesUnder(d.runDir)).length;
+    await waitFor('the new VM to start', async () => (await vmmProcessesUnder(d.runDir)).length > before);
+    await d.kill('SIGKILL');
+    expect(await pending).toBeInstanceOf(Error);
+    await d.restart();
+    const listed = (await d.request({ path: '/v1/sandboxes' })).json<{ sprites: SpriteJson[] }>().sprites.map((s) => s.name);
+    expect(listed).toEqual(['keeper']);
+    expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);
+    const keeper = (await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>();
+    expect(await subvolumes(d)).toEqual([keeper.id]);
+    expect((await readdir(join(d.runDir, 'vms'))).sort()).toEqual([keeper.id]);
+    const again = await d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'crash-create' } });
+    expect(again.status, again.text()).toBe(201);
+    expect((await exec('crash-create', ['true'])).body.exit_code).toBe(0);
+  });
+
+  it('SIGKILL of hobd in the middle of a remove: the next start finishes it', async () => {
+    const victim = (await d.request({ path: '/v1/sandboxes/crash-create' })).json<SpriteJson>();
+    const pending = d.request({ method: 'DELETE', path: '/v1/sandboxes/crash-create' }).catch((err: Error) => err);
+    await waitFor('the remove to begin', async () => {
+      const r = await d.request({ path: '/v1/sandboxes/crash-create' }).catch(() => undefined);
+      return r === undefined || r.status === 404 || r.json<SpriteJson>().state === 'destroying';
+    });
+    await d.kill('SIGKILL');
+    await pending;
+    await d.restart();
+    expect((await d.request({ path: '/v1/sandboxes/crash-create' })).status).toBe(404);
+    await d.request({ path: '/healthz' });
+    await waitFor('the trash to empty', async () => !(await subvolumes(d)).includes(victim.id), 30_000);
+    expect((await readdir(join(d.runDir, 'vms'))).includes(victim.id)).toBe(false);
+    expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);
+  });
+});
