@@ -69,7 +69,14 @@ export function addCommonOptions(cmd: Command, opts: { json?: boolean } = {}): C
 
 /** The common options as given before or after the command (after wins). */
 export function commonOptions(cmd: Command): CommonOptions {
-  return cmd.optsWithGlobals<CommonOptions>();
+  // Commander's optsWithGlobals lets the outer command win; here the option nearest the command wins.
+  const chain: Command[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) chain.unshift(c);
+  const merged: Record<string, unknown> = {};
+  for (const c of chain) {
+    for (const [key, value] of Object.entries(c.opts())) if (value !== undefined) merged[key] = value;
+  }
+  return merged as CommonOptions;
 }
 
 export function clientFor(cmd: Command, ctx: CliContext): HobClient {
