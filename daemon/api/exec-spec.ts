@@ -20,11 +20,12 @@ export interface ExecSpec {
 export const BASE_ENV: Readonly<Record<string, string>> = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
   HOME: '/root',
+  LANG: 'C.UTF-8',
 };
 
 /**
- * The environment of an exec: undefined (the guest's default, which includes
- * the sandbox's environment) when the client gave none; otherwise the
+ * The environment of an exec: undefined (the guest agent's default) when
+ * neither the client nor the sandbox sets any variable; otherwise the
  * client's variables over the sandbox's environment over BASE_ENV, and TERM
  * for a TTY. Sprites replaces the environment outright when `env` is given;
  * hob keeps the basics so that `env=FOO=1` does not also lose PATH.
@@ -34,8 +35,9 @@ export function execEnv(
   sandboxEnv: Readonly<Record<string, string>>,
   tty: boolean,
 ): Record<string, string> | undefined {
-  if (clientEnv === undefined || Object.keys(clientEnv).length === 0) return undefined;
-  return { ...BASE_ENV, ...(tty ? { TERM: 'xterm-256color' } : {}), ...sandboxEnv, ...clientEnv };
+  const client = clientEnv ?? {};
+  if (Object.keys(client).length === 0 && Object.keys(sandboxEnv).length === 0) return undefined;
+  return { ...BASE_ENV, ...(tty ? { TERM: 'xterm-256color' } : {}), ...sandboxEnv, ...client };
 }
 
 /**

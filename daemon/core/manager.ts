@@ -28,7 +28,7 @@ import {
   type HobDb,
   type Sandbox as SandboxRow,
 } from '../db/index.js';
-import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConflictError, NotFoundError, PoolFullError } from '../errors.js';
 import type { Pool } from '../storage/index.js';
 import type { VmmDriver } from '../vmm/types.js';
 import { imageExists } from './images.js';
@@ -50,6 +50,13 @@ export interface ManagerDeps {
   /** Diagnostics; default console.error. */
   readonly log?: (message: string) => void;
 }
+
+/**
+ * A create needs at least this much free pool space: the guest writes at boot
+ * (logs, the grown filesystem's metadata), and a VMM whose disk hits ENOSPC
+ * pauses the guest instead of failing, so the create would hang until timeout.
+ */
+export const MIN_FREE_FOR_CREATE_BYTES = 512 * 1024 ** 2;
 
 /** How long a guest gets to power off cleanly before its VMM is killed. */
 const STOP_GRACE_MS = 15_000;
@@ -95,6 +102,10 @@ export class SandboxManager implements SandboxService {
     const image = req.image ?? defaults.image;
     if (!(await imageExists(pool, image))) {
       throw new BadRequestError(`there is no image named "${image}" (build one with: hob images build ${image === 'minimal' ? '--variant minimal ' : ''}${image})`);
+    }
+    const { freeBytes } = await pool.usage();
+    if (freeBytes < MIN_FREE_FOR_CREATE_BYTES) {
+      throw new PoolFullError(`the pool has ${Math.floor(freeBytes / 1024 ** 2)} MiB free; a new sandbox needs at least ${MIN_FREE_FOR_CREATE_BYTES / 1024 ** 2} MiB (remove sandboxes, checkpoints or images, or grow the pool)`);
     }
     // The row comes first, in state `creating`: if hobd dies from here on, reconcile undoes the rest.
     const row = insertSandbox(db, {

@@ -14,6 +14,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa, type Result } from 'execa';
+import { parseSize } from '../../daemon/config.js';
 import { importImage } from '../../daemon/core/images.js';
 import { Pool } from '../../daemon/storage/index.js';
 import { ensureTestImage } from './image.js';
@@ -89,7 +90,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   );
 
   // Import the image before hobd starts (hobd then finds the pool mounted).
-  const pool = await Pool.open({ stateDir, imageSize: 24 * 1024 ** 3 });
+  const pool = await Pool.open({ stateDir, imageSize: parseSize(options.poolSize ?? '24GiB') });
   await importImage(pool, 'minimal', image.dir);
   await pool.close({ unmount: false });
 

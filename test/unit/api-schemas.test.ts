@@ -77,8 +77,9 @@ describe('exec query', () => {
     expect(plain.env).toBeUndefined();
   });
 
-  it('keeps PATH and the sandbox environment under a client environment', () => {
-    expect(execEnv(undefined, { A: '1' }, false)).toBeUndefined();
+  it('applies the sandbox environment, and keeps PATH under a client environment', () => {
+    expect(execEnv(undefined, {}, false)).toBeUndefined();
+    expect(execEnv(undefined, { A: '1' }, false)).toMatchObject({ A: '1', LANG: 'C.UTF-8' });
     const env = execEnv({ FOO: 'bar', A: '2' }, { A: '1', B: 'b' }, true)!;
     expect(env).toMatchObject({ FOO: 'bar', A: '2', B: 'b', TERM: 'xterm-256color' });
     expect(env.PATH).toContain('/usr/bin');
