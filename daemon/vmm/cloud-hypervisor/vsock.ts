@@ -8,8 +8,7 @@ import type net from 'node:net';
 import { VmmError } from '../../errors.js';
 import { connectUnixOnce } from '../unix.js';
 
-/** vsock port the guest agent listens on. */
-export const AGENT_VSOCK_PORT = 1024;
+export { AGENT_VSOCK_PORT } from '../../protocol/constants.js';
 
 const MAX_REPLY = 64;
 

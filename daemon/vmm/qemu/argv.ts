@@ -3,6 +3,7 @@
  * the driver learned about the host (arch, accelerator, machine) comes in as input, so the
  * result can be unit-tested for both architectures on any host.
  */
+import { AGENT_VIRTIO_PORT_NAME } from '../../protocol/constants.js';
 import { join } from 'node:path';
 import { serialConsoleDevice } from '../arch.js';
 import type { GuestArch, VmSpec } from '../types.js';
@@ -151,7 +152,7 @@ export function buildQemuArgv(input: QemuArgvInput): string[] {
   // Agent channel: a virtio-serial port named org.hob.agent, backed by a unix socket.
   a.push('-device', 'virtio-serial-pci,id=vser0');
   a.push('-chardev', `socket,id=agent,path=${optValue(paths.agentSocket)},server=on,wait=off`);
-  a.push('-device', 'virtserialport,bus=vser0.0,chardev=agent,name=org.hob.agent');
+  a.push('-device', `virtserialport,bus=vser0.0,chardev=agent,name=${AGENT_VIRTIO_PORT_NAME}`);
 
   // Entropy, so early getrandom() in the guest (node) does not wait.
   a.push('-object', 'rng-random,id=rng0,filename=/dev/urandom');
