@@ -12,6 +12,7 @@ import { createApi } from './api/app.js';
 import { serveApi } from './api/server.js';
 import { TokenStore } from './auth/tokens.js';
 import { loadConfig } from './config.js';
+import { PoolImageService } from './core/images.js';
 import { SandboxManager } from './core/manager.js';
 import { reconcile } from './core/reconcile.js';
 import { SessionRegistry } from './core/sessions.js';
@@ -60,6 +61,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     sandboxes: manager,
     sessions,
     tokens: new TokenStore(db),
+    images: new PoolImageService(pool),
     port: config.api.tcpPort,
     version: hobVersion(),
   });

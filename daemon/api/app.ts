@@ -17,6 +17,7 @@ import { admit, type ListenerKind } from './guard.js';
 import { execRoutes } from './routes/exec.js';
 import { fsRoutes } from './routes/fs.js';
 import { sandboxCrudRoutes } from './routes/sandboxes.js';
+import { imageRoutes } from './routes/images.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
 
@@ -81,6 +82,7 @@ export function createApi(deps: ApiDeps): Api {
 
   app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version }));
   app.route('/v1/tokens', tokenRoutes(deps));
+  if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, log }));
 
   const sandboxes = new Hono<ApiEnv>();
   sandboxes.route('/', sandboxCrudRoutes(deps, log));

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import type { TokenStore } from '../auth/tokens.js';
+import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import type { SandboxService } from '../core/types.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
@@ -22,6 +23,8 @@ export interface ApiDeps {
   readonly sandboxes: SandboxService;
   /** Exec sessions; shared with the idle policy, which reads its attached-client counts. */
   readonly sessions: SessionRegistry;
+  /** Guest images under /v1/images (list, build, remove); omitted in tests that need none. */
+  readonly images?: ImageService;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */

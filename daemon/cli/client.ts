@@ -130,15 +130,17 @@ export class HobClient {
     const fullPath = path + queryString(options.query);
 
     return new Promise<IncomingMessage>((resolve, reject) => {
+      // One connection per request (agent: false): a CLI makes few requests, and a kept-alive
+      // socket could be closed by hobd between two of them, failing the second.
       const req =
         this.target.kind === 'unix'
-          ? httpRequest({ socketPath: this.target.socketPath, path: fullPath, method, headers: { host: 'localhost', ...headers } })
-          : httpRequest(new URL(fullPath, this.target.url), { method, headers });
+          ? httpRequest({ socketPath: this.target.socketPath, path: fullPath, method, headers: { host: 'localhost', ...headers }, agent: false })
+          : httpRequest(new URL(fullPath, this.target.url), { method, headers, agent: false });
       let responded = false;
       req.on('error', (err) => {
         if (responded) return;
-        // An error once the request went out is hobd hanging up, not hobd being absent.
-        reject(req.reusedSocket || (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? new CliError(`connection to hobd lost: ${err.message}`) : connectionError(this.where, err));
+        // A reset once connected is hobd hanging up (it crashed or stopped), not hobd being absent.
+        reject((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? new CliError(`the connection to hobd was lost: ${err.message}`) : connectionError(this.where, err));
       });
       req.on('response', (res) => {
         responded = true;

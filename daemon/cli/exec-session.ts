@@ -14,7 +14,8 @@
  * mode with a local terminal the terminal is raw and its size follows ours
  * (`resize` on SIGWINCH); SIGINT/SIGTERM/SIGHUP/SIGQUIT received by hob are
  * forwarded to the remote process (three SIGINTs give up waiting and exit
- * 130); Ctrl+\ detaches when `detachable` (the session keeps running).
+ * 130), except SIGTERM/SIGHUP in TTY mode, which detach; Ctrl+\ detaches
+ * when `detachable` (the session keeps running either way).
  * Every way out restores the terminal and flushes our output first.
  */
 import { constants as osConstants } from 'node:os';
@@ -206,6 +207,13 @@ export function runSession(o: SessionRunOptions): Promise<SessionOutcome> {
       }
       cleanups.push(
         io.onSignal(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'], (signal) => {
+          // A TTY session outlives its connection: hob being terminated or losing its
+          // terminal leaves it running (like Ctrl+\), rather than hitting an interactive
+          // shell that ignores TERM.
+          if (tty && (signal === 'SIGTERM' || signal === 'SIGHUP')) {
+            detach();
+            return;
+          }
           if (signal === 'SIGINT' && ++interrupts >= INTERRUPTS_TO_GIVE_UP) {
             ws.terminate();
             return;

@@ -7,7 +7,8 @@
  * stop/start, tokens, bad input, rm.
  *
  * The tests share the sandbox and run in order. Under TCG a boot takes ~10 s;
- * this file boots twice (create, start).
+ * this file boots twice (create, start). The harness's cli() (execa) strips
+ * one trailing newline from stdout and stderr.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -32,10 +33,18 @@ if (missing) console.warn(`hob CLI e2e tests skipped: missing ${missing}`);
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-/** What a terminal user sees: runs hob in a pseudo-terminal, typing `steps` once `ready` shows up in the output. */
+/** Quotes an argument for sh. */
+const shQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * What a terminal user sees: runs hob from a shell in a pseudo-terminal,
+ * typing each step's text once its pattern shows up in the output. After hob
+ * the shell prints hob's exit code and `stty -a` (the terminal's mode).
+ */
 function inTerminal(socketPath: string, args: string[], steps: Array<{ after: RegExp; type: string }>): Promise<{ exitCode: number; output: string }> {
+  const hob = [process.execPath, '--import', 'tsx', join(REPO, 'daemon/cli/main.ts'), '--socket', socketPath, ...args].map(shQuote).join(' ');
   return new Promise((resolvePty, reject) => {
-    const term = spawnPty(process.execPath, ['--import', 'tsx', join(REPO, 'daemon/cli/main.ts'), '--socket', socketPath, ...args], {
+    const term = spawnPty('/bin/sh', ['-c', `${hob}; code=$?; echo "[stty: $(stty -a | tr '\\n' ' ')]"; exit $code`], {
       cols: 100,
       rows: 30,
       cwd: REPO,
@@ -88,13 +97,13 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
     const steps = r.stderr.trimEnd().split('\n');
     expect(steps.length).toBeGreaterThanOrEqual(2);
     for (const line of steps) expect(line).toMatch(/^\[\s*\d+\.\ds\] \S/);
-    expect(r.stdout).toMatch(new RegExp(`^created ${BOX}: running, 1 CPUs, 512 MiB memory, 4 GiB disk, image minimal\\n`));
+    expect(r.stdout).toMatch(new RegExp(`^created ${BOX}: running, 1 CPUs, 512 MiB memory, 4 GiB disk, image minimal$`, 'm'));
   });
 
   it('lists and shows it, for people and as JSON', async () => {
     const ls = await d.cli(['ls']);
     expect(ls.exitCode).toBe(0);
-    expect(ls.stdout).toMatch(new RegExp(`^NAME\\s+STATE\\s+SINCE\\s+CPUS\\s+MEMORY\\s+DISK\\s+IMAGE\\n${BOX}\\s+running\\s+\\d+[sm] ago\\s+1\\s+512 MiB\\s+4 GiB\\s+minimal\\n$`));
+    expect(ls.stdout).toMatch(new RegExp(`^NAME\\s+STATE\\s+SINCE\\s+CPUS\\s+MEMORY\\s+DISK\\s+IMAGE\\n${BOX}\\s+running\\s+\\d+[sm] ago\\s+1\\s+512 MiB\\s+4 GiB\\s+minimal$`));
     const lsJson = JSON.parse((await d.cli(['ls', '--json'])).stdout) as Array<Record<string, unknown>>;
     expect(lsJson).toEqual([expect.objectContaining({ name: BOX, state: 'running', status: 'running', cpus: 1, memory_mib: 512, image: 'minimal' })]);
 
@@ -113,9 +122,9 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
     const piped = await d.cli(['exec', BOX, '--', 'sh', '-c', 'sha256sum; echo to-stderr >&2'], { input: data });
     expect(piped.exitCode).toBe(0);
     expect(piped.stdout.split(' ')[0]).toBe(sha256(data));
-    expect(piped.stderr).toBe('to-stderr\n');
+    expect(piped.stderr).toBe('to-stderr');
     const env = await d.cli(['exec', BOX, '-e', 'HOB_X=1', '-w', '/tmp', '--', 'sh', '-c', 'echo "$HOB_X $HOB_E2E $(pwd)"']);
-    expect(env.stdout).toBe('1 yes /tmp\n');
+    expect(env.stdout).toBe('1 yes /tmp');
     const killed = await d.cli(['exec', BOX, '--', 'sh', '-c', 'kill -KILL $$']);
     expect(killed.exitCode).toBe(137);
   });
@@ -135,7 +144,7 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
     expect(sha256(await readFile(back))).toBe(sha256(data));
 
     expect((await d.cli(['cp', '-', `${BOX}:/root/note.txt`], { input: 'via stdin\n' })).exitCode).toBe(0);
-    expect(await d.cli(['cp', `${BOX}:/root/note.txt`, '-'])).toMatchObject({ exitCode: 0, stdout: 'via stdin\n' });
+    expect(await d.cli(['cp', `${BOX}:/root/note.txt`, '-'])).toMatchObject({ exitCode: 0, stdout: 'via stdin' });
     const dir = await d.cli(['cp', `${BOX}:/root`, join(work, 'x')]);
     expect(dir.exitCode).toBe(1);
     expect(dir.stderr).toMatch(/is a directory/);
@@ -149,12 +158,12 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
       id = list.find((s) => s.command === 'sh -c echo up; sleep 300' && !s.exited)?.id;
     }
     expect(id).toBeDefined();
-    expect((await d.cli(['sessions', 'ls', BOX])).stdout).toMatch(new RegExp(`^${id}\\s+sh -c echo up; sleep 300\\s+no\\s+1\\s+\\S+\\s+running$`, 'm'));
+    expect((await d.cli(['sessions', 'ls', BOX])).stdout).toMatch(new RegExp(`^${id}\\s+sh -c echo up; sleep 300\\s+no\\s+1\\s+\\d+[sm] ago\\s+running$`, 'm'));
     const kill = await d.cli(['sessions', 'kill', BOX, id!, '--signal', 'TERM']);
     expect(kill.exitCode, kill.stderr).toBe(0);
     const ended = await running;
     expect(ended.exitCode).toBe(143);
-    expect(ended.stdout).toBe('up\n');
+    expect(ended.stdout).toBe('up');
   });
 
   it('opens a console in a terminal, detaches with Ctrl+\\ and attaches again', async () => {
@@ -163,23 +172,27 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
       { after: /one-42/, type: '\x1c' },
     ]);
     expect(first.exitCode).toBe(0);
+    // The terminal is back in its normal mode after hob: canonical input and echo.
+    expect(first.output).toMatch(/\[stty: .*(?<!-)icanon.*\]/);
+    expect(first.output).toMatch(/\[stty: .*(?<!-)echo .*\]/);
     const detached = /detached; the session keeps running\. Re-attach with: hob sessions attach clibox (\S+)/.exec(first.output.replace(/\r/g, ''));
     expect(detached, first.output).not.toBeNull();
     const id = detached![1]!;
 
     const second = await inTerminal(d.socketPath, ['sessions', 'attach', BOX, id], [{ after: /one-42/, type: 'stty size; exit 3\r' }]);
     expect(second.exitCode).toBe(3);
+    expect(second.output).toMatch(/\[stty: .*(?<!-)icanon.*\]/);
     expect(second.output).toMatch(/30 100/); // the session took our terminal's size
   });
 
   it('stops and starts it again', async () => {
     const stop = await d.cli(['stop', BOX]);
-    expect(stop).toMatchObject({ exitCode: 0, stdout: `${BOX} is stopped\n` });
+    expect(stop).toMatchObject({ exitCode: 0, stdout: `${BOX} is stopped` });
     const start = await d.cli(['start', BOX]);
     expect(start.exitCode, start.stderr).toBe(0);
-    expect(start.stdout).toBe(`${BOX} is running\n`);
+    expect(start.stdout).toBe(`${BOX} is running`);
     // The disk survived the reboot.
-    expect((await d.cli(['exec', BOX, '--', 'cat', '/root/note.txt'])).stdout).toBe('via stdin\n');
+    expect((await d.cli(['exec', BOX, '--', 'cat', '/root/note.txt'])).stdout).toBe('via stdin');
   });
 
   it('creates, lists and revokes tokens', async () => {
@@ -188,19 +201,20 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
     const token = JSON.parse(created.stdout) as { id: string; token: string };
     expect(token.token).toMatch(/^hob_/);
     expect((await d.cli(['token', 'ls'])).stdout).toMatch(new RegExp(`^${token.id}\\s+cli-e2e\\s+`, 'm'));
-    expect(await d.cli(['token', 'rm', token.id])).toMatchObject({ exitCode: 0, stdout: `revoked ${token.id}\n` });
+    expect(await d.cli(['token', 'rm', token.id])).toMatchObject({ exitCode: 0, stdout: `revoked ${token.id}` });
     expect((await d.cli(['token', 'ls', '--json'])).stdout).not.toContain(token.id);
   });
 
   it('reports bad input in one line with a non-zero exit code', async () => {
     const unknown = await d.cli(['info', 'no-such-box']);
-    expect(unknown).toMatchObject({ exitCode: 1, stdout: '', stderr: 'hob: no sandbox named no-such-box\n' });
+    expect(unknown).toMatchObject({ exitCode: 1, stdout: '' });
+    expect(unknown.stderr).toMatch(/^hob: no sandbox named "?no-such-box"?$/);
     const unknownExec = await d.cli(['exec', 'no-such-box', '--', 'true']);
     expect(unknownExec.exitCode).toBe(255);
     expect(unknownExec.stderr.trimEnd().split('\n')).toHaveLength(1);
     const invalid = await d.cli(['create', 'Not_Valid']);
     expect(invalid.exitCode).toBe(2);
-    expect(invalid.stderr).toMatch(/^hob: invalid sandbox name "Not_Valid": .*\n$/);
+    expect(invalid.stderr).toMatch(/^hob: invalid sandbox name "Not_Valid": [^\n]*$/);
     const taken = await d.cli(['create', BOX]);
     expect(taken.exitCode).toBe(1);
     expect(taken.stderr.trimEnd().split('\n')).toHaveLength(1);
@@ -209,9 +223,9 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
   it('refuses to remove a running sandbox without -f, then removes it', async () => {
     const refused = await d.cli(['rm', BOX]);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toBe(`hob: ${BOX} is running: stop it first (hob stop ${BOX}) or use rm -f\n`);
+    expect(refused.stderr).toBe(`hob: ${BOX} is running: stop it first (hob stop ${BOX}) or use rm -f`);
     const removed = await d.cli(['rm', '-f', BOX]);
-    expect(removed).toMatchObject({ exitCode: 0, stdout: `removed ${BOX}\n` });
+    expect(removed).toMatchObject({ exitCode: 0, stdout: `removed ${BOX}` });
     expect(JSON.parse((await d.cli(['ls', '--json'])).stdout)).toEqual([]);
     expect((await d.cli(['rm', BOX])).exitCode).toBe(1);
   });

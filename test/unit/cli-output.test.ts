@@ -5,6 +5,8 @@ import { sandboxFields, sandboxTable } from '../../daemon/cli/commands/sandboxes
 import { sessionTable } from '../../daemon/cli/commands/sessions.js';
 import { defaultTokenName, tokenTable } from '../../daemon/cli/commands/tokens.js';
 import { formatBytes, formatFields, formatSince, formatTable, jsonText } from '../../daemon/cli/output.js';
+import { createProgress } from '../../daemon/cli/progress.js';
+import { Writable } from 'node:stream';
 import type { SandboxObject } from '../../daemon/cli/schemas.js';
 
 const now = new Date('2026-01-02T12:00:00Z');
@@ -114,5 +116,42 @@ describe('command tables', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('progress display', () => {
+  class Capture extends Writable {
+    text = '';
+    constructor(readonly isTTY: boolean) {
+      super();
+    }
+    override _write(chunk: Buffer, _e: BufferEncoding, done: () => void): void {
+      this.text += chunk.toString();
+      done();
+    }
+  }
+
+  it('prints one line per step with the elapsed time when not on a terminal', () => {
+    const out = new Capture(false);
+    let t = 1_000;
+    const p = createProgress(out, () => t);
+    p.step('Creating disk...');
+    t += 1_500;
+    p.step('Booting VM...');
+    p.done();
+    expect(out.text).toBe('[  0.0s] Creating disk...\n[  1.5s] Booting VM...\n');
+  });
+
+  it('keeps each finished step as a ✓ line on a terminal, and marks a failure ✗', () => {
+    const out = new Capture(true);
+    let t = 0;
+    const p = createProgress(out, () => t);
+    p.step('Creating disk...');
+    t = 500;
+    p.step('Booting VM...');
+    t = 2_500;
+    p.fail();
+    const lines = out.text.split('\n').map((l) => l.slice(l.lastIndexOf('\x1b[K') + 3));
+    expect(lines).toEqual(['✓ Creating disk... 0.5s', '✗ Booting VM... 2.0s', '']);
   });
 });
