@@ -7,8 +7,8 @@ import { AgentClient, waitForAgent } from '../agent/index.js';
 import { AgentError } from '../errors.js';
 import type { VmHandle, VmmDriver, VmSpec } from '../vmm/types.js';
 
-/** How long a booting guest may take to answer. TCG boots take ~5-15 s on 2 cores; give slack for parallel boots. */
-export const BOOT_AGENT_TIMEOUT_MS = 120_000;
+/** How long a booting guest may take to answer. TCG boots take 10-60 s on 2 cores, and several boot at once. */
+export const BOOT_AGENT_TIMEOUT_MS = 300_000;
 /** How long to wait for the agent of a VM that is already up (reconnects, adopted VMs). */
 export const RECONNECT_AGENT_TIMEOUT_MS = 15_000;
 
