@@ -35,7 +35,7 @@ import { imageExists } from './images.js';
 import { DISK_FILE, IMAGE_FILES, sandboxPaths, vmSpecFor } from './layout.js';
 import { LiveVm } from './live-vm.js';
 import { KeyedLock } from './lock.js';
-import { SandboxNameSchema } from './names.js';
+import { ImageNameSchema, SandboxNameSchema } from './names.js';
 import type { SessionRegistry } from './sessions.js';
 import { toSandbox } from './present.js';
 import type { CreateSandboxInput, ProgressSink, Sandbox, SandboxService, UpdateSandboxInput } from './types.js';
@@ -64,7 +64,7 @@ const GiB = 1024 ** 3;
 
 const CreateInputSchema = z.object({
   name: SandboxNameSchema,
-  image: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'an image name').optional(),
+  image: ImageNameSchema.optional(),
   cpus: z.number().int().min(1).max(64).optional(),
   memoryMiB: z.number().int().min(256).max(256 * 1024).optional(),
   diskBytes: z.number().int().min(1 * GiB).max(16 * 1024 * GiB).optional(),

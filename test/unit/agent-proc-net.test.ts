@@ -14,6 +14,7 @@ const TCP6 = `  sl  local_address                         remote_address        
    2: B80D0120000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 6 1 0000000000000000 100 0 0 10 0
 `;
 
+if (endianness() !== 'LE') console.warn('skipping the /proc/net/tcp parser tests: they need a little-endian host (the fixtures hold little-endian addresses)');
 describe.skipIf(endianness() !== 'LE')('parseProcNetTcp (little-endian host)', () => {
   it('keeps LISTEN sockets only and decodes IPv4 addresses and ports', () => {
     expect(parseProcNetTcp(TCP, 'ipv4')).toEqual([
