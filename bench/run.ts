@@ -4,7 +4,9 @@
  * - create to exec-ready (API), and a cold boot (stop + start) to exec-ready;
  * - `exec true` round trip through the agent directly, the HTTP API and the CLI;
  * - a 20 MiB file written and read back through the API;
- * - hobd's memory (RSS) with 0 and with 4 running sandboxes.
+ * - hobd's memory (RSS) with 0 and with 4 running sandboxes;
+ * - checkpoints, restore and forks (bench/checkpoints.ts).
+ * `npm run bench -- checkpoints` runs only the named suites (core, checkpoints).
  * Writes bench/results/latest.json and bench/results/latest.md.
  *
  * Targets (design section 10) that need KVM hardware are reported, not asserted.
@@ -13,30 +15,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
-
-interface Measurement {
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly note?: string;
-}
+import { benchCheckpoints } from './checkpoints.js';
+import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
-const record = (name: string, value: number, unit: string, note?: string): void => {
-  results.push({ name, value: Math.round(value * 100) / 100, unit, ...(note ? { note } : {}) });
-  process.stderr.write(`  ${name}: ${value.toFixed(2)} ${unit}${note ? ` (${note})` : ''}\n`);
-};
-
-async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const value = await fn();
-  return [performance.now() - t0, value];
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
+const record = recorder(results);
+const SUITES = ['core', 'checkpoints'] as const;
+const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
+const runs = (suite: (typeof SUITES)[number]): boolean => chosen.length === 0 || chosen.includes(suite);
 
 async function hobdRssMiB(d: TestDaemon): Promise<number> {
   // hobd is the node process whose command line names daemon/hobd.ts and this daemon's config.
@@ -57,6 +43,16 @@ async function main(): Promise<void> {
   process.stderr.write('hob bench: starting a test daemon (builds the minimal image on first use)\n');
   const d = await startTestDaemon();
   try {
+    if (runs('core')) await benchCore(d);
+    if (runs('checkpoints')) await benchCheckpoints(d, record);
+  } finally {
+    await d.stop();
+  }
+  await writeReport();
+}
+
+async function benchCore(d: TestDaemon): Promise<void> {
+  {
     const exec = async (name: string, argv: string[]): Promise<void> => {
       const r = await d.request({ method: 'POST', path: `/v1/sandboxes/${name}/exec`, body: { command: argv } });
       if (r.status !== 200) throw new Error(`exec: ${r.status} ${r.text()}`);
@@ -99,10 +95,11 @@ async function main(): Promise<void> {
       if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${r.text()}`);
     }
     record('hobd RSS, 4 running sandboxes', await hobdRssMiB(d), 'MiB');
-  } finally {
-    await d.stop();
+    for (const name of ['bench', 'bench-2', 'bench-3', 'bench-4']) await d.request({ method: 'DELETE', path: `/v1/sandboxes/${name}` });
   }
+}
 
+async function writeReport(): Promise<void> {
   const outDir = join(import.meta.dirname, 'results');
   await mkdir(outDir, { recursive: true });
   const report = { date: new Date().toISOString(), host: { arch: process.arch, node: process.version }, vmm: process.env.HOB_VMM ?? 'qemu (TCG here)', results };

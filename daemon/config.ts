@@ -25,6 +25,11 @@
  *   qemuBinary: qemu-system-x86_64   # default depends on the host arch
  * sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: dev }
  * idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 }
+ * network:
+ *   transitRange: 10.213.0.0/16   # one /30 per running sandbox (16384 here)
+ *   resolverPort: 10053
+ *   # upstreamDns: [1.1.1.1, "[2606:4700::1111]:53"]   # default: the host's /etc/resolv.conf
+ *   netnsPrefix: hob-
  * ```
  */
 import { readFile } from 'node:fs/promises';
@@ -32,6 +37,8 @@ import { isAbsolute, join, normalize } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { BadRequestError } from './errors.js';
+import { DEFAULT_TRANSIT_RANGE, netnsPrefixSchema, parseIpv4Cidr, TRANSIT_PREFIX } from './net/addresses.js';
+import { parseServer } from './net/upstream.js';
 
 /** Where hobd looks for its configuration when no path is given. */
 export const DEFAULT_CONFIG_PATH = '/etc/hob/config.yaml';
@@ -162,6 +169,42 @@ const idleSchema = z.strictObject({
   hibernateAfterSeconds: z.number().int().min(0).default(1800),
 });
 
+const networkSchema = z.strictObject({
+  /**
+   * IPv4 range carved into one /30 per running sandbox for the link between the host and
+   * the sandbox's network namespace (host side .1, namespace side .2 of each /30). Must not
+   * overlap a network the host uses; guests never see it (they always have 172.31.255.2/30,
+   * gateway and DNS 172.31.255.1). Default `10.213.0.0/16` (16384 sandboxes).
+   */
+  transitRange: z.string().default(DEFAULT_TRANSIT_RANGE).superRefine((v, ctx) => {
+    try {
+      if (parseIpv4Cidr(v).prefix > TRANSIT_PREFIX) ctx.addIssue({ code: 'custom', message: `must be at least a /${TRANSIT_PREFIX}` });
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  }),
+  /**
+   * Port of hob's DNS resolver for guests on the host side of each transit link (UDP and
+   * TCP). Guests ask 172.31.255.1:53; their namespace forwards that here. Default 10053.
+   */
+  resolverPort: z.number().int().min(1).max(65535).default(10053),
+  /**
+   * DNS servers hob's resolver forwards allowed queries to: "addr" or "addr:port"
+   * ("[v6]:port"). Default: the nameservers of the host's /etc/resolv.conf, read at start.
+   */
+  upstreamDns: z
+    .array(z.string().refine((s) => parseServer(s) !== undefined, 'must be an IP address, optionally with :port'))
+    .min(1)
+    .optional(),
+  /**
+   * Prefix of the sandboxes' network namespace names (`<prefix><id>` under /run/netns).
+   * Those names are visible machine-wide, and hobd removes namespaces with its prefix that
+   * it does not know, so two hobds on one machine (a test harness next to the system one)
+   * need different prefixes. Default `hob-`.
+   */
+  netnsPrefix: netnsPrefixSchema.default('hob-'),
+});
+
 /** Schema of the configuration file. Every key is optional. */
 export const configFileSchema = z.strictObject({
   /** Persistent state: database `hob.db`, the embedded pool. Default `/var/lib/hob`. Env: `HOB_STATE_DIR`. */
@@ -173,6 +216,7 @@ export const configFileSchema = z.strictObject({
   vmm: vmmSchema.prefault({}),
   sandboxDefaults: sandboxDefaultsSchema.prefault({}),
   idle: idleSchema.prefault({}),
+  network: networkSchema.prefault({}),
 });
 
 type FileConfig = z.output<typeof configFileSchema>;
@@ -202,6 +246,8 @@ export interface HobConfig {
   };
   readonly sandboxDefaults: FileConfig['sandboxDefaults'];
   readonly idle: FileConfig['idle'];
+  /** Sandbox networking (see networkSchema); upstreamDns undefined = the host's resolv.conf. */
+  readonly network: FileConfig['network'];
   /** The file this was loaded from, or undefined when none existed and only defaults apply. */
   readonly source: string | undefined;
 }
@@ -319,6 +365,7 @@ function resolve(c: FileConfig, source: string | undefined): HobConfig {
     },
     sandboxDefaults: c.sandboxDefaults,
     idle: c.idle,
+    network: c.network,
     source,
   };
 }

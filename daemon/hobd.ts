@@ -10,6 +10,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createApi } from './api/app.js';
 import { serveApi } from './api/server.js';
+import { createSandboxHost, DEFAULT_HTTP_PORT } from './api/sandbox-host.js';
+import { serviceHttpPort } from './api/routes/services.js';
 import { TokenStore } from './auth/tokens.js';
 import { loadConfig } from './config.js';
 import { PoolImageService } from './core/images.js';
@@ -56,11 +58,15 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const manager = new SandboxManager({ db, pool, driver: selection.driver, config, sessions, log });
   const report = await reconcile({ db, pool, driver: selection.driver, config, manager, log });
   log(`reconcile: ${JSON.stringify(report)}`);
+  manager.startSchedules();
 
+  const tokens = new TokenStore(db);
   const api = createApi({
     sandboxes: manager,
     sessions,
-    tokens: new TokenStore(db),
+    tokens,
+    // Sandbox URLs, http://<name>.localhost:<port>/: to the service declaring http_port, else 8080.
+    sandboxHost: createSandboxHost({ sandboxes: manager, sessions, tokens, port: config.api.tcpPort, httpPortFor: serviceHttpPort(manager, DEFAULT_HTTP_PORT) }),
     images: new PoolImageService(pool),
     port: config.api.tcpPort,
     version: hobVersion(),
@@ -82,6 +88,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   });
   await servers.close();
   sessions.shutdown('hobd is stopping');
+  manager.stopSchedules();
   manager.detachAll();
   await pool.close({ unmount: false });
   closeDatabase(db);

@@ -32,6 +32,7 @@ import { ExecProcess, type ExecStatus } from './exec.js';
 import { openFileReader, writeFileFrom, type FileReader, type WriteFileOptions, type WriteSource } from './file-transfer.js';
 import { handshake, type HandshakeOptions } from './handshake.js';
 import { PortWatcher } from './ports.js';
+import { AgentServices } from './services.js';
 import { TunnelStream } from './tunnel.js';
 
 /** Capability an agent lists when it can run execs under a PTY. */
@@ -62,6 +63,8 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   readonly bootId: string;
   /** The agent's release. */
   readonly agentVersion: string;
+  /** Supervised services in the guest (capability "services", see services.ts). */
+  readonly services: AgentServices;
 
   private constructor(
     private readonly mux: Mux,
@@ -72,6 +75,12 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     this.capabilities = new Set(hello.capabilities);
     this.bootId = hello.bootId;
     this.agentVersion = hello.agentVersion;
+    this.services = new AgentServices({
+      agentVersion: this.agentVersion,
+      supports: (capability) => this.supports(capability),
+      unary: (op, input) => this.unary(op, input),
+      open: (input) => this.open(this.validate(input)),
+    });
     // The agent never opens channels; a CONTROL frame for an unknown id is a late
     // message for a channel we already closed.
     mux.on('channel', (channel) => channel.close());

@@ -1,7 +1,8 @@
 /**
  * The hobd HTTP API: a hono app plus the websocket upgrade handlers.
  *
- * Layout: `/healthz`; `/v1/tokens`; the sandbox router (CRUD, exec, fs)
+ * Layout: `/healthz`; `/v1/tokens`; the sandbox router (CRUD, exec, fs,
+ * checkpoints with fork and diff)
  * mounted twice, at `/v1/sprites` (Sprites SDK compatibility) and
  * `/v1/sandboxes` (hob's name). Every response carries `Sprite-Version`.
  * Unknown routes answer 404 JSON; errors answer through api/errors.ts.
@@ -14,11 +15,14 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import { consoleLog, errorJson, type ApiDeps, type ApiEnv } from './context.js';
 import { UnauthorizedError } from './errors.js';
 import { admit, type ListenerKind } from './guard.js';
+import { checkpointRoutes } from './routes/checkpoints.js';
 import { execRoutes } from './routes/exec.js';
 import { fsRoutes } from './routes/fs.js';
 import { sandboxCrudRoutes } from './routes/sandboxes.js';
+import { serviceRoutes } from './routes/services.js';
 import { imageRoutes } from './routes/images.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { urlRoutes } from './routes/url.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
 
 export interface Api {
@@ -72,7 +76,7 @@ export function createApi(deps: ApiDeps): Api {
     if (admission.kind === 'sandbox') {
       if (deps.sandboxHost) {
         c.set('sandboxHost', true);
-        return deps.sandboxHost(c.req.raw, admission.name);
+        return deps.sandboxHost.http(c.req.raw, admission.name);
       }
       return errorJson(new NotFoundError(`no web server is served for ${admission.name} yet`), log, 'sandbox host');
     }
@@ -88,6 +92,9 @@ export function createApi(deps: ApiDeps): Api {
   sandboxes.route('/', sandboxCrudRoutes(deps, log));
   sandboxes.route('/', execRoutes(deps, log));
   sandboxes.route('/', fsRoutes(deps, log));
+  if (deps.sandboxHost) sandboxes.route('/', urlRoutes(deps, deps.sandboxHost));
+  sandboxes.route('/', checkpointRoutes(deps, log));
+  sandboxes.route('/', serviceRoutes(deps, log));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
 

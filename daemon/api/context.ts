@@ -10,6 +10,7 @@ import type { SessionRegistry } from '../core/sessions.js';
 import type { SandboxService } from '../core/types.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
 import type { ListenerKind } from './guard.js';
+import type { SandboxHost } from './sandbox-host.js';
 
 /** Minimal structured logger (console fits). */
 export interface ApiLog {
@@ -34,10 +35,10 @@ export interface ApiDeps {
   /** Host names besides localhost/127.0.0.1/[::1] the TCP listener answers to (lower case, no port). */
   readonly extraHosts?: readonly string[];
   /**
-   * Serves a request for a sandbox URL (`Host: <name>.localhost:<port>`), when
-   * the proxy exists; until then such requests get 404.
+   * Serves sandbox URLs (`Host: <name>.localhost:<port>`: requests, upgrades,
+   * login links; see sandbox-host.ts). Without it such requests get 404.
    */
-  readonly sandboxHost?: (request: Request, name: string) => Promise<Response>;
+  readonly sandboxHost?: SandboxHost;
   /** Where unexpected errors are logged. Default: console. */
   readonly log?: ApiLog;
 }

@@ -108,7 +108,49 @@ export function urlAuthFromSprites(auth: 'sprite' | 'public'): 'private' | 'publ
   return auth === 'public' ? 'public' : 'private';
 }
 
+/**
+ * A checkpoint reference: the user-facing id "vN" (N from 1, at most 9 digits), or the
+ * checkpoint's internal uid (db/ids.ts alphabet: a lowercase letter, then lowercase letters
+ * or digits; 8 to 32 characters).
+ */
+export const CheckpointRefSchema = z
+  .string()
+  .regex(/^(v[1-9][0-9]{0,8}|[a-z][a-z0-9]{7,31})$/, 'must be a checkpoint id such as v3');
+
+/** `"SRC:vN"`: checkpoint vN (or a uid) of sandbox SRC, parsed into `{sandbox, checkpoint}`. */
+export const CheckpointSourceSchema = z
+  .string()
+  .max(128)
+  .regex(/^[^:]+:[^:]+$/, 'must be SANDBOX:CHECKPOINT, e.g. dev:v3')
+  .transform((v) => {
+    const colon = v.indexOf(':');
+    return { sandbox: v.slice(0, colon), checkpoint: v.slice(colon + 1) };
+  })
+  .pipe(z.object({ sandbox: SandboxNameSchema, checkpoint: CheckpointRefSchema }));
+
 // ---------------------------------------------------------------- sandboxes
+
+/** An idle time in whole seconds: 0 turns the step off, at most 30 days (core/idle.ts). */
+const IdleSeconds = z.number().int().min(0).max(30 * 86_400);
+
+/**
+ * `idle` of `PUT /{name}` (hob extension): per-sandbox idle times. A key left out
+ * follows hobd's configured default (design section 7: 30 s to paused, 30 min to hibernated).
+ */
+export const IdleBody = z.object({
+  /** Running → paused (warm) after this many idle seconds; 0 = never. */
+  pause_after_seconds: IdleSeconds.optional(),
+  /** → hibernated (memory on disk, no VMM process) after this many idle seconds; 0 = never. */
+  hibernate_after_seconds: IdleSeconds.optional(),
+});
+
+/** `auto_checkpoint` of `PUT /{name}` (hob extension): a checkpoint every `interval_minutes` while running. */
+export const AutoCheckpointBody = z.object({
+  /** 1 to 10080 (a week). */
+  interval_minutes: z.number().int().min(1).max(10_080),
+  /** Automatic checkpoints kept (the oldest are deleted beyond it), 1 to 100. */
+  keep: z.number().int().min(1).max(100),
+});
 
 export const CreateSandboxBody = z.object({
   name: SandboxNameSchema,
@@ -126,7 +168,12 @@ export const CreateSandboxBody = z.object({
   environment: EnvMap.optional(),
   /** hob extension: the image to create from (default: the configured default image). */
   image: ImageNameSchema.optional(),
-});
+  /**
+   * hob extension: start from a checkpoint of another sandbox, `"SRC:vN"` (as `hob create NEW --from SRC:vN`).
+   * Parsed into `{sandbox, checkpoint}`. Mutually exclusive with `image`.
+   */
+  from: CheckpointSourceSchema.optional(),
+}).refine((b) => b.image === undefined || b.from === undefined, { message: 'give image or from, not both', path: ['from'] });
 export type CreateSandboxBody = z.infer<typeof CreateSandboxBody>;
 
 export const UpdateSandboxBody = z.object({
@@ -134,8 +181,27 @@ export const UpdateSandboxBody = z.object({
   labels: Labels.optional(),
   /** Removes every label (Sprites' way to say "labels: []" through SDKs that drop empty arrays). */
   clear_labels: z.boolean().optional(),
+  /** hob extension: automatic checkpoints while the sandbox runs; null turns them off. */
+  auto_checkpoint: AutoCheckpointBody.nullable().optional(),
+  /** hob extension: this sandbox's idle times (seconds, 0 = never); null (or `{}`) follows hobd's defaults. */
+  idle: IdleBody.nullable().optional(),
 });
 export type UpdateSandboxBody = z.infer<typeof UpdateSandboxBody>;
+
+/** Body of `POST .../sleep` (hob extension; an empty body is `{}`). */
+export const SleepBody = z.object({
+  /** Save the memory to disk and end the VMM process (cold sleep) instead of only pausing it (warm). */
+  hibernate: z.boolean().optional(),
+});
+
+/** Longest keep-awake hold: a week (core/manager.ts refuses more). */
+export const MAX_KEEP_AWAKE_SECONDS = 7 * 86_400;
+
+/** Body of `POST .../keep-awake` (hob extension). */
+export const KeepAwakeBody = z.object({
+  /** How long from now the sandbox is held awake, in whole seconds (1 to a week). */
+  seconds: z.number().int().min(1).max(MAX_KEEP_AWAKE_SECONDS),
+});
 
 export const ListSandboxesQuery = z.object({
   prefix: z.string().max(63).optional(),
@@ -245,6 +311,55 @@ export const FsDeleteQuery = z.object({
 export const FsRenameBody = z.object({ source: GuestPathText, dest: GuestPathText, workingDir: WorkingDir });
 
 export const FsChmodBody = z.object({ path: GuestPathText, workingDir: WorkingDir, mode: FileModeSchema });
+
+// ---------------------------------------------------------------- checkpoints, fork, diff
+
+/** Body of `POST .../checkpoint` (an empty body is `{}`). */
+export const CheckpointBody = z.object({
+  /** Free text, at most 1024 characters. */
+  comment: z
+    .string()
+    .max(1024)
+    .refine((c) => !c.includes('\0'), 'must not contain NUL')
+    .optional(),
+  /** hob extension: also save the VM's memory (a live checkpoint); needs a running sandbox. */
+  memory: z.boolean().optional(),
+});
+
+/** Query of `GET .../checkpoints`. */
+export const ListCheckpointsQuery = z.object({
+  /** Also list the automatic checkpoints (Sprites' name). */
+  includeAuto: QueryBool.optional(),
+  /** Same as includeAuto. */
+  include_auto: QueryBool.optional(),
+  /** Sprites' history filter: accepted and ignored (hob checkpoints have no history chain). */
+  history: z.string().max(64).optional(),
+});
+
+/** Body of `POST .../fork`. */
+export const ForkBody = z.object({
+  /** Name of the new sandbox. */
+  name: SandboxNameSchema,
+  /** Checkpoint of the source to fork from; default: its current state. */
+  from: CheckpointRefSchema.optional(),
+});
+
+/** An absolute guest path as the diff takes it, normalized (no `..`, no trailing slash). */
+const DiffPath = AbsoluteGuestPath.transform((p) => posix.resolve('/', p));
+
+/** Query of `GET .../diff`. */
+export const DiffQuery = z
+  .object({
+    /** Older state: a checkpoint. */
+    from: CheckpointRefSchema,
+    /** Newer state: a checkpoint, or "current" (the default) for the sandbox's disk now. */
+    to: z.union([z.literal('current'), CheckpointRefSchema]).optional(),
+    /** Only paths at or under this one. */
+    path: DiffPath.optional(),
+    /** Instead of the list of changes: the unified text diff of this one file. */
+    file: DiffPath.optional(),
+  })
+  .refine((q) => q.path === undefined || q.file === undefined, { message: 'give path or file, not both', path: ['file'] });
 
 // ---------------------------------------------------------------- tokens
 

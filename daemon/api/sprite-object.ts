@@ -49,6 +49,17 @@ export interface SpriteObject {
   readonly image: string;
   readonly vmm: string;
   readonly last_error: string | null;
+  /**
+   * This sandbox's own idle times in seconds (0 = never); a key that is absent
+   * follows hobd's configured default. `{}` when it has none.
+   */
+  readonly idle: { readonly pause_after_seconds?: number; readonly hibernate_after_seconds?: number };
+  /** ISO 8601 end of a keep-awake hold (`POST .../keep-awake`), or null. */
+  readonly keep_awake_until: string | null;
+  /** Automatic checkpoints while running; null when off. */
+  readonly auto_checkpoint: { readonly interval_minutes: number; readonly keep: number } | null;
+  /** Where a fork came from (checkpoint null: the source's state at the time); null for a sandbox made from an image. */
+  readonly forked_from: { readonly sandbox: string; readonly checkpoint: string | null } | null;
 }
 
 export const ORGANIZATION = 'local';
@@ -83,5 +94,12 @@ export function toSpriteObject(sandbox: Sandbox, port: number): SpriteObject {
     image: sandbox.image,
     vmm: sandbox.vmm,
     last_error: sandbox.lastError,
+    idle: {
+      ...(sandbox.idle.pauseAfterSeconds === undefined ? {} : { pause_after_seconds: sandbox.idle.pauseAfterSeconds }),
+      ...(sandbox.idle.hibernateAfterSeconds === undefined ? {} : { hibernate_after_seconds: sandbox.idle.hibernateAfterSeconds }),
+    },
+    keep_awake_until: sandbox.keepAwakeUntil,
+    auto_checkpoint: sandbox.autoCheckpoint === null ? null : { interval_minutes: sandbox.autoCheckpoint.intervalMinutes, keep: sandbox.autoCheckpoint.keep },
+    forked_from: sandbox.forkedFrom === null ? null : { sandbox: sandbox.forkedFrom.sandbox, checkpoint: sandbox.forkedFrom.checkpoint },
   };
 }

@@ -22,6 +22,7 @@ import { constants as osConstants } from 'node:os';
 import { WebSocket, type RawData } from 'ws';
 import type { OpenSocket } from './client.js';
 import type { CliIo, CliOutput } from './context.js';
+import { PortEventFrame } from './port-hint.js';
 import { ExitFrame, SessionInfoFrame } from './schemas.js';
 import { DETACH_KEY, enterRawMode, type RawMode } from './terminal.js';
 
@@ -55,6 +56,8 @@ export interface SessionRunOptions {
   readonly collect: boolean;
   /** Send our terminal size as soon as the session is known (attach: it was sized for another terminal). */
   readonly sendInitialSize: boolean;
+  /** Called for each `port_opened` / `port_closed` frame (a port started or stopped listening in the guest). */
+  readonly onPortEvent?: (event: PortEventFrame) => void;
 }
 
 export type SessionOutcome =
@@ -243,7 +246,9 @@ export function runSession(o: SessionRunOptions): Promise<SessionOutcome> {
         // hobd closes right after the exit frame; closing from our side too saves waiting for it.
         if (ws.readyState === WebSocket.OPEN) ws.close(1000);
       }
-      // port_opened / port_closed and future messages: nothing to do here.
+      const port = PortEventFrame.safeParse(value);
+      if (port.success) o.onPortEvent?.(port.data);
+      // Future messages: nothing to do here.
     };
 
     const onMessage = (data: RawData, isBinary: boolean): void => {

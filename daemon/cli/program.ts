@@ -9,13 +9,19 @@
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
+import { registerCheckpointCommands } from './commands/checkpoints.js';
 import { registerCpCommand } from './commands/cp.js';
 import { registerDaemonCommand } from './commands/daemon.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecCommands } from './commands/exec.js';
 import { registerImageCommands } from './commands/images.js';
+import { registerProxyCommand } from './commands/proxy.js';
 import { registerSandboxCommands } from './commands/sandboxes.js';
+import { registerServiceCommands } from './commands/services.js';
 import { registerSessionCommands } from './commands/sessions.js';
+import { registerSleepCommands } from './commands/sleep.js';
 import { registerTokenCommands } from './commands/tokens.js';
+import { registerUrlCommand } from './commands/url.js';
 import { registerUseCommand } from './commands/use.js';
 import { addCommonOptions, processIo, type CliContext, type CliIo } from './context.js';
 import { ExitCode, describeFailure, formatFailureLine } from './errors.js';
@@ -45,7 +51,8 @@ export function createProgram(ctx: CliContext): Command {
       writeOut: (text) => ctx.io.stdout.write(text),
       writeErr: (text) => ctx.io.stderr.write(text),
       // Commander's own errors (unknown option, missing argument) in hob's one-line form.
-      outputError: (text, write) => write(formatFailureLine(text.replace(/^error: /, '').trim())),
+      // Commander puts its "(Did you mean ...?)" on a line of its own: keep it on the one line.
+      outputError: (text, write) => write(formatFailureLine(text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' '))),
     })
     .showSuggestionAfterError(true);
   addCommonOptions(program);
@@ -53,11 +60,17 @@ export function createProgram(ctx: CliContext): Command {
   registerSandboxCommands(program, ctx);
   registerExecCommands(program, ctx);
   registerSessionCommands(program, ctx);
+  registerServiceCommands(program, ctx);
+  registerSleepCommands(program, ctx);
+  registerCheckpointCommands(program, ctx);
   registerCpCommand(program, ctx);
+  registerProxyCommand(program, ctx);
+  registerUrlCommand(program, ctx);
   registerTokenCommands(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
   registerDaemonCommand(program, ctx);
+  registerDoctorCommand(program, ctx);
   return program;
 }
 

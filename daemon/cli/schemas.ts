@@ -22,6 +22,11 @@ export const SandboxObject = z.looseObject({
   image: z.string(),
   vmm: z.string(),
   last_error: z.string().nullable(),
+  /** hob's sleep and checkpoint settings (optional: older hobd versions do not send them). */
+  idle: z.looseObject({ pause_after_seconds: z.number().optional(), hibernate_after_seconds: z.number().optional() }).optional(),
+  keep_awake_until: z.string().nullable().optional(),
+  auto_checkpoint: z.looseObject({ interval_minutes: z.number(), keep: z.number() }).nullable().optional(),
+  forked_from: z.looseObject({ sandbox: z.string(), checkpoint: z.string().nullable() }).nullable().optional(),
 });
 export type SandboxObject = z.infer<typeof SandboxObject>;
 

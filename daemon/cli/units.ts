@@ -76,3 +76,44 @@ function checkName(name: string, what: string): string {
   if (!parsed.success) throw new UsageError(`invalid ${what} name "${name}": ${parsed.error.issues[0]?.message ?? 'not a DNS label'}`);
   return parsed.data;
 }
+
+// ---------------------------------------------------------------- durations (sleep, keep-awake, idle, auto checkpoints)
+
+const DURATION_UNIT_SECONDS: Readonly<Record<string, number>> = { d: 86_400, h: 3_600, m: 60, s: 1 };
+
+/**
+ * A duration with units, in whole seconds: `90s`, `30m`, `1h`, `1h30m`, `2d`,
+ * `1.5h`. A bare number is refused (seconds or minutes?), as are fractions of
+ * a second. Zero (`0s`) is allowed; callers that need more check it.
+ */
+export function parseDurationSeconds(text: string, option: string): number {
+  const t = text.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(t)) throw new UsageError(`${option} needs a unit, e.g. 90s, 30m or 1h (got "${text}")`);
+  if (!/^(\d{1,9}(\.\d{1,6})?[dhms])+$/.test(t)) throw new UsageError(`${option}: "${text}" is not a duration (e.g. 90s, 30m, 1h30m, 2d)`);
+  let total = 0;
+  for (const m of t.matchAll(/(\d+(?:\.\d+)?)([dhms])/g)) total += Number(m[1]) * (DURATION_UNIT_SECONDS[m[2] ?? ''] ?? NaN);
+  // Float steps such as 1.1h can land a hair off a whole second.
+  const rounded = Math.round(total * 1000) / 1000;
+  if (!Number.isInteger(rounded)) throw new UsageError(`${option} must be a whole number of seconds (got "${text}")`);
+  return rounded;
+}
+
+/** An idle time: a duration, or `off` / `never` / `0` for "never" (0 seconds, as the API takes it). */
+export function parseIdleSeconds(text: string, option: string): number {
+  if (/^\s*(off|never|0)\s*$/i.test(text)) return 0;
+  return parseDurationSeconds(text, option);
+}
+
+/** Seconds as the CLI shows them, largest units first: `90s` → `1m30s`, `3600` → `1h`, `0` → `0s`. */
+export function formatDurationSeconds(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  let left = Math.round(seconds);
+  if (left === 0) return '0s';
+  let text = '';
+  for (const [unit, size] of Object.entries(DURATION_UNIT_SECONDS)) {
+    const n = Math.floor(left / size);
+    if (n > 0) text += `${n}${unit}`;
+    left -= n * size;
+  }
+  return text;
+}

@@ -8,6 +8,7 @@ import type { HobConfig } from '../config.js';
 import type { Sandbox as SandboxRow } from '../db/index.js';
 import type { Pool } from '../storage/index.js';
 import type { VmSpec } from '../vmm/types.js';
+import { machineIdFor } from './identity.js';
 
 /** Files of an image subvolume (as written by guest-image/build) and of a sandbox subvolume. */
 export const IMAGE_FILES = {
@@ -19,6 +20,21 @@ export const IMAGE_FILES = {
 
 /** The sandbox's disk: the image's rootfs.img renamed and grown (sparse) to the sandbox's disk size. */
 export const DISK_FILE = 'disk.img';
+
+/**
+ * Directory inside a sandbox subvolume holding a VMM memory snapshot. It exists
+ * in the subvolume only while a live checkpoint is taken (so the read-only
+ * checkpoint snapshot carries it) and while a hibernated sandbox sleeps.
+ */
+export const MEMORY_DIR = 'memory';
+
+/**
+ * `sandboxes/<id>.restore`: where a restore builds the new subvolume before it
+ * swaps it in. Reconcile finishes a swap that a crash interrupted.
+ */
+export function restoreStagingName(id: string): string {
+  return `${id}.restore`;
+}
 
 export interface SandboxPaths {
   readonly subvolume: string;
@@ -52,7 +68,7 @@ export function vmSpecFor(pool: Pool, config: HobConfig, row: SandboxRow): VmSpe
     runDir: paths.runDir,
     kernelPath: paths.kernel,
     initramfsPath: paths.initramfs,
-    cmdline: `root=/dev/vda rw hob.hostname=${row.name}`,
+    cmdline: `root=/dev/vda rw hob.hostname=${row.name} hob.machine_id=${machineIdFor(row.id)}`,
     disks: [{ id: 'root', path: paths.disk }],
     cpus: row.cpus,
     memoryMiB: row.memoryMiB,

@@ -11,6 +11,8 @@ import type { VmHandle, VmmDriver, VmSpec } from '../vmm/types.js';
 export const BOOT_AGENT_TIMEOUT_MS = 300_000;
 /** How long to wait for the agent of a VM that is already up (reconnects, adopted VMs). */
 export const RECONNECT_AGENT_TIMEOUT_MS = 15_000;
+/** How long a guest resumed from a memory snapshot may take to answer (its agent reconnects; TCG is slow). */
+export const RESUME_AGENT_TIMEOUT_MS = 60_000;
 
 export class LiveVm {
   /** Set when hob itself stops or kills the VM, so the exit is not reported as a crash. */
@@ -27,6 +29,27 @@ export class LiveVm {
     const vm = new LiveVm(handle);
     try {
       await vm.agent(BOOT_AGENT_TIMEOUT_MS);
+      return vm;
+    } catch (err) {
+      vm.expectingExit = true;
+      await handle.kill().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Starts a VM from a memory snapshot and lets it run on: the processes in the
+   * guest continue where they were. The guest clock is set to now (it stood still
+   * while the snapshot slept). On failure the VMM process is killed.
+   */
+  static async resume(driver: VmmDriver, spec: VmSpec, snapshotDir: string): Promise<LiveVm> {
+    await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
+    const handle = await driver.restore(spec, snapshotDir);
+    const vm = new LiveVm(handle);
+    try {
+      await handle.resume();
+      const agent = await vm.agent(RESUME_AGENT_TIMEOUT_MS);
+      await agent.setClock(Date.now());
       return vm;
     } catch (err) {
       vm.expectingExit = true;

@@ -1,5 +1,29 @@
 import type { Sandbox as SandboxRow } from '../db/index.js';
-import type { Sandbox } from './types.js';
+import { z } from 'zod';
+import { IdleOverrideSchema, type IdleOverride } from './idle.js';
+import type { AutoCheckpointPolicy, Sandbox } from './types.js';
+
+/** Keys of the row's `config` JSON that core/ owns, validated on the way out. */
+export const AutoCheckpointSchema = z.object({
+  intervalMinutes: z.number().int().min(1).max(10_080),
+  keep: z.number().int().min(1).max(100),
+});
+const ForkedFromSchema = z.object({ sandbox: z.string(), checkpoint: z.string().nullable() });
+
+/** The end of an active keep-awake hold (config key `keepAwakeUntil`, epoch ms), if any. */
+export function keepAwakeUntilOf(row: SandboxRow, now = Date.now()): Date | undefined {
+  const until = row.config['keepAwakeUntil'];
+  return typeof until === 'number' && until > now ? new Date(until) : undefined;
+}
+
+export function idleOverrideOf(row: SandboxRow): IdleOverride | undefined {
+  return IdleOverrideSchema.safeParse(row.config['idle']).data;
+}
+
+export function autoCheckpointOf(row: SandboxRow): AutoCheckpointPolicy | null {
+  const parsed = AutoCheckpointSchema.safeParse(row.config['autoCheckpoint']);
+  return parsed.success ? parsed.data : null;
+}
 
 /** The public view of a sandbox row. */
 export function toSandbox(row: SandboxRow): Sandbox {
@@ -19,5 +43,9 @@ export function toSandbox(row: SandboxRow): Sandbox {
     urlAuth: row.urlAuth,
     labels: row.labels,
     environment: row.environment,
+    autoCheckpoint: autoCheckpointOf(row),
+    idle: IdleOverrideSchema.safeParse(row.config['idle']).data ?? {},
+    keepAwakeUntil: keepAwakeUntilOf(row)?.toISOString() ?? null,
+    forkedFrom: ForkedFromSchema.safeParse(row.config['forkedFrom']).data ?? null,
   };
 }

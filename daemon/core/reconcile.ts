@@ -9,6 +9,9 @@
  * - Other rows: make sure no VMM process is left for them.
  * - Sandbox subvolumes, checkpoint directories and VM run directories that no
  *   row owns are removed (their VMM processes killed first).
+ * - A restore that a crash interrupted is finished (its staged subvolume moved
+ *   into place), and checkpoint subvolumes without a row (a checkpoint whose
+ *   row was never written, temporary diff snapshots) are removed.
  * - Half-imported images are removed.
  */
 import { readdir, rm } from 'node:fs/promises';
@@ -17,6 +20,8 @@ import type { HobConfig } from '../config.js';
 import { listSandboxes, setSandboxState, type HobDb, type Sandbox as SandboxRow } from '../db/index.js';
 import type { Pool } from '../storage/index.js';
 import type { VmmDriver, VmSpec } from '../vmm/types.js';
+import { cleanupExt4Scratch } from '../storage/ext4-diff.js';
+import { CheckpointStore } from './checkpoint-store.js';
 import { cleanImageStaging } from './images.js';
 import { vmRunDir, vmSpecFor } from './layout.js';
 import { LiveVm } from './live-vm.js';
@@ -44,6 +49,16 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const report = { adopted: [] as string[], markedStopped: [] as string[], undoneCreates: [] as string[], finishedRemoves: [] as string[], orphansRemoved: [] as string[] };
   const rows = listSandboxes(db);
   const known = new Set(rows.map((r) => r.id));
+  const checkpoints = new CheckpointStore(db, pool);
+
+  // Before anything looks at sandboxes/: a staged restore must not be taken for an orphan.
+  for (const row of rows) {
+    if (await checkpoints.finishRestoreSwap(row.id)) log(`hob: reconcile: finished the interrupted restore of ${row.name}`);
+    for (const orphan of await checkpoints.orphans(row.id)) {
+      await pool.trash(orphan);
+      report.orphansRemoved.push(orphan.slice(orphan.indexOf('checkpoints/')));
+    }
+  }
 
   for (const row of rows) {
     const spec = vmSpecFor(pool, config, row);
@@ -91,6 +106,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     report.orphansRemoved.push(`run/vms/${id}`);
   }
   await cleanImageStaging(pool);
+  // Mount points a diff left when hobd died in the middle of it.
+  await cleanupExt4Scratch(join(config.runDir, 'diff')).catch((err: Error) => log(`hob: reconcile: diff scratch: ${err.message}`));
   return report;
 }
 
@@ -106,6 +123,8 @@ async function adoptRunning(driver: VmmDriver, spec: VmSpec, row: SandboxRow, lo
   if (!handle) return null;
   const vm = LiveVm.adopted(handle);
   try {
+    // A paused guest cannot answer; its VMM can. It gets its agent connection when it wakes.
+    if (row.state === 'paused' && (await handle.state()) === 'paused') return vm;
     await vm.agent();
     return vm;
   } catch (err) {

@@ -40,11 +40,33 @@ export interface Sandbox {
   readonly urlAuth: UrlAuth;
   readonly labels: readonly string[];
   readonly environment: Readonly<Record<string, string>>;
+  /** Automatic checkpoints while running; null when off. */
+  readonly autoCheckpoint: AutoCheckpointPolicy | null;
+  /** Per-sandbox idle settings (seconds, 0 = never); an absent key follows hobd's config. */
+  readonly idle: { readonly pauseAfterSeconds?: number; readonly hibernateAfterSeconds?: number };
+  /** ISO 8601 end of a keep-awake hold, or null. */
+  readonly keepAwakeUntil: string | null;
+  /** Where a fork came from; null for a sandbox created from an image. */
+  readonly forkedFrom: { readonly sandbox: string; readonly checkpoint: string | null } | null;
+}
+
+/** Automatic checkpoints (hob extension): one every `intervalMinutes` while the sandbox runs. */
+export interface AutoCheckpointPolicy {
+  /** 1 to 10080 (a week). */
+  readonly intervalMinutes: number;
+  /** Automatic checkpoints kept (the oldest are deleted beyond it), 1 to 100. */
+  readonly keep: number;
 }
 
 export interface CreateSandboxInput {
   readonly name: string;
+  /** Image to create from. Mutually exclusive with `from`. */
   readonly image?: string;
+  /**
+   * Start from a checkpoint of another sandbox instead of an image (hob extension;
+   * `hob create NEW --from SRC:vN`). The new sandbox gets its own identity.
+   */
+  readonly from?: { readonly sandbox: string; readonly checkpoint: string };
   readonly cpus?: number;
   readonly memoryMiB?: number;
   readonly diskBytes?: number;
@@ -53,9 +75,71 @@ export interface CreateSandboxInput {
   readonly urlAuth?: UrlAuth;
 }
 
+/** A checkpoint as the API and CLI see it. */
+export interface CheckpointInfo {
+  /** User-facing id, "v1", "v2", ...; never reused within a sandbox. */
+  readonly id: string;
+  /** Internal random id (names the subvolume). */
+  readonly uid: string;
+  /** Name of the sandbox it belongs to. */
+  readonly sandbox: string;
+  readonly comment: string;
+  /** 'disk': filesystem only; 'live': filesystem and memory (restore resumes the processes). */
+  readonly kind: 'disk' | 'live';
+  /** Taken by hob itself (before a restore, or on the sandbox's automatic schedule). */
+  readonly auto: boolean;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /**
+   * Bytes held only by this checkpoint (what deleting it would free), when measured;
+   * null when not measured yet.
+   */
+  readonly sizeBytes: number | null;
+}
+
+export interface CheckpointInput {
+  /** Free text, at most 1024 characters. */
+  readonly comment?: string;
+  /** Also save the VM's memory (a live checkpoint). Needs a running sandbox. */
+  readonly memory?: boolean;
+}
+
+export interface ForkInput {
+  /** Name of the new sandbox. */
+  readonly name: string;
+  /** Checkpoint of the source to fork from ("vN"); default: the source's current state. */
+  readonly from?: string;
+}
+
+/** One changed path between two states of a sandbox's disk. */
+export interface DiffEntry {
+  /** Absolute path inside the guest, e.g. "/root/notes.txt". */
+  readonly path: string;
+  readonly change: 'added' | 'modified' | 'deleted';
+  /** Type in the newer state (for deletes: in the older one). */
+  readonly type: 'file' | 'directory' | 'symlink' | 'other';
+  /** Size in bytes in the older state; null for added paths. */
+  readonly sizeBefore: number | null;
+  /** Size in bytes in the newer state; null for deleted paths. */
+  readonly sizeAfter: number | null;
+}
+
+export interface DiffInput {
+  /** Older state: a checkpoint ("vN"). */
+  readonly from: string;
+  /** Newer state: a checkpoint ("vM"); default the sandbox's current disk. */
+  readonly to?: string;
+  /** Only report paths at or under this absolute guest path. */
+  readonly path?: string;
+}
+
 export interface UpdateSandboxInput {
   readonly labels?: readonly string[];
   readonly urlAuth?: UrlAuth;
+  /** Sets (or with null turns off) automatic checkpoints. */
+  readonly autoCheckpoint?: AutoCheckpointPolicy | null;
+  /** Per-sandbox idle settings; null goes back to hobd's defaults. */
+  readonly idle?: { readonly pauseAfterSeconds?: number; readonly hibernateAfterSeconds?: number } | null;
 }
 
 /** One line of progress for long operations, in the Sprites NDJSON shape. */
@@ -86,4 +170,53 @@ export interface SandboxService {
    * This is how exec, fs and tunnels reach the guest.
    */
   agent(name: string): Promise<AgentClient>;
+
+  // ------------------------------------------------------------ sleep (design section 7)
+
+  /**
+   * Puts a sandbox to sleep now: paused (VMM paused, memory resident), or with
+   * `hibernate` hibernated (memory saved to the sandbox subvolume, VMM gone).
+   * Throws ConflictError when it is neither running nor paused, or busy.
+   */
+  sleep(name: string, opts?: { hibernate?: boolean }): Promise<Sandbox>;
+  /** Wakes (or boots) a sandbox; a no-op when running. */
+  wake(name: string, progress?: ProgressSink): Promise<Sandbox>;
+  /** Keeps a sandbox awake for `seconds` from now (waking it), or with null ends the hold. */
+  keepAwake(name: string, seconds: number | null): Promise<Sandbox>;
+
+  // ------------------------------------------------------------ checkpoints (design sections 3 and 7)
+
+  /**
+   * Takes a checkpoint: disk only (the guest filesystem is synced and frozen around the
+   * btrfs snapshot; a stopped sandbox needs no freeze), or with `memory` also the VM's memory.
+   * Throws NotFoundError, ConflictError (another operation runs; `memory` on a sandbox that is
+   * not running), PoolFullError (the sandbox is left as it was).
+   */
+  checkpoint(name: string, input: CheckpointInput, progress?: ProgressSink): Promise<CheckpointInfo>;
+  /** Checkpoints by seq, oldest first; auto ones only with includeAuto. Sizes are measured. */
+  listCheckpoints(name: string, opts?: { includeAuto?: boolean }): Promise<CheckpointInfo[]>;
+  /** Throws NotFoundError for an unknown sandbox or checkpoint ("vN" or the uid). */
+  getCheckpoint(name: string, ref: string): Promise<CheckpointInfo>;
+  /** Throws NotFoundError, ConflictError (another operation runs). */
+  deleteCheckpoint(name: string, ref: string): Promise<void>;
+  /**
+   * Brings back the disk (and, for a live checkpoint, the memory) of a checkpoint. The state
+   * before it is kept as an automatic checkpoint first, so a restore can be undone. Works on a
+   * wrecked guest: it never needs the agent. Attached sessions end. Leaves the sandbox running.
+   * Throws NotFoundError, ConflictError, PoolFullError.
+   */
+  restore(name: string, ref: string, progress?: ProgressSink): Promise<Sandbox>;
+  /**
+   * A new sandbox from the source's current state or one of its checkpoints, sharing every
+   * extent. It gets a new identity (id, hostname, machine-id, MAC). Leaves it running.
+   * Throws NotFoundError, BadRequestError (name), ConflictError (name taken), PoolFullError.
+   */
+  fork(source: string, input: ForkInput, progress?: ProgressSink): Promise<Sandbox>;
+  /** Paths added, modified and deleted between two states of the disk, sorted by path. */
+  diff(name: string, input: DiffInput): Promise<DiffEntry[]>;
+  /**
+   * Unified text diff of one file between two states ("" when equal). Throws BadRequestError
+   * for a binary file or one larger than 8 MiB, NotFoundError when it exists in neither state.
+   */
+  fileDiff(name: string, input: DiffInput & { readonly path: string }): Promise<string>;
 }

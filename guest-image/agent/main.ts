@@ -15,6 +15,9 @@
  *   --system-ops         keep SYSTEM_OPS in --listen mode
  *   --capabilities LIST  advertise and serve only these comma-separated
  *                        capabilities (emulates an older agent, for tests)
+ *   --services-root DIR  keep service definitions, logs and pid files under DIR
+ *                        (DIR/etc/hob/services, ...) instead of "/". Services are
+ *                        on in the guest; in --listen mode only with this option.
  *
  * The agent never exits on its own: failures are logged and the transport reopened.
  */
@@ -23,6 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { AGENT_VIRTIO_PORT_NAME, type Op } from '../../daemon/protocol/index.js';
 import { KNOWN_OPS } from './handlers/index.js';
+import { FEATURE_SERVICES, SERVICE_OPS, startServices } from './services/index.js';
 import { loadPty } from './handlers/exec-pty.js';
 import { log } from './log.js';
 import { serveSession, type AgentIdentity } from './session.js';
@@ -41,9 +45,10 @@ export const SYSTEM_OPS: ReadonlySet<Op> = new Set<Op>(['fs.freeze', 'fs.thaw', 
 const DISCOVERY_RETRY_MS = 1000;
 const REOPEN_DELAY_MS = 1000;
 
-async function identity(only: string[] | undefined, withSystemOps: boolean): Promise<AgentIdentity> {
-  const all: string[] = [...KNOWN_OPS].filter((op) => withSystemOps || !SYSTEM_OPS.has(op));
+async function identity(only: string[] | undefined, withSystemOps: boolean, withServices: boolean): Promise<AgentIdentity> {
+  const all: string[] = [...KNOWN_OPS].filter((op) => (withSystemOps || !SYSTEM_OPS.has(op)) && (withServices || !SERVICE_OPS.has(op)));
   all.push(FEATURE_HELLO_NONCE);
+  if (withServices) all.push(FEATURE_SERVICES);
   if (await loadPty()) all.push(FEATURE_EXEC_TTY);
   const capabilities = only ? all.filter((c) => only.includes(c)) : all;
   const ops = new Set([...KNOWN_OPS].filter((op) => capabilities.includes(op))) as Set<Op>;
@@ -72,12 +77,25 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => undefined);
 
   const { values } = parseArgs({
-    options: { listen: { type: 'string' }, capabilities: { type: 'string' }, 'system-ops': { type: 'boolean', default: false } },
+    options: {
+      listen: { type: 'string' },
+      capabilities: { type: 'string' },
+      'system-ops': { type: 'boolean', default: false },
+      'services-root': { type: 'string' },
+    },
     strict: true,
   });
   const only = values.capabilities?.split(',').map((s) => s.trim()).filter(Boolean);
-  const id = await identity(only, !values.listen || values['system-ops'] === true);
+  const servicesRoot = values['services-root'] ?? (values.listen ? undefined : '/');
+  const id = await identity(only, !values.listen || values['system-ops'] === true, servicesRoot !== undefined);
   log(`agent ${AGENT_VERSION} starting, boot ${id.bootId}`);
+  if (servicesRoot !== undefined) {
+    const supervisor = startServices(servicesRoot);
+    // Asked to exit (never in the guest, where nothing signals the agent; tests do): end the services first.
+    process.once('SIGTERM', () => {
+      supervisor.shutdown().finally(() => process.exit(0));
+    });
+  }
   let sessions = 0;
   const onConnection = (socket: import('node:net').Socket): void => {
     serveSession(socket, id, `session ${++sessions}`);

@@ -16,7 +16,7 @@ describe('official Sprites SDK against hob', () => {
     await d?.stop();
   });
 
-  it('creates, lists, gets, execs (pipes and TTY), writes and reads a file, deletes', async () => {
+  it('creates, lists, gets, execs (pipes and TTY), writes and reads a file, checkpoints and restores, deletes', async () => {
     const script = join(import.meta.dirname, 'sdk/sprites-client.mjs');
     const r = await d.inNetns([process.execPath, '--experimental-websocket', '--no-warnings', script], {
       env: { HOB_URL: d.baseUrl, HOB_TOKEN: d.token, SANDBOX: 'sdk-box' },
@@ -33,6 +33,11 @@ describe('official Sprites SDK against hob', () => {
     expect(seen.ttyOutput).toContain('is-a-tty');
     expect(seen.ttyOutput).toContain('33 101');
     expect(seen.readBack).toBe('written by the sdk\n');
+    expect(seen.checkpointLast).toMatchObject({ type: 'complete', data: 'Checkpoint v1 created' });
+    expect(seen.checkpoints).toEqual([{ id: 'v1', comment: 'from the sdk', isDate: true }]);
+    expect(seen.checkpointGot).toBe('v1');
+    expect(seen.restoreLast).toMatchObject({ type: 'complete' });
+    expect(seen.afterRestore).toBe('written by the sdk\n');
     expect(seen.afterDelete).not.toContain('sdk-box');
   });
 });

@@ -31,6 +31,11 @@ export interface TestDaemonOptions {
   readonly diskGiB?: number;
   /** Apparent size of the pool image. Default 24 GiB (sparse). */
   readonly poolSize?: string;
+  /**
+   * hobd's idle policy (seconds, 0 = never). Default: both off, so that a test's
+   * pauses between steps never put its sandboxes to sleep; idle tests opt in.
+   */
+  readonly idle?: { readonly pauseAfterSeconds?: number; readonly hibernateAfterSeconds?: number };
 }
 
 export interface CliResult {
@@ -84,6 +89,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `pool: { imageSize: ${options.poolSize ?? '24GiB'} }`,
       `api: { socketPath: ${socketPath}, tcpPort: ${port} }`,
       `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'} }`,
+      `idle: { pauseAfterSeconds: ${options.idle?.pauseAfterSeconds ?? 0}, hibernateAfterSeconds: ${options.idle?.hibernateAfterSeconds ?? 0} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
       '',
     ].join('\n'),

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { AgentClient } from '../../daemon/agent/client.js';
 import type { Sandbox, SandboxService } from '../../daemon/core/types.js';
+import { noSandboxService } from './no-sandboxes.js';
 import { NotFoundError } from '../../daemon/errors.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -88,6 +89,10 @@ export function oneSandboxService(name: string, agent: AgentClient, environment:
     urlAuth: 'private',
     labels: [],
     environment,
+    autoCheckpoint: null,
+    idle: {},
+    keepAwakeUntil: null,
+    forkedFrom: null,
   };
   const get = (n: string): Sandbox => {
     if (n !== name) throw new NotFoundError(`no sandbox named ${n}`);
@@ -97,6 +102,7 @@ export function oneSandboxService(name: string, agent: AgentClient, environment:
     throw new NotFoundError('lifecycle operations are not offered by the host-agent stand-in');
   };
   return {
+    ...noSandboxService(),
     list: () => [sandbox],
     get,
     create: unsupported,

@@ -18,33 +18,11 @@ import { groupId, serveApi, type ApiServers } from '../../daemon/api/server.js';
 import { TokenStore } from '../../daemon/auth/tokens.js';
 import { SessionRegistry } from '../../daemon/core/sessions.js';
 import type { SandboxService } from '../../daemon/core/types.js';
+import { noSandboxService } from '../helpers/no-sandboxes.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
 import { ConflictError, NotFoundError } from '../../daemon/errors.js';
 
-const noSandboxes: SandboxService = {
-  list: () => [],
-  get: (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  create: async (input) => {
-    throw new NotFoundError(`no image for ${input.name}`);
-  },
-  update: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  start: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  stop: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  remove: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  agent: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-};
+const noSandboxes: SandboxService = noSandboxService();
 
 interface Reply {
   status: number;

@@ -22,6 +22,7 @@ import { runCli } from '../../daemon/cli/program.js';
 import { PoolImageService } from '../../daemon/core/images.js';
 import { SessionRegistry } from '../../daemon/core/sessions.js';
 import type { SandboxService } from '../../daemon/core/types.js';
+import { noSandboxService } from '../helpers/no-sandboxes.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
 import { NotFoundError } from '../../daemon/errors.js';
 import { Pool } from '../../daemon/storage/index.js';
@@ -39,30 +40,7 @@ const missing = missingPrerequisite();
 if (missing) console.warn(`images API tests skipped: missing ${missing}`);
 
 /** The manager's answer for a box without sandboxes (the images API does not touch sandboxes). */
-const noSandboxes: SandboxService = {
-  list: () => [],
-  get: (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  create: async (input) => {
-    throw new NotFoundError(`no sandbox named ${input.name}`);
-  },
-  update: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  start: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  stop: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  remove: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-  agent: async (name) => {
-    throw new NotFoundError(`no sandbox named ${name}`);
-  },
-};
+const noSandboxes: SandboxService = noSandboxService();
 
 /** Mountpoints under `dir`, deepest first. */
 async function mountsUnder(dir: string): Promise<string[]> {

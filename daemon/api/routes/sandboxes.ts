@@ -3,18 +3,35 @@
  *
  * - `POST /` create → 201 Sprite object; with `Accept: application/x-ndjson`
  *   (hob extension) a progress stream whose last line is the Sprite object.
+ *   hob extension: `"from": "SRC:vN"` creates from a checkpoint instead of an image.
  * - `GET /` list: `prefix`, `max_results` (1–50), `continuation_token` →
  *   `{sprites, has_more, next_continuation_token, org}`.
  * - `GET /{name}`, `PUT /{name}` (url_settings, labels, clear_labels),
  *   `DELETE /{name}` → 204.
+ *   hob extensions of PUT: `auto_checkpoint: {interval_minutes, keep} | null`,
+ *   `idle: {pause_after_seconds?, hibernate_after_seconds?} | null`.
  * - hob extensions: `POST /{name}/start` (NDJSON progress on request), `POST /{name}/stop`.
+ * - hob extensions, sleep (design section 7), each answering the Sprite object:
+ *   `POST /{name}/sleep` `{"hibernate"?: bool}` (409 unless running or paused),
+ *   `POST /{name}/wake` (NDJSON progress on request; running: no-op),
+ *   `POST /{name}/keep-awake` `{"seconds": N}` (wakes it and holds it awake N s),
+ *   `DELETE /{name}/keep-awake` (ends the hold).
  */
 import { Hono } from 'hono';
 import { BadRequestError } from '../../errors.js';
 import type { CreateSandboxInput, Sandbox, UpdateSandboxInput } from '../../core/types.js';
 import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
-import { CreateSandboxBody, ListSandboxesQuery, SandboxNameSchema, UpdateSandboxBody, queryObject, urlAuthFromSprites } from '../schemas.js';
+import {
+  CreateSandboxBody,
+  KeepAwakeBody,
+  ListSandboxesQuery,
+  SandboxNameSchema,
+  SleepBody,
+  UpdateSandboxBody,
+  queryObject,
+  urlAuthFromSprites,
+} from '../schemas.js';
 import { ORGANIZATION, spriteStatus, toSpriteObject } from '../sprite-object.js';
 import { parseInput, readJsonBody } from '../validate.js';
 
@@ -32,6 +49,7 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const input: CreateSandboxInput = {
       name: body.name,
       image: body.image,
+      from: body.from,
       cpus: body.config?.cpus,
       memoryMiB: body.config?.ram_mb,
       diskBytes: body.config?.storage_gb === undefined ? undefined : body.config.storage_gb * 1024 ** 3,
@@ -83,8 +101,10 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const patch: UpdateSandboxInput = {
       labels: body.clear_labels ? [] : body.labels,
       urlAuth: body.url_settings?.auth === undefined ? undefined : urlAuthFromSprites(body.url_settings.auth),
+      autoCheckpoint: body.auto_checkpoint === undefined ? undefined : body.auto_checkpoint === null ? null : { intervalMinutes: body.auto_checkpoint.interval_minutes, keep: body.auto_checkpoint.keep },
+      idle: body.idle === undefined ? undefined : body.idle === null ? null : idleInput(body.idle),
     };
-    if (patch.labels === undefined && patch.urlAuth === undefined) return c.json(sprite(deps.sandboxes.get(name)));
+    if (Object.values(patch).every((v) => v === undefined)) return c.json(sprite(deps.sandboxes.get(name)));
     return c.json(sprite(await deps.sandboxes.update(name, patch)));
   });
 
@@ -116,7 +136,45 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     return c.json(sprite(stopped));
   });
 
+  router.post('/:name/sleep', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const body = await readJsonBody(c.req.raw, SleepBody, { emptyAsObject: true });
+    return c.json(sprite(await deps.sandboxes.sleep(name, { hibernate: body.hibernate ?? false })));
+  });
+
+  router.post('/:name/wake', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    if (wantsNdjson(c.req.header('accept'))) {
+      return ndjsonOperation({
+        run: (progress) => deps.sandboxes.wake(name, progress),
+        result: sprite,
+        failBeforeStart: (err) => errorJson(err, log, 'wake'),
+        onUnexpected: (err) => log.error('unexpected error in wake', { error: err instanceof Error ? err.stack : String(err) }),
+      });
+    }
+    return c.json(sprite(await deps.sandboxes.wake(name)));
+  });
+
+  router.post('/:name/keep-awake', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const body = await readJsonBody(c.req.raw, KeepAwakeBody);
+    return c.json(sprite(await deps.sandboxes.keepAwake(name, body.seconds)));
+  });
+
+  router.delete('/:name/keep-awake', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    return c.json(sprite(await deps.sandboxes.keepAwake(name, null)));
+  });
+
   return router;
+}
+
+/** The API's snake_case idle settings as the service takes them (absent keys stay absent). */
+export function idleInput(body: { pause_after_seconds?: number; hibernate_after_seconds?: number }): NonNullable<UpdateSandboxInput['idle']> {
+  return {
+    ...(body.pause_after_seconds === undefined ? {} : { pauseAfterSeconds: body.pause_after_seconds }),
+    ...(body.hibernate_after_seconds === undefined ? {} : { hibernateAfterSeconds: body.hibernate_after_seconds }),
+  };
 }
 
 /** Continuation tokens are the last name of the previous page, base64url-encoded (opaque to clients). */

@@ -9,11 +9,19 @@
  * - `GET /{name}/exec?cmd=...`            start a process, as a session
  * - `GET /{name}/exec/{session_id}`       attach to a session
  * - `GET /{name}/exec?id={session_id}`    attach, legacy form
+ * - `GET /{name}/proxy`                   TCP connection to a guest port (proxy-socket.ts)
+ *
+ * Exec websockets also carry `port_opened` / `port_closed` text frames while
+ * they are open (../port-events.ts). Upgrades of any kind addressed to a
+ * sandbox URL (`Host: <name>.localhost:<port>`) go to the sandbox host
+ * (../sandbox-host.ts), which relays them to the guest.
  */
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { AgentClient } from '../../agent/client.js';
+import { httpPortOf } from '../../agent/services.js';
 import type { ExecProcess } from '../../agent/exec.js';
 import { NotFoundError, BadRequestError, GuestError } from '../../errors.js';
 import type { ApiDeps, ApiLog } from '../context.js';
@@ -24,7 +32,11 @@ import { admit, type ListenerKind } from '../guard.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, SandboxNameSchema, SessionIdSchema, queryObject } from '../schemas.js';
 import { startProcess } from '../agent-exec.js';
 import { parseInput } from '../validate.js';
+import { PortEventHub, type PortEventMessage } from '../port-events.js';
+import { DEFAULT_HTTP_PORT } from '../sandbox-host.js';
+import { sandboxUrl } from '../sprite-object.js';
 import { failExecSocket, serveExecSocket, type Accepted, type EarlyMessage } from './exec-socket.js';
+import { serveProxySocket } from './proxy-socket.js';
 
 /** Largest message a client may send (stdin chunks, control messages). */
 const MAX_CLIENT_MESSAGE = 4 * 1024 * 1024;
@@ -32,6 +44,7 @@ const MAX_CLIENT_MESSAGE = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 
 const EXEC_ROUTE = /^\/v1\/(?:sprites|sandboxes)\/([^/]+)\/exec(?:\/([^/]+))?\/?$/;
+const PROXY_ROUTE = /^\/v1\/(?:sprites|sandboxes)\/([^/]+)\/proxy\/?$/;
 
 export interface UpgradeHandlers {
   /** The `upgrade` event handler for a server of the given kind. */
@@ -58,6 +71,27 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
     }
   }, HEARTBEAT_MS);
   heartbeat.unref();
+  const ports = new PortEventHub((message) => log.warn(message));
+
+  /** Sends the guest's port events on an exec websocket while it is open. */
+  const sendPortEvents = (ws: WebSocket, name: string, agent: AgentClient): void => {
+    if (ws.readyState !== ws.OPEN) return; // ended already (a quick exit): its 'close' may have passed
+    const unsubscribe = ports.subscribe(agent, (event) => {
+      if (ws.readyState !== ws.OPEN) return;
+      // The port the URL routes to, without starting anything (routing itself may start the HTTP service).
+      const urlPort = deps.sandboxHost ? httpPortOf(agent.services).then((p) => p ?? DEFAULT_HTTP_PORT, () => DEFAULT_HTTP_PORT) : Promise.resolve(undefined);
+      void urlPort.then((httpPort) => {
+        const message: PortEventMessage = {
+          type: event.type === 'opened' ? 'port_opened' : 'port_closed',
+          port: event.port,
+          address: event.address,
+          ...(httpPort === event.port ? { url: sandboxUrl(name, deps.port) } : {}),
+        };
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+      });
+    });
+    ws.once('close', unsubscribe);
+  };
 
   /**
    * Completes the handshake. Messages the client sends before the socket is
@@ -85,10 +119,6 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
 
   const handle = async (listener: ListenerKind, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     socket.on('error', () => undefined);
-    if ((request.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      reject(socket, 400, { error: 'bad_request', message: 'only websocket upgrades are supported' });
-      return;
-    }
     const admission = admit(
       listener,
       {
@@ -106,12 +136,22 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       return;
     }
     if (admission.kind === 'sandbox') {
-      // Websockets to sandbox URLs belong to the sandbox proxy (not there yet).
-      rejectWith(socket, new NotFoundError('sandbox URLs are not served yet'), log);
+      // Any upgrade to a sandbox URL is the sandbox's business: relayed raw after its own access check.
+      if (deps.sandboxHost) deps.sandboxHost.upgrade(request, socket, head, admission.name);
+      else rejectWith(socket, new NotFoundError(`no web server is served for ${admission.name}`), log);
+      return;
+    }
+    if ((request.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      reject(socket, 400, { error: 'bad_request', message: 'only websocket upgrades are supported' });
       return;
     }
 
     const url = new URL(request.url ?? '/', 'http://localhost');
+    const proxyRoute = PROXY_ROUTE.exec(url.pathname);
+    if (proxyRoute && request.method === 'GET') {
+      await handleProxy(decodeURIComponent(proxyRoute[1] ?? ''), request, socket, head);
+      return;
+    }
     const route = EXEC_ROUTE.exec(url.pathname);
     if (!route || request.method !== 'GET') {
       rejectWith(socket, new NotFoundError(`no websocket endpoint at ${url.pathname}`), log);
@@ -127,7 +167,15 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
         const session = deps.sessions.get(name, sessionId);
         if (!session) throw new NotFoundError(`no session ${sessionId} in sandbox ${name}`);
         const accepted = await complete(request, socket, head);
-        if (accepted) serveExecSocket(accepted, session, false, log);
+        if (!accepted) return;
+        serveExecSocket(accepted, session, false, log);
+        // The session's process runs, so the sandbox is awake: this does not wake it.
+        if (!session.exited) {
+          deps.sandboxes.agent(name).then(
+            (agent) => sendPortEvents(accepted.ws, name, agent),
+            () => undefined,
+          );
+        }
         return;
       }
 
@@ -169,11 +217,29 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
           maxRunAfterDisconnectMs,
         });
         serveExecSocket(accepted, session, true, log);
+        sendPortEvents(accepted.ws, name, agent);
       } finally {
         release();
       }
     } catch (err) {
       rejectWith(socket, err, log);
+    }
+  };
+
+  /** `WSS .../proxy`: the sandbox is checked and woken before the handshake, so failures there are HTTP statuses. */
+  const handleProxy = async (rawName: string, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const name = parseInput(SandboxNameSchema, rawName, 'sandbox name');
+    deps.sandboxes.get(name);
+    const release = deps.sessions.hold(name); // for as long as the connection is open
+    let handed = false;
+    try {
+      const agent = await deps.sandboxes.agent(name);
+      const accepted = await complete(request, socket, head);
+      if (!accepted) return;
+      handed = true;
+      serveProxySocket(accepted, { name, agent, release, log });
+    } finally {
+      if (!handed) release();
     }
   };
 
@@ -183,6 +249,7 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
     },
     close: () => {
       clearInterval(heartbeat);
+      ports.close();
       for (const ws of wss.clients) ws.terminate();
       wss.close();
     },

@@ -14,7 +14,8 @@
  * scripts can tell the two apart, as with ssh.
  */
 import type { Command } from 'commander';
-import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
+import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext, type CliIo } from '../context.js';
+import { portHint, type PortEventFrame } from '../port-hint.js';
 import { findDefaultSandbox } from '../dotfile.js';
 import { CliError, ExitCode, UsageError, formatFailureLine } from '../errors.js';
 import { runSession, type SessionOutcome } from '../exec-session.js';
@@ -99,6 +100,16 @@ export function settle(outcome: SessionOutcome, ctx: CliContext, name: string, i
   }
 }
 
+/**
+ * Prints a hint on stderr when a port opens or closes in the guest, if stderr
+ * is a terminal (a script reading stderr gets only the command's). In raw
+ * terminal mode the line ends with CR LF.
+ */
+function portHinter(io: CliIo, name: string, raw: boolean): ((event: PortEventFrame) => void) | undefined {
+  if (io.stderr.isTTY !== true) return undefined;
+  return (event) => io.stderr.write(`${raw ? '\r\n' : ''}${portHint(name, event)}${raw ? '\r\n' : '\n'}`);
+}
+
 export function registerExecCommands(program: Command, ctx: CliContext): void {
   const { io } = ctx;
 
@@ -127,7 +138,16 @@ export function registerExecCommands(program: Command, ctx: CliContext): void {
     const name = await sandboxName(split.name, ctx);
     try {
       const socket = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, '/exec'), query);
-      const outcome = await runSession({ io, socket, tty: o.tty === true, forwardStdin, detachable: false, collect: json, sendInitialSize: false });
+      const outcome = await runSession({
+        io,
+        socket,
+        tty: o.tty === true,
+        forwardStdin,
+        detachable: false,
+        collect: json,
+        sendInitialSize: false,
+        onPortEvent: json ? undefined : portHinter(io, name, o.tty === true),
+      });
       if (json && outcome.kind === 'exited') {
         printJson(io.stdout, {
           session_id: outcome.sessionId ?? null,
@@ -162,7 +182,16 @@ export function registerExecCommands(program: Command, ctx: CliContext): void {
         stdin: true,
       });
       if (io.stderr.isTTY) io.stderr.write(`connected to ${name}; Ctrl+\\ detaches\r\n`);
-      const outcome = await runSession({ io, socket, tty: true, forwardStdin: true, detachable: true, collect: false, sendInitialSize: false });
+      const outcome = await runSession({
+        io,
+        socket,
+        tty: true,
+        forwardStdin: true,
+        detachable: true,
+        collect: false,
+        sendInitialSize: false,
+        onPortEvent: portHinter(io, name, true),
+      });
       settle(outcome, ctx, name, true);
     } catch (err) {
       throw asOwnFailure(err);

@@ -4,14 +4,18 @@
 import type { Command } from 'commander';
 import { parseResponse, type HobClient } from '../client.js';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
-import { CliError, ExitCode, describeFailure, formatFailureLine } from '../errors.js';
+import { CliError, ExitCode, UsageError, describeFailure, formatFailureLine } from '../errors.js';
 import { progressFor, runWithProgress } from '../operation.js';
 import { formatBytes, formatFields, formatSince, formatTable, printJson } from '../output.js';
 import { SandboxList, SandboxObject } from '../schemas.js';
 import { checkImageName, checkSandboxName, collect, parseDiskGiB, parseEnvPairs, parseMemoryMiB, parsePositiveInt } from '../units.js';
+import { autoCheckpointText, checkCheckpointSource } from './checkpoints.js';
+import { idleText, keepAwakeText } from './sleep.js';
 
 export interface CreateOptions {
   readonly image?: string;
+  /** `SRC:vN`: create from checkpoint vN of sandbox SRC instead of an image. */
+  readonly from?: string;
   readonly cpus?: string;
   readonly memory?: string;
   readonly disk?: string;
@@ -20,14 +24,16 @@ export interface CreateOptions {
   readonly public?: boolean;
 }
 
-/** The API body of `hob create` (Sprites' create body plus hob's `image`). @throws UsageError for bad values. */
+/** The API body of `hob create` (Sprites' create body plus hob's `image` and `from`). @throws UsageError for bad values. */
 export function createBody(name: string, o: CreateOptions): Record<string, unknown> {
   const config: Record<string, number> = {};
   if (o.cpus !== undefined) config.cpus = parsePositiveInt(o.cpus, '--cpus');
   if (o.memory !== undefined) config.ram_mb = parseMemoryMiB(o.memory);
   if (o.disk !== undefined) config.storage_gb = parseDiskGiB(o.disk);
   const body: Record<string, unknown> = { name: checkSandboxName(name) };
+  if (o.image !== undefined && o.from !== undefined) throw new UsageError('give --image or --from, not both');
   if (o.image !== undefined) body.image = checkImageName(o.image);
+  if (o.from !== undefined) body.from = checkCheckpointSource(o.from);
   if (Object.keys(config).length > 0) body.config = config;
   if (o.label !== undefined && o.label.length > 0) body.labels = [...o.label];
   if (o.env !== undefined && o.env.length > 0) body.environment = parseEnvPairs(o.env, '--env');
@@ -71,6 +77,10 @@ export function sandboxFields(s: SandboxObject, now: Date = new Date()): string 
     ['created', s.created_at],
     ['labels', s.labels.length > 0 ? s.labels.join(', ') : undefined],
     ['environment', env.length > 0 ? env.map(([k, v]) => `${k}=${v}`).join(' ') : undefined],
+    ['idle', s.idle === undefined ? undefined : idleText(s.idle)],
+    ['keep awake', keepAwakeText(s.keep_awake_until, now)],
+    ['checkpoints', s.auto_checkpoint === undefined ? undefined : `automatic ${autoCheckpointText(s.auto_checkpoint)}`],
+    ['forked from', s.forked_from ? `${s.forked_from.sandbox} ${s.forked_from.checkpoint ?? '(its state at the time)'}` : undefined],
     ['last error', s.last_error ?? undefined],
   ]);
 }
@@ -86,6 +96,7 @@ export function registerSandboxCommands(program: Command, ctx: CliContext): void
       .description('create a sandbox and boot it')
       .argument('<name>', 'sandbox name (a-z, 0-9, "-")')
       .option('--image <image>', 'image to create it from (default: hobd\'s default, usually dev)')
+      .option('--from <SRC:vN>', 'create it from checkpoint vN of sandbox SRC instead of an image')
       .option('--cpus <n>', 'virtual CPUs')
       .option('--memory <size>', 'memory, e.g. 2G or 512M')
       .option('--disk <size>', 'disk size in whole GiB, e.g. 100G (sparse: costs only what is written)')
@@ -98,7 +109,7 @@ export function registerSandboxCommands(program: Command, ctx: CliContext): void
     const value = await runWithProgress(client, 'POST', '/v1/sandboxes', { json: body }, progressFor(cmd, ctx));
     const sandbox = parseResponse(SandboxObject, value, 'create');
     if (wantsJson(cmd)) return printJson(out, sandbox);
-    out.write(`created ${sandbox.name}: ${sandbox.state}, ${sandbox.cpus} CPUs, ${formatBytes(sandbox.memory_mib * 1024 ** 2)} memory, ${formatBytes(sandbox.disk_bytes)} disk, image ${sandbox.image}\n`);
+    out.write(`created ${sandbox.name}: ${sandbox.state}, ${sandbox.cpus} CPUs, ${formatBytes(sandbox.memory_mib * 1024 ** 2)} memory, ${formatBytes(sandbox.disk_bytes)} disk, ${o.from !== undefined ? `from ${o.from}` : `image ${sandbox.image}`}\n`);
     out.write(`open a shell with: hob console ${sandbox.name}\n`);
   });
 

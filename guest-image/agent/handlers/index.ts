@@ -8,6 +8,7 @@ import { handleFsWrite } from './fs-write.js';
 import { handlePortsWatch } from './ports.js';
 import { ping, setClock, shutdown, sync } from './system.js';
 import { handleTunnel } from './tunnel.js';
+import { handleServiceLogs, serviceDelete, serviceGet, serviceList, servicePut, serviceSignal, serviceStart, serviceStop } from '../services/index.js';
 
 /** A handler owns its channel: it answers, streams, and closes it. Throwing sends `error` (errno code) and closes. */
 export type Handler<O extends Op> = (request: RequestOf<O>, channel: Channel) => Promise<void>;
@@ -39,6 +40,14 @@ export const handlers: { readonly [O in Op]: Handler<O> } = {
   'clock.set': unary(setClock),
   ping: unary(ping),
   shutdown,
+  'service.list': unary(serviceList),
+  'service.get': unary(serviceGet),
+  'service.put': unary(servicePut),
+  'service.delete': unary(serviceDelete),
+  'service.start': unary(serviceStart),
+  'service.stop': unary(serviceStop),
+  'service.signal': unary(serviceSignal),
+  'service.logs': handleServiceLogs,
 };
 
 /** Every op this build knows. */

@@ -32,6 +32,20 @@ const fs = sprite.filesystem('/');
 await fs.writeFile('/root/sdk.txt', 'written by the sdk\n');
 out.readBack = await fs.readFile('/root/sdk.txt', 'utf8');
 
+// Checkpoints: create (reading the stream to its end), list, get, restore.
+const readAll = async (stream) => {
+  const messages = [];
+  for (let m = await stream.next(); m !== null; m = await stream.next()) messages.push(m);
+  return messages;
+};
+const created = await readAll(await sprite.createCheckpoint('from the sdk'));
+out.checkpointLast = created.at(-1);
+out.checkpoints = (await sprite.listCheckpoints()).map((c) => ({ id: c.id, comment: c.comment, isDate: c.createTime instanceof Date && !Number.isNaN(c.createTime.getTime()) }));
+out.checkpointGot = (await sprite.getCheckpoint('v1')).id;
+await fs.writeFile('/root/sdk.txt', 'changed after the checkpoint\n');
+out.restoreLast = (await readAll(await sprite.restoreCheckpoint('v1'))).at(-1);
+out.afterRestore = await fs.readFile('/root/sdk.txt', 'utf8');
+
 await client.deleteSprite(name);
 out.afterDelete = (await client.listSprites()).sprites.map((s) => s.name);
 process.stdout.write(JSON.stringify(out));

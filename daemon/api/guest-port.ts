@@ -1,0 +1,35 @@
+/**
+ * Connecting to a TCP port inside a sandbox through its agent (no guest
+ * networking involved), for sandbox URLs.
+ */
+import type { AgentClient } from '../agent/client.js';
+import type { TunnelStream } from '../agent/tunnel.js';
+import { GuestError } from '../errors.js';
+
+/** Guest errno codes that mean "nothing accepts connections there". */
+const NOTHING_LISTENS = new Set(['ECONNREFUSED', 'EADDRNOTAVAIL', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+/** Whether a tunnel failure means that no server listens on the port (as opposed to a broken guest). */
+export function isNothingListening(err: unknown): boolean {
+  return err instanceof GuestError && NOTHING_LISTENS.has(err.guestCode);
+}
+
+/**
+ * Opens a connection to a port on the guest's loopback: 127.0.0.1, then ::1
+ * (dev servers that bind "localhost" may listen on ::1 only). A server bound to
+ * 0.0.0.0 or :: is reached through the first. Rejects with the guest's error
+ * (GuestError ECONNREFUSED when nothing listens on either; see isNothingListening),
+ * or AgentError when the agent is gone.
+ */
+export async function connectGuestLoopback(agent: AgentClient, port: number): Promise<TunnelStream> {
+  try {
+    return await agent.openTunnel(port, '127.0.0.1');
+  } catch (err) {
+    if (!isNothingListening(err)) throw err;
+    try {
+      return await agent.openTunnel(port, '::1');
+    } catch {
+      throw err; // the IPv4 refusal is the clearer report
+    }
+  }
+}

@@ -1,0 +1,479 @@
+/**
+ * Services of a sandbox: processes supervised by the guest agent, in the
+ * Sprites services shapes (mounted at `/v1/sprites` and `/v1/sandboxes`):
+ *
+ * - `GET /{name}/services` → `[ServiceObject]`, sorted by name.
+ * - `GET /{name}/services/{svc}` → ServiceObject.
+ * - `PUT /{name}/services/{svc}?duration=5s` `{cmd, args?, env?, dir?, needs?, http_port?, user?}`
+ *   creates or replaces the service and starts it (restarts it when it ran
+ *   with another definition) → NDJSON ServiceLogEvents for `duration`
+ *   (default 5 s; "0" answers at once), ending with `complete`.
+ * - `DELETE /{name}/services/{svc}` → 204 (stops it; the log file stays).
+ * - `POST /{name}/services/{svc}/start?duration=5s` → NDJSON, as PUT.
+ * - `POST /{name}/services/{svc}/stop?timeout=10s` → NDJSON (`stopping`,
+ *   `stopped` with `exit_code`, `complete`) once the process ended
+ *   (SIGTERM to its process group, SIGKILL after `timeout`).
+ * - `POST /{name}/services/{svc}/restart?duration=5s` → NDJSON: stop, then start.
+ * - `POST /{name}/services/signal` `{name, signal}` → 204; `signal` is "TERM",
+ *   "SIGHUP", ... (to the process group).
+ * - `GET /{name}/services/{svc}/logs?lines=100` → NDJSON: the last `lines`
+ *   entries (at most 1000 are kept in memory; the whole log is the file
+ *   `log_file` in the guest), then `complete`. hob: `follow=true` keeps
+ *   streaming new entries until the client disconnects; `duration=10s` (as the
+ *   SDK sends it) streams them for that long, then `complete`.
+ *
+ * ServiceLogEvent (the SDKs' shape): `{type, data?, exit_code?, timestamp (epoch ms), log_files?}`
+ * with type `stdout`/`stderr` (data: one line with its "\n"), `started`
+ * (data "pid N"), `exit` (the process ended on its own; a restart follows
+ * after a backoff), `stopping`, `stopped`, `error` (could not start), and
+ * `complete` last (`log_files: {stdout, stderr}`, both the one combined
+ * file; hob adds `service`, the ServiceObject at that moment).
+ *
+ * Failures before a stream starts answer JSON errors: 400 bad input (also an
+ * unknown or cyclic `needs`), 404 unknown sandbox or service, 409 another
+ * service has an HTTP port / the service is needed by another (delete) / not
+ * running (signal), 503 the guest agent is unreachable or too old for
+ * services (a sandbox restored from a checkpoint made before services
+ * existed: boot it on a current image). After the stream started, a failure
+ * is a last line `{type: "error", data: message, timestamp}`.
+ *
+ * `serviceHttpPort` is the hook sandbox URLs use to route to the service that
+ * declares `http_port` (starting it first when it is stopped).
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { ensureHttpService, type ServiceLogStream } from '../../agent/services.js';
+import type { AgentClient } from '../../agent/client.js';
+import type { SandboxService } from '../../core/types.js';
+import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition, type ServiceInfo, type ServiceLogEntry } from '../../protocol/index.js';
+import type { ApiDeps, ApiEnv, ApiLog } from '../context.js';
+import { errorResponse } from '../errors.js';
+import { NDJSON } from '../ndjson.js';
+import { DurationSchema, QueryBool, queryObject } from '../schemas.js';
+import { parseInput, readJsonBody } from '../validate.js';
+import { nameParam } from './sandboxes.js';
+
+// ---------------------------------------------------------------- shapes
+
+/** A service as the API shows it (Sprites' fields, then hob's). */
+export interface ServiceObject {
+  readonly name: string;
+  readonly cmd: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly dir?: string;
+  readonly needs: readonly string[];
+  readonly http_port?: number;
+  readonly state: ServiceStateObject;
+  // hob fields
+  /** User the process runs as (default root). */
+  readonly user?: string;
+  /** The log file in the guest. */
+  readonly log_file: string;
+}
+
+export interface ServiceStateObject {
+  readonly name: string;
+  readonly status: ServiceInfo['state']['status'];
+  readonly pid?: number;
+  /** ISO 8601 (guest clock). */
+  readonly started_at?: string;
+  readonly error?: string;
+  readonly restart_count: number;
+  /** ISO 8601; set while a restart is scheduled (status `failed`). */
+  readonly next_restart_at?: string;
+  /** hob: started at boot; false after an explicit stop. */
+  readonly enabled: boolean;
+}
+
+export function toServiceObject(info: ServiceInfo): ServiceObject {
+  const d = info.definition;
+  const s = info.state;
+  return {
+    name: info.name,
+    cmd: d.cmd,
+    args: d.args,
+    env: d.env,
+    ...(d.dir !== undefined ? { dir: d.dir } : {}),
+    needs: d.needs,
+    ...(d.httpPort !== undefined ? { http_port: d.httpPort } : {}),
+    state: {
+      name: info.name,
+      status: s.status,
+      ...(s.pid !== undefined ? { pid: s.pid } : {}),
+      ...(s.startedAtMs !== undefined ? { started_at: new Date(s.startedAtMs).toISOString() } : {}),
+      ...(s.error !== undefined ? { error: s.error } : {}),
+      restart_count: s.restartCount,
+      ...(s.nextRestartAtMs !== undefined ? { next_restart_at: new Date(s.nextRestartAtMs).toISOString() } : {}),
+      enabled: s.enabled,
+    },
+    ...(d.user !== undefined ? { user: d.user } : {}),
+    log_file: info.logFile,
+  };
+}
+
+/** One line of the NDJSON streams (the SDKs' ServiceLogEvent). */
+export interface ServiceLogEvent {
+  readonly type: 'stdout' | 'stderr' | 'exit' | 'error' | 'complete' | 'started' | 'stopping' | 'stopped';
+  readonly data?: string;
+  readonly exit_code?: number;
+  /** epoch ms. */
+  readonly timestamp: number;
+  readonly log_files?: Readonly<Record<string, string>>;
+  /** hob, on `complete`: the service at the end of the operation. */
+  readonly service?: ServiceObject;
+}
+
+export function toLogEvent(entry: ServiceLogEntry): ServiceLogEvent {
+  if (entry.stream !== 'hob') return { type: entry.stream, data: `${entry.data}\n`, timestamp: entry.time };
+  return {
+    type: entry.event ?? 'error',
+    data: entry.data,
+    ...(typeof entry.exitCode === 'number' ? { exit_code: entry.exitCode } : {}),
+    timestamp: entry.time,
+  };
+}
+
+// ---------------------------------------------------------------- input
+
+const PortSchema = z.number().int().min(1).max(65535);
+
+/** Body of PUT (Sprites' ServiceRequest, snake_case; `user` is hob's). */
+export const ServiceBody = z.object({
+  cmd: z.string().min(1, 'cmd is required').max(4096),
+  args: z.array(z.string().max(128 * 1024)).max(10_000).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  dir: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'dir must be an absolute path').optional(),
+  needs: z.array(ServiceNameSchema).max(64).optional(),
+  http_port: PortSchema.nullable().optional(),
+  user: z.string().min(1).max(64).optional(),
+});
+export type ServiceBody = z.infer<typeof ServiceBody>;
+
+export function definitionFromBody(body: ServiceBody): ServiceDefinition {
+  return parseInput(
+    ServiceDefinitionSchema,
+    {
+      cmd: body.cmd,
+      args: body.args ?? [],
+      env: body.env ?? {},
+      ...(body.dir !== undefined ? { dir: body.dir } : {}),
+      needs: body.needs ?? [],
+      ...(body.http_port !== undefined && body.http_port !== null ? { httpPort: body.http_port } : {}),
+      ...(body.user !== undefined ? { user: body.user } : {}),
+    },
+    'body',
+  );
+}
+
+const SIGNALS = ['HUP', 'INT', 'QUIT', 'KILL', 'USR1', 'USR2', 'TERM', 'CONT', 'STOP', 'TSTP', 'WINCH', 'ALRM'];
+
+/** "TERM", "sigterm", "SIGTERM" → "SIGTERM"; only the signals a service might be sent. */
+export const ServiceSignalSchema = z
+  .string()
+  .max(16)
+  .transform((v, ctx) => {
+    const upper = v.trim().toUpperCase();
+    const bare = upper.startsWith('SIG') ? upper.slice(3) : upper;
+    if (!SIGNALS.includes(bare)) {
+      ctx.addIssue({ code: 'custom', message: `signal must be one of ${SIGNALS.join(' ')}` });
+      return z.NEVER;
+    }
+    return `SIG${bare}`;
+  });
+
+export const SignalBody = z.object({ name: ServiceNameSchema, signal: ServiceSignalSchema });
+
+/** Longest time an operation streams log events. */
+const MAX_STREAM_MS = 10 * 60_000;
+/** Sprites' default for `duration`. */
+export const DEFAULT_DURATION_MS = 5000;
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+const StreamQuery = z.object({ duration: DurationSchema.pipe(z.number().max(MAX_STREAM_MS, 'duration: at most 10m')).optional() });
+const StopQuery = z.object({ timeout: DurationSchema.pipe(z.number().max(600_000, 'timeout: at most 10m')).optional() });
+const LogsQuery = z.object({
+  lines: z.string().regex(/^\d{1,5}$/, 'lines must be a number').transform(Number).pipe(z.number().int().min(0).max(10_000)).optional(),
+  follow: QueryBool.optional(),
+  duration: DurationSchema.pipe(z.number().max(24 * 3_600_000, 'duration: at most 24h')).optional(),
+});
+
+function serviceParam(value: string | undefined): string {
+  return parseInput(ServiceNameSchema, value ?? '', 'service name');
+}
+
+// ---------------------------------------------------------------- streaming
+
+const encoder = new TextEncoder();
+
+/**
+ * An NDJSON response fed by `run`, which writes events until it resolves.
+ * `abort` fires when the client goes away; `release` runs once at the end.
+ */
+function eventStream(run: (write: (event: ServiceLogEvent) => void, aborted: AbortSignal) => Promise<void>, options: { signal: AbortSignal; release: () => void; log: ApiLog }): Response {
+  const aborted = new AbortController();
+  const onAbort = (): void => aborted.abort();
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const write = (event: ServiceLogEvent): void => {
+        if (aborted.signal.aborted) return;
+        try {
+          controller.enqueue(encoder.encode(`${JSON.stringify(event)}\n`));
+        } catch {
+          aborted.abort();
+        }
+      };
+      run(write, aborted.signal)
+        .catch((err: unknown) => {
+          const { body, unexpected } = errorResponse(err);
+          if (unexpected) options.log.error('unexpected error in a service event stream', { error: err instanceof Error ? err.stack : String(err) });
+          write({ type: 'error', data: body.message, timestamp: Date.now() });
+        })
+        .finally(() => {
+          options.signal.removeEventListener('abort', onAbort);
+          options.release();
+          try {
+            controller.close();
+          } catch {
+            // cancelled by the client
+          }
+        });
+    },
+    cancel() {
+      aborted.abort();
+    },
+  });
+  return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
+}
+
+/**
+ * Writes the follower's entries as events until `stopAfter` settles (then
+ * those already received), the client goes away, or the follower ends by
+ * itself (the connection to the guest was lost: that is rethrown, unless an
+ * `operation` is given, whose own outcome is then what counts). Closes the
+ * follower, then waits for `operation`.
+ */
+async function relay(
+  follower: ServiceLogStream,
+  write: (event: ServiceLogEvent) => void,
+  aborted: AbortSignal,
+  stopAfter: Promise<unknown>,
+  operation?: Promise<unknown>,
+): Promise<void> {
+  const stop = (): void => follower.close();
+  aborted.addEventListener('abort', stop, { once: true });
+  // Entries the agent sent before `stopAfter` settled are already on their way: give them a moment to arrive.
+  void stopAfter.then(
+    () => setTimeout(stop, 50),
+    () => stop(),
+  );
+  let lost: unknown;
+  try {
+    for (;;) {
+      const entry = await follower.next();
+      if (entry === undefined) break;
+      write(toLogEvent(entry));
+    }
+  } catch (err) {
+    lost = err;
+  } finally {
+    aborted.removeEventListener('abort', stop);
+    follower.close();
+  }
+  if (operation) await operation;
+  else if (lost) throw lost;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+
+function complete(info: ServiceInfo | undefined, logFile: string): ServiceLogEvent {
+  return {
+    type: 'complete',
+    timestamp: Date.now(),
+    log_files: { stdout: logFile, stderr: logFile },
+    ...(info ? { service: toServiceObject(info) } : {}),
+  };
+}
+
+// ---------------------------------------------------------------- routes
+
+export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
+  const router = new Hono<ApiEnv>();
+  const query = (c: { req: { url: string } }) => queryObject(new URL(c.req.url).searchParams);
+
+  /** The sandbox's agent, holding the sandbox awake until `release`. */
+  const agentOf = async (name: string): Promise<{ agent: AgentClient; release: () => void }> => {
+    const release = deps.sessions.hold(name);
+    try {
+      return { agent: await deps.sandboxes.agent(name), release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  };
+
+  /** Runs `fn` with the agent, releasing the hold afterwards. */
+  const withAgent = async <T>(name: string, fn: (agent: AgentClient) => Promise<T>): Promise<T> => {
+    const { agent, release } = await agentOf(name);
+    try {
+      return await fn(agent);
+    } finally {
+      release();
+    }
+  };
+
+  /**
+   * The streamed operations: follow the log first (so nothing is missed),
+   * perform `operation` (its failure is a plain JSON error), then stream.
+   */
+  const streamed = async (
+    c: { req: { raw: Request } },
+    name: string,
+    svc: string,
+    allowMissing: boolean,
+    operation: (agent: AgentClient) => Promise<unknown>,
+    streamFor: (agent: AgentClient, aborted: AbortSignal) => { readonly stopAfter: Promise<unknown>; readonly operation?: Promise<unknown> },
+  ): Promise<Response> => {
+    const { agent, release } = await agentOf(name);
+    let follower: ServiceLogStream | undefined;
+    try {
+      follower = await agent.services.logs(svc, { lines: 0, follow: true, allowMissing });
+      await operation(agent);
+    } catch (err) {
+      follower?.close();
+      release();
+      throw err;
+    }
+    const following = follower;
+    return eventStream(
+      async (write, aborted) => {
+        const { stopAfter, operation: running } = streamFor(agent, aborted);
+        // A failure is reported by relay (or below): do not let it go unhandled meanwhile.
+        running?.catch(() => undefined);
+        await relay(following, write, aborted, stopAfter, running);
+        write(complete(await agent.services.get(svc).catch(() => undefined), following.logFile));
+      },
+      { signal: c.req.raw.signal, release, log },
+    );
+  };
+
+  router.get('/:name/services', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const services = await withAgent(name, (agent) => agent.services.list());
+    return c.json(services.map(toServiceObject));
+  });
+
+  router.post('/:name/services/signal', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const body = await readJsonBody(c.req.raw, SignalBody);
+    await withAgent(name, (agent) => agent.services.signal(body.name, body.signal));
+    return c.body(null, 204);
+  });
+
+  router.get('/:name/services/:svc', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const svc = serviceParam(c.req.param('svc'));
+    return c.json(toServiceObject(await withAgent(name, (agent) => agent.services.get(svc))));
+  });
+
+  router.put('/:name/services/:svc', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const svc = serviceParam(c.req.param('svc'));
+    const q = parseInput(StreamQuery, query(c), 'query');
+    const definition = definitionFromBody(await readJsonBody(c.req.raw, ServiceBody));
+    const duration = q.duration ?? DEFAULT_DURATION_MS;
+    return streamed(c, name, svc, true, (agent) => agent.services.put(svc, definition), (_agent, aborted) => ({ stopAfter: sleep(duration, aborted) }));
+  });
+
+  router.delete('/:name/services/:svc', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const svc = serviceParam(c.req.param('svc'));
+    await withAgent(name, (agent) => agent.services.delete(svc));
+    return c.body(null, 204);
+  });
+
+  router.post('/:name/services/:svc/start', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const svc = serviceParam(c.req.param('svc'));
+    const duration = parseInput(StreamQuery, query(c), 'query').duration ?? DEFAULT_DURATION_MS;
+    return streamed(c, name, svc, false, (agent) => agent.services.start(svc), (_agent, aborted) => ({ stopAfter: sleep(duration, aborted) }));
+  });
+
+  router.post('/:name/services/:svc/restart', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const svc = serviceParam(c.req.param('svc'));
+    const duration = parseInput(StreamQuery, query(c), 'query').duration ?? DEFAULT_DURATION_MS;
+    return streamed(
+      c,
+      name,
+      svc,
+      false,
+      (agent) => agent.services.get(svc),
+      (agent, aborted) => {
+        const operation = (async () => {
+          await agent.services.stop(svc, { timeoutMs: DEFAULT_STOP_TIMEOUT_MS });
+          await agent.services.start(svc);
+        })();
+        return { operation, stopAfter: operation.then(() => sleep(duration, aborted)) };
+      },
+    );
+  });
+
+  router.post('/:name/services/:svc/stop', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const svc = serviceParam(c.req.param('svc'));
+    const timeoutMs = parseInput(StopQuery, query(c), 'query').timeout ?? DEFAULT_STOP_TIMEOUT_MS;
+    // The service must exist before the stream starts (404 otherwise); the stop itself is streamed.
+    return streamed(c, name, svc, false, (agent) => agent.services.get(svc), (agent) => {
+      const operation = agent.services.stop(svc, { timeoutMs });
+      return { operation, stopAfter: operation };
+    });
+  });
+
+  router.get('/:name/services/:svc/logs', async (c) => {
+    const name = nameParam(c.req.param('name'));
+    const svc = serviceParam(c.req.param('svc'));
+    const q = parseInput(LogsQuery, query(c), 'query');
+    const follow = q.follow === true || q.duration !== undefined;
+    const { agent, release } = await agentOf(name);
+    let reader: ServiceLogStream;
+    try {
+      reader = await agent.services.logs(svc, { lines: q.lines ?? 100, follow });
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return eventStream(
+      async (write, aborted) => {
+        if (follow) {
+          // Without a duration: until the client goes away (relay closes the reader on abort).
+          await relay(reader, write, aborted, q.duration !== undefined ? sleep(q.duration, aborted) : new Promise<never>(() => undefined));
+        } else {
+          for await (const entry of reader) write(toLogEvent(entry));
+        }
+        write(complete(undefined, reader.logFile));
+      },
+      { signal: c.req.raw.signal, release, log },
+    );
+  });
+
+  return router;
+}
+
+/**
+ * The hook of sandbox URLs (SandboxHostDeps.httpPortFor): the `http_port` of
+ * the sandbox's HTTP service, started first when it is stopped; `fallback`
+ * when no service declares one or the agent predates services.
+ */
+export function serviceHttpPort(sandboxes: Pick<SandboxService, 'agent'>, fallback: number): (name: string) => Promise<number> {
+  return async (name) => (await ensureHttpService((await sandboxes.agent(name)).services)) ?? fallback;
+}

@@ -1,0 +1,37 @@
+/**
+ * A sandbox's identity inside the guest: hostname (its name) and machine-id
+ * (derived from its id). A cold boot gets both from the kernel command line
+ * (guest-image init). A fork resumed from a memory snapshot still runs with
+ * its parent's, so hob sets them through the agent after the resume.
+ */
+import { createHash } from 'node:crypto';
+import type { AgentClient } from '../agent/index.js';
+import { AgentError } from '../errors.js';
+
+/** The guest's /etc/machine-id: 32 hex digits, stable for a sandbox id and different for every other. */
+export function machineIdFor(sandboxId: string): string {
+  return createHash('sha256').update(`hob-machine-id:${sandboxId}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * Applies a new hostname and machine-id in a running guest, and regenerates the
+ * ssh host keys if the guest has any (a fork must not share them with its parent).
+ * The values reach the script as arguments, never as script text.
+ */
+export async function applyIdentity(agent: AgentClient, identity: { hostname: string; machineId: string }): Promise<void> {
+  const script = [
+    'set -e',
+    'hostname "$1"',
+    'echo "$1" > /etc/hostname',
+    // Same line format as guest-image init writes at boot.
+    "sed -i '/ # hob$/d' /etc/hosts",
+    'echo "127.0.1.1 $1 # hob" >> /etc/hosts',
+    'echo "$2" > /etc/machine-id',
+    'if ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1; then rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null; fi',
+    'sync',
+  ].join('\n');
+  const result = await agent.run(['/bin/sh', '-c', script, 'hob-identity', identity.hostname, identity.machineId]);
+  if (result.code !== 0) {
+    throw new AgentError(`setting the fork's identity failed (exit ${String(result.code)}): ${result.stderr.toString('utf8').trim().slice(0, 500)}`);
+  }
+}

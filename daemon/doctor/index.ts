@@ -1,0 +1,60 @@
+/**
+ * `hob doctor`: what this host offers hob and what is missing, as a list of
+ * checks (see types.ts). Each group lives in its own file: vmm.ts (KVM,
+ * driver, cloud-hypervisor, qemu), storage.ts (btrfs-progs, loop, pool),
+ * network.ts (nftables, tun), images.ts (build tools, images), daemon.ts
+ * (config, hobd, group).
+ *
+ * Nothing here changes the host. Some probes need root (nft, losetup, the
+ * pool); run as a user they say so instead of failing.
+ */
+import { resolveTarget, type ConnectionFlags, type Target } from '../cli/client.js';
+import { checkConfig, checkDaemon, checkGroup } from './daemon.js';
+import { checkImageBuildTools, checkImages } from './images.js';
+import { networkChecks } from './network.js';
+import { storageChecks } from './storage.js';
+import { worstStatus, type Check, type DoctorContext, type DoctorReport } from './types.js';
+import { vmmChecks } from './vmm.js';
+
+export { CH_PINNED_VERSION } from './vmm.js';
+export type { Check, CheckStatus, DoctorReport } from './types.js';
+
+export interface DoctorOptions {
+  /** Configuration file (default: $HOB_CONFIG, else /etc/hob/config.yaml, as hobd). */
+  readonly configPath?: string;
+  /** --socket / --url / --token as given; when none is given (nor $HOB_SOCKET / $HOB_URL), the config's socket is used. */
+  readonly connection?: ConnectionFlags;
+  /** Default: process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Default: whether the process's uid is 0. */
+  readonly isRoot?: boolean;
+}
+
+function target(flags: ConnectionFlags, env: Readonly<Record<string, string | undefined>>, configSocket: string | undefined): Target {
+  const explicit = flags.socket !== undefined || flags.url !== undefined || !!env.HOB_URL || !!env.HOB_SOCKET;
+  return resolveTarget(explicit || configSocket === undefined ? flags : { ...flags, socket: configSocket }, env);
+}
+
+/**
+ * Runs every check and returns the report. Never throws for what it finds;
+ * throws UsageError only for contradictory connection flags (--socket with --url).
+ */
+export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {
+  const env = options.env ?? process.env;
+  const { check: configCheck, config } = await checkConfig(env, options.configPath);
+  const ctx: DoctorContext = {
+    config,
+    env,
+    isRoot: options.isRoot ?? process.getuid?.() === 0,
+    target: target(options.connection ?? {}, env, config?.api.socketPath),
+  };
+  const { checks: vmm } = await vmmChecks(ctx);
+  const storage = await storageChecks(ctx);
+  const network = await networkChecks(ctx);
+  const buildTools = await checkImageBuildTools(ctx);
+  const { check: daemonCheck, facts } = await checkDaemon(ctx);
+  const group = await checkGroup(ctx);
+  const images = await checkImages(ctx, facts);
+  const checks: Check[] = [configCheck, ...vmm, ...storage, ...network, buildTools, daemonCheck, group, images];
+  return { status: worstStatus(checks), checks };
+}
