@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# hob installer: Debian 12/13 and Ubuntu 22.04/24.04, x86_64 and aarch64. Run it as root from the
-# hob checkout; hob runs from this checkout (keep it; after `git pull`, run this again).
+# hob installer: Debian 12/13 and Ubuntu 22.04/24.04, x86_64 and aarch64. Run it as root from a
+# hob checkout. hob is installed into /usr/local/lib/hob/app (the checkout is left as it is and is
+# not needed afterwards; after a `git pull`, run this again to update).
 #   sudo ./install.sh              Debian packages, npm dependencies and build, `hob` and `hobd` in
 #                                  /usr/local/bin, the `hob` group, cloud-hypervisor (where KVM is usable),
 #                                  the systemd unit hobd.service (enabled and started), the `dev` image
 #   sudo ./install.sh --minimal    the same with the small `minimal` image instead of `dev`
 #   sudo ./install.sh --no-image   the same without building an image
 #   sudo ./install.sh --no-ch      the same without cloud-hypervisor (hob then uses qemu)
-#   sudo ./install.sh --uninstall  remove hob (unit, commands, cloud-hypervisor); keep sandboxes, images, settings
+#   sudo ./install.sh --uninstall  remove hob (unit, commands, /usr/local/lib/hob); keep sandboxes, images, settings
 #   sudo ./install.sh --purge      remove hob and its data too (/var/lib/hob, /var/cache/hob, /etc/hob, group hob)
-#   sudo ./install.sh --ci         install only what the test suite needs (used by .ci/run)
+#   sudo ./install.sh --ci         install only what the test suite needs, in this checkout (used by .ci/run)
 # Running it again only redoes what is out of date. HOB_CH_FILE=PATH installs that cloud-hypervisor
 # binary instead of downloading it (for offline boxes); like a download, it must match the pinned sha256.
 set -euo pipefail
@@ -23,9 +24,12 @@ CH_SHA256_X86_64=448af3d4e59b22c2987f7df94c213ad40fb53a10d437e42b5ee6c4fce7c29ec
 CH_SHA256_AARCH64=f192b510eea1c710cbc439d716bb0573c223fc463dbe3e6523788a2b7ef62850
 # Where hob looks for it first (daemon/vmm/cloud-hypervisor/binary.ts CH_INSTALL_PATH).
 CH_DEST=/usr/local/lib/hob/cloud-hypervisor
+# The installed hob: sources, node_modules and the build, owned by root.
+APP=/usr/local/lib/hob/app
 UNIT_DEST=/etc/systemd/system/hobd.service
 BIN_DIR=/usr/local/bin
-# Marks files this script wrote, so that --uninstall removes only those.
+# Marks files this script wrote (the wrappers, and systemd/hobd.service has it in its header),
+# so that --uninstall removes only those.
 MARK="installed by hob's install.sh"
 
 mode=full
@@ -75,21 +79,29 @@ die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 systemd_running() { [ -d /run/systemd/system ]; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
-# hob's CLI from this checkout's build (the wrappers in /usr/local/bin may not exist yet, or any more).
-hob_cli() { node "$repo/dist/daemon/cli/main.js" "$@"; }
+# The installed hob CLI (the wrappers in /usr/local/bin may not exist yet, or any more).
+hob_cli() { node "$APP/dist/daemon/cli/main.js" "$@"; }
+have_app() { [ -f "$APP/dist/daemon/cli/main.js" ] && command -v node >/dev/null 2>&1; }
 
-# hobd's settings that this script needs, from /etc/hob/config.yaml through hob's own loader:
-# cfg_state, cfg_run, cfg_socket, cfg_group, cfg_pool_path. Defaults when the build is missing.
+# hobd's settings that this script needs: cfg_state, cfg_run, cfg_socket, cfg_group, cfg_pool_path.
+# Read from /etc/hob/config.yaml with hob's own loader; without an installed hob (a --purge after
+# --uninstall), the top-level keys are picked out of the file by hand, else the defaults apply.
 read_config() {
   cfg_state=/var/lib/hob cfg_run=/run/hob cfg_socket=/run/hob/hob.sock cfg_group=hob cfg_pool_path=
-  [ -f "$repo/dist/daemon/config.js" ] && command -v node >/dev/null 2>&1 || return 0
-  local out
-  out=$(node --input-type=module -e '
-    const { loadConfig } = await import(process.argv[1]);
-    const c = await loadConfig();
-    console.log([c.stateDir, c.runDir, c.api.socketPath, c.api.socketGroup, c.pool.path ?? ""].join("\n"));
-  ' "$repo/dist/daemon/config.js") || die "cannot read hob's configuration (see the message above)"
-  { read -r cfg_state; read -r cfg_run; read -r cfg_socket; read -r cfg_group; read -r cfg_pool_path || true; } <<<"$out"
+  if have_app; then
+    local out
+    out=$(node --input-type=module -e '
+      const { loadConfig } = await import(process.argv[1]);
+      const c = await loadConfig();
+      console.log([c.stateDir, c.runDir, c.api.socketPath, c.api.socketGroup, c.pool.path ?? ""].join("\n"));
+    ' "$APP/dist/daemon/config.js") || die "cannot read hob's configuration (see the message above)"
+    { read -r cfg_state; read -r cfg_run; read -r cfg_socket; read -r cfg_group; read -r cfg_pool_path || true; } <<<"$out"
+  elif [ -f /etc/hob/config.yaml ]; then
+    local v
+    v=$(sed -n 's/^stateDir:[[:space:]]*\([^#[:space:]]*\).*/\1/p' /etc/hob/config.yaml | head -n1); cfg_state=${v:-$cfg_state}
+    v=$(sed -n 's/^runDir:[[:space:]]*\([^#[:space:]]*\).*/\1/p' /etc/hob/config.yaml | head -n1); cfg_run=${v:-$cfg_run}
+    v=$(sed -n 's/.*socketGroup:[[:space:]]*\([a-z_][a-z0-9_-]*\).*/\1/p' /etc/hob/config.yaml | head -n1); cfg_group=${v:-$cfg_group}
+  fi
 }
 
 daemon_answers() { hob_cli --socket "$cfg_socket" images ls --json >/dev/null 2>&1; }
@@ -121,7 +133,7 @@ delete_subvolumes() {
 uninstall() {
   local purge=$1
   read_config
-  if [ -f "$repo/dist/daemon/cli/main.js" ] && command -v node >/dev/null 2>&1 && daemon_answers; then
+  if have_app && daemon_answers; then
     if systemd_running && systemctl is-active --quiet hobd.service; then
       stop_sandboxes
     else
@@ -137,7 +149,7 @@ uninstall() {
     if [ -f "$f" ] && grep -q "$MARK" "$f"; then rm -f "$f"; step "removed $f"; fi
   done
   if systemd_running; then systemctl daemon-reload; fi
-  if [ -e "$(dirname "$CH_DEST")" ]; then rm -rf "$(dirname "$CH_DEST")"; step "removed $(dirname "$CH_DEST") (cloud-hypervisor)"; fi
+  if [ -e "$(dirname "$APP")" ]; then rm -rf "$(dirname "$APP")"; step "removed $(dirname "$APP") (hob and cloud-hypervisor)"; fi
 
   local pool_dir="$cfg_state/pool"
   if [ -z "$cfg_pool_path" ] && mountpoint -q "$pool_dir" 2>/dev/null; then
@@ -194,8 +206,9 @@ packages=(
   mmdebstrap debian-archive-keyring tini busybox-static socat cpio zstd xz-utils
   ca-certificates g++ make python3
 )
-# A full install also downloads cloud-hypervisor (curl), creates the hob group (passwd) and mounts the pool (mount).
-if [ "$mode" = full ]; then packages+=(curl passwd mount); fi
+# A full install also downloads cloud-hypervisor (curl), creates the hob group (passwd), mounts the
+# pool (mount) and copies hob to /usr/local/lib/hob/app (rsync).
+if [ "$mode" = full ]; then packages+=(curl passwd mount rsync); fi
 
 # A full install leaves out the packages' recommendations (qemu-system-x86's would add a GUI stack);
 # --ci keeps apt's defaults, as the CI machine has always been set up.
@@ -262,20 +275,30 @@ fi
 # ------------------------------------------------------------------ full install
 
 changed=0   # anything hobd runs changed: restart it at the end
+umask 022   # what is installed must be readable by the hob group, whatever root's umask is
 
-# write_file DEST MODE: writes stdin to DEST unless DEST already holds exactly that (returns 1 then).
+# write_file DEST PERM: writes stdin to DEST unless DEST already holds exactly that (returns 1 then).
 write_file() {
-  local dest=$1 mode=$2 tmp
+  local dest=$1 perm=$2 tmp
   tmp=$(mktemp)
   cat >"$tmp"
-  if [ -f "$dest" ] && cmp -s "$tmp" "$dest" && [ "$(stat -c %a "$dest")" = "${mode#0}" ]; then
+  if [ -f "$dest" ] && cmp -s "$tmp" "$dest" && [ "$(stat -c %a "$dest")" = "${perm#0}" ]; then
     rm -f "$tmp"
     return 1
   fi
   mkdir -p "$(dirname "$dest")"
-  install -m "$mode" "$tmp" "$dest"
+  install -m "$perm" "$tmp" "$dest"
   rm -f "$tmp"
 }
+
+# The sources go to $APP (what .gitignore lists, node_modules/ and dist/ among it, stays out), owned by
+# root and readable by all, so that the members of the hob group can run hob whoever owns the checkout.
+mkdir -p "$APP"
+chmod 0755 "$(dirname "$APP")" "$APP"
+copied=$(rsync -a --omit-dir-times --delete --no-owner --no-group --chmod=go+rX,go-w --itemize-changes \
+  --exclude=/.git --filter=':- .gitignore' "$repo/" "$APP/")
+if [ -n "$copied" ]; then step "copied the sources to $APP"; else step "the sources in $APP are up to date"; fi
+cd "$APP"
 
 npm_stamp_file=node_modules/.hob-install-stamp
 npm_stamp="$(sha256_of package-lock.json) node $(node -v) $(uname -m)"
@@ -304,11 +327,11 @@ fi
 
 read_config
 
-if [[ "$repo" == *[\'\"\\]* ]]; then die "the checkout's path $repo contains a quote or backslash; move it elsewhere"; fi
 node_bin=$(command -v node)
+if [[ "$node_bin" == *[\'\"\\]* ]]; then die "node's path $node_bin contains a quote or backslash"; fi
 wrapper() {
-  printf '#!/bin/sh\n# %s: %s. sudo %s/install.sh --uninstall removes it.\n' "$1" "$MARK" "$repo"
-  printf "exec '%s' '%s/%s' \"\$@\"\n" "$node_bin" "$repo" "$2"
+  printf '#!/bin/sh\n# %s: %s (install.sh --uninstall removes it).\n' "$1" "$MARK"
+  printf "exec '%s' '%s/%s' \"\$@\"\n" "$node_bin" "$APP" "$2"
 }
 if wrapper "hob, the command line" dist/daemon/cli/main.js | write_file "$BIN_DIR/hob" 0755; then step "installed $BIN_DIR/hob"; changed=1; fi
 if wrapper "hobd, the daemon" dist/daemon/hobd.js | write_file "$BIN_DIR/hobd" 0755; then step "installed $BIN_DIR/hobd"; changed=1; fi
@@ -337,7 +360,7 @@ kvm_usable() {
     const s = await detectKvm();
     process.stdout.write(s.reason);
     process.exit(s.usable ? 0 : 1);
-  ' "$repo/dist/daemon/vmm/kvm.js"
+  ' "$APP/dist/daemon/vmm/kvm.js"
 }
 
 install_ch() {
@@ -382,7 +405,7 @@ install_ch
 
 # ------------------------------------------------------------------ systemd
 
-if write_file "$UNIT_DEST" 0644 <"$repo/systemd/hobd.service"; then
+if write_file "$UNIT_DEST" 0644 <"$APP/systemd/hobd.service"; then
   step "installed $UNIT_DEST"
   changed=1
   if systemd_running; then systemctl daemon-reload; fi
@@ -431,7 +454,7 @@ elif [ "$daemon_up" = 1 ]; then
   fi
 else
   step "building the $variant guest image into the image cache (the dev image takes 10-20 minutes the first time)"
-  "$repo/guest-image/build.sh" --variant "$variant" >/dev/null
+  "$APP/guest-image/build.sh" --variant "$variant" >/dev/null
   note "once hobd runs, 'hob images build $image --variant $variant' imports it from the cache in seconds"
 fi
 

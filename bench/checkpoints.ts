@@ -24,10 +24,23 @@ export async function benchCheckpoints(d: TestDaemon, record: Record): Promise<v
   };
   const sh = (name: string, script: string) => api('POST', `/v1/sandboxes/${name}/exec`, { command: ['sh', '-c', script] });
   const checkpoint = (name: string, body: object = {}) => api('POST', `/v1/sandboxes/${name}/checkpoint`, body);
-  const poolUsed = async (): Promise<number> => {
+  const readUsed = async (): Promise<number> => {
     await execa('btrfs', ['filesystem', 'sync', join(d.stateDir, 'pool')]);
     const out = String((await execa('btrfs', ['filesystem', 'usage', '-b', join(d.stateDir, 'pool')])).stdout);
     return Number(/Used:\s+(\d+)/.exec(out)?.[1] ?? NaN);
+  };
+  // Deleted files and subvolumes (the trash, the copy below) are freed by btrfs in the
+  // background: wait until the figure settles, or it drifts between two readings.
+  const poolUsed = async (): Promise<number> => {
+    await execa('btrfs', ['subvolume', 'sync', join(d.stateDir, 'pool')]).catch(() => undefined);
+    let last = await readUsed();
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const now = await readUsed();
+      if (Math.abs(now - last) < 4 * 1024 ** 2) return now;
+      last = now;
+    }
+    return last;
   };
 
   const usedAtStart = await poolUsed();

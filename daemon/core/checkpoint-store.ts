@@ -14,7 +14,7 @@
  *   the current subvolume goes to the trash, and the staged one is renamed into
  *   place; reconcile finishes a swap a crash interrupted (finishRestoreSwap).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, statfs } from 'node:fs/promises';
 import {
   deleteCheckpoint,
   getCheckpoint,
@@ -66,7 +66,9 @@ export class CheckpointStore {
 
   /** @throws PoolFullError when the pool has less than `needBytes` (plus the checkpoint minimum) free. */
   async requireSpace(what: string, needBytes = 0): Promise<void> {
-    const { freeBytes } = await this.pool.usage();
+    // statfs, not `btrfs filesystem usage`: no process to start on the checkpoint's hot path.
+    const fs = await statfs(this.pool.path('sandboxes'));
+    const freeBytes = Number(fs.bavail) * Number(fs.bsize);
     const need = needBytes + MIN_FREE_FOR_CHECKPOINT_BYTES;
     if (freeBytes < need) {
       throw new PoolFullError(`the pool has ${Math.floor(freeBytes / MiB)} MiB free; ${what} needs at least ${Math.ceil(need / MiB)} MiB (remove checkpoints, sandboxes or images, or grow the pool)`);

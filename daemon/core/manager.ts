@@ -265,6 +265,9 @@ export class SandboxManager implements SandboxService {
 
   async sleep(name: string, opts: { hibernate?: boolean } = {}): Promise<Sandbox> {
     const row = this.row(name);
+    // The idle policy may be putting it to sleep right now: wait for that rather than conflict.
+    const holder = this.locks.holder(row.id);
+    if (holder === 'idle pause' || holder === 'idle hibernate') await this.locks.released(row.id);
     await this.locks.run(row.id, opts.hibernate ? 'hibernate' : 'sleep', async () => {
       const current = this.fresh(row);
       const vm = this.live.get(row.id);

@@ -22,6 +22,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, readlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 
@@ -96,10 +97,14 @@ async function copyNode(root: string): Promise<void> {
       else await cp(p, join(root, prefix, 'bin', bin));
     }
   }
-  for (const rc of [join(prefix, 'etc', 'npmrc'), '/root/.npmrc']) {
+  // npm's global config (next to node) and this user's (HOME is /root inside the root).
+  for (const [rc, inside] of [
+    [join(prefix, 'etc', 'npmrc'), join(prefix, 'etc', 'npmrc')],
+    [join(homedir(), '.npmrc'), '/root/.npmrc'],
+  ] as const) {
     if (existsSync(rc)) {
-      await mkdir(join(root, dirname(rc)), { recursive: true });
-      await cp(rc, join(root, rc));
+      await mkdir(join(root, dirname(inside)), { recursive: true });
+      await cp(rc, join(root, inside));
     }
   }
 }

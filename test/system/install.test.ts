@@ -39,6 +39,8 @@ async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 const INSTALL = `${CHECKOUT}/install.sh`;
+/** Where install.sh puts hob. */
+const APP = '/usr/local/lib/hob/app';
 const HOB = '/usr/local/bin/hob';
 /** The hob group's gid inside the root (read after the install). */
 async function hobGid(root: FreshRoot): Promise<number | undefined> {
@@ -55,9 +57,9 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
     const log = (line: string): void => void process.stderr.write(`[install test] ${line}\n`);
     await timed('Debian 12 base tarball (mmdebstrap, only when not cached)', () => baseTarball(log));
     root = await timed('fresh root (extract the base tarball, copy the checkout and node)', () => createFreshRoot(log));
-    // hobd's settings for this root: a small pool, no TCP listener (the chroot shares this host's network).
+    // hobd's settings for this root: an 8 GiB pool (sparse), no TCP listener (the chroot shares this host's network).
     await root.run(['mkdir', '-p', '/etc/hob']);
-    await root.run(['sh', '-c', 'printf "pool: { imageSize: 1GiB }\\napi: { tcpPort: 0 }\\n" > /etc/hob/config.yaml']);
+    await root.run(['sh', '-c', 'printf "pool: { imageSize: 8GiB }\\napi: { tcpPort: 0 }\\n" > /etc/hob/config.yaml']);
   }, 900_000);
 
   afterAll(async () => {
@@ -83,6 +85,8 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
   it('installs hob on a fresh system, a second run changes nothing, a bad cloud-hypervisor is refused', async () => {
     const first = await timed('install.sh --no-image --no-ch (first run)', () => root.run([INSTALL, '--no-image', '--no-ch'], { timeoutMs: 1_200_000 }));
     expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
+    // install.sh's own steps carry the elapsed time: show where the minutes went.
+    process.stderr.write(`${first.stdout.split('\n').filter((l) => l.startsWith('==> ')).map((l) => `[install test]   ${l}`).join('\n')}\n`);
     expect(first.stdout).toContain('installing Debian packages');
     expect(first.stdout).toContain('systemd is not running here');
     expect(first.stdout).toContain('created the group hob');
@@ -90,13 +94,16 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
     for (const name of ['hob', 'hobd']) {
       const wrapper = await readFile(root.path(`/usr/local/bin/${name}`), 'utf8');
       expect(wrapper).toContain("installed by hob's install.sh");
-      expect(wrapper).toContain(`${CHECKOUT}/dist/daemon/${name === 'hob' ? 'cli/main.js' : 'hobd.js'}`);
+      expect(wrapper).toContain(`${APP}/dist/daemon/${name === 'hob' ? 'cli/main.js' : 'hobd.js'}`);
     }
+    // hob runs from its own copy; the checkout is left as it was.
+    expect(existsSync(root.path(`${CHECKOUT}/node_modules`))).toBe(false);
+    expect(existsSync(root.path(`${CHECKOUT}/dist`))).toBe(false);
     expect(await readFile(root.path('/etc/systemd/system/hobd.service'), 'utf8')).toBe(await readFile(join(REPO, 'systemd/hobd.service'), 'utf8'));
     expect(await hobGid(root)).toBeTypeOf('number');
     expect(existsSync(root.path('/usr/local/lib/hob/cloud-hypervisor'))).toBe(false);
 
-    const watched = ['/usr/local/bin/hob', '/usr/local/bin/hobd', '/etc/systemd/system/hobd.service', `${CHECKOUT}/dist/daemon/hobd.js`, `${CHECKOUT}/node_modules/.hob-install-stamp`];
+    const watched = ['/usr/local/bin/hob', '/usr/local/bin/hobd', '/etc/systemd/system/hobd.service', `${APP}/dist/daemon/hobd.js`, `${APP}/node_modules/.hob-install-stamp`, `${APP}/package.json`];
     const before = await Promise.all(watched.map((p) => mtimeOf(root.path(p))));
     const groupBefore = await readFile(root.path('/etc/group'), 'utf8');
     const second = await timed('install.sh --no-image --no-ch (second run)', () => root.run([INSTALL, '--no-image', '--no-ch']));
@@ -104,6 +111,7 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
     expect(second.stdout).toContain('Debian packages already installed');
     expect(second.stdout).toContain('npm dependencies up to date');
     expect(second.stdout).toContain('build up to date');
+    expect(second.stdout).toContain(`the sources in ${APP} are up to date`);
     expect(second.stdout).not.toMatch(/installed \/|created the group/);
     expect(await Promise.all(watched.map((p) => mtimeOf(root.path(p))))).toEqual(before);
     expect(await readFile(root.path('/etc/group'), 'utf8')).toBe(groupBefore);
@@ -129,6 +137,16 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
         if (!up) await new Promise((r) => setTimeout(r, 500));
       }
     });
+    try {
+      await checkRunningInstall(up);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(undefined)));
+    }
+    expect(child.exitCode, hobdLog).toBe(0);
+  }, 600_000);
+
+  async function checkRunningInstall(up: boolean): Promise<void> {
     expect(up, `hobd did not answer:\n${hobdLog}`).toBe(true);
 
     const doctor = await timed('hob doctor --json', () => root.run([HOB, 'doctor', '--json']));
@@ -138,7 +156,7 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
       expect(byName.get(name)?.status, `${name}: ${JSON.stringify(byName.get(name))}`).toBe('ok');
     }
     expect(byName.get('config')?.detail).toContain('/etc/hob/config.yaml');
-    expect(byName.get('pool')?.detail).toMatch(/^\/var\/lib\/hob\/pool \(embedded, \/dev\/loop\d+\): .* free of 1 GiB$/);
+    expect(byName.get('pool')?.detail).toMatch(/^\/var\/lib\/hob\/pool \(embedded, \/dev\/loop\d+\): .* free of 8 GiB$/);
     expect(byName.get('group')?.detail).toContain('group hob');
     // No image was built (--no-image): a warning, not a failure.
     expect(byName.get('images')).toMatchObject({ status: 'warn' });
@@ -161,16 +179,12 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
     const stranger = await asUser('--clear-groups');
     expect(stranger.exitCode).toBe(3);
     expect(stranger.stderr).toContain('no permission');
-
-    child.kill('SIGTERM');
-    await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(undefined)));
-    expect(child.exitCode, hobdLog).toBe(0);
-  }, 600_000);
+  }
 
   it('--uninstall removes hob and keeps the data; --purge removes the data', async () => {
     const uninstall = await timed('install.sh --uninstall', () => root.run([INSTALL, '--uninstall']));
     expect(uninstall.exitCode, `${uninstall.stdout}\n${uninstall.stderr}`).toBe(0);
-    for (const p of ['/usr/local/bin/hob', '/usr/local/bin/hobd', '/etc/systemd/system/hobd.service']) expect(existsSync(root.path(p)), p).toBe(false);
+    for (const p of ['/usr/local/bin/hob', '/usr/local/bin/hobd', '/etc/systemd/system/hobd.service', '/usr/local/lib/hob']) expect(existsSync(root.path(p)), p).toBe(false);
     expect(uninstall.stdout).toContain('unmounted the pool /var/lib/hob/pool');
     expect((await root.run(['mountpoint', '-q', '/var/lib/hob/pool'])).exitCode).not.toBe(0);
     expect(existsSync(root.path('/var/lib/hob/pool.img'))).toBe(true);
