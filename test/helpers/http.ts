@@ -29,7 +29,7 @@ export function unixRequest(socketPath: string, req: HttpRequest): Promise<HttpR
     headers['content-length'] = String(body.length);
   }
   return new Promise((resolve, reject) => {
-    const r = http.request({ socketPath, method: req.method ?? 'GET', path: req.path, headers: { host: 'localhost', ...headers } }, (res) => {
+    const r = http.request({ socketPath, agent: false, method: req.method ?? 'GET', path: req.path, headers: { host: 'localhost', ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
