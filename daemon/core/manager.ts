@@ -154,10 +154,7 @@ export class SandboxManager implements SandboxService {
     if (!(await imageExists(pool, image))) {
       throw new BadRequestError(`there is no image named "${image}" (build one with: hob images build ${image === 'minimal' ? '--variant minimal ' : ''}${image})`);
     }
-    const { freeBytes } = await pool.usage();
-    if (freeBytes < MIN_FREE_FOR_CREATE_BYTES) {
-      throw new PoolFullError(`the pool has ${Math.floor(freeBytes / 1024 ** 2)} MiB free; a new sandbox needs at least ${MIN_FREE_FOR_CREATE_BYTES / 1024 ** 2} MiB (remove sandboxes, checkpoints or images, or grow the pool)`);
-    }
+    await this.requireCreateSpace();
     // The row comes first, in state `creating`: if hobd dies from here on, reconcile undoes the rest.
     const row = insertSandbox(db, {
       name: req.name,
@@ -437,6 +434,14 @@ export class SandboxManager implements SandboxService {
     return row;
   }
 
+  /** @throws PoolFullError when the pool is too full for a new sandbox (see MIN_FREE_FOR_CREATE_BYTES). */
+  private async requireCreateSpace(): Promise<void> {
+    const { freeBytes } = await this.deps.pool.usage();
+    if (freeBytes < MIN_FREE_FOR_CREATE_BYTES) {
+      throw new PoolFullError(`the pool has ${Math.floor(freeBytes / 1024 ** 2)} MiB free; a new sandbox needs at least ${MIN_FREE_FOR_CREATE_BYTES / 1024 ** 2} MiB (remove sandboxes, checkpoints or images, or grow the pool)`);
+    }
+  }
+
   /** The row as the database has it now (a caller's copy may predate the lock). */
   private fresh(row: SandboxRow): SandboxRow {
     const now = getSandbox(this.deps.db, row.id);
@@ -519,10 +524,7 @@ export class SandboxManager implements SandboxService {
     if (req.diskBytes !== undefined && req.diskBytes < source.diskBytes) {
       throw new BadRequestError(`the disk cannot be smaller than the source's (${source.diskBytes} bytes)`);
     }
-    const { freeBytes } = await pool.usage();
-    if (freeBytes < MIN_FREE_FOR_CREATE_BYTES) {
-      throw new PoolFullError(`the pool has ${Math.floor(freeBytes / 1024 ** 2)} MiB free; a new sandbox needs at least ${MIN_FREE_FOR_CREATE_BYTES / 1024 ** 2} MiB`);
-    }
+    await this.requireCreateSpace();
     const row = insertSandbox(db, {
       name: req.name,
       state: 'creating',

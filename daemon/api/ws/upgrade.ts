@@ -17,7 +17,6 @@
  * (../sandbox-host.ts), which relays them to the guest.
  */
 import type { IncomingMessage } from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { AgentClient } from '../../agent/client.js';
@@ -26,6 +25,7 @@ import type { ExecProcess } from '../../agent/exec.js';
 import { NotFoundError, BadRequestError, GuestError } from '../../errors.js';
 import type { ApiDeps, ApiLog } from '../context.js';
 import { errorResponse, type ErrorBody } from '../errors.js';
+import { writeRawJson } from '../raw-response.js';
 import { CAPABILITIES, CAPABILITIES_HEADER } from '../exec-frames.js';
 import { specFromQuery, startFailure } from '../exec-spec.js';
 import { admit, type ListenerKind } from '../guard.js';
@@ -269,14 +269,5 @@ function rejectWith(socket: Duplex, err: unknown, log: ApiLog): void {
 
 /** Answers an upgrade request with a plain HTTP error response and closes the connection. */
 function reject(socket: Duplex, status: number, body: ErrorBody, headers: Record<string, string> = {}): void {
-  if (socket.destroyed || !socket.writable) return;
-  const json = JSON.stringify(body);
-  const lines = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
-    'Content-Type: application/json',
-    `Content-Length: ${Buffer.byteLength(json)}`,
-    'Connection: close',
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${json}`);
+  writeRawJson(socket, status, body, headers);
 }

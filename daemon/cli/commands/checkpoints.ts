@@ -98,6 +98,13 @@ export function splitNameAndRefs(operands: readonly string[], hasDefault: boolea
 }
 
 /** `[NAME] ID` → sandbox (undefined: from `.hob`) and id, by count. */
+/** `[NAME] ID` as typed: the sandbox (from .hob when omitted) and a validated checkpoint ref. */
+async function sandboxAndCheckpoint(first: string, second: string | undefined, ctx: CliContext): Promise<{ name: string; ref: string }> {
+  const parsed = nameAndRef(first, second);
+  const ref = checkCheckpointRef(parsed.ref);
+  return { name: await sandboxName(parsed.name, ctx), ref };
+}
+
 export function nameAndRef(first: string, second: string | undefined): { name: string | undefined; ref: string } {
   return second === undefined ? { name: undefined, ref: first } : { name: first, ref: second };
 }
@@ -288,9 +295,7 @@ export function registerCheckpointCommands(program: Command, ctx: CliContext): v
       .argument('<name-or-id>', 'sandbox, or the checkpoint id when .hob names the sandbox')
       .argument('[id]', 'checkpoint id (v1, v2, ...)'),
   ).action(async (first: string, second: string | undefined, _o: unknown, cmd: Command) => {
-    const parsed = nameAndRef(first, second);
-    const ref = checkCheckpointRef(parsed.ref);
-    const name = await sandboxName(parsed.name, ctx);
+    const { name, ref } = await sandboxAndCheckpoint(first, second, ctx);
     const c = await clientFor(cmd, ctx).json('GET', sandboxPath(name, `/checkpoints/${encodeURIComponent(ref)}`), CheckpointObject);
     if (wantsJson(cmd)) return printJson(out, c);
     out.write(checkpointFields(c, name));
@@ -354,9 +359,7 @@ export function registerCheckpointCommands(program: Command, ctx: CliContext): v
       .argument('<name-or-id>', 'sandbox, or the checkpoint id when .hob names the sandbox')
       .argument('[id]', 'checkpoint id (v1, v2, ...)'),
   ).action(async (first: string, second: string | undefined, _o: unknown, cmd: Command) => {
-    const parsed = nameAndRef(first, second);
-    const ref = checkCheckpointRef(parsed.ref);
-    const name = await sandboxName(parsed.name, ctx);
+    const { name, ref } = await sandboxAndCheckpoint(first, second, ctx);
     const value = await runWithProgress(
       clientFor(cmd, ctx),
       'POST',
