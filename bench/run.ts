@@ -5,9 +5,13 @@
  * - `exec true` round trip through the agent directly, the HTTP API and the CLI;
  * - a 20 MiB file written and read back through the API;
  * - hobd's memory (RSS) with 0 and with 4 running sandboxes;
- * - checkpoints, restore and forks (bench/checkpoints.ts).
- * `npm run bench -- checkpoints` runs only the named suites (core, checkpoints).
- * Writes bench/results/latest.json and bench/results/latest.md.
+ * - checkpoints, restore and forks (bench/checkpoints.ts);
+ * - sleep and wake: URL first byte paused vs running, wake from hibernation vs
+ *   cold boot, host memory of hibernated vs running sandboxes (bench/idle.ts).
+ * - HTTP from a guest vs from the host's namespace to the same server (bench/network.ts).
+ * `npm run bench -- checkpoints` runs only the named suites (core, checkpoints, idle, network).
+ * Writes bench/results/latest.json and bench/results/latest.md; a run of some
+ * suites only also writes them as bench/results/<suites>.json and .md.
  *
  * Targets (design section 10) that need KVM hardware are reported, not asserted.
  */
@@ -16,11 +20,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchCheckpoints } from './checkpoints.js';
+import { benchIdle } from './idle.js';
+import { benchNetwork } from './network.js';
 import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network'] as const;
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => chosen.length === 0 || chosen.includes(suite);
 
@@ -41,10 +47,12 @@ async function hobdRssMiB(d: TestDaemon): Promise<number> {
 
 async function main(): Promise<void> {
   process.stderr.write('hob bench: starting a test daemon (builds the minimal image on first use)\n');
-  const d = await startTestDaemon();
+  const d = await startTestDaemon({ internet: runs('network') });
   try {
     if (runs('core')) await benchCore(d);
     if (runs('checkpoints')) await benchCheckpoints(d, record);
+    if (runs('idle')) await benchIdle(d, record);
+    if (runs('network')) await benchNetwork(d, record);
   } finally {
     await d.stop();
   }
@@ -115,6 +123,11 @@ async function writeReport(): Promise<void> {
     '',
   ].join('\n');
   await writeFile(join(outDir, 'latest.md'), md);
+  if (chosen.length > 0) {
+    const stem = [...new Set(chosen)].join('-');
+    await writeFile(join(outDir, `${stem}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(join(outDir, `${stem}.md`), md);
+  }
   process.stdout.write(md);
 }
 

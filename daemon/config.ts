@@ -21,11 +21,12 @@
  *   tcpPort: 7707
  * vmm:
  *   driver: auto
- *   chBinary: cloud-hypervisor
+ *   # chBinary: /opt/ch/cloud-hypervisor   # default: /usr/local/lib/hob/cloud-hypervisor, else PATH
  *   qemuBinary: qemu-system-x86_64   # default depends on the host arch
  * sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: dev }
  * idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 }
  * network:
+ *   enabled: true                 # false: sandboxes get no network device at all
  *   transitRange: 10.213.0.0/16   # one /30 per running sandbox (16384 here)
  *   resolverPort: 10053
  *   # upstreamDns: [1.1.1.1, "[2606:4700::1111]:53"]   # default: the host's /etc/resolv.conf
@@ -145,8 +146,18 @@ const vmmSchema = z.strictObject({
    * to TCG without KVM). Env override: `HOB_VMM`.
    */
   driver: z.enum(['auto', 'qemu', 'cloud-hypervisor']).default('auto'),
-  /** cloud-hypervisor binary, a name looked up on PATH or an absolute path. Default `cloud-hypervisor`. */
-  chBinary: z.string().min(1).default('cloud-hypervisor'),
+  /**
+   * cloud-hypervisor binary: an absolute path, or a program name looked up on PATH. Default:
+   * unset, meaning `/usr/local/lib/hob/cloud-hypervisor` (the release install.sh installs),
+   * else `cloud-hypervisor` on PATH. When set and not found, hobd does not look elsewhere: with
+   * `driver: auto` it uses qemu, with `driver: cloud-hypervisor` VMs fail to start, and
+   * `hob doctor` names the setting. `$HOB_CH_BINARY` overrides it.
+   */
+  chBinary: z
+    .string()
+    .min(1)
+    .refine((p) => isAbsolute(p) || !p.includes('/'), 'must be an absolute path or a program name looked up on PATH')
+    .optional(),
   /** QEMU binary. Default `qemu-system-x86_64` or `qemu-system-aarch64` after the host architecture. */
   qemuBinary: z.string().min(1).optional(),
 });
@@ -170,6 +181,13 @@ const idleSchema = z.strictObject({
 });
 
 const networkSchema = z.strictObject({
+  /**
+   * Whether sandboxes get a network (a namespace each, NAT to the internet, hob's resolver).
+   * Needs root, nftables, tun and veth. `false`: VMs have no network device at all. A
+   * sandbox hibernated or checkpointed with memory under one setting cannot resume its
+   * memory under the other (it boots instead). Default true.
+   */
+  enabled: z.boolean().default(true),
   /**
    * IPv4 range carved into one /30 per running sandbox for the link between the host and
    * the sandbox's network namespace (host side .1, namespace side .2 of each /30). Must not
@@ -241,7 +259,8 @@ export interface HobConfig {
   };
   readonly vmm: {
     readonly driver: 'auto' | 'qemu' | 'cloud-hypervisor';
-    readonly chBinary: string;
+    /** undefined: the default search (see vmmSchema.chBinary). */
+    readonly chBinary: string | undefined;
     readonly qemuBinary: string;
   };
   readonly sandboxDefaults: FileConfig['sandboxDefaults'];

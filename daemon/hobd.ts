@@ -5,7 +5,6 @@
  * On SIGTERM/SIGINT it stops serving and disconnects from the guests but leaves
  * the VMs running: the next hobd adopts them (reconcile.ts).
  */
-import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createApi } from './api/app.js';
@@ -14,11 +13,13 @@ import { createSandboxHost, DEFAULT_HTTP_PORT } from './api/sandbox-host.js';
 import { serviceHttpPort } from './api/routes/services.js';
 import { TokenStore } from './auth/tokens.js';
 import { loadConfig } from './config.js';
+import { prepareDaemonDirs } from './daemon-dirs.js';
 import { PoolImageService } from './core/images.js';
 import { SandboxManager } from './core/manager.js';
 import { reconcile } from './core/reconcile.js';
 import { SessionRegistry } from './core/sessions.js';
 import { closeDatabase, openDatabase } from './db/index.js';
+import { SandboxNetwork } from './net/index.js';
 import { Pool } from './storage/index.js';
 import { selectDriver } from './vmm/select.js';
 
@@ -46,16 +47,25 @@ export function hobVersion(): string {
 /** Runs the daemon until SIGTERM/SIGINT. */
 export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const config = await loadConfig(options.configPath !== undefined ? { path: options.configPath } : {});
-  await mkdir(config.runDir, { recursive: true, mode: 0o755 });
-  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  await prepareDaemonDirs(config);
 
   const db = openDatabase(config.dbPath);
   const pool = await Pool.open({ stateDir: config.stateDir, ...config.pool, onBackgroundError: (err, p) => log(`hob: cannot delete ${p}: ${err.message}`) });
-  const selection = await selectDriver(config.vmm.driver === 'auto' ? {} : { configured: config.vmm.driver });
+  const selection = await selectDriver({ ...(config.vmm.driver === 'auto' ? {} : { configured: config.vmm.driver }), ...(config.vmm.chBinary ? { chBinary: config.vmm.chBinary } : {}) });
   log(`hobd ${hobVersion()}: pool ${pool.root} (${pool.kind}), VMM ${selection.kind}: ${selection.reason}`);
 
+  // Before reconcile: it re-attaches the networks of adopted VMs and removes the rest.
+  const network = config.network.enabled
+    ? await SandboxNetwork.open({
+        transitRange: config.network.transitRange,
+        resolverPort: config.network.resolverPort,
+        upstreamDns: config.network.upstreamDns,
+        netnsPrefix: config.network.netnsPrefix,
+        log,
+      })
+    : undefined;
   const sessions = new SessionRegistry();
-  const manager = new SandboxManager({ db, pool, driver: selection.driver, config, sessions, log });
+  const manager = new SandboxManager({ db, pool, driver: selection.driver, config, sessions, log, network });
   const report = await reconcile({ db, pool, driver: selection.driver, config, manager, log });
   log(`reconcile: ${JSON.stringify(report)}`);
   manager.startSchedules();
@@ -90,6 +100,8 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   sessions.shutdown('hobd is stopping');
   manager.stopSchedules();
   manager.detachAll();
+  // Namespaces and rules stay for the VMs that keep running; only the resolvers stop.
+  await network?.close();
   await pool.close({ unmount: false });
   closeDatabase(db);
 }

@@ -31,6 +31,7 @@ import { UnsupportedByAgentError } from './errors.js';
 import { ExecProcess, type ExecStatus } from './exec.js';
 import { openFileReader, writeFileFrom, type FileReader, type WriteFileOptions, type WriteSource } from './file-transfer.js';
 import { handshake, type HandshakeOptions } from './handshake.js';
+import { KeepAwakeWatcher } from './keep-awake.js';
 import { PortWatcher } from './ports.js';
 import { AgentServices } from './services.js';
 import { TunnelStream } from './tunnel.js';
@@ -258,6 +259,18 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     return firstAnswer(channel, 'ready', 'ports.watch', (value) => {
       const ready = parseFromGuest(ReadySchemas['ports.watch'], value, 'ports.watch');
       return new PortWatcher(channel, ready.ports);
+    });
+  }
+
+  /**
+   * Starts watching keep-awake holds taken inside the guest (capability
+   * "keep-awake.watch"; UnsupportedByAgentError from older agents).
+   */
+  async watchKeepAwake(): Promise<KeepAwakeWatcher> {
+    const channel = this.open(this.validate({ op: 'keep-awake.watch' }));
+    return firstAnswer(channel, 'ready', 'keep-awake.watch', (value) => {
+      const ready = parseFromGuest(ReadySchemas['keep-awake.watch'], value, 'keep-awake.watch');
+      return new KeepAwakeWatcher(channel, ready.pending);
     });
   }
 

@@ -4,6 +4,7 @@ export { IncompatibleAgentError, UnsupportedByAgentError } from './errors.js';
 export { ExecProcess, type ExecStatus } from './exec.js';
 export type { FileReader, WriteFileOptions, WriteSource } from './file-transfer.js';
 export type { AgreedHello, HandshakeOptions } from './handshake.js';
+export { KeepAwakeWatcher, type KeepAwakeWatcherEvents } from './keep-awake.js';
 export { PortWatcher, type PortWatcherEvents } from './ports.js';
 export { TunnelStream } from './tunnel.js';
 export { waitForAgent, type WaitOptions } from './wait.js';

@@ -20,6 +20,7 @@ import { execRoutes } from './routes/exec.js';
 import { fsRoutes } from './routes/fs.js';
 import { sandboxCrudRoutes } from './routes/sandboxes.js';
 import { serviceRoutes } from './routes/services.js';
+import { policyRoutes } from './routes/policy.js';
 import { imageRoutes } from './routes/images.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
@@ -95,6 +96,7 @@ export function createApi(deps: ApiDeps): Api {
   if (deps.sandboxHost) sandboxes.route('/', urlRoutes(deps, deps.sandboxHost));
   sandboxes.route('/', checkpointRoutes(deps, log));
   sandboxes.route('/', serviceRoutes(deps, log));
+  sandboxes.route('/', policyRoutes(deps));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
 

@@ -66,7 +66,7 @@ export class ConnectionError extends CliError {
 function connectionMessage(where: string, reason: ConnectionError['reason'], detail: string): string {
   switch (reason) {
     case 'not-running':
-      return `hobd is not running (${where}): start it with \`hob daemon\` or systemctl start hob`;
+      return `hobd is not running (${where}): start it with \`systemctl start hobd\` (or \`hob daemon\` where systemd is not running)`;
     case 'permission':
       return `no permission to use ${where}: run as root or as a member of the group hob`;
     default:

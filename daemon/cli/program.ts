@@ -15,6 +15,7 @@ import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecCommands } from './commands/exec.js';
 import { registerImageCommands } from './commands/images.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommand } from './commands/proxy.js';
 import { registerSandboxCommands } from './commands/sandboxes.js';
 import { registerServiceCommands } from './commands/services.js';
@@ -66,6 +67,7 @@ export function createProgram(ctx: CliContext): Command {
   registerCpCommand(program, ctx);
   registerProxyCommand(program, ctx);
   registerUrlCommand(program, ctx);
+  registerPolicyCommand(program, ctx);
   registerTokenCommands(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { HobConfig } from '../config.js';
 import type { Sandbox as SandboxRow } from '../db/index.js';
 import type { Pool } from '../storage/index.js';
-import type { VmSpec } from '../vmm/types.js';
+import type { NetSpec, VmSpec } from '../vmm/types.js';
 import { machineIdFor } from './identity.js';
 
 /** Files of an image subvolume (as written by guest-image/build) and of a sandbox subvolume. */
@@ -61,16 +61,30 @@ export function vmRunDir(config: HobConfig, id: string): string {
   return join(config.runDir, 'vms', id);
 }
 
-export function vmSpecFor(pool: Pool, config: HobConfig, row: SandboxRow): VmSpec {
+/** A sandbox VM's network device and the guest's addresses (from SandboxNetwork.setup). */
+export interface VmNet {
+  readonly netSpec: NetSpec;
+  /** Kernel command line arguments telling the guest's init its address, gateway and DNS. */
+  readonly cmdlineArgs: string;
+}
+
+/**
+ * The VmSpec of a sandbox. Without `net` the VM has no network device (hobd runs
+ * without sandbox networking). A VM resumed from a memory snapshot must get the
+ * same devices it was saved with, so every start of a sandbox passes the same kind.
+ */
+export function vmSpecFor(pool: Pool, config: HobConfig, row: SandboxRow, net?: VmNet): VmSpec {
   const paths = sandboxPaths(pool, config, row.id);
+  const cmdline = `root=/dev/vda rw hob.hostname=${row.name} hob.machine_id=${machineIdFor(row.id)}`;
   return {
     id: row.id,
     runDir: paths.runDir,
     kernelPath: paths.kernel,
     initramfsPath: paths.initramfs,
-    cmdline: `root=/dev/vda rw hob.hostname=${row.name} hob.machine_id=${machineIdFor(row.id)}`,
+    cmdline: net ? `${cmdline} ${net.cmdlineArgs}` : cmdline,
     disks: [{ id: 'root', path: paths.disk }],
     cpus: row.cpus,
     memoryMiB: row.memoryMiB,
+    ...(net ? { net: net.netSpec } : {}),
   };
 }

@@ -18,6 +18,7 @@ import { z } from 'zod';
 import type { AgentClient } from '../agent/index.js';
 import type { HobConfig } from '../config.js';
 import {
+  allocateNetSlot,
   appendEvent,
   deleteSandbox,
   getSandbox,
@@ -32,18 +33,21 @@ import {
 import { BadRequestError, ConflictError, NotFoundError, PoolFullError } from '../errors.js';
 import { diffExt4Images, fileDiffExt4Images } from '../storage/ext4-diff.js';
 import type { Pool, PoolPath } from '../storage/index.js';
-import type { VmmDriver } from '../vmm/types.js';
+import type { VmmDriver, VmSpec } from '../vmm/types.js';
+import { parsePolicy, transitSlotCount, type NetworkPolicy } from '../net/index.js';
 import { checkpointName, toCheckpointInfo } from './checkpoint-info.js';
 import { CheckpointStore, DEFAULT_AUTO_KEEP } from './checkpoint-store.js';
 import { applyIdentity, machineIdFor } from './identity.js';
 import { imageExists } from './images.js';
-import { DISK_FILE, IMAGE_FILES, MEMORY_DIR, restoreStagingName, sandboxPaths, vmSpecFor } from './layout.js';
+import { DISK_FILE, IMAGE_FILES, MEMORY_DIR, restoreStagingName, sandboxPaths, vmSpecFor, type VmNet } from './layout.js';
 import { LiveVm } from './live-vm.js';
 import { KeyedLock } from './lock.js';
 import { ImageNameSchema, SandboxNameSchema } from './names.js';
 import type { SessionRegistry } from './sessions.js';
-import { AutoCheckpointSchema, autoCheckpointOf, idleOverrideOf, keepAwakeUntilOf, toSandbox } from './present.js';
+import { publishPolicyToGuest, type SandboxNetworking } from './network.js';
+import { AutoCheckpointSchema, autoCheckpointOf, idleOverrideOf, keepAwakeUntilOf, networkPolicyOf, toSandbox } from './present.js';
 import { IdleOverrideSchema, IdleTracker, effectiveIdle } from './idle.js';
+import { GuestKeepAwake } from './guest-keep-awake.js';
 import { withQuiescedDisk } from './quiesce.js';
 import type {
   CheckpointInfo,
@@ -68,6 +72,11 @@ export interface ManagerDeps {
   readonly sessions: SessionRegistry;
   /** Diagnostics; default console.error. */
   readonly log?: (message: string) => void;
+  /**
+   * Sandbox networking (net/). Absent: VMs get no network device (hobd without root,
+   * `network.enabled: false`, tests of other parts).
+   */
+  readonly network?: SandboxNetworking | undefined;
 }
 
 /**
@@ -118,6 +127,8 @@ export class SandboxManager implements SandboxService {
   private autoTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly idle = new IdleTracker();
+  /** Keep-awake holds taken inside guests become the sandbox's hold. */
+  private readonly guestKeepAwake = new GuestKeepAwake((name, seconds) => this.keepAwake(name, seconds), (m) => this.log(m));
 
   constructor(private readonly deps: ManagerDeps) {
     this.log = deps.log ?? ((m) => console.error(m));
@@ -236,6 +247,7 @@ export class SandboxManager implements SandboxService {
         await vm.stop(STOP_GRACE_MS);
         this.live.delete(row.id);
       }
+      await this.releaseNetwork(row.id);
       // A hibernated sandbox's memory image is dropped: stopped means no memory state.
       await this.deps.pool.delete(this.deps.pool.path('sandboxes', row.id, MEMORY_DIR));
       if (current.state === 'stopped') return toSandbox(current);
@@ -294,6 +306,25 @@ export class SandboxManager implements SandboxService {
     updateSandbox(this.deps.db, row.id, { config: seconds === null ? rest : { ...rest, keepAwakeUntil: Date.now() + seconds * 1000 } });
     if (seconds !== null) await this.wake(name);
     return this.get(name);
+  }
+
+  // ---------------------------------------------------------------- network policy
+
+  networkPolicy(name: string): NetworkPolicy {
+    return networkPolicyOf(this.row(name));
+  }
+
+  async setNetworkPolicy(name: string, policy: unknown): Promise<NetworkPolicy> {
+    const row = this.row(name);
+    const valid = parsePolicy(policy);
+    // Stored first: whatever happens next, the next start applies it.
+    const updated = updateSandbox(this.deps.db, row.id, { config: { ...row.config, networkPolicy: valid } });
+    if (this.deps.network && (await this.deps.network.setPolicy(row.id, valid))) {
+      const vm = this.live.get(row.id);
+      if (vm && updated.state === 'running') await this.publishPolicy(updated, vm);
+    }
+    appendEvent(this.deps.db, { sandboxId: row.id, type: 'network-policy', data: { rules: valid.rules.length } });
+    return valid;
   }
 
   // ---------------------------------------------------------------- checkpoints
@@ -403,6 +434,27 @@ export class SandboxManager implements SandboxService {
 
   // ---------------------------------------------------------------- used by reconcile
 
+  /**
+   * @internal After adopting VMs at start-up: removes every sandbox network whose VM is not
+   * running (hobd died before tearing it down), and re-attaches the adopted ones (their
+   * resolver and rules; the tap the VMM holds is left alone).
+   */
+  async reconcileNetworks(): Promise<string[]> {
+    const network = this.deps.network;
+    if (!network) return [];
+    const removed = await network.reconcile(this.live.keys());
+    for (const id of this.live.keys()) {
+      const row = getSandbox(this.deps.db, id);
+      if (!row) continue;
+      try {
+        await this.attachNetwork(row);
+      } catch (err) {
+        this.log(`hob: reconcile: the network of ${row.name}: ${(err as Error).message}`);
+      }
+    }
+    return removed;
+  }
+
   /** @internal Registers a VM adopted at start-up. */
   adopt(id: string, vm: LiveVm): void {
     this.live.set(id, vm);
@@ -418,6 +470,7 @@ export class SandboxManager implements SandboxService {
       await vm.kill();
       this.live.delete(row.id);
     }
+    await this.releaseNetwork(row.id);
     await pool.trash(pool.sandboxPath(row.id));
     await pool.trash(pool.path('sandboxes', restoreStagingName(row.id)));
     await pool.trash(pool.checkpointsDir(row.id));
@@ -491,11 +544,7 @@ export class SandboxManager implements SandboxService {
     try {
       if (hasMemory) {
         emit(progress, 'info', 'Resuming the VM from memory...');
-        const spec = vmSpecFor(this.deps.pool, this.deps.config, row);
-        await rm(spec.runDir, { recursive: true, force: true });
-        const vm = await LiveVm.resume(this.deps.driver, spec, memoryDir);
-        this.live.set(row.id, vm);
-        this.watchExit(row.id, vm);
+        await this.resume(row, memoryDir);
       } else {
         emit(progress, 'info', `Booting VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${this.deps.driver.kind})...`);
         await this.deps.pool.delete(memoryDir);
@@ -536,7 +585,11 @@ export class SandboxManager implements SandboxService {
       urlAuth: req.urlAuth ?? 'private',
       labels: [...(req.labels ?? source.labels)],
       environment: req.environment ?? source.environment,
-      config: { forkedFrom: { sandbox: source.name, checkpoint: cp ? checkpointName(cp) : null } },
+      // A fork is as restricted as its source.
+      config: {
+        forkedFrom: { sandbox: source.name, checkpoint: cp ? checkpointName(cp) : null },
+        ...(source.config['networkPolicy'] !== undefined ? { networkPolicy: source.config['networkPolicy'] } : {}),
+      },
     });
     return this.locks.run(row.id, 'create', async () => {
       const newPath = pool.sandboxPath(row.id);
@@ -662,6 +715,8 @@ export class SandboxManager implements SandboxService {
         emit(progress, 'info', 'Resuming the paused VM...');
         await live.handle.resume();
         await (await live.agent()).setClock(Date.now()).catch((err: Error) => this.log(`hob: setting the clock of ${row.name}: ${err.message}`));
+        // A policy change made while it was paused reaches the guest's copy now (not waited for).
+        void this.publishPolicy(row, live);
         vm = live;
       } else if (live) {
         vm = live;
@@ -687,11 +742,7 @@ export class SandboxManager implements SandboxService {
     emit(progress, 'info', 'Waking the VM from its memory image...');
     let vm: LiveVm;
     try {
-      const spec = vmSpecFor(this.deps.pool, this.deps.config, row);
-      await rm(spec.runDir, { recursive: true, force: true });
-      vm = await LiveVm.resume(this.deps.driver, spec, memoryDir);
-      this.live.set(row.id, vm);
-      this.watchExit(row.id, vm);
+      vm = await this.resume(row, memoryDir);
     } catch (err) {
       this.log(`hob: waking ${row.name} from memory failed (${(err as Error).message}); booting it instead`);
       appendEvent(this.deps.db, { sandboxId: row.id, type: 'wake-failed', data: { error: (err as Error).message } });
@@ -724,6 +775,7 @@ export class SandboxManager implements SandboxService {
     this.deps.sessions.endSandbox(row.name, 'the sandbox is hibernating');
     await vm.kill();
     this.live.delete(row.id);
+    await this.releaseNetwork(row.id);
     setSandboxState(this.deps.db, row.id, 'hibernated');
   }
 
@@ -734,6 +786,7 @@ export class SandboxManager implements SandboxService {
       if (row.state !== 'running' && row.state !== 'paused') continue;
       const vm = this.live.get(row.id);
       if (!vm) continue;
+      if (row.state === 'running') this.guestKeepAwake.follow(row.name, vm);
       const activity = this.deps.sessions.activity(row.name);
       const busy = activity.attachedClients + activity.runningSessions + activity.holds > 0
         || this.locks.holder(row.id) !== undefined
@@ -763,12 +816,64 @@ export class SandboxManager implements SandboxService {
   }
 
   private async boot(row: SandboxRow): Promise<LiveVm> {
-    const spec = vmSpecFor(this.deps.pool, this.deps.config, row);
-    await rm(spec.runDir, { recursive: true, force: true });
-    const vm = await LiveVm.boot(this.deps.driver, spec);
+    const spec = await this.vmSpec(row);
+    let vm: LiveVm;
+    try {
+      await rm(spec.runDir, { recursive: true, force: true });
+      vm = await LiveVm.boot(this.deps.driver, spec);
+    } catch (err) {
+      await this.releaseNetwork(row.id);
+      throw err;
+    }
     this.live.set(row.id, vm);
     this.watchExit(row.id, vm);
+    await this.publishPolicy(row, vm);
     return vm;
+  }
+
+  /** Starts a VM from the memory image in `memoryDir` and lets it run on (see LiveVm.resume). */
+  private async resume(row: SandboxRow, memoryDir: string): Promise<LiveVm> {
+    const spec = await this.vmSpec(row);
+    let vm: LiveVm;
+    try {
+      await rm(spec.runDir, { recursive: true, force: true });
+      vm = await LiveVm.resume(this.deps.driver, spec, memoryDir);
+    } catch (err) {
+      await this.releaseNetwork(row.id);
+      throw err;
+    }
+    this.live.set(row.id, vm);
+    this.watchExit(row.id, vm);
+    await this.publishPolicy(row, vm);
+    return vm;
+  }
+
+  /** The VmSpec of a VM about to start, with its network set up (when hobd has networking). */
+  private async vmSpec(row: SandboxRow): Promise<VmSpec> {
+    return vmSpecFor(this.deps.pool, this.deps.config, row, await this.attachNetwork(row));
+  }
+
+  /** Creates (or re-attaches to) the sandbox's network with its slot and policy. */
+  private async attachNetwork(row: SandboxRow): Promise<VmNet | undefined> {
+    const network = this.deps.network;
+    if (!network) return undefined;
+    const slot = allocateNetSlot(this.deps.db, row.id, transitSlotCount(this.deps.config.network.transitRange));
+    return network.setup(row.id, slot, networkPolicyOf(this.fresh(row)));
+  }
+
+  /** Removes the sandbox's network once its VMM is gone. Failures are logged: reconcile retries them. */
+  private async releaseNetwork(id: string): Promise<void> {
+    await this.deps.network?.teardown(id).catch((err: Error) => this.log(`hob: removing the network of ${id}: ${err.message}`));
+  }
+
+  /** Tells the guest its egress policy (read-only file). Best effort: the policy is enforced outside the guest anyway. */
+  private async publishPolicy(row: SandboxRow, vm: LiveVm): Promise<void> {
+    if (!this.deps.network) return;
+    try {
+      await publishPolicyToGuest(await vm.agent(), networkPolicyOf(this.fresh(row)));
+    } catch (err) {
+      this.log(`hob: writing the network policy into ${row.name}: ${(err as Error).message}`);
+    }
   }
 
   /** Marks the sandbox stopped (with the reason) when its VMM exits without hob asking. */
@@ -778,6 +883,8 @@ export class SandboxManager implements SandboxService {
       this.live.delete(id);
       vm.detach();
       if (vm.expectingExit) return;
+      // Queued before anything can start it again (SandboxNetwork orders calls per sandbox).
+      void this.releaseNetwork(id);
       const row = getSandbox(this.deps.db, id);
       if (row) this.deps.sessions.endSandbox(row.name, 'the VM stopped');
       const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;

@@ -1,5 +1,6 @@
 import type { Sandbox as SandboxRow } from '../db/index.js';
 import { z } from 'zod';
+import { NetworkPolicySchema, UNRESTRICTED_POLICY, type NetworkPolicy } from '../net/policy.js';
 import { IdleOverrideSchema, type IdleOverride } from './idle.js';
 import type { AutoCheckpointPolicy, Sandbox } from './types.js';
 
@@ -14,6 +15,11 @@ const ForkedFromSchema = z.object({ sandbox: z.string(), checkpoint: z.string().
 export function keepAwakeUntilOf(row: SandboxRow, now = Date.now()): Date | undefined {
   const until = row.config['keepAwakeUntil'];
   return typeof until === 'number' && until > now ? new Date(until) : undefined;
+}
+
+/** The sandbox's egress policy (config key `networkPolicy`); unrestricted when none was set. */
+export function networkPolicyOf(row: SandboxRow): NetworkPolicy {
+  return NetworkPolicySchema.safeParse(row.config['networkPolicy']).data ?? UNRESTRICTED_POLICY;
 }
 
 export function idleOverrideOf(row: SandboxRow): IdleOverride | undefined {

@@ -13,6 +13,7 @@
  *   into place), and checkpoint subvolumes without a row (a checkpoint whose
  *   row was never written, temporary diff snapshots) are removed.
  * - Half-imported images are removed.
+ * - Sandbox networks without a running VM are removed; adopted VMs get theirs back.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,11 +43,13 @@ export interface ReconcileReport {
   readonly undoneCreates: string[];
   readonly finishedRemoves: string[];
   readonly orphansRemoved: string[];
+  /** Ids whose network namespace (veth, resolver) was left without a running VM. */
+  readonly networksRemoved: string[];
 }
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const { db, pool, config, driver, manager, log } = deps;
-  const report = { adopted: [] as string[], markedStopped: [] as string[], undoneCreates: [] as string[], finishedRemoves: [] as string[], orphansRemoved: [] as string[] };
+  const report = { adopted: [] as string[], markedStopped: [] as string[], undoneCreates: [] as string[], finishedRemoves: [] as string[], orphansRemoved: [] as string[], networksRemoved: [] as string[] };
   const rows = listSandboxes(db);
   const known = new Set(rows.map((r) => r.id));
   const checkpoints = new CheckpointStore(db, pool);
@@ -105,6 +108,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     await rm(join(vmsDir, id), { recursive: true, force: true });
     report.orphansRemoved.push(`run/vms/${id}`);
   }
+  // After adopting: the networks of adopted VMs are re-attached, every other one removed.
+  report.networksRemoved.push(...(await manager.reconcileNetworks()));
   await cleanImageStaging(pool);
   // Mount points a diff left when hobd died in the middle of it.
   await cleanupExt4Scratch(join(config.runDir, 'diff')).catch((err: Error) => log(`hob: reconcile: diff scratch: ${err.message}`));

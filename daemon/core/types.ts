@@ -3,6 +3,7 @@
  * Implemented by core/manager.ts; nothing here knows about drivers, btrfs or HTTP.
  */
 import type { AgentClient } from '../agent/client.js';
+import type { NetworkPolicy } from '../net/policy.js';
 
 /**
  * Lifecycle states (design section 7).
@@ -183,6 +184,17 @@ export interface SandboxService {
   wake(name: string, progress?: ProgressSink): Promise<Sandbox>;
   /** Keeps a sandbox awake for `seconds` from now (waking it), or with null ends the hold. */
   keepAwake(name: string, seconds: number | null): Promise<Sandbox>;
+
+  // ------------------------------------------------------------ network policy (design section 6)
+
+  /** The sandbox's egress policy (`{rules: []}` = unrestricted). Throws NotFoundError. */
+  networkPolicy(name: string): NetworkPolicy;
+  /**
+   * Replaces the egress policy: stored, applied live to a running or paused sandbox (DNS
+   * answers and the allow set), and written to the guest's read-only copy. Returns it.
+   * Throws NotFoundError, BadRequestError (invalid policy: nothing changes).
+   */
+  setNetworkPolicy(name: string, policy: unknown): Promise<NetworkPolicy>;
 
   // ------------------------------------------------------------ checkpoints (design sections 3 and 7)
 

@@ -106,3 +106,28 @@ export function deleteSandbox(db: DbLike, id: string): boolean {
     return deleted;
   }, { behavior: 'immediate' });
 }
+
+/**
+ * Gives a sandbox a network slot (config key `netSlot`: the index of its transit /30, see
+ * net/addresses.ts) unless it has one: the lowest slot no other sandbox holds. A slot stays
+ * with its sandbox until the row is deleted, so a VM that outlives hobd keeps its addresses.
+ * One immediate transaction, so concurrent creates never get the same slot.
+ * @throws NotFoundError if there is no such sandbox; ConflictError when all `slotCount` slots are taken.
+ */
+export function allocateNetSlot(db: DbLike, id: string, slotCount: number): number {
+  return db.transaction((tx) => {
+    const rows = tx.select({ id: sandboxes.id, config: sandboxes.config }).from(sandboxes).all();
+    const own = rows.find((r) => r.id === id);
+    if (!own) throw new NotFoundError(`no sandbox with id ${id}`);
+    const current = own.config['netSlot'];
+    if (typeof current === 'number' && Number.isInteger(current) && current >= 0 && current < slotCount) return current;
+    const taken = new Set(rows.filter((r) => r.id !== id).map((r) => r.config['netSlot']));
+    let slot = 0;
+    while (taken.has(slot)) slot++;
+    if (slot >= slotCount) {
+      throw new ConflictError(`all ${slotCount} network slots of the transit range are taken: remove sandboxes or configure a larger network.transitRange`);
+    }
+    tx.update(sandboxes).set({ config: { ...own.config, netSlot: slot } }).where(eq(sandboxes.id, id)).run();
+    return slot;
+  }, { behavior: 'immediate' });
+}

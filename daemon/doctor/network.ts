@@ -38,7 +38,45 @@ export async function checkTun(ctx: DoctorContext): Promise<Check> {
   return check('tun', 'ok', `${path} opens read-write`);
 }
 
+/**
+ * Base chains on the forward hook, outside hob's own table, whose policy drops: `table
+ * family name / chain` for each. Docker, ufw and firewalld install one (iptables-nft shows
+ * up here too). Every base chain on a hook must accept a packet, so such a chain drops
+ * the sandboxes' traffic whatever hob's table says.
+ */
+export function forwardDropChains(ruleset: string): string[] {
+  const found: string[] = [];
+  let table = '';
+  let chain = '';
+  for (const raw of ruleset.split('\n')) {
+    const line = raw.trim();
+    const t = /^table (\S+) (\S+) \{/.exec(line);
+    if (t) table = `${t[1]} ${t[2]}`;
+    const c = /^chain (\S+) \{/.exec(line);
+    if (c) chain = c[1] ?? '';
+    if (table !== 'inet hob' && /\bhook forward\b/.test(line) && /\bpolicy drop\b/.test(line)) found.push(`table ${table} / chain ${chain}`);
+  }
+  return found;
+}
+
+/** `forwarding`: no other firewall drops forwarded traffic by default (as root). */
+export async function checkForwarding(ctx: DoctorContext): Promise<Check> {
+  if (!ctx.isRoot) return check('forwarding', 'ok', 'run as root to check the firewall rules');
+  const nft = await findProgram('nft', ctx.env);
+  if (!nft) return check('forwarding', 'warn', 'nft not found: cannot check the firewall rules');
+  const list = await probe(nft, ['list', 'ruleset']);
+  if (!list.ok) return check('forwarding', 'warn', 'cannot list the nftables ruleset');
+  const chains = forwardDropChains(list.output);
+  if (chains.length === 0) return check('forwarding', 'ok', 'no other firewall drops forwarded traffic');
+  return check(
+    'forwarding',
+    'warn',
+    `${chains.join(', ')} drops forwarded traffic by default (Docker, ufw and firewalld do this): sandboxes cannot reach the internet`,
+    'accept hob\'s links there, e.g. for Docker: iptables -I DOCKER-USER -i hv-+ -j ACCEPT && iptables -I DOCKER-USER -o hv-+ -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT; for ufw: ufw route allow in on hv-+',
+  );
+}
+
 /** Every network check, in order. */
 export async function networkChecks(ctx: DoctorContext): Promise<Check[]> {
-  return [await checkNftables(ctx), await checkTun(ctx)];
+  return [await checkNftables(ctx), await checkTun(ctx), await checkForwarding(ctx)];
 }

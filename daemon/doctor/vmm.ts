@@ -49,7 +49,7 @@ export function checkVmmChoice(ctx: DoctorContext, kvm: KvmStatus, chBinary: str
   const configured: VmmKind | undefined = ctx.config && ctx.config.vmm.driver !== 'auto' ? ctx.config.vmm.driver : undefined;
   let choice: VmmChoice;
   try {
-    choice = chooseVmm({ env: ctx.env.HOB_VMM, configured, kvm, chBinary, chSearch: chBinarySearchDescription({ ...ctx.env }) });
+    choice = chooseVmm({ env: ctx.env.HOB_VMM, configured, kvm, chBinary, chSearch: chBinarySearchDescription({ ...ctx.env }, ctx.config?.vmm.chBinary) });
   } catch (err) {
     return {
       check: check('vmm', 'fail', (err as Error).message, 'unset HOB_VMM or set it to qemu or cloud-hypervisor'),
@@ -74,7 +74,7 @@ export function checkVmmChoice(ctx: DoctorContext, kvm: KvmStatus, chBinary: str
 /** `cloud-hypervisor`: the binary hobd would use and its version. */
 export async function checkCloudHypervisor(ctx: DoctorContext, kvm: KvmStatus, chBinary: string | null): Promise<Check> {
   if (!chBinary) {
-    const where = chBinarySearchDescription({ ...ctx.env });
+    const where = chBinarySearchDescription({ ...ctx.env }, ctx.config?.vmm.chBinary);
     if (!kvm.usable) return check('cloud-hypervisor', 'ok', `not installed (looked for ${where}); not needed while KVM is not usable`);
     return check(
       'cloud-hypervisor',
@@ -117,7 +117,7 @@ export async function checkQemu(ctx: DoctorContext, choice: VmmChoice | undefine
 /** Every VMM check, in order, and the facts later checks use. */
 export async function vmmChecks(ctx: DoctorContext): Promise<{ checks: Check[]; facts: VmmFacts }> {
   const { check: kvmCheck, kvm } = await checkKvm(ctx);
-  const chBinary = await findChBinary({ ...ctx.env });
+  const chBinary = await findChBinary({ ...ctx.env }, ctx.config?.vmm.chBinary);
   const { check: vmmCheck, choice } = checkVmmChoice(ctx, kvm, chBinary);
   const checks = [kvmCheck, vmmCheck, await checkCloudHypervisor(ctx, kvm, chBinary), await checkQemu(ctx, choice)];
   return { checks, facts: { kvm, choice, chBinary } };

@@ -112,7 +112,7 @@ export function parsePolicy(value: unknown): NetworkPolicy {
   if (r.success) return r.data;
   const issues = r.error.issues.flatMap((i) => {
     // A rule matching neither shape: explain it as the shape its keys suggest.
-    const rules = (value as { rules?: unknown[] }).rules;
+    const rules = typeof value === 'object' && value !== null ? (value as { rules?: unknown }).rules : undefined;
     const rule = i.code === 'invalid_union' && i.path.length === 2 && Array.isArray(rules) ? rules[Number(i.path[1])] : undefined;
     if (rule !== undefined) {
       const schema = typeof rule === 'object' && rule !== null && 'include' in rule ? IncludeRuleSchema : DomainRuleSchema;

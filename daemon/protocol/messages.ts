@@ -7,8 +7,8 @@
  *   - `error` then CLOSE, when the operation failed or is unknown;
  *   - `result` then CLOSE, for a unary operation (stat, list, mkdir, sync, ...);
  *   - `ready`, for a streaming operation (exec, fs.read, fs.write, tunnel,
- *     ports.watch), followed by DATA/EOF frames and operation-specific messages
- *     (`exit`, `port`), and finally CLOSE.
+ *     ports.watch, keep-awake.watch), followed by DATA/EOF frames and
+ *     operation-specific messages (`exit`, `port`, `keep_awake`), and finally CLOSE.
  * Either side may send CLOSE at any time to abandon the channel; the agent then
  * releases what the channel holds (kills nothing: an exec keeps running only if
  * it was started detached, which protocol v1 does not offer).
@@ -121,6 +121,30 @@ export const PortsWatchRequestSchema = z.object({ op: z.literal('ports.watch') }
 export const ClockSetRequestSchema = z.object({ op: z.literal('clock.set'), epochMs: z.number().int().positive() });
 export const PingRequestSchema = z.object({ op: z.literal('ping') });
 export const ShutdownRequestSchema = z.object({ op: z.literal('shutdown'), reboot: z.boolean().default(false) });
+
+// ---------------------------------------------------------------- keep-awake holds from inside the guest
+//
+// A program in the guest asks the agent to keep the sandbox awake (the
+// `hob-keep-awake` command, through the agent's unix socket
+// /run/hob/keep-awake.sock). The host learns of it on a `keep-awake.watch`
+// channel it keeps open for as long as it is connected: the agent answers
+// `ready {pending}` and then sends a `keep_awake` message for each hold taken
+// or released in the guest, until the host closes the channel. A change made
+// while no host watched is kept (only the latest) and handed over as `pending`
+// to the next watch. The host turns each change into the sandbox's keep-awake
+// hold, the same one `hob keep-awake` sets (one hold per sandbox: the last
+// change wins, from either side).
+
+/** Longest hold, in seconds (a week); the same bound as `hob keep-awake`. */
+export const MAX_KEEP_AWAKE_SECONDS = 7 * 86_400;
+
+/** A hold taken (`seconds` from when the host receives it) or released (`seconds` null). */
+export const KeepAwakeChangeSchema = z.object({
+  seconds: z.number().int().min(1).max(MAX_KEEP_AWAKE_SECONDS).nullable(),
+});
+export type KeepAwakeChange = z.infer<typeof KeepAwakeChangeSchema>;
+
+export const KeepAwakeWatchRequestSchema = z.object({ op: z.literal('keep-awake.watch') });
 
 // ---------------------------------------------------------------- services (capability "services")
 //
@@ -260,6 +284,7 @@ export const RequestSchema = z.discriminatedUnion('op', [
   ClockSetRequestSchema,
   PingRequestSchema,
   ShutdownRequestSchema,
+  KeepAwakeWatchRequestSchema,
   ServiceListRequestSchema,
   ServiceGetRequestSchema,
   ServicePutRequestSchema,
@@ -335,6 +360,8 @@ export const ReadySchemas = {
   tunnel: z.object({}),
   'ports.watch': z.object({ ports: z.array(PortInfoSchema) }),
   'service.logs': z.object({ logFile: z.string().max(4096) }),
+  /** The change made in the guest while no host watched (a hold's `seconds` counted from now), or null. */
+  'keep-awake.watch': z.object({ pending: KeepAwakeChangeSchema.nullable() }),
 } as const;
 export type StreamingOp = keyof typeof ReadySchemas;
 export type ReadyOf<O extends StreamingOp> = z.infer<(typeof ReadySchemas)[O]>;
@@ -358,5 +385,7 @@ export const ChannelMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('exit'), code: z.number().int().nullable(), signal: z.string().max(32).nullable() }),
   /** Agent -> host on a ports.watch channel. */
   z.object({ type: z.literal('port'), event: z.enum(['opened', 'closed']), port: PortInfoSchema }),
+  /** Agent -> host on a keep-awake.watch channel: a hold taken or released in the guest (KeepAwakeChange). */
+  z.object({ type: z.literal('keep_awake'), seconds: KeepAwakeChangeSchema.shape.seconds }),
 ]);
 export type ChannelMessage = z.infer<typeof ChannelMessageSchema>;

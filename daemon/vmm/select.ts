@@ -85,21 +85,30 @@ export interface DriverSelection extends VmmChoice {
   readonly kvmStatus: KvmStatus;
 }
 
+export interface SelectDriverOptions {
+  /** hobd's `vmm.driver` setting when not `auto`. */
+  readonly configured?: VmmKind;
+  /** hobd's `vmm.chBinary` setting (a path, or a name looked up on PATH); unset = the default search. */
+  readonly chBinary?: string;
+  /** Environment to read $HOB_VMM, $HOB_CH_BINARY and $PATH from. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** Probes this host (KVM, binaries, $HOB_VMM) and builds the driver to use. */
-export async function selectDriver(opts: { configured?: VmmKind; env?: NodeJS.ProcessEnv } = {}): Promise<DriverSelection> {
+export async function selectDriver(opts: SelectDriverOptions = {}): Promise<DriverSelection> {
   const env = opts.env ?? process.env;
   const kvm = await detectKvm();
-  const chBinary = await findChBinary(env);
+  const chBinary = await findChBinary(env, opts.chBinary);
   const choice = chooseVmm({
     env: env.HOB_VMM,
     configured: opts.configured,
     kvm,
     chBinary,
-    chSearch: chBinarySearchDescription(env),
+    chSearch: chBinarySearchDescription(env, opts.chBinary),
   });
   const driver: VmmDriver =
     choice.kind === 'qemu'
       ? new QemuDriver({ kvm: choice.kvm })
-      : new ChDriver(chBinary ? { binary: chBinary } : {});
+      : new ChDriver(chBinary ? { binary: chBinary } : opts.chBinary !== undefined ? { configuredBinary: opts.chBinary } : {});
   return { ...choice, driver, kvmStatus: kvm };
 }

@@ -18,6 +18,13 @@
  *   --services-root DIR  keep service definitions, logs and pid files under DIR
  *                        (DIR/etc/hob/services, ...) instead of "/". Services are
  *                        on in the guest; in --listen mode only with this option.
+ *   --keep-awake-socket PATH
+ *                        serve the keep-awake socket (keep-awake/socket.ts) at
+ *                        PATH instead of /run/hob/keep-awake.sock. Served in the
+ *                        guest; in --listen mode only with this option.
+ *
+ * `agent.mjs keep-awake ARGS` runs the in-guest `hob-keep-awake` command
+ * (keep-awake/cli.ts) instead of the agent.
  *
  * The agent never exits on its own: failures are logged and the transport reopened.
  */
@@ -26,6 +33,9 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { AGENT_VIRTIO_PORT_NAME, type Op } from '../../daemon/protocol/index.js';
 import { KNOWN_OPS } from './handlers/index.js';
+import { warmFreezeHelper } from './handlers/freeze.js';
+import { KEEP_AWAKE_COMMAND, runKeepAwakeCli } from './keep-awake/cli.js';
+import { KEEP_AWAKE_SOCKET, serveKeepAwakeSocket } from './keep-awake/socket.js';
 import { FEATURE_SERVICES, SERVICE_OPS, startServices } from './services/index.js';
 import { loadPty } from './handlers/exec-pty.js';
 import { log } from './log.js';
@@ -44,6 +54,8 @@ export const SYSTEM_OPS: ReadonlySet<Op> = new Set<Op>(['fs.freeze', 'fs.thaw', 
 
 const DISCOVERY_RETRY_MS = 1000;
 const REOPEN_DELAY_MS = 1000;
+/** How long after the agent starts serving the freeze helper is started. */
+const FREEZE_HELPER_WARM_DELAY_MS = 5000;
 
 async function identity(only: string[] | undefined, withSystemOps: boolean, withServices: boolean): Promise<AgentIdentity> {
   const all: string[] = [...KNOWN_OPS].filter((op) => (withSystemOps || !SYSTEM_OPS.has(op)) && (withServices || !SERVICE_OPS.has(op)));
@@ -82,6 +94,7 @@ async function main(): Promise<void> {
       capabilities: { type: 'string' },
       'system-ops': { type: 'boolean', default: false },
       'services-root': { type: 'string' },
+      'keep-awake-socket': { type: 'string' },
     },
     strict: true,
   });
@@ -95,6 +108,14 @@ async function main(): Promise<void> {
     process.once('SIGTERM', () => {
       supervisor.shutdown().finally(() => process.exit(0));
     });
+  }
+  const keepAwakeSocket = values['keep-awake-socket'] ?? (values.listen ? undefined : KEEP_AWAKE_SOCKET);
+  if (keepAwakeSocket !== undefined) {
+    // Not fatal: the agent's real work goes on without it.
+    serveKeepAwakeSocket(keepAwakeSocket).then(
+      () => log(`keep-awake socket at ${keepAwakeSocket}`),
+      (err: unknown) => log(`keep-awake socket ${keepAwakeSocket}: ${String(err)}`),
+    );
   }
   let sessions = 0;
   const onConnection = (socket: import('node:net').Socket): void => {
@@ -129,9 +150,17 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, DISCOVERY_RETRY_MS));
     }
   }
+  // The first checkpoint should not wait for the freeze helper to start; boot work goes first.
+  if (id.ops.has('fs.freeze')) setTimeout(() => void warmFreezeHelper(), FREEZE_HELPER_WARM_DELAY_MS).unref();
 }
 
-main().catch((err: unknown) => {
-  log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  process.exit(1);
-});
+if (process.argv[2] === KEEP_AWAKE_COMMAND) {
+  void runKeepAwakeCli(process.argv.slice(3)).then((status) => {
+    process.exitCode = status;
+  });
+} else {
+  main().catch((err: unknown) => {
+    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  });
+}

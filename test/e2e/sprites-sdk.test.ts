@@ -16,7 +16,7 @@ describe('official Sprites SDK against hob', () => {
     await d?.stop();
   });
 
-  it('creates, lists, gets, execs (pipes and TTY), writes and reads a file, checkpoints and restores, deletes', async () => {
+  it('creates, lists, gets, execs (pipes and TTY), writes and reads a file, checkpoints and restores, sets the network policy, deletes', async () => {
     const script = join(import.meta.dirname, 'sdk/sprites-client.mjs');
     const r = await d.inNetns([process.execPath, '--experimental-websocket', '--no-warnings', script], {
       env: { HOB_URL: d.baseUrl, HOB_TOKEN: d.token, SANDBOX: 'sdk-box' },
@@ -38,6 +38,8 @@ describe('official Sprites SDK against hob', () => {
     expect(seen.checkpointGot).toBe('v1');
     expect(seen.restoreLast).toMatchObject({ type: 'complete' });
     expect(seen.afterRestore).toBe('written by the sdk\n');
+    expect(seen.policy).toEqual({ rules: [{ domain: 'github.com', action: 'allow' }, { include: 'defaults' }] });
+    expect(seen.badPolicy).toMatch(/^Invalid policy: .*rules\.0\.domain/);
     expect(seen.afterDelete).not.toContain('sdk-box');
   });
 });

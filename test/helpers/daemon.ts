@@ -19,6 +19,7 @@ import { importImage } from '../../daemon/core/images.js';
 import { Pool } from '../../daemon/storage/index.js';
 import { ensureTestImage } from './image.js';
 import { unixRequest, type HttpRequest, type HttpResult } from './http.js';
+import { attachFakeInternet, DNS_SERVER, type FakeInternet } from './net/internet.js';
 import { createTestNetns, type TestNetns } from './netns.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -36,6 +37,12 @@ export interface TestDaemonOptions {
    * pauses between steps never put its sandboxes to sleep; idle tests opt in.
    */
   readonly idle?: { readonly pauseAfterSeconds?: number; readonly hibernateAfterSeconds?: number };
+  /**
+   * Link hobd's namespace to a fake internet (DNS + HTTP, see net/internet.ts) and use its
+   * DNS server upstream. Default false: hobd's namespace has no uplink at all, and its
+   * resolver forwards to 127.0.0.1 there (nothing listens: guests get SERVFAIL).
+   */
+  readonly internet?: boolean;
 }
 
 export interface CliResult {
@@ -54,6 +61,10 @@ export interface TestDaemon {
   readonly stateDir: string;
   readonly runDir: string;
   readonly netns: TestNetns;
+  /** Prefix of the sandbox namespaces this hobd creates (`<prefix><id>`). */
+  readonly netnsPrefix: string;
+  /** The fake internet, when asked for. */
+  readonly internet: FakeInternet | undefined;
   /** hobd's stderr so far. */
   logs(): string;
   /** HTTP over the unix socket. */
@@ -81,6 +92,8 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   const socketPath = join(runDir, 'hob.sock');
   const port = 20000 + Math.floor(Math.random() * 30000);
   const configPath = join(root, 'config.yaml');
+  // Unique per daemon: hobd removes the sandbox namespaces with its prefix that it does not know.
+  const netnsPrefix = `hs${randomBytes(3).toString('hex')}-`;
   await writeFile(
     configPath,
     [
@@ -91,6 +104,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'} }`,
       `idle: { pauseAfterSeconds: ${options.idle?.pauseAfterSeconds ?? 0}, hibernateAfterSeconds: ${options.idle?.hibernateAfterSeconds ?? 0} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
+      `network: { netnsPrefix: ${netnsPrefix}, upstreamDns: ['${options.internet ? DNS_SERVER : '127.0.0.1'}'] }`,
       '',
     ].join('\n'),
   );
@@ -101,6 +115,11 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   await pool.close({ unmount: false });
 
   const netns = await createTestNetns();
+  const internet = options.internet ? await attachFakeInternet(netns).catch(async (err: unknown) => {
+    await netns.dispose();
+    throw err;
+  }) : undefined;
+
   let hobd: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let stderr = '';
@@ -108,7 +127,10 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   const bridgeSocket = join(root, 'tcp-bridge.sock');
 
   const launch = async (): Promise<void> => {
-    const child = spawn(...netnsArgv(netns, [process.execPath, '--import', 'tsx', join(REPO, 'daemon/hobd.ts'), '--config', configPath]), {
+    // nsenter --net, not `ip netns exec`: the latter gives hobd a private mount namespace,
+    // in which the sandbox namespaces it creates (bind mounts under /run/netns) and its
+    // pool mounts would be invisible to the test.
+    const child = spawn(...sharedMountArgv(netns, [process.execPath, '--import', 'tsx', join(REPO, 'daemon/hobd.ts'), '--config', configPath]), {
       cwd: REPO,
       stdio: ['ignore', 'inherit', 'pipe'],
       env: { ...process.env, HOB_CONFIG: configPath },
@@ -129,6 +151,8 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     stateDir,
     runDir,
     netns,
+    netnsPrefix,
+    internet,
     logs: () => stderr,
     request: (req) => unixRequest(socketPath, req),
     tcpRequest: async (req) => {
@@ -167,6 +191,8 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
         await exited;
       }
       await killVmsUnder(runDir);
+      await deleteNetnsWithPrefix(netnsPrefix);
+      await internet?.dispose();
       await netns.dispose();
       await execa('umount', ['--lazy', join(stateDir, 'pool')], { reject: false });
       await rm(root, { recursive: true, force: true });
@@ -184,6 +210,17 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     throw err;
   }
   return daemon;
+}
+
+function sharedMountArgv(netns: TestNetns, argv: readonly string[]): [string, string[]] {
+  return ['nsenter', [`--net=/run/netns/${netns.name}`, '--', ...argv]];
+}
+
+/** Deletes the sandbox namespaces a daemon left (after its VMs were killed). */
+export async function deleteNetnsWithPrefix(prefix: string): Promise<void> {
+  for (const name of await readdir('/run/netns').catch(() => [] as string[])) {
+    if (name.startsWith(prefix)) await execa('ip', ['netns', 'delete', name], { reject: false });
+  }
 }
 
 function netnsArgv(netns: TestNetns, argv: readonly string[]): [string, string[]] {

@@ -32,5 +32,7 @@ export function noSandboxService(): SandboxService {
     sleep: unknownAsync,
     wake: unknownAsync,
     keepAwake: unknownAsync,
+    networkPolicy: unknown,
+    setNetworkPolicy: unknownAsync,
   };
 }

@@ -140,7 +140,7 @@ describe('hob CLI against the API and a host guest agent', () => {
       const bad = await execa(process.execPath, ['--import', 'tsx', main, '--socket', join(agent.dir, 'none.sock'), 'ls'], { cwd: REPO, reject: false });
       expect(bad.exitCode).toBe(3);
       expect(bad.stdout).toBe('');
-      expect(bad.stderr).toBe(`hob: hobd is not running (socket ${join(agent.dir, 'none.sock')}): start it with \`hob daemon\` or systemctl start hob`);
+      expect(bad.stderr).toBe(`hob: hobd is not running (socket ${join(agent.dir, 'none.sock')}): start it with \`systemctl start hobd\` (or \`hob daemon\` where systemd is not running)`);
     });
   });
 

@@ -7,8 +7,8 @@
  *
  * Caches kept between runs under $HOB_TEST_CACHE (default
  * /var/cache/hob/test-install): the mmdebstrap tarball (one per argument
- * set), and, bind-mounted into the root, apt's downloaded packages, npm's
- * cache and a compiler cache (ccache, see mmdebstrapArgs).
+ * set), and, bind-mounted into the root, apt's downloaded packages and
+ * npm's cache.
  *
  * What is copied in from this host, because it is how this host reaches the
  * package registries and what a fresh box would get from the Node.js vendor
@@ -16,7 +16,8 @@
  * archive are): the host's Node.js installation (node, npm, the headers
  * node-gyp compiles against), the host's npm configuration (global and
  * root's npmrc: registry CA file, nodedir) and the extra CA certificates in
- * /usr/local/share/ca-certificates.
+ * /usr/local/share/ca-certificates, and better-sqlite3's prebuilt binary
+ * (see seedPrebuilds).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -43,17 +44,9 @@ export function chrootUnavailable(): string | null {
   return null;
 }
 
-/**
- * ccache is the one thing in the root a fresh box would not have: with CC and
- * CXX pointing at it (see BUILD_ENV), npm ci's compilation of better-sqlite3
- * and node-pty (no prebuilt binaries reachable) is a cache hit after the first run.
- */
 function mmdebstrapArgs(out: string): string[] {
-  return ['--mode=root', '--variant=minbase', '--include=ca-certificates,ccache', '--format=tar', 'bookworm', out, MIRROR];
+  return ['--mode=root', '--variant=minbase', '--include=ca-certificates', '--format=tar', 'bookworm', out, MIRROR];
 }
-
-/** Environment of every command in the root besides PATH, HOME and LANG. */
-const BUILD_ENV: Readonly<Record<string, string>> = { CC: 'ccache gcc', CXX: 'ccache g++', CCACHE_DIR: '/root/.ccache' };
 
 /** The cached base tarball, made with mmdebstrap first when missing (a few minutes, once). */
 export async function baseTarball(log: (line: string) => void): Promise<string> {
@@ -109,6 +102,26 @@ async function copyNode(root: string): Promise<void> {
   }
 }
 
+/**
+ * better-sqlite3's prebuilt binary, which a box that reaches github.com downloads during npm ci
+ * (prebuild-install) and this one cannot: made from this host's build of the same version for
+ * the same Node.js (the one copied in), and handed over through prebuild-install's local
+ * prebuilds directory. Without it, npm ci compiles SQLite from source, about 5 minutes on a
+ * 2-core machine. node-pty has no Linux prebuilds and is still compiled by npm ci, so the build
+ * tools install.sh installs are exercised. Returns the environment pointing prebuild-install at
+ * it, or nothing when the host has no build (then npm ci compiles, which is only slower).
+ */
+async function seedPrebuilds(root: string): Promise<Record<string, string>> {
+  const pkgDir = join(REPO, 'node_modules', 'better-sqlite3');
+  const binary = join(pkgDir, 'build', 'Release', 'better_sqlite3.node');
+  if (!existsSync(binary)) return {};
+  const { version } = JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8')) as { version: string };
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  await mkdir(join(root, 'root', 'prebuilds'), { recursive: true });
+  await execa('tar', ['-czf', join(root, 'root', 'prebuilds', name), '-C', pkgDir, 'build/Release/better_sqlite3.node']);
+  return { npm_config_better_sqlite3_local_prebuilds: '/root/prebuilds' };
+}
+
 /** The extra CA certificates of this host (a proxy's CA, say), made trusted in `root`. */
 async function copyCaCertificates(root: string): Promise<void> {
   const dir = '/usr/local/share/ca-certificates';
@@ -153,6 +166,8 @@ export async function createFreshRoot(log: (line: string) => void): Promise<Fres
   const tarball = await baseTarball(log);
   const dir = await mkdtemp('/var/tmp/hob-install-test-');
   let holder: ChildProcess | undefined;
+  /** Environment of every command in the root besides PATH, HOME and LANG (see seedPrebuilds). */
+  let baseEnv: Record<string, string> = {};
   const nsArgs = (): string[] => ['-t', String(holder?.pid), '-m', '--'];
   const envArgs = (env: Readonly<Record<string, string>> = {}): string[] => [
     'env',
@@ -160,7 +175,7 @@ export async function createFreshRoot(log: (line: string) => void): Promise<Fres
     `PATH=${PATH_IN_ROOT}`,
     'HOME=/root',
     'LANG=C.UTF-8',
-    ...Object.entries({ ...BUILD_ENV, ...env }).map(([k, v]) => `${k}=${v}`),
+    ...Object.entries({ ...baseEnv, ...env }).map(([k, v]) => `${k}=${v}`),
   ];
   const destroy = async (): Promise<void> => {
     if (holder?.pid !== undefined && holder.exitCode === null) {
@@ -185,6 +200,7 @@ export async function createFreshRoot(log: (line: string) => void): Promise<Fres
     await cp('/etc/resolv.conf', join(dir, 'etc/resolv.conf'), { dereference: true });
     await copyCaCertificates(dir);
     await copyNode(dir);
+    baseEnv = await seedPrebuilds(dir);
     const files = await repoFiles();
     await mkdir(join(dir, CHECKOUT), { recursive: true });
     await execa('tar', ['-C', REPO, '--null', '-T', '-', '-cf', join(dir, 'root/hob.tar')], { input: files.join('\0') });
@@ -207,7 +223,6 @@ export async function createFreshRoot(log: (line: string) => void): Promise<Fres
     for (const [cache, inside] of [
       ['apt-archives', '/var/cache/apt/archives'],
       ['npm-cache', '/root/.npm'],
-      ['ccache', '/root/.ccache'],
     ] as const) {
       await mkdir(join(CACHE, cache), { recursive: true });
       await mkdir(join(dir, inside), { recursive: true });

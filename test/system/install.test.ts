@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectKvm } from '../../daemon/vmm/kvm.js';
 import type { DoctorReport } from '../../daemon/doctor/index.js';
@@ -96,6 +97,9 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
       expect(wrapper).toContain("installed by hob's install.sh");
       expect(wrapper).toContain(`${APP}/dist/daemon/${name === 'hob' ? 'cli/main.js' : 'hobd.js'}`);
     }
+    const compiled = existsSync(root.path(`${APP}/node_modules/better-sqlite3/build/Release/obj.target`));
+    process.stderr.write(`[install test] better-sqlite3: ${compiled ? 'compiled from source' : 'prebuilt binary'}; node-pty: compiled from source\n`);
+    expect(existsSync(root.path(`${APP}/node_modules/node-pty/build/Release/pty.node`))).toBe(true);
     // hob runs from its own copy; the checkout is left as it was.
     expect(existsSync(root.path(`${CHECKOUT}/node_modules`))).toBe(false);
     expect(existsSync(root.path(`${CHECKOUT}/dist`))).toBe(false);
@@ -197,4 +201,22 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
     for (const p of ['/var/lib/hob', '/etc/hob', '/var/cache/hob']) expect(existsSync(root.path(p)), p).toBe(false);
     expect(await hobGid(root)).toBeUndefined();
   }, 300_000);
+});
+
+const haveSystemdAnalyze = existsSync('/usr/bin/systemd-analyze');
+if (!haveSystemdAnalyze) console.warn('hobd.service check skipped: systemd-analyze is not installed');
+
+describe.skipIf(!haveSystemdAnalyze)('systemd/hobd.service', () => {
+  it('is a unit systemd accepts (systemd-analyze verify)', async () => {
+    const r = await execa('systemd-analyze', ['verify', join(REPO, 'systemd/hobd.service')], { reject: false });
+    // The wrapper exists only where install.sh ran; any other complaint (unknown key, bad value) fails.
+    const complaints = `${r.stdout}\n${r.stderr}`
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.includes('Command /usr/local/bin/hobd is not executable'));
+    expect(complaints).toEqual([]);
+    const unit = await readFile(join(REPO, 'systemd/hobd.service'), 'utf8');
+    for (const line of ['KillMode=process', 'Restart=on-failure', 'RuntimeDirectory=hob', 'RuntimeDirectoryPreserve=yes', 'StateDirectory=hob', 'ExecStart=/usr/local/bin/hobd']) {
+      expect(unit).toContain(`\n${line}\n`);
+    }
+  });
 });

@@ -157,7 +157,7 @@ describe('usage errors', () => {
     mkdirSync(join(dir, 'sub'));
     const r = await run(['info'], join(dir, 'sub'));
     expect(r.code).toBe(3);
-    expect(r.stderr).toBe('hob: hobd is not running (socket /nonexistent/hob.sock): start it with `hob daemon` or systemctl start hob\n');
+    expect(r.stderr).toBe('hob: hobd is not running (socket /nonexistent/hob.sock): start it with `systemctl start hobd` (or `hob daemon` where systemd is not running)\n');
   });
 
   it('makes hob\'s own failures in exec exit 255, apart from the remote command\'s codes', async () => {

@@ -31,7 +31,7 @@ describe('exit codes and messages', () => {
     [new ApiError(409, 'conflict', 'a sandbox named dev exists'), 'a sandbox named dev exists', ExitCode.Failure],
     [new ApiError(401, 'unauthorized', 'an Authorization: Bearer token is required'), 'an Authorization: Bearer token is required (pass --token or set HOB_TOKEN; create a token with `hob token create` over the unix socket)', ExitCode.Failure],
     [new CliError('multi\nline\n  text'), 'multi line text', ExitCode.Failure],
-    [new ConnectionError('socket /x', 'not-running', 'ECONNREFUSED'), 'hobd is not running (socket /x): start it with `hob daemon` or systemctl start hob', ExitCode.Unreachable],
+    [new ConnectionError('socket /x', 'not-running', 'ECONNREFUSED'), 'hobd is not running (socket /x): start it with `systemctl start hobd` (or `hob daemon` where systemd is not running)', ExitCode.Unreachable],
     [new ConnectionError('socket /x', 'permission', 'EACCES'), 'no permission to use socket /x: run as root or as a member of the group hob', ExitCode.Unreachable],
     [Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT' }), "ENOENT: no such file or directory, open 'x'", ExitCode.Failure],
     [new TypeError('oops'), 'internal error: oops', ExitCode.Failure],

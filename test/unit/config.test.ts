@@ -20,7 +20,7 @@ describe('config', () => {
       dbPath: '/var/lib/hob/hob.db',
       pool: { path: undefined, imageSize: 'auto', mountOptions: 'compress=zstd:1,discard=async' },
       api: { socketPath: '/run/hob/hob.sock', socketGroup: 'hob', tcpHost: '127.0.0.1', tcpPort: 7707 },
-      vmm: { driver: 'auto', chBinary: 'cloud-hypervisor' },
+      vmm: { driver: 'auto', chBinary: undefined },
       sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: 'dev' },
       idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 },
     });

@@ -16,8 +16,10 @@ import { CH_SOCKET_NAMES, CH_TRANSIENT_FILES, ChVm, chPaths, type ChPaths } from
 import { prepareRestoreSource } from './restore-source.js';
 
 export interface ChDriverOptions {
-  /** Binary path; default: findChBinary() ($HOB_CH_BINARY, /usr/local/lib/hob/cloud-hypervisor, PATH). */
+  /** Binary path; default: findChBinary() ($HOB_CH_BINARY, `configuredBinary`, /usr/local/lib/hob/cloud-hypervisor, PATH). */
   readonly binary?: string;
+  /** hobd's `vmm.chBinary` setting, for the search when `binary` is not given. */
+  readonly configuredBinary?: string;
   readonly arch?: GuestArch;
   /** How restore brings guest memory in. Default Copy (OnDemand needs userfaultfd). */
   readonly memoryRestoreMode?: ChMemoryRestoreMode;
@@ -64,8 +66,8 @@ export class ChDriver implements VmmDriver {
   /** The binary path; VmmError naming where it was looked for when there is none. */
   async binary(): Promise<string> {
     if (this.binaryPath) return this.binaryPath;
-    const found = await findChBinary();
-    if (!found) throw new VmmError(`cloud-hypervisor not found (looked for ${chBinarySearchDescription()})`);
+    const found = await findChBinary(process.env, this.opts.configuredBinary);
+    if (!found) throw new VmmError(`cloud-hypervisor not found (looked for ${chBinarySearchDescription(process.env, this.opts.configuredBinary)})`);
     this.binaryPath = found;
     return found;
   }

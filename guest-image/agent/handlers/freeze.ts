@@ -2,18 +2,24 @@
  * fs.freeze / fs.thaw of the root filesystem, for consistent checkpoints.
  *
  * While frozen, every write to / blocks in the kernel, so the agent itself must
- * not write there: it only logs to the console and runs `fsfreeze` (reading a
- * binary is fine; atime updates are skipped on a frozen fs). fsfreeze runs as a
- * child process, so the event loop never blocks. An auto-thaw timer undoes a
- * freeze whose host vanished; a second freeze while frozen only re-arms it.
- * Thawing a filesystem that is not frozen is not an error.
+ * not write there: it only logs to the console and asks a helper process to
+ * freeze or thaw (freeze-helper.ts: one started on first use and kept, so a
+ * checkpoint starts no process in the guest), or, where the helper cannot run,
+ * runs `fsfreeze` (reading a binary is fine; atime updates are skipped on a
+ * frozen fs). Either way the ioctl runs in another process, so the event loop
+ * never blocks. An auto-thaw timer undoes a freeze whose host vanished; a
+ * second freeze while frozen only re-arms it. Thawing a filesystem that is not
+ * frozen is not an error.
  */
 import { execa } from 'execa';
 import type { RequestOf, ResultOf } from '../../../daemon/protocol/index.js';
 import { codeFromMessage, OpError } from '../errors.js';
 import { log } from '../log.js';
+import { FreezeHelper, HelperUnavailableError } from './freeze-helper.js';
 
 const ROOT = '/';
+const helper = new FreezeHelper(ROOT);
+let helperFailureLogged = false;
 let frozen = false;
 let autoThaw: NodeJS.Timeout | undefined;
 /** Freeze and thaw run one at a time. */
@@ -26,6 +32,14 @@ function serialized<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 async function fsfreeze(flag: '-f' | '-u'): Promise<void> {
+  try {
+    await (flag === '-f' ? helper.freeze() : helper.thaw());
+    return;
+  } catch (err) {
+    if (!(err instanceof HelperUnavailableError)) throw err;
+    if (!helperFailureLogged) log(`freeze helper: ${err.message}; using the fsfreeze command`);
+    helperFailureLogged = true;
+  }
   const result = await execa('fsfreeze', [flag, ROOT], { reject: false, stdin: 'ignore' });
   if (result.exitCode === 0) return;
   const text = `${result.stderr ?? ''}`.trim() || (result.shortMessage ?? `exit status ${String(result.exitCode)}`);
@@ -45,10 +59,24 @@ async function thawNow(reason: string): Promise<void> {
   frozen = false;
 }
 
+/**
+ * Starts the freeze helper ahead of the first checkpoint (the agent calls it
+ * once the guest has settled after boot). Never rejects; a helper that cannot
+ * start is started again, or replaced by `fsfreeze`, at the first freeze.
+ */
+export function warmFreezeHelper(): Promise<void> {
+  return helper.warm();
+}
+
 export function fsFreeze(req: RequestOf<'fs.freeze'>): Promise<ResultOf<'fs.freeze'>> {
   return serialized(async () => {
     if (!frozen) {
-      await fsfreeze('-f');
+      try {
+        await fsfreeze('-f');
+      } catch (err) {
+        // EBUSY: frozen already (by a helper that died before answering, say), which is what was asked; the thaw undoes it.
+        if (!(err instanceof OpError && err.code === 'EBUSY')) throw err;
+      }
       frozen = true;
       log(`froze ${ROOT} (auto-thaw in ${req.autoThawMs} ms)`);
     }

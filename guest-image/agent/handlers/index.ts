@@ -8,6 +8,7 @@ import { handleFsWrite } from './fs-write.js';
 import { handlePortsWatch } from './ports.js';
 import { ping, setClock, shutdown, sync } from './system.js';
 import { handleTunnel } from './tunnel.js';
+import { handleKeepAwakeWatch } from '../keep-awake/holds.js';
 import { handleServiceLogs, serviceDelete, serviceGet, serviceList, servicePut, serviceSignal, serviceStart, serviceStop } from '../services/index.js';
 
 /** A handler owns its channel: it answers, streams, and closes it. Throwing sends `error` (errno code) and closes. */
@@ -40,6 +41,7 @@ export const handlers: { readonly [O in Op]: Handler<O> } = {
   'clock.set': unary(setClock),
   ping: unary(ping),
   shutdown,
+  'keep-awake.watch': handleKeepAwakeWatch,
   'service.list': unary(serviceList),
   'service.get': unary(serviceGet),
   'service.put': unary(servicePut),

@@ -46,6 +46,11 @@ await fs.writeFile('/root/sdk.txt', 'changed after the checkpoint\n');
 out.restoreLast = (await readAll(await sprite.restoreCheckpoint('v1'))).at(-1);
 out.afterRestore = await fs.readFile('/root/sdk.txt', 'utf8');
 
+// Network policy: set, read back, and a bad one refused.
+await sprite.updateNetworkPolicy({ rules: [{ domain: 'github.com', action: 'allow' }, { include: 'defaults' }] });
+out.policy = await sprite.getNetworkPolicy();
+out.badPolicy = await sprite.updateNetworkPolicy({ rules: [{ domain: 'not a name', action: 'allow' }] }).then(() => 'accepted', (err) => err.message);
+
 await client.deleteSprite(name);
 out.afterDelete = (await client.listSprites()).sprites.map((s) => s.name);
 process.stdout.write(JSON.stringify(out));

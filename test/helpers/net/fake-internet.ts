@@ -1,7 +1,7 @@
 /**
  * The fake internet of the network tests, run inside its own namespace: an authoritative
  * DNS server (UDP and TCP) for a small zone, and an HTTP server on port 80 of every local
- * address that answers "web <local address>". Both log who asked what.
+ * address that answers "web <local address>" (and `/bytes/N`: N bytes). Both log who asked what.
  *
  * argv[2]: JSON {dnsAddress: string, zone: TestRecord[]}.
  */
@@ -63,6 +63,22 @@ await new Promise<void>((r) => tcp.listen(53, config.dnsAddress, () => r()));
 
 const web = http.createServer((req, res) => {
   requests.push(`${req.socket.localAddress} ${req.headers.host ?? ''} from ${req.socket.remoteAddress}`);
+  const bytes = /^\/bytes\/(\d{1,10})$/.exec(req.url ?? '');
+  if (bytes) {
+    // N bytes for throughput measurements, in 64 KiB writes that honour backpressure.
+    let left = Number(bytes[1]);
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
+    const pump = (): void => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    return pump();
+  }
   res.end(`web ${req.socket.localAddress}`);
 });
 await new Promise<void>((r) => web.listen(80, '0.0.0.0', () => r()));

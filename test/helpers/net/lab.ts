@@ -23,29 +23,15 @@ import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { GATEWAY_ADDRESS, GUEST_ADDRESS, GUEST_PREFIX } from '../../../daemon/net/addresses.js';
-import type { TestRecord } from './dns-build.js';
+import { attachFakeInternet, DNS_SERVER } from './internet.js';
 import { createTestNetns, type TestNetns } from '../netns.js';
 import { startRpc, type RpcProcess } from './rpc.js';
 
-export const HOST_WAN = '203.0.113.1';
-export const ISP = '203.0.113.254';
-export const DNS_SERVER = '198.51.100.53';
-/** Addresses of the fake internet (each serves HTTP on port 80). */
-export const WEB = { web: '198.51.100.80', other: '198.51.100.81', sub: '198.51.100.82', unnamed: '198.51.100.83' } as const;
-/** Addresses in ranges a guest must never reach; the fake internet serves HTTP on them too. */
-export const PRIVATE_TARGETS = ['192.168.77.1', '100.64.7.1', '169.254.7.1', '10.99.0.1', '172.20.0.1'] as const;
+export { DNS_SERVER, HOST_WAN, ISP, PRIVATE_TARGETS, WEB, ZONE } from './internet.js';
 /** Port of the stand-in for hobd's API listener in H. */
 export const HOST_API_PORT = 7707;
 export const TRANSIT_RANGE = '10.213.0.0/16';
 export const RESOLVER_PORT = 10053;
-
-export const ZONE: readonly TestRecord[] = [
-  { name: 'web.example', type: 'A', value: WEB.web, ttl: 60 },
-  { name: 'other.example', type: 'A', value: WEB.other, ttl: 60 },
-  { name: 'a.web.example', type: 'A', value: WEB.sub, ttl: 60 },
-  { name: 'alias.example', type: 'CNAME', value: 'web.example', ttl: 60 },
-  { name: 'lan.example', type: 'A', value: '192.168.77.1', ttl: 60 },
-];
 
 /** Why these tests cannot run here, or null. */
 export function labUnavailable(): string | null {
@@ -92,22 +78,12 @@ export async function createLab(): Promise<Lab> {
   try {
     const host = await createTestNetns('hobt');
     cleanups.push(() => host.dispose());
-    const internet = await createTestNetns('hobt');
-    cleanups.push(() => internet.dispose());
-
     // The host's ICMP rate limit would turn some of the many rejections these tests provoke
     // into silent drops (the dial then fails only after a SYN retransmission).
     await execa('ip', ['netns', 'exec', host.name, 'sysctl', '-q', '-w', 'net.ipv4.icmp_ratelimit=0']);
-    await ip(host.name, ['link', 'add', 'wan0', 'type', 'veth', 'peer', 'name', 'isp0', 'netns', internet.name]);
-    await ip(host.name, ['addr', 'add', `${HOST_WAN}/24`, 'dev', 'wan0']);
-    await ip(host.name, ['link', 'set', 'wan0', 'up']);
-    await ip(host.name, ['route', 'add', 'default', 'via', ISP]);
-    await ip(internet.name, ['addr', 'add', `${ISP}/24`, 'dev', 'isp0']);
-    await ip(internet.name, ['link', 'set', 'isp0', 'up']);
-    for (const a of [DNS_SERVER, ...Object.values(WEB), ...PRIVATE_TARGETS]) await ip(internet.name, ['addr', 'add', `${a}/32`, 'dev', 'lo']);
-
-    const fakeInternet = await startRpc(internet.name, 'test/helpers/net/fake-internet.ts', [JSON.stringify({ dnsAddress: DNS_SERVER, zone: ZONE })]);
-    cleanups.push(() => fakeInternet.kill());
+    const world = await attachFakeInternet(host);
+    cleanups.push(() => world.dispose());
+    const { netns: internet, rpc: fakeInternet } = world;
 
     // Sandboxes of this lab are torn down by the driver; these catch what a failing test left.
     cleanups.push(async () => {

@@ -1,0 +1,21 @@
+/**
+ * The manager's view of sandbox networking (design section 6). net/index.ts's
+ * SandboxNetwork implements it; the manager only asks for a sandbox's network
+ * before its VMM starts and gives it back after the VMM has exited.
+ */
+import type { AgentClient } from '../agent/index.js';
+import { POLICY_GUEST_PATH, renderPolicyFile, type NetworkPolicy, type SandboxNetwork } from '../net/index.js';
+
+/** What the manager uses of SandboxNetwork. */
+export type SandboxNetworking = Pick<SandboxNetwork, 'setup' | 'teardown' | 'setPolicy' | 'reconcile'>;
+
+/**
+ * Writes the sandbox's policy where the guest can read it (POLICY_GUEST_PATH, root's,
+ * mode 0444). The agent writes through a temporary file and a rename, so a reader never
+ * sees half a file; an existing file keeps its mode, hence the chmod.
+ * @throws AgentError when the guest does not take it.
+ */
+export async function publishPolicyToGuest(agent: AgentClient, policy: NetworkPolicy): Promise<void> {
+  await agent.writeFile(POLICY_GUEST_PATH, Buffer.from(renderPolicyFile(policy)), { mode: 0o444, mkdirs: true });
+  await agent.chmod(POLICY_GUEST_PATH, 0o444);
+}
