@@ -6,6 +6,7 @@
  * - latency: median of 30 sequential GETs, each on a new connection;
  * - throughput: one GET of 64 MiB.
  * Needs the daemon started with the fake internet (bench/run.ts does that for this suite).
+ * In the guest the script runs under the agent's Node (/opt/hob/node; the minimal image has no other).
  */
 import type { TestDaemon } from '../test/helpers/daemon.js';
 import { WEB } from '../test/helpers/net/internet.js';
@@ -44,7 +45,7 @@ export async function benchNetwork(d: TestDaemon, record: Record): Promise<void>
   const created = await d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'netbench' } });
   if (created.status !== 201) throw new Error(`create: ${created.status} ${created.text()}`);
   try {
-    const r = await d.request({ method: 'POST', path: '/v1/sandboxes/netbench/exec', body: { command: ['node', '-e', SCRIPT] } });
+    const r = await d.request({ method: 'POST', path: '/v1/sandboxes/netbench/exec', body: { command: ['/opt/hob/node', '-e', SCRIPT] } });
     const out = r.json<{ stdout: string; stderr: string; exit_code: number }>();
     if (r.status !== 200 || out.exit_code !== 0) throw new Error(`guest run: ${r.status} ${out.stderr}`);
     const guest = JSON.parse(out.stdout) as PathFigures;
