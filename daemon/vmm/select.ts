@@ -90,6 +90,8 @@ export interface SelectDriverOptions {
   readonly configured?: VmmKind;
   /** hobd's `vmm.chBinary` setting (a path, or a name looked up on PATH); unset = the default search. */
   readonly chBinary?: string;
+  /** hobd's `vmm.qemuBinary` setting (a path, or a name looked up on PATH); unset = qemu-system-<arch>. */
+  readonly qemuBinary?: string;
   /** Environment to read $HOB_VMM, $HOB_CH_BINARY and $PATH from. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -108,7 +110,7 @@ export async function selectDriver(opts: SelectDriverOptions = {}): Promise<Driv
   });
   const driver: VmmDriver =
     choice.kind === 'qemu'
-      ? new QemuDriver({ kvm: choice.kvm })
+      ? new QemuDriver({ kvm: choice.kvm, ...(opts.qemuBinary !== undefined ? { binary: opts.qemuBinary } : {}) })
       : new ChDriver(chBinary ? { binary: chBinary } : opts.chBinary !== undefined ? { configuredBinary: opts.chBinary } : {});
   return { ...choice, driver, kvmStatus: kvm };
 }
