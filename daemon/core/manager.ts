@@ -815,29 +815,25 @@ export class SandboxManager implements SandboxService {
     }
   }
 
-  private async boot(row: SandboxRow): Promise<LiveVm> {
-    const spec = await this.vmSpec(row);
-    let vm: LiveVm;
-    try {
-      await rm(spec.runDir, { recursive: true, force: true });
-      vm = await LiveVm.boot(this.deps.driver, spec);
-    } catch (err) {
-      await this.releaseNetwork(row.id);
-      throw err;
-    }
-    this.live.set(row.id, vm);
-    this.watchExit(row.id, vm);
-    await this.publishPolicy(row, vm);
-    return vm;
+  private boot(row: SandboxRow): Promise<LiveVm> {
+    return this.launch(row, (spec) => LiveVm.boot(this.deps.driver, spec));
   }
 
   /** Starts a VM from the memory image in `memoryDir` and lets it run on (see LiveVm.resume). */
-  private async resume(row: SandboxRow, memoryDir: string): Promise<LiveVm> {
+  private resume(row: SandboxRow, memoryDir: string): Promise<LiveVm> {
+    return this.launch(row, (spec) => LiveVm.resume(this.deps.driver, spec, memoryDir));
+  }
+
+  /**
+   * Sets up the sandbox's network, runs `start` on a clean run dir and registers the VM;
+   * the network is removed again when the start fails.
+   */
+  private async launch(row: SandboxRow, start: (spec: VmSpec) => Promise<LiveVm>): Promise<LiveVm> {
     const spec = await this.vmSpec(row);
     let vm: LiveVm;
     try {
       await rm(spec.runDir, { recursive: true, force: true });
-      vm = await LiveVm.resume(this.deps.driver, spec, memoryDir);
+      vm = await start(spec);
     } catch (err) {
       await this.releaseNetwork(row.id);
       throw err;

@@ -19,6 +19,7 @@
  * Output: the policy as a list of rules; with `--json` the API's `{rules}`.
  */
 import { readFile } from 'node:fs/promises';
+import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
@@ -97,7 +98,7 @@ export function registerPolicyCommand(program: Command, ctx: CliContext): void {
       .option('--file <path>', 'the whole policy as JSON {"rules": [...]}; - reads stdin')
       .option('--unrestricted', 'remove every restriction (the default policy)'),
   ).action(async (given: string | undefined, o: PolicyOptions, cmd: Command) => {
-    const wanted = await policyFromOptions(o, () => readAll(io.stdin));
+    const wanted = await policyFromOptions(o, () => text(io.stdin));
     const name = await sandboxName(given, ctx);
     const client = clientFor(cmd, ctx);
     const path = sandboxPath(name, '/policy/network');
@@ -106,10 +107,4 @@ export function registerPolicyCommand(program: Command, ctx: CliContext): void {
     if (wantsJson(cmd)) return printJson(io.stdout, policy);
     io.stdout.write(policyText(name, policy));
   });
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  return Buffer.concat(chunks).toString('utf8');
 }
