@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { AgentClient } from '../agent/index.js';
 import { AgentError } from '../errors.js';
+import { IDENTITY_DEADLINE_MS, withDeadline } from './deadline.js';
 
 /** The guest's /etc/machine-id: 32 hex digits, stable for a sandbox id and different for every other. */
 export function machineIdFor(sandboxId: string): string {
@@ -17,8 +18,9 @@ export function machineIdFor(sandboxId: string): string {
  * Applies a new hostname and machine-id in a running guest, and regenerates the
  * ssh host keys if the guest has any (a fork must not share them with its parent).
  * The values reach the script as arguments, never as script text.
+ * @throws TimeoutError after `deadlineMs` (IDENTITY_DEADLINE_MS) (the fork then fails and is undone, its VMM killed).
  */
-export async function applyIdentity(agent: AgentClient, identity: { hostname: string; machineId: string }): Promise<void> {
+export async function applyIdentity(agent: AgentClient, identity: { hostname: string; machineId: string }, deadlineMs = IDENTITY_DEADLINE_MS): Promise<void> {
   const script = [
     'set -e',
     'hostname "$1"',
@@ -30,7 +32,7 @@ export async function applyIdentity(agent: AgentClient, identity: { hostname: st
     'if ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1; then rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null; fi',
     'sync',
   ].join('\n');
-  const result = await agent.run(['/bin/sh', '-c', script, 'hob-identity', identity.hostname, identity.machineId]);
+  const result = await withDeadline(agent.run(['/bin/sh', '-c', script, 'hob-identity', identity.hostname, identity.machineId]), deadlineMs, 'the guest agent (identity)');
   if (result.code !== 0) {
     throw new AgentError(`setting the fork's identity failed (exit ${String(result.code)}): ${result.stderr.toString('utf8').trim().slice(0, 500)}`);
   }

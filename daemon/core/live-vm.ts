@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { AgentClient, waitForAgent } from '../agent/index.js';
 import { AgentError } from '../errors.js';
 import type { VmHandle, VmmDriver, VmSpec } from '../vmm/types.js';
+import { CLOCK_DEADLINE_MS, SHUTDOWN_DEADLINE_MS, SYNC_DEADLINE_MS, withDeadline } from './deadline.js';
 
 /** How long a booting guest may take to answer. TCG boots take 10-60 s on 2 cores, and several boot at once. */
 export const BOOT_AGENT_TIMEOUT_MS = 300_000;
@@ -49,7 +50,8 @@ export class LiveVm {
     try {
       await handle.resume();
       const agent = await vm.agent(RESUME_AGENT_TIMEOUT_MS);
-      await agent.setClock(Date.now());
+      // An agent that connects but then does not answer is as broken as one that never connects.
+      await withDeadline(agent.setClock(Date.now()), CLOCK_DEADLINE_MS, 'the guest agent (clock.set)');
       return vm;
     } catch (err) {
       vm.expectingExit = true;
@@ -96,26 +98,35 @@ export class LiveVm {
   }
 
   /**
-   * Stops the guest cleanly: sync and power off through the agent, then wait
-   * for the VMM to exit; kills it if that does not happen within graceMs.
+   * Stops the guest within graceMs, whatever the guest does: sync and power off
+   * through the agent (each call with its deadline), then wait for the VMM to
+   * exit. An agent that does not answer gets the VMM's power button for the rest
+   * of the grace time instead; a VMM still there at the end is killed.
    */
   async stop(graceMs: number): Promise<void> {
     this.expectingExit = true;
+    const until = Date.now() + graceMs;
+    const left = (): number => Math.max(0, until - Date.now());
     const client = this.agentClient && !this.agentClient.isClosed ? this.agentClient : undefined;
+    let agentAnswered = false;
     if (client) {
       try {
-        await client.sync();
-        await client.shutdown();
+        await withDeadline(client.sync(), Math.min(SYNC_DEADLINE_MS, left()), 'the guest agent (sync)');
+        await withDeadline(client.shutdown(), Math.min(SHUTDOWN_DEADLINE_MS, left()), 'the guest agent (shutdown)');
+        agentAnswered = true;
       } catch {
-        // The guest may already be going down, or be wrecked: the VMM stop below decides.
+        // Going down already, wrecked, or not answering: the VMM stop below decides.
       }
+    }
+    if (agentAnswered) {
       const exited = await Promise.race([
         this.handle.exited.then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), left()).unref()),
       ]);
-      if (exited) return this.detach();
+      if (!exited) await this.handle.kill();
+    } else {
+      await this.handle.stop({ graceMs: left() });
     }
-    await this.handle.stop({ graceMs: client ? 0 : graceMs });
     this.detach();
   }
 

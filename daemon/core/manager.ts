@@ -49,6 +49,7 @@ import { AutoCheckpointSchema, autoCheckpointOf, idleOverrideOf, keepAwakeUntilO
 import { IdleOverrideSchema, IdleTracker, effectiveIdle } from './idle.js';
 import { GuestKeepAwake } from './guest-keep-awake.js';
 import { withQuiescedDisk } from './quiesce.js';
+import { CLOCK_DEADLINE_MS, withDeadline } from './deadline.js';
 import type {
   CheckpointInfo,
   CheckpointInput,
@@ -714,7 +715,9 @@ export class SandboxManager implements SandboxService {
       if (live && row.state === 'paused') {
         emit(progress, 'info', 'Resuming the paused VM...');
         await live.handle.resume();
-        await (await live.agent()).setClock(Date.now()).catch((err: Error) => this.log(`hob: setting the clock of ${row.name}: ${err.message}`));
+        // A clock that cannot be set is logged, not fatal: the guest's memory lives only in this VMM.
+        await withDeadline((async () => (await live.agent()).setClock(Date.now()))(), CLOCK_DEADLINE_MS, 'the guest agent (clock.set)')
+          .catch((err: Error) => this.log(`hob: setting the clock of ${row.name}: ${err.message}`));
         // A policy change made while it was paused reaches the guest's copy now (not waited for).
         void this.publishPolicy(row, live);
         vm = live;
