@@ -12,6 +12,13 @@
  * tick). A change made in the guest while no watch was open reaches the host
  * as the watch's `pending` change. Agents without the capability (from older
  * checkpoints) are left alone.
+ *
+ * The guest is hostile: it may send changes as fast as it can. Only the last
+ * change matters, so they are coalesced per sandbox: the first is applied at
+ * once, later ones at most once per KEEP_AWAKE_APPLY_INTERVAL_MS (the latest
+ * of them, its `seconds` counted from when it arrived), one apply at a time.
+ * The watcher itself closes a flooded watch (KeepAwakeWatcher); it is not
+ * opened again on the same agent connection.
  */
 import type { AgentClient, KeepAwakeWatcher } from '../agent/index.js';
 import type { KeepAwakeChange } from '../protocol/index.js';
@@ -24,11 +31,23 @@ export const CAPABILITY_KEEP_AWAKE_WATCH = 'keep-awake.watch';
 /** Sets (seconds) or ends (null) the hold of the sandbox called `name`. */
 export type ApplyKeepAwake = (name: string, seconds: number | null) => Promise<unknown>;
 
+/**
+ * Least time between two applies for one sandbox. Each apply is a SQLite write
+ * (and, for a hold, a wake); once a second bounds a flooding guest to that
+ * while a hold still takes effect within a second of its last change.
+ */
+export const KEEP_AWAKE_APPLY_INTERVAL_MS = 1000;
+
+/** What GuestKeepAwake needs of a running sandbox's VM. */
+export type WatchedVm = Pick<LiveVm, 'agent'>;
+
 export class GuestKeepAwake {
   /** The agent connection each VM is watched on. */
-  private readonly watched = new WeakMap<LiveVm, AgentClient>();
+  private readonly watched = new WeakMap<WatchedVm, AgentClient>();
   /** VMs whose watch is being opened. */
-  private readonly opening = new WeakSet<LiveVm>();
+  private readonly opening = new WeakSet<WatchedVm>();
+  /** The coalescing state per sandbox name, while a change waits or the interval since the last apply runs. */
+  private readonly writers = new Map<string, HoldWriter>();
 
   constructor(
     private readonly apply: ApplyKeepAwake,
@@ -36,7 +55,7 @@ export class GuestKeepAwake {
   ) {}
 
   /** Makes sure the running sandbox `name` (VM `vm`) is watched on its current agent connection. Never throws. */
-  follow(name: string, vm: LiveVm): void {
+  follow(name: string, vm: WatchedVm): void {
     if (this.opening.has(vm)) return;
     const client = this.watched.get(vm);
     if (client && !client.isClosed) return;
@@ -44,7 +63,7 @@ export class GuestKeepAwake {
     void this.open(name, vm).finally(() => this.opening.delete(vm));
   }
 
-  private async open(name: string, vm: LiveVm): Promise<void> {
+  private async open(name: string, vm: WatchedVm): Promise<void> {
     let client: AgentClient;
     try {
       client = await vm.agent();
@@ -62,10 +81,83 @@ export class GuestKeepAwake {
       if (!(err instanceof AgentError)) this.log(`hob: watching keep-awake holds in ${name}: ${(err as Error).message}`);
       return;
     }
-    const onChange = (change: KeepAwakeChange): void => {
-      this.apply(name, change.seconds).catch((err: Error) => this.log(`hob: keep-awake ${change.seconds === null ? 'release' : 'hold'} from inside ${name}: ${err.message}`));
-    };
-    if (watcher.pending) onChange(watcher.pending);
+    const onChange = (change: KeepAwakeChange): void => this.offer(name, change);
     watcher.on('change', onChange);
+    // A flooded watch stays closed on this connection (follow() only reopens on a new one).
+    // It may have closed already, in the same read as its `ready` answer.
+    const reportFlood = (): void => {
+      if (watcher.floodError) this.log(`hob: ${name}: ${watcher.floodError.message}`);
+    };
+    if (watcher.isClosed) reportFlood();
+    else watcher.once('close', reportFlood);
+    // Changes that came with the `ready` answer were emitted before the listener existed: the latest counts.
+    if (watcher.latest) onChange(watcher.latest);
+  }
+
+  private offer(name: string, change: KeepAwakeChange): void {
+    let writer = this.writers.get(name);
+    if (!writer) {
+      writer = new HoldWriter(name, this.apply, this.log, () => this.writers.delete(name));
+      this.writers.set(name, writer);
+    }
+    writer.offer(change);
+  }
+}
+
+/** Coalesced applies for one sandbox (see the module comment). */
+class HoldWriter {
+  private pending: { seconds: number | null; receivedAt: number } | undefined;
+  private lastApplyAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private applying = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly apply: ApplyKeepAwake,
+    private readonly log: (message: string) => void,
+    private readonly forget: () => void,
+  ) {}
+
+  offer(change: KeepAwakeChange): void {
+    this.pending = { seconds: change.seconds, receivedAt: Date.now() };
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.applying) return;
+    const wait = this.lastApplyAt + KEEP_AWAKE_APPLY_INTERVAL_MS - Date.now();
+    if (!this.pending) {
+      if (wait <= 0) this.forget();
+      else this.later(wait);
+      return;
+    }
+    if (wait > 0) this.later(wait);
+    else void this.run();
+  }
+
+  private later(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.schedule();
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async run(): Promise<void> {
+    const change = this.pending;
+    if (!change) return;
+    this.pending = undefined;
+    this.applying = true;
+    this.lastApplyAt = Date.now();
+    // A hold counts from when it arrived, not from when its turn came.
+    const seconds = change.seconds === null ? null : Math.max(1, change.seconds - Math.floor((Date.now() - change.receivedAt) / 1000));
+    try {
+      await this.apply(this.name, seconds);
+    } catch (err) {
+      this.log(`hob: keep-awake ${seconds === null ? 'release' : 'hold'} from inside ${this.name}: ${(err as Error).message}`);
+    } finally {
+      this.applying = false;
+      this.schedule();
+    }
   }
 }
