@@ -6,6 +6,7 @@
  * the VMs running: the next hobd adopts them (reconcile.ts).
  */
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApi } from './api/app.js';
 import { serveApi } from './api/server.js';
@@ -21,7 +22,17 @@ import { SessionRegistry } from './core/sessions.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
 import { Pool } from './storage/index.js';
+import { restrictTree } from './storage/modes.js';
+import { restrictVmRunDirs } from './vmm/run-dir.js';
 import { selectDriver } from './vmm/select.js';
+
+/**
+ * hobd's umask: whatever hobd and its VMM children create without an explicit mode (qemu's
+ * pid file and sockets, cloud-hypervisor's snapshot files, scratch files) is root's alone.
+ * What others must reach gets its mode explicitly (the run dir 0755, the API socket 0660,
+ * see daemon-dirs.ts and api/server.ts).
+ */
+export const HOBD_UMASK = 0o077;
 
 export interface DaemonOptions {
   /** Configuration file; default $HOB_CONFIG or /etc/hob/config.yaml. */
@@ -46,8 +57,13 @@ export function hobVersion(): string {
 
 /** Runs the daemon until SIGTERM/SIGINT. */
 export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
+  process.umask(HOBD_UMASK);
   const config = await loadConfig(options.configPath !== undefined ? { path: options.configPath } : {});
   await prepareDaemonDirs(config);
+  // Close what an older hob left open: the VMs' run dirs and the disk diffs' scratch dir
+  // (only the directory itself: guest filesystems may be mounted below it).
+  await restrictVmRunDirs(join(config.runDir, 'vms'));
+  await restrictTree(join(config.runDir, 'diff'), 0);
 
   const db = openDatabase(config.dbPath);
   const pool = await Pool.open({ stateDir: config.stateDir, ...config.pool, onBackgroundError: (err, p) => log(`hob: cannot delete ${p}: ${err.message}`) });

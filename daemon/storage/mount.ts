@@ -81,7 +81,7 @@ export async function locatePool(opts: LocateOptions): Promise<PoolLocation> {
     return { root: await realpath(opts.path), kind: 'external', created: false, mounted: false };
   }
 
-  // 0711: the VMM may run as another user and needs to traverse to its own files.
+  // 0711 as prepareDaemonDirs makes it (daemon-dirs.ts); the pool inside is 0700 (modes.ts).
   await mkdir(opts.stateDir, { recursive: true, mode: 0o711 }).catch((e) => { throw fsError('mkdir', opts.stateDir, e); });
   const stateDir = await realpath(opts.stateDir);
   const poolDir = join(stateDir, 'pool');
@@ -99,7 +99,8 @@ export async function locatePool(opts: LocateOptions): Promise<PoolLocation> {
   }
 
   const imageFile = join(stateDir, 'pool.img');
-  await mkdir(poolDir, { recursive: true, mode: 0o711 }).catch((e) => { throw fsError('mkdir', poolDir, e); });
+  // The mountpoint, for when the pool is not mounted; the mounted root is made 0700 by Pool.open.
+  await mkdir(poolDir, { recursive: true, mode: 0o700 }).catch((e) => { throw fsError('mkdir', poolDir, e); });
   const existing = await findMount(poolDir);
   if (existing) {
     if (existing.fstype !== 'btrfs') {

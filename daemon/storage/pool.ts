@@ -15,6 +15,7 @@ import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConflictError, HobError, NotFoundError } from '../errors.js';
 import { fsError, run } from './errors.js';
+import { POOL_DIR_MODE, POOL_FILE_MODE, restrictPool, restrictRoot, restrictTree } from './modes.js';
 import { locatePool, unmountPool, type PoolKind } from './mount.js';
 import { AREAS, SAFE_NAME, assertInsidePool, buildPoolPath, type Area, type PoolPath } from './paths.js';
 import * as subvol from './subvolume.js';
@@ -64,9 +65,10 @@ export class Pool {
 
   /**
    * Finds, creates or mounts the pool (see locatePool: idempotent), creates
-   * the layout (`images/ sandboxes/ checkpoints/ trash/`), picks the usage
-   * mode and starts deleting whatever a previous run left in `trash/`
-   * (`drainTrash()` waits for it).
+   * the layout (`images/ sandboxes/ checkpoints/ trash/`), makes everything
+   * in it root-only (fixing a pool made by an older hob, see modes.ts), picks
+   * the usage mode and starts deleting whatever a previous run left in
+   * `trash/` (`drainTrash()` waits for it).
    * @throws HobError if the configured path is not btrfs, or mkfs/mount fail;
    *   PoolFullError if the host lacks space for a new image.
    */
@@ -74,9 +76,9 @@ export class Pool {
     const loc = await locatePool(opts);
     try {
       for (const area of AREAS) {
-        await mkdir(join(loc.root, area), { recursive: true, mode: 0o711 }).catch((e) => { throw fsError('mkdir', join(loc.root, area), e); });
+        await mkdir(join(loc.root, area), { recursive: true, mode: POOL_DIR_MODE }).catch((e) => { throw fsError('mkdir', join(loc.root, area), e); });
       }
-      if (loc.created) await chmod(loc.root, 0o711);
+      await restrictPool(loc.root, AREAS);
       const usageMode = await chooseUsageMode(loc.root, loc.kind !== 'external');
       const pool = new Pool(loc.root, loc.kind, usageMode, loc.imageFile, opts.onBackgroundError ?? ((err, p) => console.error(`hob: cannot delete ${p} from the trash: ${err.message}`)));
       await pool.trashQueue.enqueueExisting();
@@ -121,26 +123,41 @@ export class Pool {
   }
 
   /**
-   * Creates an empty writable subvolume at `p`, and missing plain parent
-   * directories (e.g. `checkpoints/<id>/`).
+   * Creates an empty writable subvolume at `p` (mode 0700), and missing plain
+   * parent directories (e.g. `checkpoints/<id>/`).
    * @throws ConflictError if `p` exists.
    */
   async createSubvolume(p: PoolPath): Promise<void> {
     await this.prepareDestination(p);
     await subvol.createSubvolume(p);
+    await restrictRoot(p).catch(async (err: unknown) => {
+      await subvol.deleteTree(p).catch(() => undefined);
+      throw err;
+    });
   }
 
   /**
    * Snapshot of subvolume `src` at `dst`, writable or read-only. O(1): shares
    * every extent. Creates missing plain parent directories of `dst`.
    * Atomic (one btrfs transaction): on failure nothing exists at `dst`.
+   * Modes: a writable snapshot's root becomes 0700 (a sandbox made from an
+   * image of an older hob, whose root was 0755); if that fails (ENOSPC) the
+   * snapshot is deleted again. For a read-only one, which cannot be chmod'ed
+   * afterwards, a writable `src` is made root-only first.
    * @throws NotFoundError if `src` is not a subvolume; ConflictError if `dst` exists.
    */
   async snapshot(src: PoolPath, dst: PoolPath, opts: { readOnly?: boolean } = {}): Promise<void> {
     await this.check(src);
     if (!(await subvol.isSubvolume(src))) throw new NotFoundError(`no subvolume at ${src}`);
     await this.prepareDestination(dst);
+    if (opts.readOnly) await restrictTree(src);
     await subvol.snapshotSubvolume(src, dst, opts.readOnly ?? false);
+    if (!opts.readOnly) {
+      await restrictRoot(dst).catch(async (err: unknown) => {
+        await subvol.deleteTree(dst).catch(() => undefined);
+        throw err;
+      });
+    }
   }
 
   /**
@@ -161,11 +178,13 @@ export class Pool {
   }
 
   /**
-   * Sets or clears the read-only property of subvolume `p`.
+   * Sets or clears the read-only property of subvolume `p`. Before it
+   * becomes read-only its content is made root-only (see modes.ts).
    * @throws NotFoundError if `p` is not a subvolume.
    */
   async setReadOnly(p: PoolPath, readOnly: boolean): Promise<void> {
     await this.requireSubvolume(p);
+    if (readOnly) await restrictTree(p);
     await subvol.setReadOnly(p, readOnly);
   }
 
@@ -212,7 +231,7 @@ export class Pool {
   /**
    * Copies file `src` to `dst` sharing its extents (`cp --reflink=always`):
    * O(extents), no data copied. Creates missing plain parent directories.
-   * On failure `dst` is removed.
+   * `dst` is 0600. On failure `dst` is removed.
    * @throws NotFoundError if `src` is missing; ConflictError if `dst` exists;
    *   PoolFullError (metadata space) ; HobError otherwise.
    */
@@ -223,6 +242,7 @@ export class Pool {
     await this.prepareDestination(dst);
     try {
       await run('cp', ['--reflink=always', '--no-target-directory', '--', src, dst]);
+      await chmod(dst, POOL_FILE_MODE).catch((e) => { throw fsError('chmod', dst, e); });
     } catch (err) {
       await rm(dst, { force: true }).catch(() => undefined);
       throw err;
@@ -308,6 +328,6 @@ export class Pool {
   private async prepareDestination(dst: PoolPath): Promise<void> {
     await this.check(dst);
     if (await this.exists(dst)) throw new ConflictError(`${dst} already exists`);
-    await mkdir(dirname(dst), { recursive: true, mode: 0o711 }).catch((e) => { throw fsError('mkdir', dirname(dst), e); });
+    await mkdir(dirname(dst), { recursive: true, mode: POOL_DIR_MODE }).catch((e) => { throw fsError('mkdir', dirname(dst), e); });
   }
 }

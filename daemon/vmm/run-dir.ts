@@ -1,5 +1,17 @@
-import { readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { restrictTree } from '../storage/modes.js';
+
+/**
+ * Makes the directory of the VMs' run dirs (`<runDir>/vms`) root-only, creating it if
+ * missing: it and every VM's dir 0700, their files (console logs, VMM logs, pid files) 0600.
+ * Start-up fix for run dirs made by an older hob (0755 dirs, 0644 console logs): a VM's
+ * console and VMM logs show what its guest printed, which is the sandbox owner's business.
+ */
+export async function restrictVmRunDirs(vmsDir: string): Promise<void> {
+  await mkdir(vmsDir, { recursive: true, mode: 0o700 });
+  await restrictTree(vmsDir, 2);
+}
 
 /** Removes the named entries of `dir`, ignoring those that do not exist. */
 export async function removeEntries(dir: string, names: readonly string[]): Promise<void> {

@@ -40,9 +40,12 @@ export const snapshotMetaSchema = z.object({
 });
 export type SnapshotMeta = z.infer<typeof snapshotMetaSchema>;
 
-/** Writes a file and fsyncs it and its directory, so it survives a host crash once this resolves. */
+/**
+ * Writes a file (mode 0600 when new: VMM state is root's alone) and fsyncs it and its
+ * directory, so it survives a host crash once this resolves.
+ */
 export async function writeFileDurable(path: string, data: string | Uint8Array): Promise<void> {
-  const fh = await open(path, 'w');
+  const fh = await open(path, 'w', 0o600);
   try {
     await fh.writeFile(data);
     await fh.sync();

@@ -97,7 +97,7 @@ export async function saveMigrationToFile(
         throw new VmmError(`${opts.what}: qemu did not connect to ${opts.socketPath}`);
       }),
     ]);
-    copied = pipeline(sock, createWriteStream(opts.file, { flags: 'wx' }));
+    copied = pipeline(sock, createWriteStream(opts.file, { flags: 'wx', mode: 0o600 /* guest RAM: root's alone */ }));
     copied.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
     await waitMigration(qmp, opts);
     await copied;
