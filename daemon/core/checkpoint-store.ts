@@ -122,10 +122,9 @@ export class CheckpointStore {
     await this.pool.trash(this.path(cp));
   }
 
-  /** Deletes the oldest automatic checkpoints beyond `keep`. Returns their names. */
-  async pruneAuto(sandbox: SandboxRow, keep: number): Promise<string[]> {
-    const autos = this.list(sandbox).filter((c) => c.auto);
-    const excess = autos.slice(0, Math.max(0, autos.length - keep));
+  /** Deletes the oldest automatic checkpoints beyond `keep`, never one whose id is in `protect`. Returns their names. */
+  async pruneAuto(sandbox: SandboxRow, keep: number, protect: readonly string[] = []): Promise<string[]> {
+    const excess = selectAutoPrune(this.list(sandbox), keep, protect);
     for (const cp of excess) await this.remove(cp);
     return excess.map(checkpointName);
   }
@@ -194,4 +193,15 @@ export class CheckpointStore {
     }
     return err;
   }
+}
+
+/**
+ * The automatic checkpoints a prune removes from `all` (oldest first): those
+ * older than the newest `keep`, except the protected ones (a restore protects
+ * its target and the checkpoint it just kept, so a sandbox may briefly hold one
+ * or two more than `keep`; the next prune evens that out).
+ */
+export function selectAutoPrune<C extends Pick<Checkpoint, 'id' | 'auto'>>(all: readonly C[], keep: number, protect: readonly string[] = []): C[] {
+  const autos = all.filter((c) => c.auto);
+  return autos.slice(0, Math.max(0, autos.length - keep)).filter((c) => !protect.includes(c.id));
 }

@@ -381,7 +381,8 @@ export class SandboxManager implements SandboxService {
       setSandboxState(this.deps.db, row.id, 'stopped', { error: null });
       appendEvent(this.deps.db, { sandboxId: row.id, type: 'restore', data: { checkpoint: target, kind: cp.kind, saved: checkpointName(before) } });
       await this.runRestored(current, cp.kind === 'live', progress);
-      await this.pruneAutoCheckpoints(current);
+      // Never the checkpoint just restored (it may be the oldest automatic one) nor the one just kept.
+      await this.pruneAutoCheckpoints(current, [cp.id, before.id]);
       emit(progress, 'complete', `Restored to ${target}`);
       return this.get(name);
     });
@@ -651,9 +652,9 @@ export class SandboxManager implements SandboxService {
     }
   }
 
-  private async pruneAutoCheckpoints(row: SandboxRow): Promise<void> {
+  private async pruneAutoCheckpoints(row: SandboxRow, protect: readonly string[]): Promise<void> {
     const keep = autoCheckpointOf(this.fresh(row))?.keep ?? DEFAULT_AUTO_KEEP;
-    await this.checkpoints.pruneAuto(row, keep).catch((err: Error) => this.log(`hob: pruning automatic checkpoints of ${row.name}: ${err.message}`));
+    await this.checkpoints.pruneAuto(row, keep, protect).catch((err: Error) => this.log(`hob: pruning automatic checkpoints of ${row.name}: ${err.message}`));
   }
 
   /** One tick of the schedule: running sandboxes whose last automatic checkpoint is older than their interval get one. */
@@ -775,11 +776,13 @@ export class SandboxManager implements SandboxService {
       await this.deps.pool.delete(memoryDir).catch(() => undefined);
       throw err;
     }
+    // The row first: from here on the memory image is the sandbox's state, and a hobd that
+    // dies before the kill below leaves a VMM that reconcile may kill (its memory is saved).
+    setSandboxState(this.deps.db, row.id, 'hibernated');
     this.deps.sessions.endSandbox(row.name, 'the sandbox is hibernating');
     await vm.kill();
     this.live.delete(row.id);
     await this.releaseNetwork(row.id);
-    setSandboxState(this.deps.db, row.id, 'hibernated');
   }
 
   /** One look at every live sandbox: pause the ones idle long enough, hibernate the ones idle longer. */

@@ -19,7 +19,8 @@ import { withDeadline } from './deadline.js';
 const FREEZE_DEADLINE_MS = 30_000;
 /** The agent thaws by itself after this long if hob never says thaw (hobd died mid-checkpoint). */
 const AUTO_THAW_MS = 60_000;
-const THAW_DEADLINE_MS = 10_000;
+/** A thaw is one ioctl in the guest; the agent's auto-thaw covers a thaw that never arrives. */
+export const THAW_DEADLINE_MS = 10_000;
 
 /** How the disk was held still. */
 export type QuiesceMethod = 'freeze' | 'pause';

@@ -4,8 +4,15 @@
  *
  * - `creating` rows: the create never finished; undo it completely.
  * - `destroying` rows: the remove never finished; finish it.
- * - `running` (and `paused`) rows: adopt the VMM process if it still runs and
- *   its agent answers; otherwise mark the sandbox stopped (restartable).
+ * - `running` (and `paused`) rows: decided by decideLiveRow. A paused VMM is
+ *   adopted paused whatever the row said (its memory exists nowhere else: a
+ *   live checkpoint, a quiesce fallback or a pause hobd died in); a running one
+ *   is adopted if its agent answers (and thawed: hobd may have died with the
+ *   guest frozen), killed otherwise; a gone one leaves the sandbox stopped, or
+ *   hibernated when its row said paused and a complete memory image is there.
+ * - A memory image in a sandbox subvolume only counts for a hibernated row;
+ *   any other is a leftover (a live checkpoint or a hibernate hobd died in) and
+ *   is removed.
  * - Other rows: make sure no VMM process is left for them.
  * - Sandbox subvolumes, checkpoint directories and VM run directories that no
  *   row owns are removed (their VMM processes killed first).
@@ -18,15 +25,18 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HobConfig } from '../config.js';
-import { listSandboxes, setSandboxState, type HobDb, type Sandbox as SandboxRow } from '../db/index.js';
+import { listSandboxes, setSandboxState, type HobDb, type Sandbox as SandboxRow, type SandboxState } from '../db/index.js';
 import type { Pool } from '../storage/index.js';
-import type { VmmDriver, VmSpec } from '../vmm/types.js';
+import { SNAPSHOT_META_FILE } from '../vmm/snapshot-meta.js';
+import type { VmHandle, VmmDriver, VmRunState, VmSpec } from '../vmm/types.js';
 import { cleanupExt4Scratch } from '../storage/ext4-diff.js';
 import { CheckpointStore } from './checkpoint-store.js';
+import { withDeadline } from './deadline.js';
 import { cleanImageStaging } from './images.js';
-import { vmRunDir, vmSpecFor } from './layout.js';
+import { MEMORY_DIR, vmRunDir, vmSpecFor } from './layout.js';
 import { LiveVm } from './live-vm.js';
 import type { SandboxManager } from './manager.js';
+import { THAW_DEADLINE_MS } from './quiesce.js';
 
 export interface ReconcileDeps {
   readonly db: HobDb;
@@ -63,6 +73,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     }
   }
 
+  /** Each row's state once the loop below is done (rows that are gone are absent). */
+  const finalState = new Map<string, SandboxState>();
   for (const row of rows) {
     const spec = vmSpecFor(pool, config, row);
     switch (row.state) {
@@ -75,18 +87,31 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       }
       case 'running':
       case 'paused': {
-        const adopted = await adoptRunning(driver, spec, row, log);
-        if (adopted) {
-          manager.adopt(row.id, adopted);
+        const outcome = await adoptLive(deps, spec, row);
+        if (outcome.vm) {
+          manager.adopt(row.id, outcome.vm);
           report.adopted.push(row.name);
-        } else {
-          setSandboxState(db, row.id, 'stopped', { error: 'the VM was not running when hobd started' });
+        } else if (outcome.state === 'stopped') {
           report.markedStopped.push(row.name);
         }
+        if (outcome.state !== row.state) {
+          setSandboxState(db, row.id, outcome.state, { error: outcome.error ?? null });
+          if (outcome.vm || outcome.state === 'hibernated') log(`hob: reconcile: ${row.name} was ${row.state}, its VM is ${outcome.state}`);
+        }
+        finalState.set(row.id, outcome.state);
         break;
       }
       default:
         await killVm(driver, spec, log);
+        finalState.set(row.id, row.state);
+    }
+  }
+  for (const [id, state] of finalState) {
+    if (state === 'hibernated') continue;
+    const memoryDir = pool.path('sandboxes', id, MEMORY_DIR);
+    if (await pool.exists(memoryDir)) {
+      await pool.delete(memoryDir).catch((err: Error) => log(`hob: reconcile: removing a leftover memory image of ${id}: ${err.message}`));
+      report.orphansRemoved.push(`sandboxes/${id}/${MEMORY_DIR}`);
     }
   }
 
@@ -116,26 +141,75 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   return report;
 }
 
-async function adoptRunning(driver: VmmDriver, spec: VmSpec, row: SandboxRow, log: (m: string) => void): Promise<LiveVm | null> {
-  let handle;
+/** What start-up found of a `running` or `paused` row's VMM: its run state, or gone (no process). */
+export type VmmFound = VmRunState | 'gone';
+
+export type LiveRowDecision =
+  /** Adopt the VMM as it is; a running one only if its agent answers. */
+  | { readonly action: 'adopt'; readonly state: 'running' | 'paused' }
+  /** Kill whatever is left of the VMM; the sandbox is stopped (its disk is all there is). */
+  | { readonly action: 'stop' }
+  /** Kill whatever is left of the VMM; its memory image is complete, so the sandbox is hibernated. */
+  | { readonly action: 'hibernate' };
+
+/**
+ * The start-up decision for a row that says `running` or `paused`. A paused
+ * VMM is never killed: the guest's memory may exist nowhere else (hobd died in
+ * a live checkpoint, a quiesce fallback or a pause). A row that says paused, with
+ * no VMM but a complete memory image, is a hibernate that died between killing
+ * the VMM and writing the row (hobd now writes the row first, but a VMM can also
+ * die on its own then).
+ */
+export function decideLiveRow(row: 'running' | 'paused', vmm: VmmFound, memoryImageComplete: boolean): LiveRowDecision {
+  if (vmm === 'paused') return { action: 'adopt', state: 'paused' };
+  if (vmm === 'running') return { action: 'adopt', state: 'running' };
+  return row === 'paused' && memoryImageComplete ? { action: 'hibernate' } : { action: 'stop' };
+}
+
+interface LiveRowOutcome {
+  readonly vm?: LiveVm;
+  readonly state: 'running' | 'paused' | 'stopped' | 'hibernated';
+  readonly error?: string;
+}
+
+async function adoptLive(deps: ReconcileDeps, spec: VmSpec, row: SandboxRow): Promise<LiveRowOutcome> {
+  const { driver, pool, log } = deps;
+  let handle: VmHandle | null;
   try {
     handle = await driver.adopt(spec);
   } catch (err) {
     log(`hob: reconcile: cannot adopt the VM of ${row.name}: ${(err as Error).message}`);
     await killVm(driver, spec, log);
-    return null;
+    handle = null;
   }
-  if (!handle) return null;
+  let vmm: VmmFound = 'gone';
+  if (handle) {
+    try {
+      vmm = await handle.state();
+    } catch (err) {
+      log(`hob: reconcile: the VMM of ${row.name} does not say what state it is in (${(err as Error).message}); stopping it`);
+    }
+  }
+  const memoryComplete = await pool.exists(pool.path('sandboxes', row.id, MEMORY_DIR, SNAPSHOT_META_FILE));
+  const decision = decideLiveRow(row.state === 'paused' ? 'paused' : 'running', vmm, memoryComplete);
+  if (decision.action !== 'adopt' || !handle) {
+    await handle?.kill();
+    if (decision.action === 'hibernate') return { state: 'hibernated' };
+    return { state: 'stopped', error: 'the VM was not running when hobd started' };
+  }
   const vm = LiveVm.adopted(handle);
+  // A paused guest cannot answer; its VMM can. It gets its agent connection when it wakes.
+  if (decision.state === 'paused') return { vm, state: 'paused' };
   try {
-    // A paused guest cannot answer; its VMM can. It gets its agent connection when it wakes.
-    if (row.state === 'paused' && (await handle.state()) === 'paused') return vm;
-    await vm.agent();
-    return vm;
+    const agent = await vm.agent();
+    // hobd may have died between a freeze and its thaw; thawing a filesystem that is not frozen does nothing.
+    await withDeadline(agent.thaw(), THAW_DEADLINE_MS, 'the guest agent (thaw)')
+      .catch((err: Error) => log(`hob: reconcile: thawing the guest of ${row.name}: ${err.message}`));
+    return { vm, state: 'running' };
   } catch (err) {
     log(`hob: reconcile: the VM of ${row.name} runs but its agent does not answer (${(err as Error).message}); stopping it`);
     await vm.kill().catch(() => undefined);
-    return null;
+    return { state: 'stopped', error: 'the VM was not running when hobd started' };
   }
 }
 
