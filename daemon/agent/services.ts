@@ -11,12 +11,10 @@
  * frozen in an old checkpoint: rebuild the image, or boot the sandbox cold on
  * a new one); AgentError / GuestError as for every agent call.
  */
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, GuestError, NotFoundError } from '../errors.js';
 import {
   ReadySchemas,
-  ServiceLogEntrySchema,
   StreamId,
   type Channel,
   type RequestInputOf,
@@ -27,6 +25,8 @@ import {
   type UnaryOp,
 } from '../protocol/index.js';
 import { firstAnswer, lostChannel, parseFromGuest } from './answer.js';
+import { BoundedLineSplitter } from './bounded-lines.js';
+import { MAX_LOG_ENTRY_BYTES, cutLogEntry, parseLogEntryLine } from './service-log-lines.js';
 import { UnsupportedByAgentError } from './errors.js';
 
 /** Capability of an agent that supervises services. */
@@ -145,17 +145,26 @@ function mapError(err: unknown): unknown {
   }
 }
 
-/** Entries buffered on the host before the stream stops reading from the guest. */
+/**
+ * Entries read ahead from the guest before the stream stops reading (and the
+ * agent, out of channel credit, stops sending): at most this many, and at most
+ * MAX_BUFFERED_BYTES of their text. With the channel's window (1 MiB) this
+ * bounds what a log stream whose reader is slow holds on the host.
+ */
 const MAX_BUFFERED = 2000;
+/** See MAX_BUFFERED: 1 MiB, a thousand lines of a chatty service. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /**
  * A service's log entries as they arrive (AgentServices.logs). Read with
  * `for await`, next() or take(); close() ends it (the agent stops sending).
- * Lines from the guest that are not valid entries are dropped. Ends with
- * AgentError when the connection is lost.
+ * Lines from the guest that are not valid entries are dropped; lines over
+ * MAX_LOG_ENTRY_BYTES are cut (service-log-lines.ts). Ends with AgentError
+ * when the connection is lost.
  */
 export class ServiceLogStream implements AsyncIterable<ServiceLogEntry> {
   private readonly buffered: ServiceLogEntry[] = [];
+  private bufferedBytes = 0;
   private wake: (() => void) | undefined;
   private ended = false;
   private failure: Error | undefined;
@@ -168,21 +177,20 @@ export class ServiceLogStream implements AsyncIterable<ServiceLogEntry> {
     what: string,
   ) {
     this.input = channel.readable(StreamId.Stdout);
-    const lines = createInterface({ input: this.input, crlfDelay: Infinity });
-    lines.on('line', (line) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(line);
-      } catch {
-        return;
-      }
-      const entry = ServiceLogEntrySchema.safeParse(json);
-      if (!entry.success) return;
-      this.buffered.push(entry.data);
-      if (this.buffered.length >= MAX_BUFFERED) this.input.pause();
-      this.notify();
+    const lines = new BoundedLineSplitter(
+      MAX_LOG_ENTRY_BYTES,
+      (line) => {
+        const entry = parseLogEntryLine(line);
+        if (entry) this.push(entry);
+      },
+      (head) => this.push(cutLogEntry(head)),
+    );
+    this.input.on('data', (chunk: Buffer) => lines.write(chunk));
+    this.input.on('end', () => {
+      lines.end();
+      this.finish(undefined);
     });
-    lines.on('close', () => this.finish(undefined));
+    this.input.on('error', (err: Error) => this.finish(lostChannel(what, err)));
     channel.once('close', (error) => this.finish(error ? lostChannel(what, error) : undefined));
   }
 
@@ -191,7 +199,8 @@ export class ServiceLogStream implements AsyncIterable<ServiceLogEntry> {
     for (;;) {
       const entry = this.buffered.shift();
       if (entry) {
-        if (this.buffered.length < MAX_BUFFERED / 2 && this.input.isPaused()) this.input.resume();
+        this.bufferedBytes -= entry.data.length;
+        if (this.input.isPaused() && this.buffered.length < MAX_BUFFERED / 2 && this.bufferedBytes < MAX_BUFFERED_BYTES / 2) this.input.resume();
         return entry;
       }
       if (this.failure) throw this.failure;
@@ -203,6 +212,7 @@ export class ServiceLogStream implements AsyncIterable<ServiceLogEntry> {
   /** The entries received so far and not read yet, without waiting. */
   take(): ServiceLogEntry[] {
     const all = this.buffered.splice(0);
+    this.bufferedBytes = 0;
     if (this.input.isPaused()) this.input.resume();
     return all;
   }
@@ -221,6 +231,13 @@ export class ServiceLogStream implements AsyncIterable<ServiceLogEntry> {
     } finally {
       this.close();
     }
+  }
+
+  private push(entry: ServiceLogEntry): void {
+    this.buffered.push(entry);
+    this.bufferedBytes += entry.data.length;
+    if (this.buffered.length >= MAX_BUFFERED || this.bufferedBytes >= MAX_BUFFERED_BYTES) this.input.pause();
+    this.notify();
   }
 
   private finish(error: Error | undefined): void {

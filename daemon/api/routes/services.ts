@@ -207,43 +207,70 @@ function serviceParam(value: string | undefined): string {
 const encoder = new TextEncoder();
 
 /**
+ * Bytes of events queued for an HTTP client before writers wait for it to
+ * read (backpressure). A client that stops reading then stops the relay, the
+ * log stream stops reading from the agent, and the agent, out of channel
+ * credit, drops lines for it with a marker (guest-image/agent/services/handlers.ts).
+ */
+const MAX_QUEUED_RESPONSE_BYTES = 64 * 1024;
+
+/** Writes one event; resolves once the response has room for more (or the client went away). */
+type WriteEvent = (event: ServiceLogEvent) => Promise<void>;
+
+/**
  * An NDJSON response fed by `run`, which writes events until it resolves.
  * `abort` fires when the client goes away; `release` runs once at the end.
  */
-function eventStream(run: (write: (event: ServiceLogEvent) => void, aborted: AbortSignal) => Promise<void>, options: { signal: AbortSignal; release: () => void; log: ApiLog }): Response {
+function eventStream(run: (write: WriteEvent, aborted: AbortSignal) => Promise<void>, options: { signal: AbortSignal; release: () => void; log: ApiLog }): Response {
   const aborted = new AbortController();
   const onAbort = (): void => aborted.abort();
   options.signal.addEventListener('abort', onAbort, { once: true });
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const write = (event: ServiceLogEvent): void => {
-        if (aborted.signal.aborted) return;
-        try {
-          controller.enqueue(encoder.encode(`${JSON.stringify(event)}\n`));
-        } catch {
-          aborted.abort();
-        }
-      };
-      run(write, aborted.signal)
-        .catch((err: unknown) => {
-          const { body, unexpected } = errorResponse(err);
-          if (unexpected) options.log.error('unexpected error in a service event stream', { error: err instanceof Error ? err.stack : String(err) });
-          write({ type: 'error', data: body.message, timestamp: Date.now() });
-        })
-        .finally(() => {
-          options.signal.removeEventListener('abort', onAbort);
-          options.release();
+  /** The writer waiting for room, woken by pull() or the abort. */
+  let waiting: (() => void) | undefined;
+  const wakeWriter = (): void => {
+    const wake = waiting;
+    waiting = undefined;
+    wake?.();
+  };
+  aborted.signal.addEventListener('abort', wakeWriter, { once: true });
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const write: WriteEvent = async (event) => {
+          if (aborted.signal.aborted) return;
           try {
-            controller.close();
+            controller.enqueue(encoder.encode(`${JSON.stringify(event)}\n`));
           } catch {
-            // cancelled by the client
+            aborted.abort();
+            return;
           }
-        });
+          while ((controller.desiredSize ?? 0) <= 0 && !aborted.signal.aborted) await new Promise<void>((resolve) => (waiting = resolve));
+        };
+        run(write, aborted.signal)
+          .catch(async (err: unknown) => {
+            const { body, unexpected } = errorResponse(err);
+            if (unexpected) options.log.error('unexpected error in a service event stream', { error: err instanceof Error ? err.stack : String(err) });
+            await write({ type: 'error', data: body.message, timestamp: Date.now() });
+          })
+          .finally(() => {
+            options.signal.removeEventListener('abort', onAbort);
+            options.release();
+            try {
+              controller.close();
+            } catch {
+              // cancelled by the client
+            }
+          });
+      },
+      pull() {
+        wakeWriter();
+      },
+      cancel() {
+        aborted.abort();
+      },
     },
-    cancel() {
-      aborted.abort();
-    },
-  });
+    new ByteLengthQueuingStrategy({ highWaterMark: MAX_QUEUED_RESPONSE_BYTES }),
+  );
   return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
 }
 
@@ -256,7 +283,7 @@ function eventStream(run: (write: (event: ServiceLogEvent) => void, aborted: Abo
  */
 async function relay(
   follower: ServiceLogStream,
-  write: (event: ServiceLogEvent) => void,
+  write: WriteEvent,
   aborted: AbortSignal,
   stopAfter: Promise<unknown>,
   operation?: Promise<unknown>,
@@ -273,7 +300,7 @@ async function relay(
     for (;;) {
       const entry = await follower.next();
       if (entry === undefined) break;
-      write(toLogEvent(entry));
+      await write(toLogEvent(entry));
     }
   } catch (err) {
     lost = err;
@@ -360,7 +387,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
         // A failure is reported by relay (or below): do not let it go unhandled meanwhile.
         running?.catch(() => undefined);
         await relay(following, write, aborted, stopAfter, running);
-        write(complete(await agent.services.get(svc).catch(() => undefined), following.logFile));
+        await write(complete(await agent.services.get(svc).catch(() => undefined), following.logFile));
       },
       { signal: c.req.raw.signal, release, log },
     );
@@ -458,9 +485,9 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
           // Without a duration: until the client goes away (relay closes the reader on abort).
           await relay(reader, write, aborted, q.duration !== undefined ? sleep(q.duration, aborted) : new Promise<never>(() => undefined));
         } else {
-          for await (const entry of reader) write(toLogEvent(entry));
+          for await (const entry of reader) await write(toLogEvent(entry));
         }
-        write(complete(undefined, reader.logFile));
+        await write(complete(undefined, reader.logFile));
       },
       { signal: c.req.raw.signal, release, log },
     );
