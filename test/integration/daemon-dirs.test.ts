@@ -10,7 +10,7 @@
  * than root's to own the socket (`users`, present on Debian and Ubuntu).
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import { TokenStore } from '../../daemon/auth/tokens.js';
 import { SessionRegistry } from '../../daemon/core/sessions.js';
 import { prepareDaemonDirs } from '../../daemon/daemon-dirs.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
+import { restrictVmRunDirs } from '../../daemon/vmm/run-dir.js';
 import { noSandboxService } from '../helpers/no-sandboxes.js';
 
 const GROUP = 'users';
@@ -83,6 +84,29 @@ describe.skipIf(why !== null)(`hobd's directories${why ? ` [skipped: ${why}]` : 
     // A run dir that is already open keeps its mode (a `runDir: /tmp` keeps its sticky bit).
     await prepareDaemonDirs({ runDir: sticky, stateDir });
     expect((await modeOf(sticky)).toString(8)).toBe('1777');
+  });
+
+  it("closes the VMs' run dirs an older hob left open (0755 dirs, 0644 console logs)", async () => {
+    const runDir = join(root, 'vmruns/run');
+    await prepareDaemonDirs({ runDir, stateDir: join(root, 'vmruns/state') });
+    const vmDir = join(runDir, 'vms', 'sb1');
+    await mkdir(vmDir, { recursive: true, mode: 0o755 });
+    await chmod(join(runDir, 'vms'), 0o755);
+    await chmod(vmDir, 0o755);
+    await writeFile(join(vmDir, 'console.log'), 'guest output', { mode: 0o644 });
+    await chmod(join(vmDir, 'console.log'), 0o644);
+    expect((await asUser([], ['cat', join(vmDir, 'console.log')])).stdout).toBe('guest output'); // the finding
+    await restrictVmRunDirs(join(runDir, 'vms'));
+    expect((await modeOf(join(runDir, 'vms'))).toString(8)).toBe('700');
+    expect((await modeOf(vmDir)).toString(8)).toBe('700');
+    expect((await modeOf(join(vmDir, 'console.log'))).toString(8)).toBe('600');
+    for (const groups of [[], [gid!]]) {
+      const read = await asUser(groups, ['cat', join(vmDir, 'console.log')]);
+      expect(read.stderr).toContain('Permission denied');
+      expect((await asUser(groups, ['ls', join(runDir, 'vms')])).stderr).toContain('Permission denied');
+    }
+    // The run dir itself stays open for traversal: the API socket lives there.
+    expect((await modeOf(runDir)).toString(8)).toBe('755');
   });
 
   describe('with the database and the API socket in them', () => {

@@ -62,7 +62,7 @@ function check(validate: ValidateFunction, body: unknown): void {
   expect(ok, JSON.stringify(validate.errors, null, 2)).toBe(true);
 }
 
-const paths = { vsockSocket: '/run/hob/sb1/vsock.sock', consoleLog: '/run/hob/sb1/console.log' };
+const paths = { vsockSocket: '/run/hob/sb1/vsock.sock', consoleSocket: '/run/hob/sb1/console.sock' };
 const full: VmSpec = {
   id: 'sb1',
   runDir: '/run/hob/sb1',
@@ -88,7 +88,8 @@ describe('cloud-hypervisor request bodies match the v53 OpenAPI schema', () => {
     expect(body.net).toEqual([{ id: 'net0', tap: 'tap0', mac: '02:00:00:00:00:01' }]);
     expect(body.disks[1]).toEqual({ id: 'seed', path: '/pool/sb1/seed.img', readonly: true, image_type: 'Raw', sparse: true });
     expect(body.memory).toEqual({ size: 1024 * 1024 * 1024, shared: false });
-    expect(body.serial).toEqual({ mode: 'File', file: paths.consoleLog });
+    // The serial port goes to hob's bounded console reader through a socket, never to an unbounded file.
+    expect(body.serial).toEqual({ mode: 'Socket', socket: paths.consoleSocket });
     expect(body.console).toEqual({ mode: 'Off' });
     expect(body.vsock).toEqual({ id: 'vsock0', cid: 3, socket: paths.vsockSocket });
     expect(body.payload).toEqual({

@@ -67,14 +67,20 @@ describe('restore source config rewrite', () => {
   };
 
   it('points disks, vsock and serial at the new VM and keeps everything else', () => {
-    const out = rewriteSnapshotConfig(snapConfig, spec, p);
+    const socketConfig = { ...snapConfig, serial: { mode: 'Socket', file: null, socket: '/run/hob/sb1/console.sock' } };
+    const out = rewriteSnapshotConfig(socketConfig, spec, p);
     expect(out).toEqual({
-      ...snapConfig,
+      ...socketConfig,
       disks: [{ id: 'root', path: '/pool/fork1/root.img', readonly: false, num_queues: 1 }],
       vsock: { ...snapConfig.vsock, socket: '/run/hob/fork1/vsock.sock' },
-      serial: { mode: 'File', file: '/run/hob/fork1/console.log' },
+      serial: { mode: 'Socket', file: null, socket: '/run/hob/fork1/console.sock' },
     });
     expect(snapConfig.disks[0]?.path).toBe('/pool/sb1/root.img'); // input untouched
+  });
+  it('moves the serial file of an older snapshot to the bounded console socket', () => {
+    expect(rewriteSnapshotConfig(snapConfig, spec, p).serial).toEqual({ mode: 'Socket', file: null, socket: '/run/hob/fork1/console.sock' });
+    // A snapshot without a serial port keeps none.
+    expect(rewriteSnapshotConfig({ ...snapConfig, serial: { mode: 'Off', file: null } }, spec, p).serial).toEqual({ mode: 'Off', file: null });
   });
   it('refuses a snapshot disk the spec does not have', () => {
     expect(() => rewriteSnapshotConfig(snapConfig, { ...spec, disks: [{ id: 'other', path: '/x' }] }, p)).toThrow(

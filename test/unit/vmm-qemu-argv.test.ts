@@ -50,7 +50,10 @@ describe('buildQemuArgv x86_64', () => {
     expect(values(argv, '-append')).toEqual(['root=/dev/vda rw hob.hostname=sb1 console=ttyS0 panic=-1']);
     expect(values(argv, '-serial')).toEqual(['chardev:con0']);
     const chardevs = values(argv, '-chardev');
-    expect(chardevs).toContain('file,id=con0,path=/run/hob/sb1/console.log,append=on');
+    // The console goes to hob's bounded reader through a socket, never to an unbounded file; it is
+    // the first chardev so that qemu waits for the reader before serving QMP.
+    expect(chardevs[0]).toBe('socket,id=con0,path=/run/hob/sb1/console.sock,server=on,wait=on');
+    expect(chardevs.some((c) => c.startsWith('file,'))).toBe(false);
     expect(chardevs).toContain('socket,id=qmp,path=/run/hob/sb1/qmp.sock,server=on,wait=off');
     expect(chardevs).toContain('socket,id=agent,path=/run/hob/sb1/agent.sock,server=on,wait=off');
     expect(values(argv, '-mon')).toEqual(['chardev=qmp,mode=control']);

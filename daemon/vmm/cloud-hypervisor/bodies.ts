@@ -43,6 +43,7 @@ export interface ChVsockConfig {
 export interface ChConsoleConfig {
   mode: 'Off' | 'Pty' | 'Tty' | 'File' | 'Socket' | 'Null';
   file?: string;
+  socket?: string;
 }
 export interface ChRngConfig {
   src: string;
@@ -63,7 +64,8 @@ export interface ChVmConfig {
 /** Paths cloud-hypervisor uses inside the runDir. */
 export interface ChVmPaths {
   readonly vsockSocket: string;
-  readonly consoleLog: string;
+  /** The serial port's unix socket (CH listens), read by hob's ConsoleReader into the bounded log. */
+  readonly consoleSocket: string;
 }
 
 /** Kernel command line: the caller's plus the serial console and panic behaviour. */
@@ -90,8 +92,9 @@ export function buildVmConfig(spec: VmSpec, arch: GuestArch, paths: ChVmPaths): 
     })),
     vsock: { id: 'vsock0', cid: GUEST_VSOCK_CID, socket: paths.vsockSocket },
     rng: { src: '/dev/urandom' },
-    // Both set explicitly: an omitted console defaults to Tty and grabs CH's stdio.
-    serial: { mode: 'File', file: paths.consoleLog },
+    // Both set explicitly: an omitted console defaults to Tty and grabs CH's stdio. The serial
+    // port is a socket hobd reads into a bounded log (console-log.ts): a File has no cap.
+    serial: { mode: 'Socket', socket: paths.consoleSocket },
     console: { mode: 'Off' },
   };
   if (spec.net) config.net = [{ id: 'net0', tap: spec.net.tap, mac: spec.net.mac }];

@@ -1,8 +1,9 @@
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { execa } from 'execa';
 import { ConflictError, VmmError } from '../../errors.js';
 import { hostArch } from '../arch.js';
+import { ConsoleReader } from '../console-log.js';
 import { ExitWatch, processIdentity, readCmdline, readPidFile, signalProcess, spawnDetached } from '../process.js';
 import { emptyDir, removeEntries, tailFile } from '../run-dir.js';
 import { checkSnapshotFits, readSnapshotMeta, writeFileDurable } from '../snapshot-meta.js';
@@ -138,7 +139,10 @@ export class ChDriver implements VmmDriver {
       });
     }
     const watch = new ExitWatch(found);
-    return new ChVm({ spec, pid: found.pid, watch, api, paths, arch: this.arch, version: normalizeVersion(version) });
+    // A CH started by an older hob writes its serial port into a file by itself: no socket to read.
+    const hasSocket = await lstat(paths.consoleSocket).then((s) => s.isSocket(), () => false);
+    const consoleReader = hasSocket ? consoleReaderFor(spec, paths) : undefined;
+    return new ChVm({ spec, pid: found.pid, watch, api, paths, arch: this.arch, version: normalizeVersion(version), consoleReader });
   }
 
   private async findLiveVm(paths: ChPaths) {
@@ -183,6 +187,8 @@ export class ChDriver implements VmmDriver {
     }
     const watch = new ExitWatch(identity, child);
     const api = new ChApiClient(paths.apiSocket);
+    // Retries until CH creates the serial socket (at vm.create or vm.restore).
+    const consoleReader = consoleReaderFor(spec, paths);
     try {
       await writeFileDurable(paths.pidFile, `${pid}\n`);
       (await connectUnixWhenReady(paths.apiSocket, {
@@ -191,13 +197,15 @@ export class ChDriver implements VmmDriver {
         what: `${what} of ${spec.id}`,
       })).destroy();
       await setup(api);
-      const vm = new ChVm({ spec, pid, watch, api, paths, arch: this.arch, version });
+      consoleReader.kick();
+      const vm = new ChVm({ spec, pid, watch, api, paths, arch: this.arch, version, consoleReader });
       const state = await vm.state();
       if (state !== want) throw new VmmError(`VM ${spec.id}: cloud-hypervisor reports ${state} after ${what}, not ${want}`);
       return vm;
     } catch (err) {
       if (!watch.hasExited) signalProcess(pid, 'SIGKILL');
       await watch.waitFor(10_000);
+      await consoleReader.stop();
       await removeEntries(spec.runDir, CH_TRANSIENT_FILES).catch(() => undefined);
       const stderr = (await tailFile(paths.stderrLog)).trim();
       const msg = err instanceof Error ? err.message : String(err);
@@ -206,6 +214,13 @@ export class ChDriver implements VmmDriver {
       });
     }
   }
+}
+
+/** Starts copying the VM's serial socket into its bounded console log. */
+function consoleReaderFor(spec: VmSpec, paths: ChPaths): ConsoleReader {
+  return new ConsoleReader(paths.consoleSocket, paths.consoleLog, {
+    onError: (err) => console.error(`hob: console log of VM ${spec.id}: ${err.message}`),
+  }).start();
 }
 
 /** vmm.ping reports "v53.0" or "53.0" depending on build; --version's form is kept. */

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConflictError, VmmError } from '../../errors.js';
+import type { ConsoleReader } from '../console-log.js';
 import { isAlive, readPidFile, signalProcess, type ExitWatch } from '../process.js';
 import { removeEntries } from '../run-dir.js';
 import { metaShape, writeSnapshotMeta, fsyncDir } from '../snapshot-meta.js';
@@ -14,6 +15,9 @@ import { AGENT_VSOCK_PORT, connectVsock } from './vsock.js';
 export interface ChPaths {
   readonly apiSocket: string;
   readonly vsockSocket: string;
+  /** The serial port's socket (CH listens; hob's ConsoleReader copies it into consoleLog). */
+  readonly consoleSocket: string;
+  /** The guest's serial output, bounded (console-log.ts). */
   readonly consoleLog: string;
   /** Written by hob (CH has no pid file option). */
   readonly pidFile: string;
@@ -23,7 +27,7 @@ export interface ChPaths {
   readonly restoreSource: string;
 }
 
-export const CH_SOCKET_NAMES = ['ch.sock', 'vsock.sock'] as const;
+export const CH_SOCKET_NAMES = ['ch.sock', 'vsock.sock', 'console.sock'] as const;
 /** Entries of runDir that belong to a live process and go away with it. */
 export const CH_TRANSIENT_FILES = [...CH_SOCKET_NAMES, 'ch.pid'];
 
@@ -31,6 +35,7 @@ export function chPaths(runDir: string): ChPaths {
   return {
     apiSocket: `${runDir}/ch.sock`,
     vsockSocket: `${runDir}/vsock.sock`,
+    consoleSocket: `${runDir}/console.sock`,
     consoleLog: `${runDir}/console.log`,
     pidFile: `${runDir}/ch.pid`,
     stdoutLog: `${runDir}/ch.stdout.log`,
@@ -54,6 +59,8 @@ export interface ChVmInit {
   readonly arch: GuestArch;
   /** Version of the binary this process runs (recorded with snapshots). */
   readonly version: string;
+  /** Copies the serial socket into the bounded console log; absent for a CH of an older hob. */
+  readonly consoleReader?: ConsoleReader | undefined;
 }
 
 /** One cloud-hypervisor process driving one guest. Created by ChDriver. */
@@ -72,6 +79,7 @@ export class ChVm implements VmHandle {
     this.consoleLogPath = init.paths.consoleLog;
     this.exited = init.watch.exited.then(async (exit) => {
       this.agent?.destroy();
+      await init.consoleReader?.finish();
       const pidNow = await readPidFile(init.paths.pidFile);
       if (pidNow === null || pidNow === this.pid) {
         await removeEntries(init.spec.runDir, CH_TRANSIENT_FILES).catch(() => undefined);
@@ -160,6 +168,8 @@ export class ChVm implements VmHandle {
     this.released = true;
     this.init.watch.dispose();
     this.agent?.destroy();
+    // The VM keeps running; the next hobd re-attaches to its console socket.
+    void this.init.consoleReader?.stop();
   }
 
   private usable(): void {

@@ -21,13 +21,14 @@ const snapshotConfigSchema = z
     disks: z.array(z.object({ id: z.string().nullish(), path: z.string().nullish() }).loose()).nullish(),
     net: z.array(z.object({ id: z.string().nullish(), tap: z.string().nullish() }).loose()).nullish(),
     vsock: z.object({ socket: z.string() }).loose().nullish(),
-    serial: z.object({ file: z.string().nullish() }).loose().nullish(),
+    serial: z.object({ mode: z.string().nullish(), file: z.string().nullish(), socket: z.string().nullish() }).loose().nullish(),
   })
   .loose();
 
 /**
- * Pure: the snapshot's config with disk paths (matched by id), vsock socket and serial file
- * taken from the new spec. Throws VmmError when a disk id of the snapshot is not in the spec.
+ * Pure: the snapshot's config with disk paths (matched by id) and vsock socket taken from the
+ * new spec, and a serial port (File in snapshots of an older hob, Socket now) on the new VM's
+ * console socket. Throws VmmError when a disk id of the snapshot is not in the spec.
  */
 export function rewriteSnapshotConfig(config: unknown, spec: VmSpec, paths: ChVmPaths): Record<string, unknown> {
   const parsed = snapshotConfigSchema.safeParse(config);
@@ -39,7 +40,9 @@ export function rewriteSnapshotConfig(config: unknown, spec: VmSpec, paths: ChVm
     d.path = want.path;
   }
   if (c.vsock) c.vsock.socket = paths.vsockSocket;
-  if (c.serial && c.serial.file) c.serial.file = paths.consoleLog;
+  if (c.serial && (c.serial.mode === 'File' || c.serial.mode === 'Socket')) {
+    Object.assign(c.serial, { mode: 'Socket', file: null, socket: paths.consoleSocket });
+  }
   return c;
 }
 

@@ -18,20 +18,23 @@ export interface QemuPaths {
   readonly migrationSocket: string;
   /** Written by qemu (`-pidfile`) right at start-up. */
   readonly pidFile: string;
-  /** Guest serial console output (appended). */
+  /** Guest serial console: qemu serves it on this unix socket, hobd copies it into consoleLog. */
+  readonly consoleSocket: string;
+  /** Guest serial console output, bounded (written by hob's ConsoleReader, see console-log.ts). */
   readonly consoleLog: string;
   readonly stdoutLog: string;
   readonly stderrLog: string;
 }
 
 /** Socket file names, checked against the unix path length limit before start. */
-export const QEMU_SOCKET_NAMES = ['qmp.sock', 'agent.sock', 'migrate.sock'] as const;
+export const QEMU_SOCKET_NAMES = ['qmp.sock', 'agent.sock', 'migrate.sock', 'console.sock'] as const;
 
 export function qemuPaths(runDir: string): QemuPaths {
   return {
     qmpSocket: join(runDir, 'qmp.sock'),
     agentSocket: join(runDir, 'agent.sock'),
     migrationSocket: join(runDir, 'migrate.sock'),
+    consoleSocket: join(runDir, 'console.sock'),
     pidFile: join(runDir, 'qemu.pid'),
     consoleLog: join(runDir, 'console.log'),
     stdoutLog: join(runDir, 'qemu.stdout.log'),
@@ -115,8 +118,13 @@ export function buildQemuArgv(input: QemuArgvInput): string[] {
   if (spec.initramfsPath) a.push('-initrd', spec.initramfsPath);
   a.push('-append', guestCmdline(arch, spec.cmdline));
 
-  // Serial console to a file, appended so a restored VM continues the same log.
-  a.push('-chardev', `file,id=con0,path=${optValue(paths.consoleLog)},append=on`);
+  // Serial console on a unix socket that hobd reads into a bounded log (a file chardev has
+  // no size limit: a guest could fill the run dir). wait=on: qemu waits for hobd's reader
+  // before it runs the guest, so the log starts with the first byte. While nobody is
+  // connected (hobd restarting) qemu drops the output, and a reader that stops reading
+  // makes qemu drop bytes after a few retries: the guest never blocks on its console.
+  // First chardev, so qemu waits here before it serves QMP.
+  a.push('-chardev', `socket,id=con0,path=${optValue(paths.consoleSocket)},server=on,wait=on`);
   a.push('-serial', 'chardev:con0');
 
   // QMP control socket. wait=off: qemu does not block start-up waiting for a client.

@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { ConflictError, VmmError } from '../../errors.js';
 import { hostArch } from '../arch.js';
+import { ConsoleReader } from '../console-log.js';
 import {
   ExitWatch,
   processIdentity,
@@ -67,6 +68,11 @@ export function isQemuCmdlineFor(cmdline: readonly string[], pidFile: string): b
   if (!exe || !basename(exe).startsWith('qemu-system-')) return false;
   const i = cmdline.indexOf('-pidfile');
   return i >= 0 && cmdline[i + 1] === pidFile;
+}
+
+/** True when a qemu command line serves the serial console on a socket (hob's ConsoleReader reads it). */
+export function hasConsoleSocket(cmdline: readonly string[]): boolean {
+  return cmdline.some((a) => a.startsWith('socket,id=con0,'));
 }
 
 /** The accelerator named in a qemu command line (for adopted processes). */
@@ -161,7 +167,9 @@ export class QemuDriver implements VmmDriver {
         cause: err,
       });
     }
-    const vm = await this.makeHandle(spec, paths, found.identity.pid, watch, qmp, accelFromCmdline(found.cmdline));
+    // A qemu started by an older hob writes its console into a file by itself: nothing to read.
+    const consoleReader = hasConsoleSocket(found.cmdline) ? this.consoleReader(spec, paths) : undefined;
+    const vm = await this.makeHandle(spec, paths, found.identity.pid, watch, qmp, accelFromCmdline(found.cmdline), consoleReader);
     const { status } = await qmp.execute('query-status', undefined);
     if (status === 'inmigrate') {
       // A restore whose feeder (the previous hobd) died: the stream will never come.
@@ -194,6 +202,7 @@ export class QemuDriver implements VmmDriver {
     watch: ExitWatch,
     qmp: QmpClient,
     accel: QemuAccel,
+    consoleReader: ConsoleReader | undefined,
   ): Promise<QemuVm> {
     const version = formatQmpVersion(await qmp.execute('query-version', undefined));
     const machines = await qmp.execute('query-machines', undefined);
@@ -202,7 +211,14 @@ export class QemuDriver implements VmmDriver {
     const requested = (cmdline[mi + 1] ?? '').split(',')[0] ?? '';
     // Resolve aliases (q35 -> pc-q35-7.2) so a snapshot pins the concrete machine version.
     const machine = machines.find((m) => m.alias === requested)?.name ?? requested;
-    return new QemuVm({ spec, pid, watch, qmp, paths, arch: this.arch, accel, machine, version });
+    return new QemuVm({ spec, pid, watch, qmp, paths, arch: this.arch, accel, machine, version, consoleReader });
+  }
+
+  /** Starts copying the VM's console socket into its bounded console log. */
+  private consoleReader(spec: VmSpec, paths: QemuPaths): ConsoleReader {
+    return new ConsoleReader(paths.consoleSocket, paths.consoleLog, {
+      onError: (err) => console.error(`hob: console log of VM ${spec.id}: ${err.message}`),
+    }).start();
   }
 
   /**
@@ -236,6 +252,8 @@ export class QemuDriver implements VmmDriver {
       throw await this.failure(spec, paths, 'qemu did not start', undefined);
     }
     const watch = new ExitWatch(identity, child);
+    // Before QMP: qemu waits for this reader on its console socket (wait=on) before it goes on.
+    const consoleReader = this.consoleReader(spec, paths);
     let qmp: QmpClient | undefined;
     try {
       const sock = await connectUnixWhenReady(paths.qmpSocket, {
@@ -244,10 +262,11 @@ export class QemuDriver implements VmmDriver {
         what: `start of ${spec.id}`,
       });
       qmp = (await QmpClient.open(sock)).client;
-      const vm = await this.makeHandle(spec, paths, pid, watch, qmp, this.accel);
+      const vm = await this.makeHandle(spec, paths, pid, watch, qmp, this.accel, consoleReader);
       return await ready(vm, qmp, watch);
     } catch (err) {
       qmp?.close();
+      await consoleReader.stop();
       if (!watch.hasExited) signalProcess(pid, 'SIGKILL');
       await watch.waitFor(10_000);
       await removeEntries(spec.runDir, qemuTransientFiles()).catch(() => undefined);

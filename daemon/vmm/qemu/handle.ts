@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
 import { ConflictError, VmmError } from '../../errors.js';
+import type { ConsoleReader } from '../console-log.js';
 import { isAlive, readPidFile, signalProcess, type ExitWatch } from '../process.js';
 import { removeEntries } from '../run-dir.js';
 import { metaShape, writeSnapshotMeta } from '../snapshot-meta.js';
@@ -40,6 +41,8 @@ export interface QemuVmInit {
   readonly machine: string;
   /** Version of the running qemu, as QemuDriver.version() formats it. */
   readonly version: string;
+  /** Copies the console socket into the bounded console log; absent for a qemu of an older hob. */
+  readonly consoleReader?: ConsoleReader | undefined;
 }
 
 /** Generous upper bound for streaming guest RAM to or from disk. */
@@ -66,6 +69,7 @@ export class QemuVm implements VmHandle {
     this.exited = init.watch.exited.then(async (exit) => {
       init.qmp.close();
       this.agent?.destroy();
+      await init.consoleReader?.finish();
       await this.cleanupRunDir();
       return exit;
     });
@@ -187,6 +191,8 @@ export class QemuVm implements VmHandle {
     this.init.qmp.removeAllListeners('close');
     this.init.qmp.close();
     this.agent?.destroy();
+    // The VM keeps running and drops its console output until the next hobd re-attaches.
+    void this.init.consoleReader?.stop();
   }
 
   private usable(): void {
