@@ -1,6 +1,19 @@
-/** The guest's listening TCP ports, watched live (AgentClient.watchPorts). */
+/**
+ * The guest's listening TCP ports, watched live (AgentClient.watchPorts).
+ *
+ * What the guest reports is remembered up to MAX_WATCHED_SOCKETS listening
+ * sockets; a guest reporting more (made-up addresses) has the extra ones
+ * ignored: not remembered, no `opened`, and no `closed` for a socket that was
+ * not remembered.
+ */
 import { EventEmitter } from 'node:events';
 import type { Channel, PortInfo } from '../protocol/index.js';
+
+/**
+ * Listening sockets a watch remembers. Honest guests have a handful; this
+ * bounds what a guest inventing listeners costs the host (about 100 bytes each).
+ */
+export const MAX_WATCHED_SOCKETS = 1024;
 
 export interface PortWatcherEvents {
   /** A listener appeared in the guest. */
@@ -15,18 +28,25 @@ const key = (p: PortInfo): string => `${p.family}|${p.address}|${p.port}`;
 
 export class PortWatcher extends EventEmitter<PortWatcherEvents> {
   private readonly current = new Map<string, PortInfo>();
+  /** Listeners at the moment the watch started (at most MAX_WATCHED_SOCKETS). */
+  readonly initial: readonly PortInfo[];
 
   constructor(
     private readonly channel: Channel,
-    /** Listeners at the moment the watch started. */
-    readonly initial: readonly PortInfo[],
+    initial: readonly PortInfo[],
   ) {
     super();
-    for (const p of initial) this.current.set(key(p), p);
+    for (const p of initial) if (this.current.size < MAX_WATCHED_SOCKETS) this.current.set(key(p), p);
+    this.initial = [...this.current.values()];
     channel.on('control', (message) => {
       if (message.type !== 'port') return;
-      if (message.event === 'opened') this.current.set(key(message.port), message.port);
-      else this.current.delete(key(message.port));
+      const k = key(message.port);
+      if (message.event === 'opened') {
+        if (this.current.has(k) || this.current.size >= MAX_WATCHED_SOCKETS) return;
+        this.current.set(k, message.port);
+      } else if (!this.current.delete(k)) {
+        return;
+      }
       this.emit(message.event, message.port);
     });
     channel.once('close', (error) => this.emit('close', error));

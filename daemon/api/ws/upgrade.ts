@@ -71,24 +71,25 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
     }
   }, HEARTBEAT_MS);
   heartbeat.unref();
-  const ports = new PortEventHub((message) => log.warn(message));
+  // The port the URL routes to, without starting anything (routing itself may start the HTTP service);
+  // looked up by the hub once for all websockets of a sandbox, rate-limited.
+  const ports = new PortEventHub({
+    onError: (message) => log.warn(message),
+    ...(deps.sandboxHost ? { urlPortOf: (agent: AgentClient) => httpPortOf(agent.services).then((p) => p ?? DEFAULT_HTTP_PORT, () => DEFAULT_HTTP_PORT) } : {}),
+  });
 
   /** Sends the guest's port events on an exec websocket while it is open. */
   const sendPortEvents = (ws: WebSocket, name: string, agent: AgentClient): void => {
     if (ws.readyState !== ws.OPEN) return; // ended already (a quick exit): its 'close' may have passed
     const unsubscribe = ports.subscribe(agent, (event) => {
       if (ws.readyState !== ws.OPEN) return;
-      // The port the URL routes to, without starting anything (routing itself may start the HTTP service).
-      const urlPort = deps.sandboxHost ? httpPortOf(agent.services).then((p) => p ?? DEFAULT_HTTP_PORT, () => DEFAULT_HTTP_PORT) : Promise.resolve(undefined);
-      void urlPort.then((httpPort) => {
-        const message: PortEventMessage = {
-          type: event.type === 'opened' ? 'port_opened' : 'port_closed',
-          port: event.port,
-          address: event.address,
-          ...(httpPort === event.port ? { url: sandboxUrl(name, deps.port) } : {}),
-        };
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
-      });
+      const message: PortEventMessage = {
+        type: event.type === 'opened' ? 'port_opened' : 'port_closed',
+        port: event.port,
+        address: event.address,
+        ...(event.urlPort === event.port ? { url: sandboxUrl(name, deps.port) } : {}),
+      };
+      ws.send(JSON.stringify(message));
     });
     ws.once('close', unsubscribe);
   };
