@@ -6,9 +6,10 @@
  * `console.log`, which is rotated to `console.log.1` when it reaches CONSOLE_LOG_FILE_BYTES:
  * at most two files of that size per VM, the newest output always in `console.log`.
  *
- * Memory in hobd is one socket read at a time: the socket is paused while a chunk is
- * written, so a guest faster than the file only fills the socket buffer, and then the VMM
- * drops bytes (qemu gives up on a byte after a few retries; see docs of the VMM drivers).
+ * Memory in hobd is bounded: reads are batched into one file write, and the socket is
+ * paused while MAX_PENDING_BYTES wait for the file, so a guest faster than the file only
+ * fills the socket buffer, and then the VMM drops bytes (qemu's serial gives up on a byte
+ * after a few retries).
  * While nobody reads (hobd restarting) the VMMs drop the output: the guest never waits
  * for hobd. The next hobd re-attaches (ConsoleReader on adopt) and appends.
  */
@@ -26,6 +27,11 @@ export const CONSOLE_LOG_FILE_BYTES = 512 * 1024;
 const RECONNECT_FIRST_MS = 50;
 /** Longest delay between attempts (the socket is missing while the VMM is not up yet or gone). */
 const RECONNECT_MAX_MS = 2_000;
+/**
+ * Read but unwritten console bytes at which hobd stops reading the socket until the file
+ * write catches up: hobd's memory per VM console, and the size of one file write at most.
+ */
+export const MAX_PENDING_BYTES = 256 * 1024;
 /** How long finish() waits for the VMM's last output after the VMM exited. */
 const FINISH_WAIT_MS = 1_000;
 
@@ -97,8 +103,12 @@ export class ConsoleReader {
   private timer: NodeJS.Timeout | undefined;
   private delay = RECONNECT_FIRST_MS;
   private stopped = false;
-  /** The write in progress; the socket stays paused meanwhile. */
-  private writing: Promise<void> = Promise.resolve();
+  /** Chunks read but not written yet (at most MAX_PENDING_BYTES, plus one read). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private writingBytes = 0;
+  /** The write loop, while one runs. */
+  private flushing: Promise<void> | undefined;
   private lastError: string | undefined;
 
   constructor(
@@ -121,6 +131,11 @@ export class ConsoleReader {
     if (this.timer) clearTimeout(this.timer);
     this.delay = RECONNECT_FIRST_MS;
     this.connect();
+  }
+
+  /** Bytes held in memory: read, not yet written (at most MAX_PENDING_BYTES plus one read, plus the batch being written). */
+  get bufferedBytes(): number {
+    return this.pendingBytes + this.writingBytes;
   }
 
   /** True while connected to the VMM. */
@@ -154,8 +169,25 @@ export class ConsoleReader {
     if (this.timer) clearTimeout(this.timer);
     this.socket?.destroy();
     this.socket = undefined;
-    await this.writing;
+    await this.flushing;
     await this.log.close().catch(() => undefined);
+  }
+
+  /**
+   * Writes what was read, in batches: the serial line arrives a few bytes per read, and one
+   * file write per read would make hobd the bottleneck. Never rejects.
+   */
+  private async flush(sock: net.Socket): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = Buffer.concat(this.pending);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.writingBytes = batch.length;
+      if (sock.isPaused() && !sock.destroyed) sock.resume();
+      await this.log.write(batch).catch((err: Error) => this.reportOnce(err));
+      this.writingBytes = 0;
+    }
+    this.flushing = undefined;
   }
 
   private connect(): void {
@@ -169,13 +201,11 @@ export class ConsoleReader {
       this.delay = RECONNECT_FIRST_MS;
     });
     sock.on('data', (chunk: Buffer) => {
-      sock.pause();
-      this.writing = this.log.write(chunk).then(
-        () => undefined,
-        (err: Error) => this.reportOnce(err),
-      ).finally(() => {
-        if (!sock.destroyed) sock.resume();
-      });
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      // Bounded memory: stop reading while this much waits for the file (the VMM drops then).
+      if (this.pendingBytes >= MAX_PENDING_BYTES) sock.pause();
+      this.flushing ??= this.flush(sock);
     });
     sock.on('close', () => {
       if (this.socket === sock) this.socket = undefined;

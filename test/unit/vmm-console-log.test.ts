@@ -8,7 +8,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSOLE_LOG_FILE_BYTES, ConsoleReader, RotatingLog } from '../../daemon/vmm/console-log.js';
+import { execa } from 'execa';
+import { CONSOLE_LOG_FILE_BYTES, ConsoleReader, MAX_PENDING_BYTES, RotatingLog } from '../../daemon/vmm/console-log.js';
 
 const MiB = 1024 ** 2;
 
@@ -96,6 +97,36 @@ describe('console log', () => {
       expect(await sizeOf(`${logPath}.1`)).toBe(CONSOLE_LOG_FILE_BYTES);
     } finally {
       await reader.stop();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('holds at most MAX_PENDING_BYTES when the file is slower than the guest, pushing back on the VMM', async () => {
+    const sock = join(dir, 'slow.sock');
+    const logPath = join(dir, 'slow.log');
+    // The log is a FIFO drained at ~40 KB/s (a stand-in for a slow disk) while the VMM sends 16 MiB at once.
+    await execa('mkfifo', [logPath]);
+    const drain = execa('sh', ['-c', `exec 3<"${logPath}"; while head -c 4096 <&3 >/dev/null; do sleep 0.1; done`], { reject: false });
+    let vmm: net.Socket | undefined;
+    const server = await fakeVmmConsole(sock, (s) => {
+      vmm = s;
+      s.write(Buffer.alloc(16 * MiB, 'B'));
+    });
+    const reader = new ConsoleReader(sock, logPath).start();
+    try {
+      let maxBuffered = 0;
+      const deadline = Date.now() + 1500;
+      while (Date.now() < deadline) {
+        maxBuffered = Math.max(maxBuffered, reader.bufferedBytes);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(maxBuffered).toBeGreaterThan(0);
+      expect(maxBuffered).toBeLessThanOrEqual(2 * MAX_PENDING_BYTES + 64 * 1024);
+      expect(vmm!.writableLength).toBeGreaterThan(8 * MiB); // the rest waits on the VMM's side
+    } finally {
+      await Promise.race([reader.stop(), new Promise((r) => setTimeout(r, 100))]);
+      drain.kill('SIGKILL');
+      await drain;
       await new Promise((r) => server.close(r));
     }
   });
