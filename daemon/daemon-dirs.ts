@@ -5,11 +5,10 @@
  *
  * - run dir (default /run/hob), 0755: the API socket (root:hob 0660, see
  *   api/server.ts) lives here, so members of the hob group must be able to
- *   traverse it; each VM's sockets sit in their own subdirectories.
+ *   traverse it; each VM's files sit in `vms/<id>/`, 0700 (vmm/run-dir.ts).
  * - state dir (default /var/lib/hob), 0711: the database (0600, db/open.ts)
- *   and the embedded pool (pool.img 0600, the mounted pool 0711, see
- *   storage/mount.ts). Nobody but root can list it; traversal stays open
- *   because the pool's own directories are 0711 too.
+ *   and the embedded pool (pool.img 0600, the mounted pool 0700, see
+ *   storage/modes.ts). Nobody but root can list it or reach into the pool.
  *
  * Modes are set with chmod after mkdir, because mkdir's mode is cut by the
  * umask (a root shell with umask 077 would otherwise make the run dir 0700
