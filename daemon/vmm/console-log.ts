@@ -177,13 +177,15 @@ export class ConsoleReader {
    * Writes what was read, in batches: the serial line arrives a few bytes per read, and one
    * file write per read would make hobd the bottleneck. Never rejects.
    */
-  private async flush(sock: net.Socket): Promise<void> {
+  private async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = Buffer.concat(this.pending);
       this.pending = [];
       this.pendingBytes = 0;
       this.writingBytes = batch.length;
-      if (sock.isPaused() && !sock.destroyed) sock.resume();
+      // The current connection (a reconnect may have replaced the one that started this loop).
+      const sock = this.socket;
+      if (sock?.isPaused() && !sock.destroyed) sock.resume();
       await this.log.write(batch).catch((err: Error) => this.reportOnce(err));
       this.writingBytes = 0;
     }
@@ -203,9 +205,9 @@ export class ConsoleReader {
     sock.on('data', (chunk: Buffer) => {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
-      // Bounded memory: stop reading while this much waits for the file (the VMM drops then).
+      // Bounded memory: stop reading while this much waits for the file (the VMM holds back then).
       if (this.pendingBytes >= MAX_PENDING_BYTES) sock.pause();
-      this.flushing ??= this.flush(sock);
+      this.flushing ??= this.flush();
     });
     sock.on('close', () => {
       if (this.socket === sock) this.socket = undefined;
