@@ -9,6 +9,7 @@
  * - sleep and wake: URL first byte paused vs running, wake from hibernation vs
  *   cold boot, host memory of hibernated vs running sandboxes (bench/idle.ts).
  * - HTTP from a guest vs from the host's namespace to the same server (bench/network.ts).
+ * - load: a few hundred concurrent exec, fs and URL clients over 3 sandboxes for 2 minutes (bench/load.ts).
  * `npm run bench -- checkpoints` runs only the named suites (core, checkpoints, idle, network).
  * Writes bench/results/latest.json and bench/results/latest.md; a run of some
  * suites only also writes them as bench/results/<suites>.json and .md.
@@ -21,12 +22,13 @@ import { join } from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchIdle } from './idle.js';
+import { benchLoad } from './load.js';
 import { benchNetwork } from './network.js';
 import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'load'] as const;
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => chosen.length === 0 || chosen.includes(suite);
 
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
     if (runs('checkpoints')) await benchCheckpoints(d, record);
     if (runs('idle')) await benchIdle(d, record);
     if (runs('network')) await benchNetwork(d, record);
+    if (runs('load')) await benchLoad(d, record);
   } finally {
     await d.stop();
   }
