@@ -13,7 +13,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createApi } from '../../daemon/api/app.js';
 import { serveApi, type ApiServers } from '../../daemon/api/server.js';
 import { TokenStore } from '../../daemon/auth/tokens.js';
-import { MAX_LOG_ENTRY_BYTES } from '../../daemon/agent/service-log-lines.js';
+import { MAX_LOG_ENTRY_BYTES, cutLogEntry } from '../../daemon/agent/service-log-lines.js';
+import { BoundedLineSplitter } from '../../daemon/agent/bounded-lines.js';
 import { SessionRegistry } from '../../daemon/core/sessions.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
 import { StreamId, type Channel, type ServiceLogEntry } from '../../daemon/protocol/index.js';
@@ -130,5 +131,21 @@ describe('service logs from a hostile guest', () => {
       channel.send({ type: 'result', value: { services: [{ name: '../../etc/passwd', definition, state, logFile: '/x' }] } });
     });
     await expect(agent.client.services.list()).rejects.toThrow(/invalid answer from the guest agent/);
+  });
+
+  it('cuts inside an escape or a multi-byte character without breaking the text', () => {
+    const head = (data: string) => entryLine(data).slice(0, -3); // no closing quote, brace, newline
+    expect(cutLogEntry(head('abc\u0001')).data).toMatch(/^abc\u0001 \[hob: line cut/);
+    const cutEscape = `{"time":1,"stream":"stdout","data":"abc\\u00`;
+    expect(cutLogEntry(cutEscape)).toMatchObject({ time: 1, stream: 'stdout', data: expect.stringMatching(/^abc \[hob: line cut/) });
+    expect(cutLogEntry('{"time":1,"stream":"hob","event":"x"').stream).toBe('hob');
+    const lines: string[] = [];
+    const cuts: string[] = [];
+    const splitter = new BoundedLineSplitter(4, (l) => lines.push(l), (h) => cuts.push(h));
+    splitter.write(Buffer.from('ab\nabcd\nabcdef'));
+    splitter.write(Buffer.from('gh\n\u00e9\u00e9\u00e9\nend'));
+    splitter.end();
+    expect(lines).toEqual(['ab', 'abcd', 'end']);
+    expect(cuts).toEqual(['abcd', '\u00e9\u00e9']);
   });
 });
