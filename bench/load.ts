@@ -8,7 +8,10 @@
  *   to a web server in the guest.
  * Reported: requests made, failures other than 429 (statuses, transport
  * errors, timeouts, wrong content), 429s, p50/p99 latency per kind, and
- * hobd's RSS at the start, at the end and at its peak.
+ * hobd's RSS at the start, at the end and at its peak. URL requests reach
+ * hobd's TCP listener (inside the harness's namespace) through the harness's
+ * socat bridge, a process per connection: a transport error there may be the
+ * bridge's.
  *
  * `npm run bench -- load`. HOB_BENCH_LOAD_SECONDS (default 120),
  * HOB_BENCH_LOAD_CLIENTS (default 240) and HOB_BENCH_LOAD_SANDBOXES (default 3,
@@ -37,7 +40,7 @@ interface Tally {
   readonly latencies: Map<Kind, number[]>;
   requests: number;
   throttled: number;
-  /** Failures other than 429, by cause ("500", "timeout", "ECONNRESET", "content"). */
+  /** Failures other than 429, by kind and cause ("exec 500", "url timeout", "fs read content"). */
   readonly failures: Map<string, number>;
   /** The first few failures, in words. */
   readonly samples: string[];
@@ -92,8 +95,9 @@ export async function benchLoad(d: TestDaemon, record: Record): Promise<void> {
     }
 
     const tally: Tally = { latencies: new Map(KINDS.map((k) => [k, []])), requests: 0, throttled: 0, failures: new Map(), samples: [] };
-    const fail = (cause: string, what: string): void => {
-      tally.failures.set(cause, (tally.failures.get(cause) ?? 0) + 1);
+    const fail = (kind: Kind, cause: string, what: string): void => {
+      const key = `${kind} ${cause}`;
+      tally.failures.set(key, (tally.failures.get(key) ?? 0) + 1);
       if (tally.samples.length < 10) tally.samples.push(`${what}: ${cause}`);
     };
     /** One request: timed, classified; returns the result when it succeeded. */
@@ -108,17 +112,17 @@ export async function benchLoad(d: TestDaemon, record: Record): Promise<void> {
           return undefined;
         }
         if (r.status < 200 || r.status >= 300) {
-          fail(String(r.status), `${what} (${r.text().slice(0, 200)})`);
+          fail(kind, String(r.status), `${what} (${r.text().slice(0, 200)})`);
           return undefined;
         }
         if (check && !check(r)) {
-          fail('content', what);
+          fail(kind, 'content', what);
           return undefined;
         }
         tally.latencies.get(kind)?.push(ms);
         return r;
       } catch (err) {
-        fail((err as NodeJS.ErrnoException).code ?? (err as Error).message, what);
+        fail(kind, (err as NodeJS.ErrnoException).code ?? (err as Error).message, what);
         return undefined;
       }
     };
