@@ -191,7 +191,10 @@ export class ServiceLogStream implements AsyncIterable<ServiceLogEntry> {
       this.finish(undefined);
     });
     this.input.on('error', (err: Error) => this.finish(lostChannel(what, err)));
-    channel.once('close', (error) => this.finish(error ? lostChannel(what, error) : undefined));
+    // A plain close ends the input too ('end' above), once what it still holds was read (it may be paused).
+    channel.once('close', (error) => {
+      if (error) this.finish(lostChannel(what, error));
+    });
   }
 
   /** The next entry; undefined once the stream ended. */
