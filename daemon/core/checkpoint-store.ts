@@ -29,6 +29,7 @@ import { NotFoundError, PoolFullError } from '../errors.js';
 import { isNoSpace, type Pool, type PoolPath } from '../storage/index.js';
 import type { VmHandle } from '../vmm/types.js';
 import { checkpointName } from './checkpoint-info.js';
+import { crashPoint } from './crash-point.js';
 import { DISK_FILE, MEMORY_DIR, restoreStagingName } from './layout.js';
 
 /** A checkpoint needs at least this much free pool space (btrfs metadata of the snapshot, and room for the guest to go on writing). */
@@ -82,6 +83,7 @@ export class CheckpointStore {
   async take(sandbox: SandboxRow, opts: { comment: string; auto: boolean; kind: Checkpoint['kind'] }): Promise<Checkpoint> {
     const id = newId();
     await this.snapshotSandbox(sandbox.id, this.pool.checkpointPath(sandbox.id, id));
+    if (opts.kind === 'disk' && !opts.auto) crashPoint('checkpoint.snapshotted');
     try {
       return insertCheckpoint(this.db, { sandboxId: sandbox.id, id, kind: opts.kind, comment: opts.comment, auto: opts.auto });
     } catch (err) {
@@ -100,6 +102,7 @@ export class CheckpointStore {
     await this.pool.delete(memoryDir);
     onStep('Pausing the VM...');
     await vm.pause();
+    crashPoint('checkpoint-live.paused');
     try {
       await mkdir(memoryDir, { mode: 0o700 });
       onStep(`Saving memory (${sandbox.memoryMiB} MiB)...`);
@@ -108,6 +111,7 @@ export class CheckpointStore {
       } catch (err) {
         throw await this.asPoolFull(err, 'saving the memory');
       }
+      crashPoint('checkpoint-live.memory-saved');
       onStep('Saving filesystem state...');
       return await this.take(sandbox, { ...opts, kind: 'live' });
     } finally {
@@ -143,6 +147,7 @@ export class CheckpointStore {
     await this.pool.delete(staging);
     await this.pool.snapshot(this.path(cp), staging);
     await this.pool.trash(this.pool.sandboxPath(sandbox.id));
+    crashPoint('restore.swap');
     await this.pool.move(staging, this.pool.sandboxPath(sandbox.id));
   }
 

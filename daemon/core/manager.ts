@@ -34,7 +34,7 @@ import { BadRequestError, ConflictError, NotFoundError, PoolFullError } from '..
 import { diffExt4Images, fileDiffExt4Images } from '../storage/ext4-diff.js';
 import type { Pool, PoolPath } from '../storage/index.js';
 import type { VmmDriver, VmSpec } from '../vmm/types.js';
-import { parsePolicy, transitSlotCount, type NetworkPolicy } from '../net/index.js';
+import { guestCmdlineArgs, netSpecFor, parsePolicy, transitSlotCount, type NetworkPolicy } from '../net/index.js';
 import { checkpointName, toCheckpointInfo } from './checkpoint-info.js';
 import { CheckpointStore, DEFAULT_AUTO_KEEP } from './checkpoint-store.js';
 import { applyIdentity, machineIdFor } from './identity.js';
@@ -50,6 +50,7 @@ import { IdleOverrideSchema, IdleTracker, effectiveIdle } from './idle.js';
 import { GuestKeepAwake } from './guest-keep-awake.js';
 import { withQuiescedDisk } from './quiesce.js';
 import { CLOCK_DEADLINE_MS, withDeadline } from './deadline.js';
+import { crashPoint } from './crash-point.js';
 import type {
   CheckpointInfo,
   CheckpointInput,
@@ -188,8 +189,10 @@ export class SandboxManager implements SandboxService {
         await pool.move(pool.path('sandboxes', row.id, IMAGE_FILES.rootfs), pool.path('sandboxes', row.id, DISK_FILE));
         // Sparse growth: costs nothing until the guest writes; the guest grows its filesystem at boot.
         await truncate(paths.disk, row.diskBytes);
+        crashPoint('create.disk');
         emit(progress, 'info', `Booting VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${driver.kind})...`);
         await this.boot(row);
+        crashPoint('create.booted');
         const running = setSandboxState(db, row.id, 'running', { error: null });
         emit(progress, 'complete', `Sandbox ${row.name} is running`);
         return toSandbox(running);
@@ -260,6 +263,7 @@ export class SandboxManager implements SandboxService {
     const row = this.row(name);
     await this.locks.run(row.id, 'remove', async () => {
       setSandboxState(this.deps.db, row.id, 'destroying');
+      crashPoint('rm.destroying');
       await this.destroy(row);
     });
   }
@@ -369,6 +373,7 @@ export class SandboxManager implements SandboxService {
       emit(progress, 'info', 'Keeping the current state as an automatic checkpoint...');
       const before = await this.takeCheckpoint(current, { comment: `before restore to ${target}`, auto: true, memory: false }, progress);
       emit(progress, 'info', `Current state saved as ${checkpointName(before)}`);
+      crashPoint('restore.kept');
       this.deps.sessions.endSandbox(row.name, `the sandbox is being restored to ${target}`);
       const vm = this.live.get(row.id);
       if (vm) {
@@ -376,9 +381,11 @@ export class SandboxManager implements SandboxService {
         await vm.kill();
         this.live.delete(row.id);
       }
+      crashPoint('restore.vm-killed');
       emit(progress, 'info', `Restoring the disk of ${target}...`);
       await this.checkpoints.swapIn(current, cp);
       setSandboxState(this.deps.db, row.id, 'stopped', { error: null });
+      crashPoint('restore.swapped');
       appendEvent(this.deps.db, { sandboxId: row.id, type: 'restore', data: { checkpoint: target, kind: cp.kind, saved: checkpointName(before) } });
       await this.runRestored(current, cp.kind === 'live', progress);
       // Never the checkpoint just restored (it may be the oldest automatic one) nor the one just kept.
@@ -457,6 +464,15 @@ export class SandboxManager implements SandboxService {
     return removed;
   }
 
+  /**
+   * @internal The network part of the VmSpec of a VM to adopt at start-up: the same device
+   * its VMM was started with, so that a live checkpoint of the adopted VM records its tap.
+   */
+  adoptedNet(id: string): VmNet | undefined {
+    if (!this.deps.network) return undefined;
+    return { netSpec: netSpecFor(this.deps.config.network.netnsPrefix, id), cmdlineArgs: guestCmdlineArgs() };
+  }
+
   /** @internal Registers a VM adopted at start-up. */
   adopt(id: string, vm: LiveVm): void {
     this.live.set(id, vm);
@@ -472,6 +488,7 @@ export class SandboxManager implements SandboxService {
       await vm.kill();
       this.live.delete(row.id);
     }
+    crashPoint('rm.vm-killed');
     await this.releaseNetwork(row.id);
     await pool.trash(pool.sandboxPath(row.id));
     await pool.trash(pool.path('sandboxes', restoreStagingName(row.id)));
@@ -532,6 +549,7 @@ export class SandboxManager implements SandboxService {
       return this.checkpoints.take(row, { ...opts, kind: 'disk' });
     }
     return withQuiescedDisk(vm, async () => {
+      crashPoint('checkpoint.quiesced');
       emit(progress, 'info', 'Saving filesystem state...');
       return this.checkpoints.take(row, { ...opts, kind: 'disk' });
     }, {
@@ -540,8 +558,12 @@ export class SandboxManager implements SandboxService {
     });
   }
 
-  /** Brings a sandbox whose subvolume was just replaced back to life: resumes its memory snapshot, or boots it. */
-  private async runRestored(row: SandboxRow, hasMemory: boolean, progress: ProgressSink): Promise<void> {
+  /**
+   * Brings a sandbox whose subvolume was just replaced back to life: resumes its memory snapshot, or boots it.
+   * `settle`: record the outcome in the row (running, or error); a fork leaves its row `creating`
+   * until it is complete, so that a crash before then undoes it.
+   */
+  private async runRestored(row: SandboxRow, hasMemory: boolean, progress: ProgressSink, settle = true): Promise<void> {
     const memoryDir = this.deps.pool.path('sandboxes', row.id, MEMORY_DIR);
     try {
       if (hasMemory) {
@@ -552,9 +574,9 @@ export class SandboxManager implements SandboxService {
         await this.deps.pool.delete(memoryDir);
         await this.boot(row);
       }
-      setSandboxState(this.deps.db, row.id, 'running', { error: null });
+      if (settle) setSandboxState(this.deps.db, row.id, 'running', { error: null });
     } catch (err) {
-      setSandboxState(this.deps.db, row.id, 'error', { error: `start after restore failed: ${(err as Error).message}` });
+      if (settle) setSandboxState(this.deps.db, row.id, 'error', { error: `start after restore failed: ${(err as Error).message}` });
       throw err;
     } finally {
       // The memory image served its purpose; the checkpoint keeps its own copy.
@@ -604,14 +626,19 @@ export class SandboxManager implements SandboxService {
           await this.locks.run(source.id, 'fork', () => this.snapshotCurrent(source, newPath));
         }
         if (row.diskBytes > source.diskBytes) await truncate(join(newPath, DISK_FILE), row.diskBytes);
+        crashPoint('fork.disk');
+        // The row stays `creating` until the fork is complete (its identity included): a crash undoes it.
         if (cp?.kind === 'live') {
-          await this.runRestored(row, true, progress);
+          await this.runRestored(row, true, progress, false);
+          crashPoint('fork.live-resumed');
           emit(progress, 'info', 'Giving the fork its own identity...');
           const vm = this.live.get(row.id);
           if (vm) await applyIdentity(await vm.agent(), { hostname: row.name, machineId: machineIdFor(row.id) });
         } else {
-          await this.runRestored(row, false, progress);
+          await this.runRestored(row, false, progress, false);
+          crashPoint('fork.booted');
         }
+        setSandboxState(db, row.id, 'running', { error: null });
         appendEvent(db, { sandboxId: row.id, type: 'fork', data: { from: source.name, checkpoint: cp ? checkpointName(cp) : null } });
         emit(progress, 'complete', `Sandbox ${row.name} is running`);
         return this.get(row.name);
@@ -716,6 +743,7 @@ export class SandboxManager implements SandboxService {
       if (live && row.state === 'paused') {
         emit(progress, 'info', 'Resuming the paused VM...');
         await live.handle.resume();
+        crashPoint('wake.resumed');
         // A clock that cannot be set is logged, not fatal: the guest's memory lives only in this VMM.
         await withDeadline((async () => (await live.agent()).setClock(Date.now()))(), CLOCK_DEADLINE_MS, 'the guest agent (clock.set)')
           .catch((err: Error) => this.log(`hob: setting the clock of ${row.name}: ${err.message}`));
@@ -747,6 +775,7 @@ export class SandboxManager implements SandboxService {
     let vm: LiveVm;
     try {
       vm = await this.resume(row, memoryDir);
+      crashPoint('wake.memory-resumed');
     } catch (err) {
       this.log(`hob: waking ${row.name} from memory failed (${(err as Error).message}); booting it instead`);
       appendEvent(this.deps.db, { sandboxId: row.id, type: 'wake-failed', data: { error: (err as Error).message } });
@@ -761,6 +790,7 @@ export class SandboxManager implements SandboxService {
   private async pauseNow(row: SandboxRow, vm: LiveVm): Promise<void> {
     if (row.state === 'paused') return;
     await vm.handle.pause();
+    crashPoint('sleep.paused');
     setSandboxState(this.deps.db, row.id, 'paused');
   }
 
@@ -776,9 +806,11 @@ export class SandboxManager implements SandboxService {
       await this.deps.pool.delete(memoryDir).catch(() => undefined);
       throw err;
     }
+    crashPoint('hibernate.memory-saved');
     // The row first: from here on the memory image is the sandbox's state, and a hobd that
     // dies before the kill below leaves a VMM that reconcile may kill (its memory is saved).
     setSandboxState(this.deps.db, row.id, 'hibernated');
+    crashPoint('hibernate.row-written');
     this.deps.sessions.endSandbox(row.name, 'the sandbox is hibernating');
     await vm.kill();
     this.live.delete(row.id);

@@ -87,7 +87,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       }
       case 'running':
       case 'paused': {
-        const outcome = await adoptLive(deps, spec, row);
+        const outcome = await adoptLive(deps, vmSpecFor(pool, config, row, manager.adoptedNet(row.id)), row);
         if (outcome.vm) {
           manager.adopt(row.id, outcome.vm);
           report.adopted.push(row.name);
