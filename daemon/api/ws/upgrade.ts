@@ -147,10 +147,10 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       return;
     }
 
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    const url = requestUrl(request.url ?? '/');
     const proxyRoute = PROXY_ROUTE.exec(url.pathname);
     if (proxyRoute && request.method === 'GET') {
-      await handleProxy(decodeURIComponent(proxyRoute[1] ?? ''), request, socket, head);
+      await handleProxy(decodePathSegment(proxyRoute[1] ?? '', 'sandbox name'), request, socket, head);
       return;
     }
     const route = EXEC_ROUTE.exec(url.pathname);
@@ -159,9 +159,9 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       return;
     }
     try {
-      const name = parseInput(SandboxNameSchema, decodeURIComponent(route[1] ?? ''), 'sandbox name');
+      const name = parseInput(SandboxNameSchema, decodePathSegment(route[1] ?? '', 'sandbox name'), 'sandbox name');
       const query = parseInput(ExecQuery, queryObject(url.searchParams, EXEC_QUERY_ARRAYS), 'query');
-      const sessionId = route[2] !== undefined ? parseInput(SessionIdSchema, decodeURIComponent(route[2]), 'session id') : query.id;
+      const sessionId = route[2] !== undefined ? parseInput(SessionIdSchema, decodePathSegment(route[2], 'session id'), 'session id') : query.id;
       const sandbox = deps.sandboxes.get(name);
 
       if (sessionId !== undefined) {
@@ -255,6 +255,24 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       wss.close();
     },
   };
+}
+
+/** The request target as a URL; one that does not parse (`//host:99999`) is the client's error. */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target, 'http://localhost');
+  } catch {
+    throw new BadRequestError('invalid request target');
+  }
+}
+
+/** A percent-encoded path segment, decoded; bad encoding (`%zz`, a split UTF-8 sequence) is the client's error. */
+function decodePathSegment(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new BadRequestError(`invalid percent-encoding in the ${what}`);
+  }
 }
 
 function header(request: IncomingMessage, name: string): string | undefined {
