@@ -15,16 +15,29 @@ export interface FileReader {
   readonly stream: Readable;
 }
 
-export function openFileReader(channel: Channel, what: string): Promise<FileReader> {
-  return firstAnswer(channel, 'ready', what, (value) => {
+/**
+ * Opens the reader once the agent answered `ready`. A transfer that failed
+ * before the caller got it (`ready` then `error` or CLOSE in one read) rejects
+ * instead: the caller is never handed a stream that already errored.
+ */
+export async function openFileReader(channel: Channel, what: string): Promise<FileReader> {
+  const reader = await firstAnswer(channel, 'ready', what, (value) => {
     const ready = parseFromGuest(ReadySchemas['fs.read'], value, what);
     return readerFor(channel, ready.size, what);
   });
+  if (reader.stream.destroyed && !reader.stream.readableEnded) {
+    // Only a failure can have destroyed it this early (the caller has not had it yet).
+    throw reader.stream.errored ?? lostChannel(what, undefined);
+  }
+  return reader;
 }
 
 function readerFor(channel: Channel, size: number, what: string): FileReader {
   const source = channel.readable(StreamId.Stdout);
   const out = new PassThrough();
+  // The agent may fail the transfer before the caller listens (in the same read as `ready`):
+  // with a listener from the start, such an error is never an uncaught exception in hobd.
+  out.on('error', () => undefined);
   source.pipe(out, { end: false });
   source.on('end', () => {
     if (channel.receivedEof(StreamId.Stdout)) out.end();

@@ -9,12 +9,21 @@ import { lostChannel } from './answer.js';
  * and the readable side ends when the guest peer closes its side. destroy()
  * closes the channel and the agent drops the guest connection. A reset in the
  * guest arrives as an 'error' (GuestError, ECONNRESET).
+ *
+ * The agent decides when a tunnel fails, possibly in the same read as its
+ * `ready` (before whoever opened the tunnel got it and listened): the stream
+ * therefore has an 'error' listener of its own from the moment it exists, so
+ * such an error can never be an uncaught exception in hobd. The failure stays
+ * readable as `errored`; `ensureUsable` turns a tunnel that failed before it
+ * was handed over into a rejection.
  */
 export class TunnelStream extends Duplex {
   private readonly incoming: Readable;
 
   constructor(private readonly channel: Channel, what: string) {
     super({ allowHalfOpen: true });
+    // Consumers attach their own listeners; this one only keeps an early error from being fatal.
+    this.on('error', () => undefined);
     this.incoming = channel.readable(StreamId.Stdout);
     this.incoming.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) this.incoming.pause();
@@ -50,4 +59,14 @@ export class TunnelStream extends Duplex {
     this.channel.close();
     callback(error);
   }
+}
+
+/**
+ * The tunnel if it is still usable when its opener gets it, or else (the
+ * agent answered `ready` and then `error` or CLOSE at once) throws its failure,
+ * so that no caller is handed a stream whose 'error' and 'close' already passed.
+ */
+export function ensureUsable(tunnel: TunnelStream, what: string): TunnelStream {
+  if (!tunnel.destroyed) return tunnel;
+  throw tunnel.errored ?? lostChannel(what, undefined);
 }

@@ -3,7 +3,7 @@
  * networking involved), for sandbox URLs.
  */
 import type { AgentClient } from '../agent/client.js';
-import type { TunnelStream } from '../agent/tunnel.js';
+import { ensureUsable, type TunnelStream } from '../agent/tunnel.js';
 import { GuestError } from '../errors.js';
 
 /** Guest errno codes that mean "nothing accepts connections there". */
@@ -15,6 +15,17 @@ export function isNothingListening(err: unknown): boolean {
 }
 
 /**
+ * Opens a tunnel to `host:port` in the guest (AgentClient.openTunnel), and
+ * rejects, like a refused connection would, when the agent failed it at once
+ * (`ready` then `error` or CLOSE in one read): every API path that opens a
+ * tunnel goes through here, so none is handed a stream that already failed.
+ */
+export async function openGuestTunnel(agent: AgentClient, port: number, host?: string): Promise<TunnelStream> {
+  const tunnel = await agent.openTunnel(port, host);
+  return ensureUsable(tunnel, `tunnel ${host ?? '127.0.0.1'}:${port}`);
+}
+
+/**
  * Opens a connection to a port on the guest's loopback: 127.0.0.1, then ::1
  * (dev servers that bind "localhost" may listen on ::1 only). A server bound to
  * 0.0.0.0 or :: is reached through the first. Rejects with the guest's error
@@ -23,11 +34,11 @@ export function isNothingListening(err: unknown): boolean {
  */
 export async function connectGuestLoopback(agent: AgentClient, port: number): Promise<TunnelStream> {
   try {
-    return await agent.openTunnel(port, '127.0.0.1');
+    return await openGuestTunnel(agent, port, '127.0.0.1');
   } catch (err) {
     if (!isNothingListening(err)) throw err;
     try {
-      return await agent.openTunnel(port, '::1');
+      return await openGuestTunnel(agent, port, '::1');
     } catch {
       throw err; // the IPv4 refusal is the clearer report
     }

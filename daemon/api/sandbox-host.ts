@@ -28,7 +28,8 @@
  * - 404 `not_found`: no such sandbox;
  * - 401 `unauthorized`: private URL without valid credentials (also an invalid or used login code);
  * - 502 `no_listener`: nothing listens on the port in the guest;
- * - 502 `bad_gateway`: the guest's server broke the connection or answered something that is not HTTP;
+ * - 502 `bad_gateway`: the guest's server broke the connection or answered something that is not HTTP,
+ *   or the connection inside the guest failed otherwise (the guest's errno in the message);
  * - 503 `agent_failed` and the like: the sandbox could not be woken or reached.
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
@@ -39,6 +40,7 @@ import type { TokenStore } from '../auth/tokens.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import type { Sandbox, SandboxService } from '../core/types.js';
 import type { TunnelStream } from '../agent/tunnel.js';
+import { GuestError } from '../errors.js';
 import { consoleLog, type ApiLog } from './context.js';
 import { errorResponse } from './errors.js';
 import { connectGuestLoopback, isNothingListening } from './guest-port.js';
@@ -102,6 +104,10 @@ export function createSandboxHost(deps: SandboxHostDeps): SandboxHost {
           message: `nothing is listening on port ${port ?? DEFAULT_HTTP_PORT} in sandbox ${name}: start a web server there (on 0.0.0.0, :: or localhost)`,
         },
       };
+    }
+    if (err instanceof GuestError) {
+      // The guest could not connect (or failed the tunnel at once): the upstream is broken, not hob.
+      return { status: 502, body: { error: 'bad_gateway', message: `cannot reach port ${port ?? DEFAULT_HTTP_PORT} in sandbox ${name}: ${err.message}` } };
     }
     const { status, body, unexpected } = errorResponse(err);
     if (unexpected) log.error(`unexpected error serving the URL of ${name}`, { error: err instanceof Error ? err.stack : String(err) });

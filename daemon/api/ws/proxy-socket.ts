@@ -26,6 +26,8 @@ import type { AgentClient } from '../../agent/client.js';
 import type { TunnelStream } from '../../agent/tunnel.js';
 import { GuestError, HobError } from '../../errors.js';
 import type { ApiLog } from '../context.js';
+import { openGuestTunnel } from '../guest-port.js';
+import { closeReason } from './close-reason.js';
 import type { Accepted } from './exec-socket.js';
 import { relay, toBuffer } from './relay.js';
 
@@ -87,7 +89,7 @@ export function serveProxySocket(accepted: Accepted, ctx: ProxySocketContext): v
     clearTimeout(timer);
     if (ws.readyState === ws.OPEN) {
       ws.send(JSON.stringify(answer));
-      ws.close(code, answer.message.slice(0, 120));
+      ws.close(code, closeReason(answer.message));
     }
   };
 
@@ -113,7 +115,7 @@ export function serveProxySocket(accepted: Accepted, ctx: ProxySocketContext): v
     ws.pause();
     let tunnel: TunnelStream;
     try {
-      tunnel = await ctx.agent.openTunnel(request.port, host);
+      tunnel = await openGuestTunnel(ctx.agent, request.port, host);
     } catch (err) {
       ws.resume();
       fail(tunnelFailure(err, target, ctx), 1011);

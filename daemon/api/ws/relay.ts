@@ -17,6 +17,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
+import { closeReason } from './close-reason.js';
 
 /** Bytes handed to the websocket and not yet flushed above which the stream is paused (resumed below half). */
 export const RELAY_HIGH_WATER = 1024 * 1024;
@@ -64,7 +65,7 @@ export function relay(ws: WebSocket, stream: Duplex, options: RelayOptions): voi
   };
 
   const closeWs = (code: number, reason: string): void => {
-    if (ws.readyState === WebSocket.OPEN) ws.close(code, reason.slice(0, 120));
+    if (ws.readyState === WebSocket.OPEN) ws.close(code, closeReason(reason));
     else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
   };
 
