@@ -9,6 +9,7 @@
  * - sleep and wake: URL first byte paused vs running, wake from hibernation vs
  *   cold boot, host memory of hibernated vs running sandboxes (bench/idle.ts).
  * - HTTP from a guest vs from the host's namespace to the same server (bench/network.ts).
+ * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
  * - load: a few hundred concurrent exec, fs and URL clients over 3 sandboxes for 2 minutes (bench/load.ts).
  * `npm run bench -- checkpoints` runs only the named suites (core, checkpoints, idle, network).
  * Writes bench/results/latest.json and bench/results/latest.md; a run of some
@@ -21,6 +22,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchCheckpoints } from './checkpoints.js';
+import { benchCrash } from './crash.js';
 import { benchIdle } from './idle.js';
 import { benchLoad } from './load.js';
 import { benchNetwork } from './network.js';
@@ -28,9 +30,11 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'load'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'load', 'crash'] as const;
+/** Suites run only when named. */
+const ON_REQUEST: ReadonlySet<string> = new Set(['crash']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
-const runs = (suite: (typeof SUITES)[number]): boolean => chosen.length === 0 || chosen.includes(suite);
+const runs = (suite: (typeof SUITES)[number]): boolean => (chosen.length === 0 && !ON_REQUEST.has(suite)) || chosen.includes(suite);
 
 async function hobdRssMiB(d: TestDaemon): Promise<number> {
   // hobd is the node process whose command line names daemon/hobd.ts and this daemon's config.
@@ -48,6 +52,8 @@ async function hobdRssMiB(d: TestDaemon): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  if (runs('crash')) await benchCrash(record);
+  if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
   process.stderr.write('hob bench: starting a test daemon (builds the minimal image on first use)\n');
   const d = await startTestDaemon({ internet: runs('network') });
   try {

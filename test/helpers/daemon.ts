@@ -43,6 +43,8 @@ export interface TestDaemonOptions {
    * resolver forwards to 127.0.0.1 there (nothing listens: guests get SERVFAIL).
    */
   readonly internet?: boolean;
+  /** Extra environment for hobd (every start, restarts included), e.g. the crash tests' HOB_TEST_CRASH_AT. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface CliResult {
@@ -77,8 +79,10 @@ export interface TestDaemon {
   inNetns(argv: readonly string[], options?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<Result>;
   /** Sends a signal to hobd and waits for it to exit. The VMs keep running. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts hobd again on the same state (after kill). */
+  /** Starts hobd again on the same state (after kill, or after hobd died by itself). */
   restart(): Promise<void>;
+  /** Resolves once the current hobd process has exited (it may kill itself: see daemon/core/crash-point.ts). */
+  exited(): Promise<void>;
   /** Stops hobd, kills every VM it left, unmounts the pool, deletes everything. */
   stop(): Promise<void>;
 }
@@ -133,7 +137,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     const child = spawn(...sharedMountArgv(netns, [process.execPath, '--import', 'tsx', join(REPO, 'daemon/hobd.ts'), '--config', configPath]), {
       cwd: REPO,
       stdio: ['ignore', 'inherit', 'pipe'],
-      env: { ...process.env, HOB_CONFIG: configPath },
+      env: { ...process.env, ...options.env, HOB_CONFIG: configPath },
     });
     hobd = child;
     child.stderr?.on('data', (d: Buffer) => {
@@ -182,6 +186,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       hobd = undefined;
     },
     restart: launch,
+    exited: () => exited,
     stop: async () => {
       bridge?.kill('SIGKILL');
       if (hobd) {
