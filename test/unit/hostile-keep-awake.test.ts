@@ -1,6 +1,6 @@
 /**
  * A guest flooding its keep-awake.watch channel (issue 12): over the real
- * protocol on a socket pair, a scripted agent sends changes as fast as it can.
+ * protocol on a socket pair, a hostile agent (test/helpers/hostile-agent.ts) sends changes as fast as it can.
  * Each change the host applies is a real SQLite write (counted here, as the
  * manager's keepAwake does one per call); the writes stay bounded, the last
  * change of a burst still wins, and a flood gets the channel closed.
@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GuestKeepAwake, KEEP_AWAKE_APPLY_INTERVAL_MS } from '../../daemon/core/guest-keep-awake.js';
 import { KEEP_AWAKE_BURST } from '../../daemon/agent/keep-awake.js';
 import type { Channel } from '../../daemon/protocol/index.js';
-import { startScriptedAgent, type ScriptedAgent } from '../helpers/scripted-agent.js';
+import { startHostileAgent, type HostileAgent } from '../helpers/hostile-agent.js';
 
 const until = async (what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
@@ -25,7 +25,7 @@ const until = async (what: string, cond: () => boolean, timeoutMs = 20_000): Pro
 
 describe('keep-awake floods from the guest', () => {
   let dir: string | undefined;
-  let agent: ScriptedAgent | undefined;
+  let agent: HostileAgent | undefined;
   afterEach(() => {
     agent?.dispose();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -51,12 +51,15 @@ describe('keep-awake floods from the guest', () => {
     return store;
   };
 
-  /** A scripted agent whose keep-awake.watch answers `ready`, then runs `flood` on the channel. */
+  /** A hostile agent whose keep-awake.watch answers `ready`, then runs `flood` on the channel. */
   const floodingAgent = (flood: (channel: Channel) => void) =>
-    startScriptedAgent(['keep-awake.watch'], (channel, request) => {
-      if (request.op !== 'keep-awake.watch') return;
-      channel.send({ type: 'ready', value: { pending: null } });
-      flood(channel);
+    startHostileAgent({
+      capabilities: ['keep-awake.watch'],
+      onRequest: (channel, request) => {
+        if (request.op !== 'keep-awake.watch') return;
+        channel.send({ type: 'ready', value: { pending: null } });
+        flood(channel);
+      },
     });
 
   it('coalesces a burst into a bounded number of writes, the last change winning', async () => {
@@ -101,6 +104,6 @@ describe('keep-awake floods from the guest', () => {
     // Not watched again on this connection: a follow() on the next tick opens nothing.
     keeper.follow('sb', vm);
     await new Promise((r) => setTimeout(r, 200));
-    expect(agent.requests.get('keep-awake.watch')).toBe(1);
+    expect(agent.requests.filter((r) => r.op === 'keep-awake.watch').length).toBe(1);
   });
 });

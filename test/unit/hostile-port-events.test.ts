@@ -1,6 +1,6 @@
 /**
- * Port events from a hostile guest (issue 12), over the real protocol (a
- * scripted agent on a socket pair) and through real exec websockets of the
+ * Port events from a hostile guest (issue 12), over the real protocol (test/helpers/hostile-agent.ts
+ * on a socket pair) and through real exec websockets of the
  * API: a guest toggling a port 100k times and reporting listeners on
  * thousands of made-up addresses leaves hobd with a bounded set of remembered
  * sockets, a bounded number of `service.list` lookups (the URL port), and a
@@ -20,7 +20,7 @@ import { SessionRegistry } from '../../daemon/core/sessions.js';
 import { closeDatabase, openDatabase } from '../../daemon/db/open.js';
 import type { Channel, PortInfo } from '../../daemon/protocol/index.js';
 import { oneSandboxService } from '../helpers/host-agent.js';
-import { startScriptedAgent, type ScriptedAgent, type ScriptedRequest } from '../helpers/scripted-agent.js';
+import { startHostileAgent, type HostileAgent, type HostileRequest } from '../helpers/hostile-agent.js';
 
 const TOGGLES = 100_000;
 const MADE_UP = 20_000;
@@ -53,7 +53,7 @@ const quiet = async (progress: () => number, quietMs: number, maxMs: number): Pr
 };
 
 describe('port events from a hostile guest', () => {
-  let agent: ScriptedAgent | undefined;
+  let agent: HostileAgent | undefined;
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -61,18 +61,21 @@ describe('port events from a hostile guest', () => {
     agent = undefined;
   });
 
-  const floodingAgent = (onRequest: (channel: Channel, request: ScriptedRequest) => void = () => undefined) =>
-    startScriptedAgent(CAPABILITIES, (channel, request) => {
-      if (request.op === 'ports.watch') {
-        channel.send({ type: 'ready', value: { ports: [] } });
-        // After the host had a moment to attach every subscriber.
-        setTimeout(() => flood(channel), 200);
-      } else if (request.op === 'service.list') {
-        channel.send({ type: 'result', value: { services: [] } });
-      } else if (request.op === 'exec') {
-        channel.send({ type: 'ready', value: { pid: 4242 } }); // and never ends
-      }
-      onRequest(channel, request);
+  const floodingAgent = (onRequest: (channel: Channel, request: HostileRequest) => void = () => undefined) =>
+    startHostileAgent({
+      capabilities: CAPABILITIES,
+      onRequest: (channel, request) => {
+        if (request.op === 'ports.watch') {
+          channel.send({ type: 'ready', value: { ports: [] } });
+          // After the host had a moment to attach every subscriber.
+          setTimeout(() => flood(channel), 200);
+        } else if (request.op === 'service.list') {
+          channel.send({ type: 'result', value: { services: [] } });
+        } else if (request.op === 'exec') {
+          channel.send({ type: 'ready', value: { pid: 4242 } }); // and never ends
+        }
+        onRequest(channel, request);
+      },
     });
 
   it('keeps the remembered sockets bounded and coalesces toggles (hub)', async () => {
@@ -123,13 +126,13 @@ describe('port events from a hostile guest', () => {
     }
     cleanups.push(() => sockets.forEach((ws) => ws.terminate()));
     const started = Date.now();
-    await quiet(() => frames.reduce((a, b) => a + b, 0) + (agent?.requests.get('service.list') ?? 0), 4 * PORT_EVENT_INTERVAL_MS + 500, 60_000);
+    await quiet(() => frames.reduce((a, b) => a + b, 0) + (agent?.requests.filter((r) => r.op === 'service.list').length ?? 0), 4 * PORT_EVENT_INTERVAL_MS + 500, 60_000);
     const elapsed = Date.now() - started;
-    const lookups = agent.requests.get('service.list') ?? 0;
+    const lookups = agent.requests.filter((r) => r.op === 'service.list').length;
     // One shared lookup per sandbox and URL_PORT_CACHE_MS (plus the first), whatever the toggles and sockets.
     expect(lookups).toBeGreaterThanOrEqual(1);
     expect(lookups).toBeLessThanOrEqual(Math.ceil(elapsed / URL_PORT_CACHE_MS) + 2);
-    expect(agent.requests.get('ports.watch')).toBe(1);
+    expect(agent.requests.filter((r) => r.op === 'ports.watch').length).toBe(1);
     for (const count of frames) expect(count).toBeLessThanOrEqual(MAX_PORT_EVENT_SOCKETS + Math.ceil(elapsed / PORT_EVENT_INTERVAL_MS) + 1);
   }, 180_000);
 });

@@ -1,6 +1,6 @@
 /**
  * Service logs from a hostile guest (issue 12), over the real protocol on a
- * socket pair (a scripted agent) and through the real HTTP API on a unix
+ * socket pair (test/helpers/hostile-agent.ts) and through the real HTTP API on a unix
  * socket: a 10 MiB log line is cut, a line that never ends is not kept, a log
  * client that never reads does not make hobd buffer what the guest sends, and
  * service names from the guest are validated.
@@ -20,13 +20,13 @@ import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js
 import { StreamId, type Channel, type ServiceLogEntry } from '../../daemon/protocol/index.js';
 import { oneSandboxService } from '../helpers/host-agent.js';
 import { unixRequest } from '../helpers/http.js';
-import { startScriptedAgent, type ScriptedAgent, type ScriptedRequest } from '../helpers/scripted-agent.js';
+import { startHostileAgent, type HostileAgent, type HostileRequest } from '../helpers/hostile-agent.js';
 
 const CAPABILITIES = ['services', 'service.logs', 'service.list', 'service.get'];
 const entryLine = (data: string, stream: ServiceLogEntry['stream'] = 'stdout'): string => `${JSON.stringify({ time: 1_700_000_000_000, stream, data })}\n`;
 
 describe('service logs from a hostile guest', () => {
-  let agent: ScriptedAgent | undefined;
+  let agent: HostileAgent | undefined;
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -34,15 +34,18 @@ describe('service logs from a hostile guest', () => {
     agent = undefined;
   });
 
-  /** A scripted agent whose service.logs answers `ready` and hands its channel to `feed`. */
-  const noServices = (channel: Channel, request: ScriptedRequest): void => {
+  /** A hostile agent whose service.logs answers `ready` and hands its channel to `feed`. */
+  const noServices = (channel: Channel, request: HostileRequest): void => {
     if (request.op === 'service.list') channel.send({ type: 'result', value: { services: [] } });
   };
-  const logsAgent = (feed: (channel: Channel, request: ScriptedRequest) => void, others: (channel: Channel, request: ScriptedRequest) => void = noServices) =>
-    startScriptedAgent(CAPABILITIES, (channel, request) => {
-      if (request.op !== 'service.logs') return others(channel, request);
-      channel.send({ type: 'ready', value: { logFile: '/var/log/hob/services/web.log' } });
-      feed(channel, request);
+  const logsAgent = (feed: (channel: Channel, request: HostileRequest) => void, others: (channel: Channel, request: HostileRequest) => void = noServices) =>
+    startHostileAgent({
+      capabilities: CAPABILITIES,
+      onRequest: (channel, request) => {
+        if (request.op !== 'service.logs') return others(channel, request);
+        channel.send({ type: 'ready', value: { logFile: '/var/log/hob/services/web.log' } });
+        feed(channel, request);
+      },
     });
 
   it('cuts a 10 MiB log line, and drops the rest of a line that never ends', async () => {
