@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'agent_failed'
   | 'guest_error'
   | 'timeout'
+  | 'image_unreadable'
   | 'internal';
 
 export class HobError extends Error {

@@ -29,6 +29,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   // A guest failure without a known errno (see guestStatus for the known ones).
   guest_error: 500,
   timeout: 504,
+  // A guest disk image hob's user-space ext4 reader could not read (corrupt, crafted, unsupported, reader limit): see storage/ext4/errors.ts.
+  image_unreadable: 422,
   internal: 500,
 };
 

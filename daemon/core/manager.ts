@@ -55,7 +55,7 @@ import type {
   CheckpointInfo,
   CheckpointInput,
   CreateSandboxInput,
-  DiffEntry,
+  DiffResult,
   DiffInput,
   ForkInput,
   ProgressSink,
@@ -403,7 +403,7 @@ export class SandboxManager implements SandboxService {
     return this.forkInto(src, cp, { name: name.data }, progress);
   }
 
-  async diff(name: string, input: DiffInput): Promise<DiffEntry[]> {
+  async diff(name: string, input: DiffInput): Promise<DiffResult> {
     const path = input.path === undefined ? undefined : this.guestPath(input.path);
     return this.withDiffImages(name, input, (older, newer, scratchDir) => diffExt4Images(older, newer, { scratchDir, ...(path ? { path } : {}) }));
   }

@@ -4,6 +4,7 @@
  */
 import type { AgentClient } from '../agent/client.js';
 import type { NetworkPolicy } from '../net/policy.js';
+import type { DiffResult } from '../storage/ext4/types.js';
 
 /**
  * Lifecycle states (design section 7).
@@ -113,17 +114,8 @@ export interface ForkInput {
 }
 
 /** One changed path between two states of a sandbox's disk. */
-export interface DiffEntry {
-  /** Absolute path inside the guest, e.g. "/root/notes.txt". */
-  readonly path: string;
-  readonly change: 'added' | 'modified' | 'deleted';
-  /** Type in the newer state (for deletes: in the older one). */
-  readonly type: 'file' | 'directory' | 'symlink' | 'other';
-  /** Size in bytes in the older state; null for added paths. */
-  readonly sizeBefore: number | null;
-  /** Size in bytes in the newer state; null for deleted paths. */
-  readonly sizeAfter: number | null;
-}
+/** One changed path of a diff; owned by the ext4 reader (storage/ext4/types.ts). */
+export type { DiffEntry, DiffResult } from '../storage/ext4/types.js';
 
 export interface DiffInput {
   /** Older state: a checkpoint ("vN"). */
@@ -225,7 +217,7 @@ export interface SandboxService {
    */
   fork(source: string, input: ForkInput, progress?: ProgressSink): Promise<Sandbox>;
   /** Paths added, modified and deleted between two states of the disk, sorted by path. */
-  diff(name: string, input: DiffInput): Promise<DiffEntry[]>;
+  diff(name: string, input: DiffInput): Promise<DiffResult>;
   /**
    * Unified text diff of one file between two states ("" when equal). Throws BadRequestError
    * for a binary file or one larger than 8 MiB, NotFoundError when it exists in neither state.

@@ -16,7 +16,8 @@
  *   sandbox; with `Accept: application/x-ndjson` a progress stream whose last
  *   line is the Sprite object (as create).
  * - hob: `GET /{name}/diff?from=vN[&to=vM|current][&path=/dir]` →
- *   `{from, to, entries: [DiffEntry]}` (DiffEntry as in core/types.ts, sorted by path);
+ *   `{from, to, entries: [DiffEntry], truncated}` (DiffEntry as in storage/ext4/types.ts, sorted by
+ *   path; at most MAX_DIFF_ENTRIES, the first by path, `truncated: true` when there were more);
  *   `GET /{name}/diff?from=vN[&to=...]&file=/abs/path` → `text/plain` unified
  *   diff of that file ("" when equal).
  *
@@ -160,8 +161,8 @@ export function checkpointRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const text = await deps.sandboxes.fileDiff(name, { from: query.from, to, path: query.file });
       return c.text(text, 200, { 'content-type': 'text/plain; charset=utf-8' });
     }
-    const entries = await deps.sandboxes.diff(name, { from: query.from, to, path: query.path });
-    return c.json({ from: query.from, to: to ?? 'current', entries });
+    const { entries, truncated } = await deps.sandboxes.diff(name, { from: query.from, to, path: query.path });
+    return c.json({ from: query.from, to: to ?? 'current', entries, truncated });
   });
 
   return router;
