@@ -83,8 +83,11 @@ function sameQuestion(query: Buffer, answer: Buffer): boolean {
 function udpExchange(server: UpstreamServer, query: Buffer, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock = dgram.createSocket(server.family === 6 ? 'udp6' : 'udp4');
+    let done = false;
     const timer = setTimeout(() => finish(new UpstreamError(`${server.address}:${server.port} did not answer`)), timeoutMs);
     const finish = (result: Buffer | Error): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       sock.close();
       if (result instanceof Error) reject(result);
@@ -99,8 +102,16 @@ function udpExchange(server: UpstreamServer, query: Buffer, timeoutMs: number): 
       finish(msg);
     });
     // Connected: only this server's datagrams arrive, and an ICMP "port unreachable" fails
-    // the exchange at once instead of after the timeout.
-    sock.connect(server.port, server.address, () => sock.send(query));
+    // the exchange at once instead of after the timeout. Node calls this callback also when
+    // the connect failed (no route to the server: ENETUNREACH), and `send` on a socket that
+    // is not connected throws, so the error must be checked first.
+    sock.connect(server.port, server.address, (err?: Error) => {
+      if (err) return finish(err);
+      if (done) return;
+      sock.send(query, (sendErr) => {
+        if (sendErr) finish(sendErr);
+      });
+    });
   });
 }
 
@@ -108,8 +119,11 @@ function tcpExchange(server: UpstreamServer, query: Buffer, timeoutMs: number): 
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host: server.address, port: server.port });
     let buf = Buffer.alloc(0);
+    let done = false;
     const timer = setTimeout(() => finish(new UpstreamError(`${server.address}:${server.port} did not answer over TCP`)), timeoutMs);
     const finish = (result: Buffer | Error): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       sock.destroy();
       if (result instanceof Error) reject(result);

@@ -37,8 +37,8 @@ export interface RawDnsResult {
   readonly addresses: string[];
 }
 
-/** One raw DNS query for the A records of `name` to `server`:53 over UDP or TCP. */
-export function rawDns(server: string, name: string, transport: 'udp' | 'tcp'): Promise<Outcome<RawDnsResult>> {
+/** One raw DNS query for the A records of `name` to `server`:`port` (53) over UDP or TCP. */
+export function rawDns(server: string, name: string, transport: 'udp' | 'tcp', port = 53): Promise<Outcome<RawDnsResult>> {
   const query = buildQuery(name);
   const done = (msg: Buffer): Outcome<RawDnsResult> => {
     const a = parseAnswer(msg);
@@ -61,9 +61,9 @@ export function rawDns(server: string, name: string, transport: 'udp' | 'tcp'): 
       cleanup = () => s.close();
       s.on('error', (err) => finish(fail(err), cleanup));
       s.on('message', (msg) => finish(done(msg), cleanup));
-      s.connect(53, server, () => s.send(query));
+      s.connect(port, server, () => s.send(query));
     } else {
-      const s = net.connect({ host: server, port: 53 });
+      const s = net.connect({ host: server, port });
       cleanup = () => s.destroy();
       let buf = Buffer.alloc(0);
       s.on('error', (err) => finish(fail(err), cleanup));
