@@ -52,11 +52,21 @@ export function lostChannel(what: string, error: Error | undefined): AgentError 
     : new AgentError(`${what}: the guest agent closed the channel before completing the operation`);
 }
 
-/** Validates a value from the guest; a mismatch is a protocol violation (AgentError). */
+/**
+ * The agent answered something its schema refuses (a time no Date can hold, a
+ * directory entry named "../x", ...): a protocol violation, so an AgentError,
+ * but the API answers it 502 (the guest, hob's upstream, sent a bad answer)
+ * rather than 503 (unreachable, try again).
+ */
+export class InvalidGuestAnswerError extends AgentError {}
+
+/** Validates a value from the guest; a mismatch is a protocol violation (InvalidGuestAnswerError). */
 export function parseFromGuest<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw new AgentError(`${what}: invalid answer from the guest agent: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`);
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` (at ${issue.path.join('.')})` : '';
+    throw new InvalidGuestAnswerError(`${what}: invalid answer from the guest agent: ${issue?.message ?? 'schema mismatch'}${where}`);
   }
   return parsed.data;
 }

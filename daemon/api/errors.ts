@@ -10,6 +10,7 @@
  * Errors reported by the guest for a file operation (GuestError with an errno
  * name) get the Sprites filesystem shape instead, see `fsErrorBody`.
  */
+import { InvalidGuestAnswerError } from '../agent/answer.js';
 import { GuestError, HobError, type ErrorCode } from '../errors.js';
 
 /** HTTP status per error code. */
@@ -99,6 +100,10 @@ export interface ErrorResponse {
 export function errorResponse(err: unknown): ErrorResponse {
   if (err instanceof GuestError) {
     return { status: guestStatus(err.guestCode), body: { error: err.guestCode, message: err.message }, unexpected: false };
+  }
+  if (err instanceof InvalidGuestAnswerError) {
+    // The guest broke the protocol (hostile or broken agent): a bad gateway, not "unavailable, retry".
+    return { status: 502, body: { error: 'bad_gateway', message: err.message }, unexpected: false };
   }
   if (err instanceof HobError) {
     const status = STATUS_BY_CODE[err.code] ?? 500;

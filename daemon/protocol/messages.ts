@@ -64,6 +64,20 @@ const FileMode = z.number().int().min(0).max(0o7777);
 const TtySize = z.object({ rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) });
 const SignalName = z.string().regex(/^SIG[A-Z0-9+-]+$/, 'a signal name such as SIGTERM');
 
+/**
+ * A time from the guest, epoch ms: bounded to what a JavaScript Date can hold
+ * (+-8.64e15 ms, about 275,000 years either side of 1970), so that turning it
+ * into a Date and an ISO string never throws. Every real file or process time
+ * is far inside.
+ */
+export const MAX_GUEST_EPOCH_MS = 8.64e15;
+export const GuestEpochMsSchema = z.number().min(-MAX_GUEST_EPOCH_MS).max(MAX_GUEST_EPOCH_MS);
+
+/** Longest file name (Linux NAME_MAX is 255 bytes, so never more UTF-16 units). */
+export const MAX_FILE_NAME_LENGTH = 255;
+/** Longest path or symlink target (Linux PATH_MAX). */
+export const MAX_GUEST_PATH_LENGTH = 4096;
+
 export const ExecRequestSchema = z.object({
   op: z.literal('exec'),
   /** argv[0] is looked up in PATH when it contains no slash. */
@@ -193,13 +207,13 @@ export const ServiceStateSchema = z.object({
   /** Process (and process group) id while it runs. */
   pid: z.number().int().positive().optional(),
   /** When the current (or last) process started, epoch ms (guest clock). */
-  startedAtMs: z.number().optional(),
+  startedAtMs: GuestEpochMsSchema.optional(),
   /** Why the last process ended or could not start. */
   error: z.string().max(4096).optional(),
   /** Restarts after the process exited on its own, since the agent started. */
   restartCount: z.number().int().min(0),
   /** When the scheduled restart happens, epoch ms. */
-  nextRestartAtMs: z.number().optional(),
+  nextRestartAtMs: GuestEpochMsSchema.optional(),
   /** Whether the service is started at boot: false after an explicit stop. */
   enabled: z.boolean(),
 });
@@ -220,7 +234,7 @@ export type ServiceInfo = z.infer<typeof ServiceInfoSchema>;
  */
 export const ServiceLogEntrySchema = z.object({
   /** epoch ms (guest clock). */
-  time: z.number(),
+  time: GuestEpochMsSchema,
   stream: z.enum(['stdout', 'stderr', 'hob']),
   /** The line without its newline. */
   data: z.string(),
@@ -303,19 +317,35 @@ export type RequestInputOf<O extends Op> = Extract<RequestInput, { op: O }>;
 
 // ---------------------------------------------------------------- results (agent -> host)
 
+/**
+ * The name of one directory entry: a single path component, as readdir gives
+ * it. Names are joined to the listed directory's path by the host, so a name
+ * with "/", NUL, or "." / ".." would make the host talk about another file.
+ */
+export const DirEntryNameSchema = z
+  .string()
+  .min(1)
+  .max(MAX_FILE_NAME_LENGTH)
+  .refine((n) => !n.includes('/') && !n.includes('\0'), 'an entry name must not contain "/" or NUL')
+  .refine((n) => n !== '.' && n !== '..', 'an entry name must not be "." or ".."');
+
 export const FileTypeSchema = z.enum(['file', 'directory', 'symlink', 'other']);
 export const FileStatSchema = z.object({
-  name: z.string(),
+  /** The last path component ("/" for the root). */
+  name: z.string().max(MAX_FILE_NAME_LENGTH),
   type: FileTypeSchema,
   size: z.number().int().min(0),
-  mode: z.number().int().min(0),
-  uid: z.number().int().min(0),
-  gid: z.number().int().min(0),
-  mtimeMs: z.number(),
+  /** Permission bits only (the type is `type`). */
+  mode: FileMode,
+  uid: z.number().int().min(0).max(0xffff_ffff),
+  gid: z.number().int().min(0).max(0xffff_ffff),
+  mtimeMs: GuestEpochMsSchema,
   /** Target of a symlink. */
-  linkTarget: z.string().optional(),
+  linkTarget: z.string().max(MAX_GUEST_PATH_LENGTH).optional(),
 });
 export type FileStat = z.infer<typeof FileStatSchema>;
+/** One entry of an fs.list answer: a FileStat whose name is a valid single component. */
+export const DirEntrySchema = FileStatSchema.extend({ name: DirEntryNameSchema });
 
 export const ExecReadySchema = z.object({ pid: z.number().int().positive() });
 export const FsReadReadySchema = z.object({ size: z.number().int().min(0) });
@@ -330,7 +360,7 @@ export type PortInfo = z.infer<typeof PortInfoSchema>;
 /** Result schemas per unary op; streaming ops' `ready` payloads are listed in ReadySchemas. */
 export const ResultSchemas = {
   'fs.stat': FileStatSchema,
-  'fs.list': z.object({ entries: z.array(FileStatSchema) }),
+  'fs.list': z.object({ entries: z.array(DirEntrySchema) }),
   'fs.mkdir': z.object({}),
   'fs.rename': z.object({}),
   'fs.remove': z.object({}),

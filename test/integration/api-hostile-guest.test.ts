@@ -1,12 +1,12 @@
 /**
- * A hostile guest agent against the API's streaming paths (issue 12): over the
- * real protocol on a real socket pair (scripted agent), the agent answers
- * `ready` and, in the same write, `error` or CLOSE on tunnels (sandbox URLs,
- * `WSS .../proxy`) and file transfers (`hob cp` both ways); it sends error
- * texts of multibyte characters longer than a websocket close reason may be.
- * The API runs in this process: an uncaught exception there would have killed
- * hobd, so the process-level handlers must never fire, and the API must still
- * answer a follow-up request.
+ * A hostile guest agent against the API (issue 12): over the real protocol on
+ * a real socket pair (scripted agent), the agent answers `ready` and, in the
+ * same write, `error` or CLOSE on tunnels (sandbox URLs, `WSS .../proxy`) and
+ * file transfers (`hob cp` both ways); it sends error texts of multibyte
+ * characters longer than a websocket close reason may be, times no Date can
+ * hold, and directory entries named like paths. The API runs in this process:
+ * an uncaught exception there would have killed hobd, so the process-level
+ * handlers must never fire, and the API must still answer a follow-up request.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
@@ -43,7 +43,7 @@ const readyThenClose: Script = (channel, request) => {
 /** 200 characters of 3 bytes each: 600 bytes, far over the 123 bytes a close reason may hold. */
 const LONG_MULTIBYTE = '€'.repeat(200);
 
-describe('streams a hostile agent fails before anyone listens', () => {
+describe('a hostile guest agent against the API', () => {
   const uncaught: unknown[] = [];
   const onUncaught = (err: unknown): void => {
     uncaught.push(err);
@@ -57,16 +57,30 @@ describe('streams a hostile agent fails before anyone listens', () => {
   let port: number;
   let socketPath: string;
   let script: Script = readyThenError;
+  const goodStat = { name: 'f', type: 'file', size: 1, mode: 0o644, uid: 0, gid: 0, mtimeMs: 0 };
+  /** What fs.stat, fs.list and service.list answer, set per test. */
+  let statAnswer: Record<string, unknown> = goodStat;
+  let listAnswer: Record<string, unknown>[] = [];
+  let servicesAnswer: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
     process.on('uncaughtException', onUncaught);
     process.on('unhandledRejection', onUncaught);
     dir = mkdtempSync(join(tmpdir(), 'hob-hostile-streams-'));
-    agent = await startScriptedAgent(['tunnel', 'fs.read', 'fs.write'], (channel, request) => {
+    agent = await startScriptedAgent(['tunnel', 'fs.read', 'fs.write', 'fs.stat', 'fs.list', 'services', 'service.list'], (channel, request) => {
+      const answer = (value: unknown): void => {
+        channel.send({ type: 'result', value });
+        channel.close();
+      };
       switch (request.op) {
         case 'fs.stat':
-          channel.send({ type: 'result', value: { name: 'f', type: 'file', size: 1, mode: 0o644, uid: 0, gid: 0, mtimeMs: 0 } });
-          channel.close();
+          answer(request.path === '/f' ? goodStat : statAnswer);
+          return;
+        case 'fs.list':
+          answer({ entries: listAnswer });
+          return;
+        case 'service.list':
+          answer({ services: servicesAnswer });
           return;
         case 'tunnel':
         case 'fs.read':
@@ -228,6 +242,52 @@ describe('streams a hostile agent fails before anyone listens', () => {
       const { code, reason } = await closed;
       expect(code).toBe(1011);
       expectValidReason(reason);
+    });
+  });
+
+  describe('bad times and names in answers: 502, never a 500', () => {
+    const list = (path: string) => unixRequest(socketPath, { path: `/v1/sprites/dev/fs/list?path=${encodeURIComponent(path)}` });
+
+    it.each([1e300, -1e300, 8.64e15 + 1])('a file time of %d', async (mtimeMs) => {
+      statAnswer = { ...goodStat, name: 'g', mtimeMs };
+      const res = await list('/g');
+      expect(res.status, res.text()).toBe(502);
+      expect(res.json<{ error: string }>().error).toBe('bad_gateway');
+      statAnswer = { ...goodStat, name: 'dir', type: 'directory' };
+      listAnswer = [{ ...goodStat, name: 'a' }, { ...goodStat, name: 'b', mtimeMs }];
+      expect((await list('/dir')).status).toBe(502);
+    });
+
+    it.each(['../../etc/passwd', 'a/b', '.', '..', '', 'a\0b', 'x'.repeat(256)])('a directory entry named %j', async (name) => {
+      statAnswer = { ...goodStat, name: 'dir', type: 'directory' };
+      listAnswer = [{ ...goodStat, name: 'ok' }, { ...goodStat, name }];
+      const res = await list('/dir');
+      expect(res.status, res.text()).toBe(502);
+      expect(res.text()).toContain('invalid answer from the guest agent');
+    });
+
+    it('valid entries (any printable name, a 255-character one, a pre-1970 time) are listed', async () => {
+      statAnswer = { ...goodStat, name: 'dir', type: 'directory' };
+      listAnswer = [
+        { ...goodStat, name: 'Grüße €.txt' },
+        { ...goodStat, name: 'y'.repeat(255), mtimeMs: -86_400_000 },
+      ];
+      const res = await list('/dir');
+      expect(res.status, res.text()).toBe(200);
+      expect(res.json<{ entries: { name: string; modTime: string }[] }>().entries.map((e) => e.modTime)).toEqual(['1970-01-01T00:00:00.000Z', '1969-12-31T00:00:00.000Z']);
+    });
+
+    it('a service start time no Date can hold', async () => {
+      servicesAnswer = [
+        {
+          name: 'web',
+          definition: { cmd: 'true' },
+          state: { status: 'running', pid: 10, startedAtMs: 1e300, restartCount: 0, enabled: true },
+          logFile: '/var/log/hob/services/web.log',
+        },
+      ];
+      const res = await unixRequest(socketPath, { path: '/v1/sprites/dev/services' });
+      expect(res.status, res.text()).toBe(502);
     });
   });
 
