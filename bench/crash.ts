@@ -95,6 +95,8 @@ export async function benchCrash(record: Record): Promise<void> {
         const k = ++n;
         runs++;
         try {
+          // A restart that failed (or a hobd that died in a setup) must not fail every run after it.
+          if ((await h.d.request({ path: '/healthz' }).catch(() => undefined))?.status !== 200) await h.d.restart();
           await op.setup(h, k);
           await attempt.crash(k);
           const problems = await h.problems([MAIN]);
