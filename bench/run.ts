@@ -9,9 +9,10 @@
  * - sleep and wake: URL first byte paused vs running, wake from hibernation vs
  *   cold boot, host memory of hibernated vs running sandboxes (bench/idle.ts).
  * - HTTP from a guest vs from the host's namespace to the same server (bench/network.ts).
- * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
  * - load: a few hundred concurrent exec, fs and URL clients over 3 sandboxes for 2 minutes (bench/load.ts).
- * `npm run bench -- checkpoints` runs only the named suites (core, checkpoints, idle, network).
+ * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
+ * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
+ * `npm run bench -- checkpoints` runs only the named suites (core, checkpoints, idle, network, diff).
  * Writes bench/results/latest.json and bench/results/latest.md; a run of some
  * suites only also writes them as bench/results/<suites>.json and .md.
  *
@@ -23,6 +24,7 @@ import { join } from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchCrash } from './crash.js';
+import { benchDiff } from './diff.js';
 import { benchIdle } from './idle.js';
 import { benchLoad } from './load.js';
 import { benchNetwork } from './network.js';
@@ -30,7 +32,7 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'load', 'crash'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'crash', 'load'] as const;
 /** Suites run only when named. */
 const ON_REQUEST: ReadonlySet<string> = new Set(['crash']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
@@ -54,6 +56,9 @@ async function hobdRssMiB(d: TestDaemon): Promise<number> {
 async function main(): Promise<void> {
   if (runs('crash')) await benchCrash(record);
   if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
+  if (runs('diff')) await benchDiff(record);
+  // Every other suite needs a daemon; `diff` alone does not start one.
+  if (!SUITES.some((s) => s !== 'diff' && runs(s))) return writeReport();
   process.stderr.write('hob bench: starting a test daemon (builds the minimal image on first use)\n');
   const d = await startTestDaemon({ internet: runs('network') });
   try {

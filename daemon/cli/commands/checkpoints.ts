@@ -57,7 +57,8 @@ export const DiffEntryObject = z.looseObject({
 });
 export type DiffEntryObject = z.infer<typeof DiffEntryObject>;
 
-const DiffResult = z.looseObject({ from: z.string(), to: z.string(), entries: z.array(DiffEntryObject) });
+/** `truncated`: the daemon listed only the first entries by path (its cap); absent from older daemons. */
+const DiffResult = z.looseObject({ from: z.string(), to: z.string(), entries: z.array(DiffEntryObject), truncated: z.boolean().optional() });
 
 /** Largest text diff read. */
 const MAX_TEXT_DIFF = 64 * 1024 * 1024;
@@ -242,6 +243,11 @@ export function diffSummary(entries: readonly DiffEntryObject[], from: string, t
   return `${entries.length} change${entries.length === 1 ? '' : 's'} (${parts.join(', ')}) between ${from} and ${to}\n`;
 }
 
+/** Said on stderr when the daemon capped the list, so stdout keeps the usual lines. */
+export function diffTruncatedNote(listed: number): string {
+  return `hob: only the first ${listed} changes (by path) are listed, the diff has more: narrow it with --path\n`;
+}
+
 // ---------------------------------------------------------------- commands
 
 export function registerCheckpointCommands(program: Command, ctx: CliContext): void {
@@ -417,6 +423,7 @@ export function registerCheckpointCommands(program: Command, ctx: CliContext): v
       return;
     }
     const result = await client.json('GET', sandboxPath(d.name, '/diff'), DiffResult, { query: { from: d.from, to: d.to, path } });
+    if (result.truncated) ctx.io.stderr.write(diffTruncatedNote(result.entries.length));
     if (wantsJson(cmd)) return printJson(out, result.entries);
     for (const e of result.entries) out.write(formatDiffEntry(e));
     out.write(diffSummary(result.entries, result.from, result.to));
