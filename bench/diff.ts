@@ -7,8 +7,7 @@
  * with `mkfs.ext4 -d`; the newer image is a copy changed with `debugfs -w`
  * (no mount): files rewritten, added, deleted, a new directory, and files whose
  * ctime alone moved (their content is compared). Same images, same code path
- * the daemon uses; the figure before the move to user space was taken by
- * running this file against the old loop-mount code (see the report).
+ * the daemon uses. HOB_DIFF_BEFORE adds an older engine to compare with (see benchDiff).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +18,7 @@ import { median, time, type Record } from './measure.js';
 
 const DIRS = 200;
 const FILES_PER_DIR = 100;
-const RUNS = 5;
+const RUNS = 7;
 
 /** Builds the two images under `dir`; returns their paths and the number of changes expected. */
 export async function makeDiffImages(dir: string): Promise<{ older: string; newer: string }> {
@@ -47,19 +46,65 @@ export async function makeDiffImages(dir: string): Promise<{ older: string; newe
   return { older, newer };
 }
 
+/** The engine's two entry points, as the old (loop-mount) and the new module both export them. */
+interface Engine {
+  diffExt4Images(older: string, newer: string, opts: { scratchDir: string }): Promise<unknown>;
+  fileDiffExt4Images(older: string, newer: string, path: string, opts: { scratchDir: string }): Promise<string>;
+}
+
+/**
+ * This tree's engine compiled to JavaScript the way `npm run build` does, so
+ * that its reader process starts without the TypeScript loader (as installed).
+ * Output under node_modules/.cache, where the engine's imports resolve.
+ */
+async function compiledEngine(): Promise<Engine> {
+  const repo = join(import.meta.dirname, '..');
+  const out = join(repo, 'node_modules', '.cache', 'hob-bench-diff');
+  await rm(out, { recursive: true, force: true });
+  await execa('npx', ['tsc', '--outDir', out, '--rootDir', repo, '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext',
+    '--skipLibCheck', '--types', 'node', '--noCheck', join(repo, 'daemon/storage/ext4-diff.ts'), join(repo, 'daemon/storage/ext4/reader-main.ts')], { cwd: repo });
+  return (await import(join(out, 'daemon/storage/ext4-diff.js'))) as Engine;
+}
+
+/**
+ * Times every engine on the same images, interleaved run by run (the machine
+ * is shared: side by side is fairer than one after the other):
+ * - this tree's engine from source (what tests and `npm run bench` run, the
+ *   reader under the TypeScript loader) and compiled (as installed);
+ * - with HOB_DIFF_BEFORE=<path of an older daemon/storage/ext4-diff.ts>, that
+ *   engine too (e.g. the loop-mount one from `git worktree add`), and the ratios.
+ */
 export async function benchDiff(record: Record): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hob-bench-diff-'));
   try {
     const { older, newer } = await makeDiffImages(dir);
     const scratchDir = join(dir, 'scratch');
+    const engines: [string, Engine][] = [['source', ext4], ['compiled', await compiledEngine()]];
+    const before = process.env.HOB_DIFF_BEFORE;
+    if (before) engines.unshift(['before', (await import(before)) as Engine]);
     const count = (r: unknown): number => (Array.isArray(r) ? r.length : (r as { entries: unknown[] }).entries.length);
-    const first = count(await ext4.diffExt4Images(older, newer, { scratchDir }));
-    const samples: number[] = [];
-    for (let i = 0; i < RUNS; i++) samples.push((await time(() => ext4.diffExt4Images(older, newer, { scratchDir })))[0]);
-    record(`hob diff engine, ${DIRS * FILES_PER_DIR} files, ${first} changes, median of ${RUNS}`, median(samples), 'ms');
-    const fileSamples: number[] = [];
-    for (let i = 0; i < RUNS; i++) fileSamples.push((await time(() => ext4.fileDiffExt4Images(older, newer, '/srv/d0/f1.txt', { scratchDir })))[0]);
-    record(`hob diff -- FILE engine, median of ${RUNS}`, median(fileSamples), 'ms');
+    const changes = new Set<number>();
+    for (const [, e] of engines) changes.add(count(await e.diffExt4Images(older, newer, { scratchDir })));
+    if (changes.size !== 1) throw new Error(`the engines disagree on the number of changes: ${[...changes].join(', ')}`);
+    const tree: Map<string, number[]> = new Map();
+    const file: Map<string, number[]> = new Map();
+    for (let i = 0; i < RUNS; i++) {
+      for (const [name, e] of engines) {
+        tree.set(name, [...(tree.get(name) ?? []), (await time(() => e.diffExt4Images(older, newer, { scratchDir })))[0]]);
+        file.set(name, [...(file.get(name) ?? []), (await time(() => e.fileDiffExt4Images(older, newer, '/srv/d0/f1.txt', { scratchDir })))[0]]);
+      }
+    }
+    const n = [...changes][0];
+    for (const [name] of engines) {
+      record(`hob diff engine (${name}), ${DIRS * FILES_PER_DIR} files, ${n} changes, median of ${RUNS}`, median(tree.get(name) ?? []), 'ms');
+      record(`hob diff -- FILE engine (${name}), median of ${RUNS}`, median(file.get(name) ?? []), 'ms');
+    }
+    if (before) {
+      for (const name of ['source', 'compiled']) {
+        record(`hob diff, ${name} / before`, median(tree.get(name) ?? []) / median(tree.get('before') ?? []), 'ratio', 'user-space reader vs loop mounts, same tree, same run');
+        record(`hob diff -- FILE, ${name} / before`, median(file.get(name) ?? []) / median(file.get('before') ?? []), 'ratio');
+      }
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
