@@ -15,6 +15,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { AgentError, BadRequestError } from '../errors.js';
 import {
   Mux,
+  ProtocolError,
   ReadySchemas,
   RequestSchema,
   ResultSchemas,
@@ -43,6 +44,21 @@ export type ConnectOptions = HandshakeOptions;
 
 /** What exec() takes: the exec request without its `op`. */
 export type ExecOptions = Omit<RequestInputOf<'exec'>, 'op'>;
+
+/**
+ * Default bound on what run() collects (stdout and stderr together): run() is
+ * for small outputs (fork identity, probes); 16 MiB leaves room for the tests
+ * that pipe a few MiB through it, and stops a guest that answers with endless
+ * output from growing hobd's memory. Stream with exec() for more.
+ */
+export const RUN_OUTPUT_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * HELLOs the agent may send after the handshake: it only ever answers ours, and
+ * we resend ours every helloIntervalMs until answered, so a few late answers
+ * are normal; a stream of them is a broken or hostile agent.
+ */
+export const MAX_LATE_HELLOS = 32;
 
 /** Output and status of a process run to completion by run(). */
 export interface RunResult extends ExecStatus {
@@ -82,9 +98,12 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
       unary: (op, input) => this.unary(op, input),
       open: (input) => this.open(this.validate(input)),
     });
-    // The agent never opens channels; a CONTROL frame for an unknown id is a late
-    // message for a channel we already closed.
-    mux.on('channel', (channel) => channel.close());
+    // The Mux accepts no channels from the agent (it never opens any): a CONTROL
+    // frame for an unknown id is dropped there without an answer.
+    let lateHellos = 0;
+    mux.on('hello', () => {
+      if (++lateHellos > MAX_LATE_HELLOS) mux.fail(new ProtocolError(`the guest agent sent more than ${MAX_LATE_HELLOS} HELLOs after the handshake`));
+    });
     mux.on('close', (error) => this.emit('close', error));
   }
 
@@ -94,7 +113,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
    * common version, invalid hello), AgentError (stream closed) or TimeoutError.
    */
   static async connect(stream: Duplex, options: ConnectOptions = {}): Promise<AgentClient> {
-    const mux = new Mux(stream);
+    const mux = new Mux(stream, { acceptChannels: false });
     try {
       const hello = await handshake(mux, options);
       return new AgentClient(mux, hello);
@@ -137,20 +156,37 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
 
   /**
    * Runs a process to completion, feeding it `input` (if given; its end is the
-   * process's EOF) and collecting its output in memory: for small outputs.
+   * process's EOF) and collecting its output in memory: for small outputs. More
+   * than `maxOutputBytes` (default RUN_OUTPUT_LIMIT) of stdout and stderr
+   * together abandons the process (its channel is closed) and rejects with AgentError.
    */
-  async run(argv: string[], options: Omit<ExecOptions, 'argv' | 'stdin'> & { input?: Buffer | string } = {}): Promise<RunResult> {
-    const { input, ...rest } = options;
+  async run(argv: string[], options: Omit<ExecOptions, 'argv' | 'stdin'> & { input?: Buffer | string; maxOutputBytes?: number } = {}): Promise<RunResult> {
+    const { input, maxOutputBytes = RUN_OUTPUT_LIMIT, ...rest } = options;
     const proc = await this.exec({ ...rest, argv, stdin: input !== undefined });
+    let total = 0;
+    // Closing the channel also fails `exited`; the caller must see why it was closed.
+    let overflow: AgentError | undefined;
     const collect = async (stream: Readable): Promise<Buffer> => {
       const chunks: Buffer[] = [];
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      for await (const chunk of stream) {
+        total += (chunk as Buffer).length;
+        if (total > maxOutputBytes) {
+          overflow ??= new AgentError(`run ${argv.slice(0, 3).join(' ').slice(0, 200)}: output exceeds ${maxOutputBytes} bytes`);
+          proc.close();
+          throw overflow;
+        }
+        chunks.push(chunk as Buffer);
+      }
       return Buffer.concat(chunks);
     };
     // A tty's stdin is open even without input; it then stays open (no ^D sent).
     if (proc.stdin && input !== undefined) proc.stdin.end(input);
-    const [stdout, stderr, status] = await Promise.all([collect(proc.stdout), collect(proc.stderr), proc.exited]);
-    return { ...status, stdout, stderr };
+    try {
+      const [stdout, stderr, status] = await Promise.all([collect(proc.stdout), collect(proc.stderr), proc.exited]);
+      return { ...status, stdout, stderr };
+    } catch (err) {
+      throw overflow ?? err;
+    }
   }
 
   // ------------------------------------------------------------ files
@@ -295,6 +331,9 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     if (this.mux.isClosed) throw new AgentError(`${request.op}: the connection to the guest agent is closed`);
     const channel = this.mux.openChannel();
     channel.send({ type: 'request', request });
+    // Sending can drop the connection (a peer that does not read, see Mux): the channel is then
+    // already closed and would never report it to a listener attached from now on.
+    if (channel.isClosed) throw new AgentError(`${request.op}: the connection to the guest agent is closed`);
     return channel;
   }
 

@@ -44,7 +44,6 @@ export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<Agr
       clearTimeout(deadline);
       mux.off('hello', onHello);
       mux.off('close', onClose);
-      mux.off('channel', onStale);
       if (error) reject(error);
       else resolve(value as AgreedHello);
     };
@@ -69,8 +68,6 @@ export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<Agr
     const onClose = (error: Error | undefined): void => {
       finish(new AgentError(`the agent connection closed during the handshake${error ? `: ${error.message}` : ''}`, { cause: error }));
     };
-    // Frames for channels of an earlier connection, still queued in a virtio-serial buffer.
-    const onStale = (channel: { close(): void }): void => channel.close();
     const send = (): void => {
       try {
         mux.sendHello(hello);
@@ -82,7 +79,6 @@ export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<Agr
     const deadline = setTimeout(() => finish(new TimeoutError(`the guest agent did not answer HELLO within ${timeoutMs} ms`)), timeoutMs);
     mux.on('hello', onHello);
     mux.on('close', onClose);
-    mux.on('channel', onStale);
     if (mux.isClosed) onClose(undefined);
     else send();
   });

@@ -4,23 +4,72 @@
  *
  * Flow control: each channel has, per direction, a byte credit that starts at
  * INITIAL_WINDOW. DATA frames consume the sender's credit; the receiver grants
- * credit back with WINDOW frames as its consumer reads. A slow reader of one
- * channel therefore never stalls the others, and no side buffers more than
- * INITIAL_WINDOW bytes per channel that its consumer has not asked for.
+ * credit back with WINDOW frames as its consumer reads (coalesced: one WINDOW
+ * per GRANT_THRESHOLD bytes consumed, not one per DATA frame). A slow reader of
+ * one channel therefore never stalls the others, and no side buffers more than
+ * INITIAL_WINDOW bytes per channel (plus each stream Readable's highWaterMark)
+ * that its consumer has not asked for.
+ *
+ * The peer is untrusted (on the host, it is the guest). Policy per violation:
+ *   - undecodable bytes (bad magic, unknown kind, a length its kind may not
+ *     carry): skipped up to the next magic and reported (protocolError), as a
+ *     virtio-serial reconnect leaves half a frame behind; more than
+ *     MAX_GARBAGE_BYTES of it without a valid frame in between drops the connection;
+ *   - a CONTROL frame that is not a valid message: dropped and reported;
+ *   - a CONTROL frame on a channel id that is not open: a new channel when this
+ *     side accepts channels (the agent), else dropped without an answer (the
+ *     host: the agent never opens channels, and answering each would let a
+ *     peer that does not read make us queue a CLOSE per frame);
+ *   - DATA/WINDOW/EOF/CLOSE on a channel id that is not open: dropped (late frames);
+ *   - DATA beyond the credit granted, or DATA/EOF on a stream id that is not a
+ *     StreamId: the peer is broken or hostile, the connection is dropped;
+ *   - a peer that does not read: once MAX_UNSENT_BYTES are queued for it, the
+ *     connection is dropped (DATA waits for the stream to drain; only control,
+ *     WINDOW and CLOSE frames can queue, and a live peer reads them).
+ * Dropping the connection closes every channel with an error and emits `close`
+ * with it; the owner (AgentClient) decides whether to reconnect.
  */
 import { EventEmitter } from 'node:events';
 import { Readable, Writable, type Duplex } from 'node:stream';
-import { encodeFrame, FrameDecoder, FrameKind, MAX_DATA_CHUNK, ProtocolError, StreamId, type Frame } from './frame.js';
+import { encodeFrame, FrameDecoder, FrameKind, MAX_DATA_CHUNK, MAX_GARBAGE_BYTES, ProtocolError, StreamId, type Frame } from './frame.js';
 import { ChannelMessageSchema, type ChannelMessage } from './messages.js';
 
 export const INITIAL_WINDOW = 1024 * 1024;
+
+/**
+ * Consumed bytes a receiver collects before it sends a WINDOW frame. Well below
+ * INITIAL_WINDOW, so the sender never runs out of credit while we read (it can
+ * stall only when ungranted bytes reach the window, and then a grant is due),
+ * and large enough that a flood of tiny DATA frames costs one 16-byte WINDOW
+ * frame per 64 KiB instead of one per frame.
+ */
+export const GRANT_THRESHOLD = MAX_DATA_CHUNK;
+
+/**
+ * Bytes this side may have queued for a peer that does not read before the
+ * connection is dropped. DATA waits for the stream to drain, so only control
+ * frames can pile up: 16 requests of the largest size, far more than a peer
+ * that reads ever lets accumulate.
+ */
+export const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
+
+export interface MuxOptions {
+  /**
+   * Whether a CONTROL frame on an unknown channel id opens a channel (`channel`
+   * event). The agent accepts the host's requests this way; the host accepts
+   * nothing (default true).
+   */
+  readonly acceptChannels?: boolean;
+}
+
+const STREAM_IDS = new Set<number>([StreamId.Stdin, StreamId.Stdout, StreamId.Stderr]);
 
 export interface MuxEvents {
   /** The peer sent HELLO. Payload is unvalidated JSON; the caller validates it. */
   hello: [payload: unknown];
   /** A CONTROL frame arrived on a channel id that is not open (the agent side's "new request"). */
   channel: [channel: Channel, first: ChannelMessage];
-  /** A frame could not be understood; the connection goes on. */
+  /** A frame could not be understood or broke the rules; see the policy above for whether the connection goes on. */
   protocolError: [error: ProtocolError];
   /** The underlying stream ended or failed; every channel is closed. */
   close: [error: Error | undefined];
@@ -31,9 +80,14 @@ export class Mux extends EventEmitter<MuxEvents> {
   private readonly channels = new Map<number, Channel>();
   private nextChannelId = 1;
   private closed = false;
+  private readonly acceptChannels: boolean;
 
-  constructor(private readonly stream: Duplex) {
+  constructor(
+    private readonly stream: Duplex,
+    options: MuxOptions = {},
+  ) {
     super();
+    this.acceptChannels = options.acceptChannels ?? true;
     stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
     stream.on('error', (err: Error) => this.shutdown(err));
     stream.on('close', () => this.shutdown(undefined));
@@ -72,16 +126,31 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.shutdown(undefined);
   }
 
+  /**
+   * Drops the connection because the peer broke the protocol: reports `error`
+   * (protocolError), closes every channel with it and emits `close` with it.
+   */
+  fail(error: ProtocolError): void {
+    if (this.closed) return;
+    this.emit('protocolError', error);
+    this.stream.destroy();
+    this.shutdown(error);
+  }
+
   /** @internal */
   writeFrame(frame: Buffer): boolean {
     if (this.closed) return false;
-    return this.stream.write(frame);
+    const ok = this.stream.write(frame);
+    this.checkUnsent();
+    return ok;
   }
 
   /** @internal Waits until the underlying stream can take more data. */
   async writeDataFrame(frame: Buffer): Promise<void> {
     if (this.closed) throw new ProtocolError('connection is closed');
-    if (this.stream.write(frame)) return;
+    const ok = this.stream.write(frame);
+    this.checkUnsent();
+    if (ok) return;
     await new Promise<void>((resolve, reject) => {
       const onDrain = (): void => { cleanup(); resolve(); };
       const onClose = (): void => { cleanup(); reject(new ProtocolError('connection closed while sending')); };
@@ -92,6 +161,12 @@ export class Mux extends EventEmitter<MuxEvents> {
       this.stream.on('drain', onDrain);
       this.stream.on('close', onClose);
     });
+  }
+
+  private checkUnsent(): void {
+    if (this.stream.writableLength > MAX_UNSENT_BYTES) {
+      this.fail(new ProtocolError(`the peer does not read: more than ${MAX_UNSENT_BYTES} bytes queued for it`));
+    }
   }
 
   /** @internal */
@@ -111,7 +186,13 @@ export class Mux extends EventEmitter<MuxEvents> {
     if (this.decoder.skippedBytes !== before) {
       this.emit('protocolError', new ProtocolError(`skipped ${this.decoder.skippedBytes - before} bytes of garbage`));
     }
-    for (const frame of frames) this.onFrame(frame);
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.onFrame(frame);
+    }
+    if (this.decoder.garbageSinceFrame > MAX_GARBAGE_BYTES) {
+      this.fail(new ProtocolError(`more than ${MAX_GARBAGE_BYTES} bytes of garbage without a valid frame`));
+    }
   }
 
   private onFrame(frame: Frame): void {
@@ -128,6 +209,8 @@ export class Mux extends EventEmitter<MuxEvents> {
     }
     const channel = this.channels.get(frame.channel);
     if (frame.kind === FrameKind.Control) {
+      // Not parsed at all when nobody would take it.
+      if (!channel && (!this.acceptChannels || frame.channel === 0)) return;
       const message = parseControl(frame.payload);
       if (!message.ok) {
         this.emit('protocolError', new ProtocolError(`channel ${frame.channel}: ${message.error}`));
@@ -142,13 +225,17 @@ export class Mux extends EventEmitter<MuxEvents> {
       }
       return;
     }
+    if ((frame.kind === FrameKind.Data || frame.kind === FrameKind.Eof) && !STREAM_IDS.has(frame.stream)) {
+      this.fail(new ProtocolError(`channel ${frame.channel}: ${frame.kind === FrameKind.Data ? 'DATA' : 'EOF'} on stream ${frame.stream}, which does not exist`));
+      return;
+    }
     if (!channel) return; // late frames for a channel already closed
     switch (frame.kind) {
       case FrameKind.Data:
         channel.onData(frame.stream, frame.payload);
         break;
       case FrameKind.Window:
-        if (frame.payload.length === 4) channel.onWindow(frame.payload.readUInt32BE(0));
+        channel.onWindow(frame.payload.readUInt32BE(0)); // the decoder let only 4-byte WINDOW frames through
         break;
       case FrameKind.Eof:
         channel.onEof(frame.stream);
@@ -190,6 +277,10 @@ export interface ChannelEvents {
 /** One logical conversation on the connection: control messages plus up to three byte streams each way. */
 export class Channel extends EventEmitter<ChannelEvents> {
   private sendCredit = INITIAL_WINDOW;
+  /** Bytes the peer may still send us: INITIAL_WINDOW minus what it sent plus what we granted. */
+  private receiveCredit = INITIAL_WINDOW;
+  /** Consumed bytes not yet granted back (sent once they reach GRANT_THRESHOLD). */
+  private pendingGrant = 0;
   private creditWaiters: Array<() => void> = [];
   private readonly readables = new Map<number, IncomingStream>();
   private readonly writables = new Map<number, Writable>();
@@ -283,6 +374,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal */
   onData(stream: number, data: Buffer): void {
+    if (data.length > this.receiveCredit) {
+      this.mux.fail(new ProtocolError(`channel ${this.id}: the peer sent ${data.length} bytes with ${this.receiveCredit} bytes of credit left`));
+      return;
+    }
+    this.receiveCredit -= data.length;
     this.incoming(stream).push(data);
   }
 
@@ -295,7 +391,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal */
   onWindow(bytes: number): void {
-    this.sendCredit += bytes;
+    // A peer granting absurd amounts only hurts itself; keep the number exact.
+    this.sendCredit = Math.min(this.sendCredit + bytes, Number.MAX_SAFE_INTEGER);
     const waiters = this.creditWaiters;
     this.creditWaiters = [];
     for (const wake of waiters) wake();
@@ -311,13 +408,15 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.finish(error);
   }
 
-  /** @internal Grants the peer credit for bytes our consumer has taken. */
+  /** @internal Grants the peer credit for bytes our consumer has taken (coalesced, see GRANT_THRESHOLD). */
   grant(bytes: number): void {
-    if (bytes > 0 && !this.isClosed) {
-      const payload = Buffer.allocUnsafe(4);
-      payload.writeUInt32BE(bytes, 0);
-      this.mux.writeFrame(encodeFrame(FrameKind.Window, this.id, payload));
-    }
+    this.pendingGrant += bytes;
+    if (this.pendingGrant < GRANT_THRESHOLD || this.isClosed) return;
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(this.pendingGrant, 0);
+    this.receiveCredit += this.pendingGrant;
+    this.pendingGrant = 0;
+    this.mux.writeFrame(encodeFrame(FrameKind.Window, this.id, payload));
   }
 
   private finished = false;
