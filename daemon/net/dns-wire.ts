@@ -58,8 +58,13 @@ function u16(buf: Buffer, off: number): number {
   return buf.readUInt16BE(off);
 }
 
-/** Reads a (possibly compressed) name at `off`; returns it and the offset after it in place. */
-export function readName(buf: Buffer, off: number): { name: string; end: number } {
+/**
+ * Reads a name at `off`; returns it and the offset after it in place. Compression pointers
+ * are followed unless `opts.pointers` is false. A label containing a dot is refused: hob
+ * turns labels into a dotted string, and one label "a.b" must not pass for the two labels
+ * "a" and "b" (the policy would judge a different name from the one the upstream resolves).
+ */
+export function readName(buf: Buffer, off: number, opts: { pointers?: boolean } = {}): { name: string; end: number } {
   const labels: string[] = [];
   let pos = off;
   let end = -1;
@@ -69,6 +74,7 @@ export function readName(buf: Buffer, off: number): { name: string; end: number 
     if (pos >= buf.length) throw new DnsFormatError('name runs past the message');
     const len = buf[pos] ?? 0;
     if ((len & 0xc0) === 0xc0) {
+      if (opts.pointers === false) throw new DnsFormatError('compression pointer where none is allowed (the question of a query)');
       if (++jumps > MAX_POINTER_JUMPS) throw new DnsFormatError('compression loop');
       const target = u16(buf, pos) & 0x3fff;
       if (end < 0) end = pos + 2;
@@ -83,14 +89,28 @@ export function readName(buf: Buffer, off: number): { name: string; end: number 
     if (pos + 1 + len > buf.length) throw new DnsFormatError('label runs past the message');
     length += len + 1;
     if (length > 255) throw new DnsFormatError('name longer than 255 bytes');
+    if (buf.subarray(pos + 1, pos + 1 + len).includes(0x2e)) throw new DnsFormatError('label contains a dot');
     labels.push(buf.toString('latin1', pos + 1, pos + 1 + len).toLowerCase());
     pos += 1 + len;
   }
   return { name: labels.join('.'), end };
 }
 
+/** Offset just past the resource record at `off` (name, type, class, TTL, data). */
+function skipRecord(buf: Buffer, off: number): number {
+  const r = readName(buf, off);
+  if (r.end + 10 > buf.length) throw new DnsFormatError('record runs past the message');
+  const end = r.end + 10 + u16(buf, r.end + 8);
+  if (end > buf.length) throw new DnsFormatError('record data runs past the message');
+  return end;
+}
+
 /**
- * Reads the question of a query (QR=0, exactly one question).
+ * Reads the question of a query (QR=0, exactly one question). hob forwards the guest's
+ * bytes, so what it judges must be all the upstream can read: the question name must be
+ * written out in full (no compression pointer), a standard query (opcode 0) carries no
+ * answer or authority records, and every byte of the message belongs to a record the
+ * header counts (the EDNS OPT record of ordinary resolvers is in the additional section).
  * @throws DnsFormatError when it is not such a query.
  */
 export function parseQuery(buf: Buffer): DnsQuestion {
@@ -98,10 +118,17 @@ export function parseQuery(buf: Buffer): DnsQuestion {
   const flags = u16(buf, 2);
   if (flags & 0x8000) throw new DnsFormatError('not a query (QR set)');
   if (u16(buf, 4) !== 1) throw new DnsFormatError('a query must have exactly one question');
-  const q = readName(buf, HEADER);
+  const opcode = (flags >> 11) & 0xf;
+  const q = readName(buf, HEADER, { pointers: false });
   const type = u16(buf, q.end);
   const klass = u16(buf, q.end + 2);
-  return { id: u16(buf, 0), opcode: (flags >> 11) & 0xf, name: q.name, type, class: klass, questionEnd: q.end + 4 };
+  const questionEnd = q.end + 4;
+  const [an, ns, ar] = [u16(buf, 6), u16(buf, 8), u16(buf, 10)];
+  if (opcode === 0 && an + ns > 0) throw new DnsFormatError('a standard query carries no answer or authority records');
+  let pos = questionEnd;
+  for (let i = 0; i < an + ns + ar; i++) pos = skipRecord(buf, pos);
+  if (pos !== buf.length) throw new DnsFormatError(`${buf.length - pos} trailing bytes after the records the header counts`);
+  return { id: u16(buf, 0), opcode, name: q.name, type, class: klass, questionEnd };
 }
 
 /**

@@ -127,12 +127,21 @@ export class SandboxResolver {
       this.opts.log?.(`resolver ${this.opts.address}: ${q.name}: ${(err as Error).message}`);
       return errorResponse(query, RCODE.SERVFAIL);
     }
-    let addresses: readonly DnsAddress[] = [];
+    // The upstream must answer the question hob judged: an answer for another name (a
+    // confused or spoofing upstream) would let the guest learn, and the allow set gain,
+    // addresses of a name the policy never saw. An answer hob cannot read is refused too.
+    let addresses: readonly DnsAddress[];
     try {
-      addresses = parseAnswer(reply).addresses;
+      const summary = parseAnswer(reply);
+      if (summary.name !== q.name || summary.type !== q.type) {
+        this.opts.log?.(`resolver ${this.opts.address}: ${q.name}: the upstream answered another question`);
+        return errorResponse(query, RCODE.SERVFAIL);
+      }
+      addresses = summary.addresses;
     } catch (err) {
       if (!(err instanceof DnsFormatError)) throw err;
-      // Relayed unread: the guest judges it. Nothing is added to the allow set.
+      this.opts.log?.(`resolver ${this.opts.address}: ${q.name}: unreadable upstream answer: ${err.message}`);
+      return errorResponse(query, RCODE.SERVFAIL);
     }
     if (addresses.length > 0) {
       try {
@@ -165,19 +174,23 @@ export class SandboxResolver {
     sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
     sock.on('close', () => this.connections.delete(sock));
     sock.on('error', () => sock.destroy());
-    let buf = Buffer.alloc(0);
+    const reader = new LengthPrefixedReader();
+    // Backpressure: a guest that sends queries faster than they are answered, or does not
+    // read its answers, stops being read (TCP then stops it) instead of queueing in hobd.
+    let pending = 0;
+    const throttle = (): void => {
+      if (pending >= MAX_TCP_PENDING || sock.writableLength > MAX_TCP_UNSENT_BYTES) sock.pause();
+      else if (sock.isPaused()) sock.resume();
+    };
+    sock.on('drain', throttle);
     sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2) {
-        const n = buf.readUInt16BE(0);
-        if (buf.length < 2 + n) break;
-        const msg = Buffer.from(buf.subarray(2, 2 + n));
-        buf = buf.subarray(2 + n);
+      for (const msg of reader.push(d)) {
         if (this.inflight >= MAX_INFLIGHT) {
           sock.destroy();
           return;
         }
         this.inflight++;
+        pending++;
         // Answers may go back out of order (RFC 7766 allows it); each carries its id.
         this.answer(msg, 'tcp')
           .then((reply) => {
@@ -187,8 +200,53 @@ export class SandboxResolver {
             sock.write(Buffer.concat([len, reply]));
           })
           .catch((err: unknown) => this.opts.log?.(`resolver ${this.opts.address}: ${(err as Error).message}`))
-          .finally(() => this.inflight--);
+          .finally(() => {
+            this.inflight--;
+            pending--;
+            if (!sock.destroyed) throttle();
+          });
       }
+      throttle();
     });
+  }
+}
+
+/** Queries of one TCP connection being answered at once before hob stops reading it. */
+export const MAX_TCP_PENDING = 16;
+/** Answer bytes queued for a TCP client that does not read before hob stops reading it. */
+export const MAX_TCP_UNSENT_BYTES = 256 * 1024;
+
+/**
+ * Splits a TCP stream into DNS messages (RFC 1035 4.2.2: a 2-byte length, then the
+ * message). Holds at most one incomplete message (65,537 bytes); the pieces of a message
+ * still incomplete are joined once, when it is complete (joining on every chunk would
+ * copy a message trickled in 1-byte pieces quadratically).
+ */
+export class LengthPrefixedReader {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+
+  push(chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    const messages: Buffer[] = [];
+    for (;;) {
+      if (this.bytes < 2) break;
+      const head = this.chunks.length === 1 || (this.chunks[0] as Buffer).length >= 2 ? (this.chunks[0] as Buffer) : this.join();
+      const need = 2 + head.readUInt16BE(0);
+      if (this.bytes < need) break;
+      const all = this.join();
+      messages.push(Buffer.from(all.subarray(2, need)));
+      const rest = all.subarray(need);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.bytes = rest.length;
+    }
+    return messages;
+  }
+
+  private join(): Buffer {
+    const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.bytes);
+    this.chunks = [all];
+    return all;
   }
 }
