@@ -14,6 +14,7 @@
  * `exec`, `console` and `sessions attach` otherwise exit with the remote
  * command's code (128 + n when a signal n killed it).
  */
+import { terminalSafe } from './output.js';
 export const ExitCode = {
   Ok: 0,
   Failure: 1,
@@ -101,9 +102,9 @@ export function describeFailure(err: unknown): { message: string; exitCode: numb
   return { message: oneLine(err instanceof Error ? `internal error: ${err.message}` : `internal error: ${String(err)}`), exitCode: ExitCode.Failure };
 }
 
-/** The line printed for a failure. */
+/** The line printed for a failure (terminal-safe: API errors may carry guest text). */
 export function formatFailureLine(message: string): string {
-  return `hob: ${message}\n`;
+  return `hob: ${terminalSafe(message)}\n`;
 }
 
 /** Collapses a message to one line (API messages may carry guest output). */

@@ -15,12 +15,39 @@ export function printJson(out: Writable, value: unknown): void {
 }
 
 /**
+ * Characters a terminal may act on instead of showing: C0 controls (ESC starts
+ * colour, cursor, title and hyperlink sequences), DEL, C1 controls (0x9b is a
+ * one-byte CSI), and the Unicode direction controls that make text display in
+ * another order than it is (Trojan Source: LRM/RLM, ALM, LRE..RLO, LRI..PDI),
+ * plus the line and paragraph separators.
+ */
+const TERMINAL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/**
+ * Text from a guest (file names, service names and errors, guest error
+ * messages in API errors) made safe to print on a terminal: every character
+ * in TERMINAL_UNSAFE is shown as an escape (`\x1b`, `\n`, `\u202e`), so a
+ * sandbox cannot move the cursor, rewrite what hob printed, set the window
+ * title or reorder text. Printable Unicode is kept as it is.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_UNSAFE, (c) => {
+    const named = NAMED_ESCAPES[c];
+    if (named !== undefined) return named;
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
  * An aligned table: a header row, then one row per item, columns separated by
  * three spaces, no padding after the last column. Cells are single-line
- * (newlines and tabs become spaces).
+ * (newlines and tabs become spaces) and terminal-safe (terminalSafe).
  */
 export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const clean = (cell: string) => cell.replace(/[\r\n\t]+/g, ' ');
+  const clean = (cell: string) => terminalSafe(cell.replace(/[\r\n\t]+/g, ' '));
   const all = [headers.map(clean), ...rows.map((r) => headers.map((_, i) => clean(r[i] ?? '')))];
   const widths = headers.map((_, i) => Math.max(...all.map((r) => displayWidth(r[i] ?? ''))));
   return all
@@ -39,11 +66,11 @@ function displayWidth(text: string): number {
   return [...text].length;
 }
 
-/** `key: value` lines with the values aligned; entries with an undefined value are left out. */
+/** `key: value` lines with the values aligned (and terminal-safe); entries with an undefined value are left out. */
 export function formatFields(fields: ReadonlyArray<readonly [string, string | undefined]>): string {
   const shown = fields.filter((f): f is readonly [string, string] => f[1] !== undefined);
   const width = Math.max(0, ...shown.map(([k]) => k.length + 1));
-  return shown.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}\n`).join('');
+  return shown.map(([k, v]) => `${`${k}:`.padEnd(width)} ${terminalSafe(v)}\n`).join('');
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];

@@ -18,10 +18,12 @@ import { createApi, type Api } from '../../daemon/api/app.js';
 import { createSandboxHost } from '../../daemon/api/sandbox-host.js';
 import { serveApi, type ApiServers } from '../../daemon/api/server.js';
 import { TokenStore } from '../../daemon/auth/tokens.js';
+import { runCli } from '../../daemon/cli/program.js';
 import { SessionRegistry } from '../../daemon/core/sessions.js';
 import type { Sandbox, SandboxService } from '../../daemon/core/types.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
 import type { Channel } from '../../daemon/protocol/index.js';
+import { capturedIo } from '../helpers/cli-io.js';
 import { oneSandboxService } from '../helpers/host-agent.js';
 import { unixRequest } from '../helpers/http.js';
 import { startScriptedAgent, type ScriptedAgent, type ScriptedRequest } from '../helpers/scripted-agent.js';
@@ -67,7 +69,7 @@ describe('a hostile guest agent against the API', () => {
     process.on('uncaughtException', onUncaught);
     process.on('unhandledRejection', onUncaught);
     dir = mkdtempSync(join(tmpdir(), 'hob-hostile-streams-'));
-    agent = await startScriptedAgent(['tunnel', 'fs.read', 'fs.write', 'fs.stat', 'fs.list', 'services', 'service.list'], (channel, request) => {
+    agent = await startScriptedAgent(['tunnel', 'fs.read', 'fs.write', 'fs.stat', 'fs.list', 'services', 'service.list', 'service.get'], (channel, request) => {
       const answer = (value: unknown): void => {
         channel.send({ type: 'result', value });
         channel.close();
@@ -81,6 +83,9 @@ describe('a hostile guest agent against the API', () => {
           return;
         case 'service.list':
           answer({ services: servicesAnswer });
+          return;
+        case 'service.get':
+          answer(servicesAnswer[0]);
           return;
         case 'tunnel':
         case 'fs.read':
@@ -288,6 +293,49 @@ describe('a hostile guest agent against the API', () => {
       ];
       const res = await unixRequest(socketPath, { path: '/v1/sprites/dev/services' });
       expect(res.status, res.text()).toBe(502);
+    });
+  });
+
+  describe('guest text printed by the CLI cannot drive the terminal', () => {
+    /** Clears the screen, sets the window title, and reverses the text after it. */
+    const HOSTILE = '\x1b[2J\x1b]0;pwned\x07\u202e\x9b31m';
+    const cli = async (args: string[]) => {
+      const io = capturedIo({ env: { HOB_SOCKET: socketPath } });
+      io.stdin.end();
+      const code = await runCli(args, io);
+      return { code, out: io.stdoutText(), err: io.stderrText() };
+    };
+    const expectEscaped = (text: string): void => {
+      expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/);
+      expect(text).toContain('\\x1b[2J\\x1b]0;pwned\\x07\\u202e\\x9b31m');
+    };
+
+    it('a service error in `hob services ls` and `hob services show`', async () => {
+      servicesAnswer = [
+        {
+          name: 'web',
+          definition: { cmd: 'true' },
+          state: { status: 'failed', error: `exited ${HOSTILE}`, restartCount: 1, enabled: true },
+          logFile: '/var/log/hob/services/web.log',
+        },
+      ];
+      const ls = await cli(['services', 'ls', 'dev']);
+      expect(ls.code, ls.err).toBe(0);
+      expect(ls.out).toContain('web');
+      // The table shows the status only; `show` shows the error.
+      const info = await cli(['services', 'info', 'dev', 'web']);
+      expect(info.code, info.err).toBe(0);
+      expectEscaped(info.out);
+    });
+
+    it('a guest error message in a failed `hob cp`', async () => {
+      script = (channel) => {
+        channel.send({ type: 'error', code: 'EIO', message: `read failed ${HOSTILE}` });
+        channel.close();
+      };
+      const cp = await cli(['cp', 'dev:/f', '-']);
+      expect(cp.code).not.toBe(0);
+      expectEscaped(cp.err);
     });
   });
 

@@ -25,7 +25,7 @@ import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type 
 import { findDefaultSandbox } from '../dotfile.js';
 import { ExitCode, UsageError, describeFailure, formatFailureLine } from '../errors.js';
 import { progressFor, runWithProgress } from '../operation.js';
-import { formatBytes, formatFields, formatSince, formatTable, printJson } from '../output.js';
+import { formatBytes, formatFields, formatSince, formatTable, printJson, terminalSafe } from '../output.js';
 import { SandboxObject } from '../schemas.js';
 import { checkSandboxName, formatDurationSeconds, parseDurationSeconds, parsePositiveInt } from '../units.js';
 
@@ -232,7 +232,7 @@ export function formatDiffEntry(e: DiffEntryObject): string {
       size = e.sizeBefore === e.sizeAfter ? formatBytes(e.sizeAfter) : `${formatBytes(e.sizeBefore)} → ${formatBytes(e.sizeAfter)}`;
     }
   }
-  return `${letter}  ${shownPath}${size === '' ? '' : `  (${size})`}\n`;
+  return `${letter}  ${terminalSafe(shownPath)}${size === '' ? '' : `  (${size})`}\n`;
 }
 
 /** The last line of `hob diff`: `3 changes (1 added, 1 modified, 1 deleted) between v1 and current`. */

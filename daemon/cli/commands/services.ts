@@ -25,7 +25,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
-import { formatFields, formatSince, formatTable, printJson } from '../output.js';
+import { formatFields, formatSince, formatTable, printJson, terminalSafe } from '../output.js';
 import { collect, parseEnvPairs } from '../units.js';
 import type { HobClient, Query } from '../client.js';
 
@@ -126,12 +126,14 @@ export function serviceFields(s: ServiceObject, now: Date = new Date()): string 
 /** The text of one event for people, and where it goes; undefined for `complete`. */
 export function eventLine(e: ServiceEvent, timestamps: boolean): { text: string; to: 'stdout' | 'stderr' } | undefined {
   if (e.type === 'complete') return undefined;
-  const prefix = timestamps && e.timestamp !== undefined ? `${new Date(e.timestamp).toISOString()} ` : '';
+  const time = timestamps && e.timestamp !== undefined ? new Date(e.timestamp) : undefined;
+  const prefix = time === undefined ? '' : `${Number.isNaN(time.getTime()) ? '-' : time.toISOString()} `;
   if (e.type === 'stdout' || e.type === 'stderr') {
     const data = e.data ?? '';
     return { text: `${prefix}${data.endsWith('\n') ? data : `${data}\n`}`, to: e.type };
   }
-  return { text: `${prefix}[hob] ${e.type}${e.data ? `: ${e.data}` : ''}\n`, to: 'stderr' };
+  // hob's own lines (supervisor events, errors) carry guest text: terminal-safe. The service's output above is printed as it is, like exec output.
+  return { text: `${prefix}[hob] ${terminalSafe(e.type)}${e.data ? `: ${terminalSafe(e.data)}` : ''}\n`, to: 'stderr' };
 }
 
 // ---------------------------------------------------------------- operands
@@ -190,7 +192,7 @@ async function runStream(client: HobClient, method: string, path: string, option
 
 function printOutcome(ctx: CliContext, service: ServiceObject | undefined, json: boolean): void {
   if (json || !service) return;
-  ctx.io.stderr.write(`${service.name}: ${describeState(service.state)}\n`);
+  ctx.io.stderr.write(`${terminalSafe(service.name)}: ${terminalSafe(describeState(service.state))}\n`);
 }
 
 // ---------------------------------------------------------------- commands
