@@ -7,7 +7,7 @@
  * Needs e2fsprogs (mkfs.ext4, debugfs, tune2fs) and diffutils; skips otherwise.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -85,6 +85,22 @@ describe.skipIf(missing !== undefined)('ext4 diff on hostile images (user-space 
     expect((r as Error).message).toMatch(/^the image could not be read: /);
     expect((r as Error).message).toMatch(pattern);
   };
+
+  it.skipIf(process.getuid?.() !== 0)('reads root-only images (0600 in a 0700 directory) through the descriptors hobd passes (needs root)', async () => {
+    const private_ = join(tmp, 'private');
+    await mkdir(private_, { mode: 0o700 });
+    const older = join(private_, 'older.img');
+    const newer = join(private_, 'newer.img');
+    await execa('cp', [base, older]);
+    await execa('cp', [base, newer]);
+    await debugfs(newer, ['rm /root/a.txt']);
+    await chmod(older, 0o600);
+    await chmod(newer, 0o600);
+    // The reader runs as nobody: it could not open these paths itself.
+    await expect(execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', older])).rejects.toThrow(/Permission denied/);
+    const r = await watchedDiff(older, newer, { scratchDir });
+    expect(r).toMatchObject({ entries: [{ path: '/root/a.txt', change: 'deleted' }], truncated: false });
+  });
 
   it('errors=panic and a corrupted directory block: a clear error, the host never mounts it', async () => {
     const newer = await copyOf('panic.img');

@@ -12,11 +12,20 @@ import { MAX_PATH_BYTES } from './types.js';
  * hobd's request (made by hobd itself, so the reader trusts it). The reader
  * imports only types from this module: loading zod would double its start-up time.
  */
-export type ReaderRequest =
+export type ReaderRequest = ReaderPrivileges & (
   /** The changes under `path` (a parsed guest path), at most `maxEntries` of them. */
   | { readonly mode: 'diff'; readonly path: string; readonly maxEntries: number }
   /** Type and size of `path` on both sides, and its bytes where it is a regular file of at most `maxFileBytes`. */
-  | { readonly mode: 'file'; readonly path: string; readonly maxFileBytes: number };
+  | { readonly mode: 'file'; readonly path: string; readonly maxFileBytes: number });
+
+export interface ReaderPrivileges {
+  /**
+   * The uid/gid the reader switches to once its code is loaded and before it
+   * reads a byte of an image (hobd as root: READER_UID); absent when hobd is
+   * not root (the reader is already unprivileged).
+   */
+  readonly dropTo?: number;
+}
 
 const NodeTypeSchema = z.enum(['file', 'directory', 'symlink', 'other']);
 const SizeSchema = z.number().min(0);

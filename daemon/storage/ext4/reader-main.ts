@@ -2,12 +2,13 @@
  * The ext4 reader process (started by run-reader.ts, never imported by
  * hobd): reads the two guest images it inherited as file descriptors 3
  * (older) and 4 (newer) and writes its answer to stdout as JSON lines (see
- * protocol.ts). It runs as an unprivileged uid without capabilities, under
- * memory, CPU and wall-clock limits, so a crafted image can at worst crash it.
+ * protocol.ts). It runs as an unprivileged uid without capabilities (it
+ * drops to it itself, see dropPrivileges), under memory, CPU and wall-clock
+ * limits, so a crafted image can at worst crash it.
  *
  * Usage: node reader-main.js '<ReaderRequest as JSON>'
  */
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { CorruptImageError } from './errors.js';
 import { lookup, readContent } from './files.js';
 import { Ext4Image } from './image.js';
@@ -47,6 +48,7 @@ function flush(): void {
 
 function main(): void {
   const req = JSON.parse(process.argv[2] ?? 'null') as ReaderRequest;
+  if (req.dropTo !== undefined) dropPrivileges(req.dropTo);
   const older = new Ext4Image(OLDER_FD, 'older');
   const newer = new Ext4Image(NEWER_FD, 'newer');
   const raw = Buffer.from(req.path, 'utf8').toString('latin1');
@@ -71,6 +73,26 @@ function main(): void {
       return { type, size: node.size, ...(small ? { data: readContent(img, node, node.size).toString('base64') } : {}) };
     };
     out({ t: 'file', older: side(older, lookup(older, raw)), newer: side(newer, lookup(newer, raw)) });
+  }
+}
+
+/**
+ * Becomes `id` (uid and gid, no supplementary groups). The reader starts as
+ * root only so that it can load its code wherever hob is installed (a
+ * checkout under a 0700 home); setpriv already cleared its capability
+ * bounding set and set no_new_privs, so once the uids are not 0 no capability
+ * is left. Verified, not assumed: it stops unless it is now `id` with no
+ * effective or permitted capability.
+ */
+function dropPrivileges(id: number): void {
+  if (!process.setgroups || !process.setgid || !process.setuid) throw new Error('the reader cannot change its uid on this platform');
+  process.setgroups([]);
+  process.setgid(id);
+  process.setuid(id);
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const caps = ['CapEff', 'CapPrm'].map((k) => new RegExp(`^${k}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1]);
+  if (process.getuid?.() !== id || process.geteuid?.() !== id || process.getgid?.() !== id || caps.some((c) => c === undefined || !/^0+$/.test(c))) {
+    throw new Error(`the reader could not drop its privileges (uid ${process.geteuid?.()}, capabilities ${caps.join('/')})`);
   }
 }
 

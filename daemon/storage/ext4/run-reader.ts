@@ -5,8 +5,9 @@
  * 0600 root-only) and passes the open descriptors to the reader as fds 3
  * and 4, and the reader parses them in user space:
  * - as READER_UID (nobody) with no capabilities, no supplementary groups and
- *   no_new_privs (setpriv), so it can read nothing but what it inherited and
- *   what every user can;
+ *   no_new_privs (setpriv; the reader switches uid itself once its code is
+ *   loaded, so hob may live in a directory only root can read), so it can
+ *   read nothing but what it inherited and what every user can;
  * - with RLIMIT_DATA = READER_MEMORY_BYTES and a V8 heap cap (a memory bomb
  *   aborts it), RLIMIT_CPU and a wall-clock timeout that SIGKILLs it
  *   (prlimit, a timer), no core dumps;
@@ -56,7 +57,8 @@ export async function runReader(request: ReaderRequest, images: readonly [string
   const handles: FileHandle[] = [];
   try {
     for (const image of images) handles.push(await openImage(image));
-    await spawnReader(request, handles.map((h) => h.fd), run, onLine);
+    const privileges = process.getuid?.() === 0 ? { dropTo: READER_UID } : {};
+    await spawnReader({ ...request, ...privileges }, handles.map((h) => h.fd), run, onLine);
   } finally {
     for (const h of handles) await h.close();
   }
@@ -82,9 +84,9 @@ function readerCommand(request: ReaderRequest, timeoutMs: number): [string, stri
   const node = [process.execPath, `--max-old-space-size=${READER_HEAP_MIB}`, ...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), main, JSON.stringify(request)];
   // CPU seconds: the wall-clock timeout bounds it anyway; this also holds if hobd's timer were late.
   const limits = ['prlimit', `--data=${READER_MEMORY_BYTES}`, `--cpu=${Math.ceil(timeoutMs / 1000) + 1}`, '--core=0', '--'];
-  const drop = process.getuid?.() === 0
-    ? ['setpriv', `--reuid=${READER_UID}`, `--regid=${READER_UID}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--']
-    : [];
+  // As root: no_new_privs and no inheritable capabilities here; the reader itself becomes READER_UID
+  // (losing every capability) after loading its code and before reading an image (reader-main.ts).
+  const drop = request.dropTo !== undefined ? ['setpriv', '--no-new-privs', '--inh-caps=-all', '--'] : [];
   const argv = [...limits, ...drop, ...node];
   return [argv[0] as string, argv.slice(1)];
 }
