@@ -77,6 +77,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
         resolverPort: config.network.resolverPort,
         upstreamDns: config.network.upstreamDns,
         netnsPrefix: config.network.netnsPrefix,
+        forwardingStateFile: join(config.runDir, 'net-forwarding.json'),
         log,
       })
     : undefined;

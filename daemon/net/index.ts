@@ -6,7 +6,9 @@
  * sandbox slot's transit /30, nftables rules inside the namespace (DNAT of the guest's DNS
  * to hob's resolver, SNAT, the egress allow set), and a resolver listener in hobd.
  * Static, shared by all sandboxes (created by `open`): the host table `inet hob`
- * (isolation and masquerade) and IPv4 forwarding in hobd's namespace.
+ * (isolation, masquerade, the forwarding guard) and IPv4 forwarding on hob's links and
+ * uplinks in hobd's namespace (host-forwarding.ts), both removed by the `close` that
+ * finds no sandbox network left.
  * See addresses.ts, namespace.ts, nftables.ts, resolver.ts and policy.ts for the parts.
  *
  * Decisions:
@@ -23,14 +25,14 @@
  * and `setup` on an existing namespace re-attaches (it never touches the tap), so the
  * manager calls `setup` again for every sandbox it adopts.
  */
-import { writeFile } from 'node:fs/promises';
 import { NotFoundError } from '../errors.js';
 import type { NetSpec } from '../vmm/types.js';
 import { AddressBook } from './address-book.js';
 import { guestCmdlineArgs, macForSandbox, netnsPrefixSchema, parseIpv4Cidr, TRANSIT_PREFIX, transitAddresses, type TransitAddresses } from './addresses.js';
 import type { DnsAddress } from './dns-wire.js';
 import { NetworkError } from './errors.js';
-import { checkNetId, deleteSandboxLinks, ensureSandboxLinks, listHostVethIds, listNetnsIds } from './namespace.js';
+import { HostForwarding } from './host-forwarding.js';
+import { checkNetId, deleteSandboxLinks, ensureSandboxLinks, hostVethName, listHostVethIds, listNetnsIds } from './namespace.js';
 import {
   allowScript,
   applyHostTable,
@@ -38,6 +40,7 @@ import {
   egressScript,
   removeHostTable,
   sandboxTableScript,
+  setGuardedUplinks,
   TAP_NAME,
   type AllowedAddress,
 } from './nftables.js';
@@ -60,6 +63,11 @@ export interface SandboxNetworkOptions {
   readonly netnsPrefix: string;
   /** Uid allowed to open the taps. Default 0 (root). */
   readonly tapOwner?: number;
+  /**
+   * Where hob records which uplinks it turned forwarding on for (host-forwarding.ts); in
+   * the run dir, so that it goes with a reboot, as the sysctls do.
+   */
+  readonly forwardingStateFile: string;
   /** Diagnostics. */
   readonly log?: (message: string) => void;
 }
@@ -108,12 +116,16 @@ export class SandboxNetwork {
   private upstreamReadAt = 0;
   private closed = false;
 
-  private constructor(private readonly opts: SandboxNetworkOptions) {}
+  private constructor(
+    private readonly opts: SandboxNetworkOptions,
+    private readonly forwarding: HostForwarding,
+  ) {}
 
   /**
-   * Validates the options, turns on IPv4 forwarding in hobd's namespace and creates (or
-   * replaces) the host table. Needs root, `ip` (iproute2), `nft` and `sysctl`, and the
-   * kernel's veth, tun, nf_tables (with nat, fib, reject) support.
+   * Validates the options, turns on IPv4 forwarding on the uplinks of hobd's namespace
+   * (host-forwarding.ts) and creates (or replaces) the host table. Needs root, `ip`
+   * (iproute2), `nft` and `sysctl`, and the kernel's veth, tun, nf_tables (with nat, fib,
+   * reject) support.
    * @throws NetworkError for bad options or when a command fails.
    */
   static async open(opts: SandboxNetworkOptions): Promise<SandboxNetwork> {
@@ -123,7 +135,7 @@ export class SandboxNetwork {
     if (!netnsPrefixSchema.safeParse(opts.netnsPrefix).success) {
       throw new NetworkError(`netns prefix ${JSON.stringify(opts.netnsPrefix)} must be lowercase letters or digits followed by "-"`);
     }
-    const n = new SandboxNetwork(opts);
+    const n = new SandboxNetwork(opts, await HostForwarding.load(opts.forwardingStateFile));
     if (opts.upstreamDns) {
       n.upstream = opts.upstreamDns.map((s) => {
         const server = parseServer(s);
@@ -133,12 +145,8 @@ export class SandboxNetwork {
     } else {
       await n.refreshUpstream();
     }
-    try {
-      await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
-    } catch (err) {
-      throw new NetworkError(`cannot enable IPv4 forwarding: ${(err as Error).message}`, { cause: err });
-    }
-    await applyHostTable({ transitRange: opts.transitRange, resolverPort: opts.resolverPort });
+    await n.forwarding.refreshUplinks();
+    await n.applyHostTable();
     return n;
   }
 
@@ -173,7 +181,10 @@ export class SandboxNetwork {
       let created = false;
       let a: Active | undefined;
       try {
+        // An uplink may have come (or changed) since the last sandbox: replies arrive there.
+        if (await this.forwarding.refreshUplinks()) await setGuardedUplinks(this.forwarding.guardedUplinks);
         created = (await ensureSandboxLinks({ netns, id, transit, tapOwner: this.opts.tapOwner })).created;
+        await this.forwarding.enableLink(hostVethName(id));
         a = previous?.transit.slot === slot
           ? previous
           : {
@@ -289,21 +300,34 @@ export class SandboxNetwork {
       await this.teardown(id);
       removed.push(id);
     }
-    await applyHostTable({ transitRange: this.opts.transitRange, resolverPort: this.opts.resolverPort });
+    await this.applyHostTable();
     return removed.sort();
   }
 
   /**
    * Stops every resolver. Namespaces, links and rules stay, so VMMs that outlive hobd keep
-   * their network (DNS answers resume when a new hobd calls `setup` for them).
-   * `removeHostTable` also deletes the host table (for uninstalling, once no sandbox runs).
+   * their network (DNS answers resume when a new hobd calls `setup` for them). When no
+   * sandbox network is left, hob leaves the host as it found it: the host table goes and
+   * the uplinks hob made forward stop forwarding.
    */
-  async close(opts: { removeHostTable?: boolean } = {}): Promise<void> {
+  async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.locks.values()]);
     await Promise.all([...this.active.values()].map((a) => a.resolver?.close()));
     this.active.clear();
-    if (opts.removeHostTable) await removeHostTable();
+    const left = [...(await listNetnsIds(this.opts.netnsPrefix)), ...(await listHostVethIds())];
+    if (left.length === 0) {
+      await removeHostTable();
+      await this.forwarding.restore();
+    }
+  }
+
+  private async applyHostTable(): Promise<void> {
+    await applyHostTable({
+      transitRange: this.opts.transitRange,
+      resolverPort: this.opts.resolverPort,
+      guardedUplinks: this.forwarding.guardedUplinks,
+    });
   }
 
   private checkOpen(): void {

@@ -14,6 +14,9 @@
  *      - forward to `hv-*`: only replies (ct established/related): nobody outside can open a
  *        connection to a sandbox.
  *      - postrouting: masquerade what comes from the transit range and leaves by a non-hob link.
+ *      - forward, first: the guard. What arrives on an uplink that forwards only because hob
+ *        turned it on (set `guarded_uplinks`, see host-forwarding.ts) is dropped unless it
+ *        goes to a sandbox link: the host routes nothing of anyone else's.
  * 2. `inet hob` inside each sandbox namespace: per-sandbox rules, removed with the namespace.
  *      - prerouting: the guest's DNS (172.31.255.1:53) is DNATed to hob's resolver on the host
  *        side of the transit link.
@@ -32,7 +35,7 @@
  * Rulesets go to `nft -f -` on stdin, one atomic transaction per call.
  */
 import { GATEWAY_ADDRESS, GUEST_ADDRESS } from './addresses.js';
-import { run, tryRun } from './exec.js';
+import { run } from './exec.js';
 
 /** The table's name, in the host namespace and in each sandbox namespace. */
 export const TABLE = 'hob';
@@ -62,6 +65,9 @@ export const BLOCKED_IPV4: readonly string[] = [
   '198.18.0.0/15',
   '224.0.0.0/4',
   '240.0.0.0/4',
+  // Azure's WireServer (a public address): instance metadata, extensions, certificates.
+  // The other clouds' metadata services are link-local (169.254.169.254, above) or IPv6.
+  '168.63.129.16/32',
 ];
 
 const REJECT = 'reject with icmpx type admin-prohibited';
@@ -71,6 +77,13 @@ export interface HostTableOptions {
   readonly transitRange: string;
   /** Port hob's resolver listens on, on the host side of each transit link. */
   readonly resolverPort: number;
+  /** Uplinks whose foreign forwarding the guard drops (HostForwarding.guardedUplinks). */
+  readonly guardedUplinks: readonly string[];
+}
+
+/** Interface names as an nftables set's elements. */
+function ifnameElements(names: readonly string[]): string {
+  return names.map((n) => JSON.stringify(n)).join(', ');
 }
 
 /**
@@ -87,6 +100,10 @@ table inet ${TABLE} {
     type ipv4_addr; flags interval; auto-merge;
     elements = { ${blocked} }
   }
+  set guarded_uplinks {
+    type ifname;${o.guardedUplinks.length > 0 ? `
+    elements = { ${ifnameElements(o.guardedUplinks)} }` : ''}
+  }
   chain input {
     type filter hook input priority filter; policy accept;
     iifname ${hv} jump sandbox_input
@@ -98,6 +115,7 @@ table inet ${TABLE} {
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    iifname @guarded_uplinks oifname != ${hv} drop
     iifname ${hv} jump sandbox_egress
     oifname ${hv} jump sandbox_ingress
   }
@@ -129,10 +147,11 @@ export async function removeHostTable(): Promise<void> {
   await run(['nft', '-f', '-'], { input: `table inet ${TABLE} {}\ndelete table inet ${TABLE}\n` });
 }
 
-/** The host table as `nft list` prints it, or undefined when there is none. */
-export async function listHostTable(): Promise<string | undefined> {
-  const r = await tryRun(['nft', 'list', 'table', 'inet', TABLE]);
-  return r.ok ? r.stdout : undefined;
+/** Replaces the guard's uplinks in the host table (see HostForwarding). */
+export async function setGuardedUplinks(names: readonly string[]): Promise<void> {
+  const lines = [`flush set inet ${TABLE} guarded_uplinks`];
+  if (names.length > 0) lines.push(`add element inet ${TABLE} guarded_uplinks { ${ifnameElements(names)} }`);
+  await run(['nft', '-f', '-'], { input: `${lines.join('\n')}\n` });
 }
 
 /** An address to allow, with the seconds it stays allowed. */

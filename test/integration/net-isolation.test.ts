@@ -5,11 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { createTestNetns } from '../helpers/netns.js';
 import { newId } from '../../daemon/db/ids.js';
 import { GATEWAY_ADDRESS, GATEWAY_MAC, macForSandbox, transitAddresses } from '../../daemon/net/addresses.js';
 import type { SandboxNetConfig } from '../../daemon/net/index.js';
 import {
-  createLab, DNS_SERVER, HOST_API_PORT, HOST_WAN, labUnavailable, PRIVATE_TARGETS, RESOLVER_PORT, TRANSIT_RANGE, WEB,
+  createLab, DNS_SERVER, HOST_API_PORT, HOST_WAN, ISP, labUnavailable, PRIVATE_TARGETS, RESOLVER_PORT, TRANSIT_RANGE, WEB,
   type Guest, type Lab,
 } from '../helpers/net/lab.js';
 import type { Outcome, RawDnsResult } from '../helpers/net/probe.js';
@@ -96,5 +97,42 @@ describe.skipIf(unavailable !== null)(`sandbox network isolation${unavailable ? 
   it('lets the guest query another DNS server directly when unrestricted', async () => {
     const r = await guestA.call<Outcome<RawDnsResult>>('dns', { server: DNS_SERVER, name: 'web.example', transport: 'udp' });
     expect(r).toEqual({ ok: true, value: { rcode: 0, addresses: [WEB.web] } });
+  });
+
+  it('the host forwards for its sandboxes only: the host-wide switch stays off, nothing else is routed (issue 12 finding 10)', async () => {
+    const sysctl = async (key: string) => (await execa('ip', ['netns', 'exec', lab.host.name, 'sysctl', '-n', key])).stdout;
+    expect(await sysctl('net.ipv4.ip_forward')).toBe('0');
+    expect(await sysctl(`net.ipv4.conf.hv-${a.id}.forwarding`)).toBe('1');
+    expect(await sysctl('net.ipv4.conf.wan0.forwarding')).toBe('1');
+    // A LAN peer of the host (lan0), which the fake internet knows the way back to.
+    const lan = await createTestNetns('hobtl');
+    try {
+      await execa('ip', ['-n', lab.host.name, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', lan.name]);
+      await lab.ipHost(['addr', 'add', '10.77.0.1/30', 'dev', 'lan0']);
+      await lab.ipHost(['link', 'set', 'lan0', 'up']);
+      await execa('ip', ['-n', lan.name, 'addr', 'add', '10.77.0.2/30', 'dev', 'eth0']);
+      await execa('ip', ['-n', lan.name, 'link', 'set', 'eth0', 'up']);
+      await execa('ip', ['-n', lan.name, 'route', 'add', 'default', 'via', '10.77.0.1']);
+      await execa('ip', ['-n', lab.internet.name, 'route', 'add', '10.77.0.0/30', 'via', HOST_WAN]);
+      /** Whether a UDP datagram sent from `from` to `to` arrives in `at`. */
+      const arrives = async (from: string, at: string, to: string, port: number): Promise<boolean> => {
+        const receiver = execa('ip', ['netns', 'exec', at, 'timeout', '3', 'socat', '-u', `UDP4-RECV:${port}`, 'STDOUT'], { reject: false });
+        await new Promise((r) => setTimeout(r, 300));
+        for (let i = 0; i < 3; i++) {
+          await execa('ip', ['netns', 'exec', from, 'socat', '-u', 'STDIN', `UDP4-SENDTO:${to}:${port}`], { input: 'hello\n', reject: false });
+        }
+        return (await receiver).stdout.includes('hello');
+      };
+      // Positive controls: the host itself reaches both sides.
+      expect(await arrives(lab.host.name, lan.name, '10.77.0.2', 9911)).toBe(true);
+      expect(await arrives(lab.host.name, lab.internet.name, ISP, 9912)).toBe(true);
+      // The LAN peer cannot use the host as a router to the internet, nor the internet to the LAN.
+      expect(await arrives(lan.name, lab.internet.name, WEB.web, 9913)).toBe(false);
+      expect(await arrives(lab.internet.name, lan.name, '10.77.0.2', 9914)).toBe(false);
+      // And the sandbox still reaches the internet.
+      expect(await guestA.call('http', { url: `http://${WEB.unnamed}/` })).toEqual({ ok: true, value: { status: 200, body: `web ${WEB.unnamed}` } });
+    } finally {
+      await lan.dispose();
+    }
   });
 });

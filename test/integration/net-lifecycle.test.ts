@@ -111,8 +111,12 @@ describe.skipIf(unavailable !== null)(`sandbox network lifecycle${unavailable ? 
     expect(await lab.hostRuleset()).toBe(baselineRuleset);
   });
 
-  it('removes the host table on request, and only it', async () => {
-    await lab.driver.call('close', { removeHostTable: true });
+  it('a close that finds no sandbox network left leaves the host as it was: no table, no forwarding', async () => {
+    const sysctl = async (key: string) => (await execa('ip', ['netns', 'exec', lab.host.name, 'sysctl', '-n', key])).stdout;
+    expect(await sysctl('net.ipv4.conf.wan0.forwarding')).toBe('1');
+    await lab.driver.call('close');
     expect(await lab.hostRuleset()).toBe('');
+    expect(await sysctl('net.ipv4.conf.wan0.forwarding')).toBe('0');
+    expect(await sysctl('net.ipv4.ip_forward')).toBe('0');
   });
 });

@@ -58,9 +58,11 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
     const log = (line: string): void => void process.stderr.write(`[install test] ${line}\n`);
     await timed('Debian 12 base tarball (mmdebstrap, only when not cached)', () => baseTarball(log));
     root = await timed('fresh root (extract the base tarball, copy the checkout and node)', () => createFreshRoot(log));
-    // hobd's settings for this root: an 8 GiB pool (sparse), no TCP listener (the chroot shares this host's network).
+    // hobd's settings for this root: an 8 GiB pool (sparse); no TCP listener and no sandbox networking,
+    // because the chroot shares this host's network namespace (hob's table and sysctls would land on
+    // the machine running the suite).
     await root.run(['mkdir', '-p', '/etc/hob']);
-    await root.run(['sh', '-c', 'printf "pool: { imageSize: 8GiB }\\napi: { tcpPort: 0 }\\n" > /etc/hob/config.yaml']);
+    await root.run(['sh', '-c', 'printf "pool: { imageSize: 8GiB }\\napi: { tcpPort: 0 }\\nnetwork: { enabled: false }\\n" > /etc/hob/config.yaml']);
   }, 900_000);
 
   afterAll(async () => {

@@ -7,12 +7,22 @@ import { parseConfig } from '../../daemon/config.js';
 
 describe('nftables scripts', () => {
   it('host table: replaces itself atomically, blocks private ranges and the transit range, opens only the resolver port', () => {
-    const s = hostTableScript({ transitRange: '10.213.0.0/16', resolverPort: 10053 });
+    const s = hostTableScript({ transitRange: '10.213.0.0/16', resolverPort: 10053, guardedUplinks: [] });
     expect(s.startsWith('table inet hob {}\ndelete table inet hob\ntable inet hob {')).toBe(true);
     for (const r of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '224.0.0.0/4', '10.213.0.0/16']) expect(s).toContain(r);
     expect(s).toContain('th dport 10053 fib daddr . iif type local accept');
     expect(s).toContain('ip saddr 10.213.0.0/16 oifname != "hv-*" masquerade');
     expect(s).not.toMatch(/\b(ip|ip6|inet) (filter|nat)\b/); // no other table is named
+    expect(s).toContain('168.63.129.16/32');
+    expect(s).toMatch(/set guarded_uplinks \{\n\s+type ifname;\n\s+\}/);
+  });
+
+  it('host table: the guard drops foreign forwarding arriving on the uplinks hob made forward', () => {
+    const s = hostTableScript({ transitRange: '10.213.0.0/16', resolverPort: 10053, guardedUplinks: ['eth0', 'wlan0'] });
+    expect(s).toContain('elements = { "eth0", "wlan0" }');
+    const forward = s.slice(s.indexOf('chain forward {'));
+    // First rule of the chain, before the sandbox rules accept anything.
+    expect(forward.split('\n')[2]?.trim()).toBe('iifname @guarded_uplinks oifname != "hv-*" drop');
   });
 
   it('sandbox table: DNAT of the guest DNS, SNAT to the transit address, egress per policy', () => {

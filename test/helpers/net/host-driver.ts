@@ -21,7 +21,7 @@ serve({
   setPolicy: (a: { id: string; policy: NetworkPolicy }) => network.setPolicy(a.id, a.policy),
   reconcile: (a: { keep: string[] }) => network.reconcile(a.keep),
   activeIds: () => network.activeIds(),
-  close: (a: { removeHostTable?: boolean }) => network.close(a),
+  close: () => network.close(),
   logs: () => logs,
   /** A TCP listener on 0.0.0.0:port, standing in for hobd's API and dashboard. */
   listen: async (a: { port: number }) => {

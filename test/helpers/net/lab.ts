@@ -93,7 +93,9 @@ export async function createLab(): Promise<Lab> {
       }
     });
 
-    const driverOpts = JSON.stringify({ transitRange: TRANSIT_RANGE, resolverPort: RESOLVER_PORT, upstreamDns: [DNS_SERVER], netnsPrefix: prefix });
+    const forwardingStateFile = `/tmp/${prefix}forwarding.json`;
+    cleanups.push(() => rm(forwardingStateFile, { force: true }));
+    const driverOpts = JSON.stringify({ transitRange: TRANSIT_RANGE, resolverPort: RESOLVER_PORT, upstreamDns: [DNS_SERVER], netnsPrefix: prefix, forwardingStateFile });
     let driver = await startRpc(host.name, 'test/helpers/net/host-driver.ts', [driverOpts], { mountNs: 'shared' });
     cleanups.push(() => driver.kill());
     await driver.call('listen', { port: HOST_API_PORT });
