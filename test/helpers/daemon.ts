@@ -69,6 +69,8 @@ export interface TestDaemon {
   readonly internet: FakeInternet | undefined;
   /** hobd's stderr so far. */
   logs(): string;
+  /** The current hobd process's pid (undefined before the first start). */
+  pid(): number | undefined;
   /** HTTP over the unix socket. */
   request(req: HttpRequest): Promise<HttpResult>;
   /** HTTP to the TCP listener (through a bridge into the namespace). Adds no token by itself. */
@@ -158,6 +160,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     netnsPrefix,
     internet,
     logs: () => stderr,
+    pid: () => hobd?.pid,
     request: (req) => unixRequest(socketPath, req),
     tcpRequest: async (req) => {
       if (!bridge) {
