@@ -1,5 +1,5 @@
 /**
- * Checkpoint, restore and fork measurements (issue 4, design section 10), as
+ * Checkpoint, restore and fork measurements (issue 4, docs/architecture.md §10), as
  * ratios measured side by side in one run:
  * - checkpoint of a sandbox holding 2 GiB vs an empty one (target <= 1.5x);
  * - checkpoint vs a full copy of the disk file (target >= 50x faster).

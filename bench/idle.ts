@@ -1,5 +1,5 @@
 /**
- * Sleep and wake measurements (issue 6, design sections 7 and 10), as ratios
+ * Sleep and wake measurements (issue 6, docs/architecture.md §7 and §10), as ratios
  * measured side by side in one run:
  * - first byte of an HTTP request through the sandbox URL to a paused sandbox
  *   vs to a running one (the paused one is resumed by the request);

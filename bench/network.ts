@@ -1,5 +1,5 @@
 /**
- * Sandbox networking (issue 5, design section 6), measured side by side in one run: HTTP
+ * Sandbox networking (issue 5, docs/architecture.md §6), measured side by side in one run: HTTP
  * from a guest to the fake internet's web server (through the guest's NIC, its namespace's
  * NAT, the host's forwarding and masquerade) vs from hobd's own namespace to the same
  * server. Both sides run the same Node script, so the ratio is the cost of the path:

@@ -1,6 +1,6 @@
 /**
  * Sandbox URLs: `http://<name>.localhost:<port>/` on the API's TCP listener is
- * a reverse proxy to the sandbox's web server (design section 1, flow 4).
+ * a reverse proxy to the sandbox's web server (docs/architecture.md §9).
  *
  * Every request (and every upgrade) reaches the guest through its own agent
  * tunnel to the guest's loopback (so it works with the guest's networking off),
@@ -21,7 +21,7 @@
  *
  * Idle: each request in progress, and each upgraded connection while it is
  * open, holds the sandbox (SessionRegistry.hold), so an open connection keeps
- * it awake (design section 7). Idle keep-alive connections between requests
+ * it awake (docs/architecture.md §7). Idle keep-alive connections between requests
  * hold nothing.
  *
  * Responses made by hob itself are JSON `{error, message}`:

@@ -135,7 +135,7 @@ const IdleSeconds = z.number().int().min(0).max(30 * 86_400);
 
 /**
  * `idle` of `PUT /{name}` (hob extension): per-sandbox idle times. A key left out
- * follows hobd's configured default (design section 7: 30 s to paused, 30 min to hibernated).
+ * follows hobd's configured default (docs/architecture.md §7: 30 s to paused, 30 min to hibernated).
  */
 export const IdleBody = z.object({
   /** Running → paused (warm) after this many idle seconds; 0 = never. */

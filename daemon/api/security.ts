@@ -1,5 +1,5 @@
 /**
- * Request checks of the TCP listener (design sections 8 and 11): Host header
+ * Request checks of the TCP listener (docs/architecture.md §9 and §8): Host header
  * (DNS rebinding), Origin (CSRF from web pages, including the sandboxes' own
  * pages at `<name>.localhost`), and the bearer token. Pure functions, so the
  * HTTP middleware and the websocket upgrade handler apply the same rules.

@@ -1,5 +1,5 @@
 /**
- * The API's two listeners (design section 8):
+ * The API's two listeners (docs/architecture.md §9):
  * - a unix socket, mode 0660, owned by root and group `hob` when that group
  *   exists (else root only, mode 0600): no token, filesystem permissions are
  *   the authentication;

@@ -40,7 +40,7 @@ export interface SpriteObject {
   readonly created_at: string;
   readonly updated_at: string;
   // hob fields
-  /** hob's lifecycle state (design section 7). */
+  /** hob's lifecycle state (docs/architecture.md §7). */
   readonly state: SandboxState;
   readonly state_since: string;
   readonly cpus: number;

@@ -1,5 +1,5 @@
 /**
- * Checkpoints on disk (design section 3): read-only btrfs snapshots of a
+ * Checkpoints on disk (docs/architecture.md §3): read-only btrfs snapshots of a
  * sandbox subvolume at `checkpoints/<sandbox-id>/<checkpoint-id>/`.
  *
  * This module owns the checkpoint subvolumes and their rows; the manager

@@ -1,5 +1,5 @@
 /**
- * The idle policy's bookkeeping (design section 7): when each sandbox was last
+ * The idle policy's bookkeeping (docs/architecture.md §7): when each sandbox was last
  * busy. The manager decides what to do with it (pause, hibernate) on its own
  * timer; keep-awake holds live in the sandbox's row (they survive a restart).
  *

@@ -1,5 +1,5 @@
 /**
- * The sandbox manager: owns the lifecycle of every sandbox (design section 7).
+ * The sandbox manager: owns the lifecycle of every sandbox (docs/architecture.md §7).
  *
  * Rules it keeps:
  * - One lifecycle operation at a time per sandbox (KeyedLock; a second one

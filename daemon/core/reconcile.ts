@@ -1,5 +1,5 @@
 /**
- * Start-up reconcile (design section 7): after hobd died at any point, make
+ * Start-up reconcile (docs/architecture.md §7): after hobd died at any point, make
  * the disk, the processes and the database agree again.
  *
  * - `creating` rows: the create never finished; undo it completely.

@@ -456,7 +456,7 @@ export interface SessionRegistryEvents {
   change: [sandbox: string];
 }
 
-/** What keeps a sandbox from being idle, as far as the API knows (design section 7). */
+/** What keeps a sandbox from being idle, as far as the API knows (docs/architecture.md §7). */
 export interface SandboxActivity {
   /** Websockets attached to its sessions. */
   readonly attachedClients: number;

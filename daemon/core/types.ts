@@ -7,7 +7,7 @@ import type { NetworkPolicy } from '../net/policy.js';
 import type { DiffResult } from '../storage/ext4/types.js';
 
 /**
- * Lifecycle states (design section 7).
+ * Lifecycle states (docs/architecture.md §7).
  * - creating: subvolume being made and first boot under way
  * - running: VMM running, agent reachable
  * - paused: VMM paused, memory resident (later issue)
@@ -164,7 +164,7 @@ export interface SandboxService {
    */
   agent(name: string): Promise<AgentClient>;
 
-  // ------------------------------------------------------------ sleep (design section 7)
+  // ------------------------------------------------------------ sleep (docs/architecture.md §7)
 
   /**
    * Puts a sandbox to sleep now: paused (VMM paused, memory resident), or with
@@ -177,7 +177,7 @@ export interface SandboxService {
   /** Keeps a sandbox awake for `seconds` from now (waking it), or with null ends the hold. */
   keepAwake(name: string, seconds: number | null): Promise<Sandbox>;
 
-  // ------------------------------------------------------------ network policy (design section 6)
+  // ------------------------------------------------------------ network policy (docs/architecture.md §6)
 
   /** The sandbox's egress policy (`{rules: []}` = unrestricted). Throws NotFoundError. */
   networkPolicy(name: string): NetworkPolicy;
@@ -188,7 +188,7 @@ export interface SandboxService {
    */
   setNetworkPolicy(name: string, policy: unknown): Promise<NetworkPolicy>;
 
-  // ------------------------------------------------------------ checkpoints (design sections 3 and 7)
+  // ------------------------------------------------------------ checkpoints (docs/architecture.md §3 and §7)
 
   /**
    * Takes a checkpoint: disk only (the guest filesystem is synced and frozen around the

@@ -10,7 +10,7 @@
 import { sql } from 'drizzle-orm';
 import { check, index, integer, sqliteTable, text, unique } from 'drizzle-orm/sqlite-core';
 
-/** Lifecycle states, see design §7. */
+/** Lifecycle states, see docs/architecture.md §7. */
 export const SANDBOX_STATES = ['creating', 'running', 'paused', 'hibernated', 'stopped', 'error', 'destroying'] as const;
 export type SandboxState = (typeof SANDBOX_STATES)[number];
 

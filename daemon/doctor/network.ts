@@ -1,5 +1,5 @@
 /**
- * Checks of what sandbox networking needs (design section 6): nftables
+ * Checks of what sandbox networking needs (docs/architecture.md §6): nftables
  * (hob's own table: masquerade, egress policy) and /dev/net/tun (one tap per
  * VM). Listing the ruleset and opening tun need root.
  */

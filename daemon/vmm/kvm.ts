@@ -36,7 +36,7 @@ export function cpuinfoHasVirtFlags(cpuinfo: string): boolean {
 }
 
 /**
- * Decides KVM usability (design section 4): /dev/kvm must exist and open read-write, and on
+ * Decides KVM usability (docs/architecture.md §4): /dev/kvm must exist and open read-write, and on
  * x86_64 the CPU must expose vmx or svm. A /dev/kvm without those flags (a nested PVM
  * sandbox) hangs ordinary guests, so it counts as unusable. On aarch64 /dev/kvm suffices.
  */

@@ -1,6 +1,6 @@
 /**
- * Checkpoint, restore, fork and diff on real VMs (issue 4, design sections 3
- * and 7), through the API. One parent sandbox carries most cases, in order:
+ * Checkpoint, restore, fork and diff on real VMs (issue 4, docs/architecture.md §3
+ * and §7), through the API. One parent sandbox carries most cases, in order:
  * each `it` leaves it running for the next.
  */
 import { readdir, rm } from 'node:fs/promises';

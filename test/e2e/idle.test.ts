@@ -1,5 +1,5 @@
 /**
- * The idle policy and sleep states on real VMs (design section 7): one hobd
+ * The idle policy and sleep states on real VMs (docs/architecture.md §7): one hobd
  * with short idle times (4 s to paused, 20 s to hibernated) and two sandboxes,
  * driven through the API and the CLI.
  *

@@ -1,7 +1,7 @@
 /**
  * Sandbox lifecycle through the API on real VMs: parallel creates, stop and
  * transparent start, and hobd killed with SIGKILL in the middle of a create
- * and of a remove (design section 7: reconcile leaves no orphans).
+ * and of a remove (docs/architecture.md §7: reconcile leaves no orphans).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';

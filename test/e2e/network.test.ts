@@ -1,5 +1,5 @@
 /**
- * Sandbox networking on real VMs (issue 5, design section 6). hobd runs in a namespace
+ * Sandbox networking on real VMs (issue 5, docs/architecture.md §6). hobd runs in a namespace
  * whose only uplink leads to a fake internet (net/internet.ts: a DNS server and HTTP
  * servers, some on addresses in private ranges). Every "the guest cannot reach X" has a
  * control beside it showing that hobd's namespace can.

@@ -1,5 +1,5 @@
 /**
- * Services on a real VM through hobd (design section 5; issue 6): a service
+ * Services on a real VM through hobd (docs/architecture.md §5; issue 6): a service
  * created through the API runs inside the guest, comes back after it is
  * killed there, keeps running across hibernate and wake (the memory restore
  * keeps the agent and its children), runs again after a stop and start of the

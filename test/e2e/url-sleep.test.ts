@@ -1,5 +1,5 @@
 /**
- * Sandbox URLs and sleep on a real VM (issue 6 acceptance, design section 7):
+ * Sandbox URLs and sleep on a real VM (issue 6 acceptance, docs/architecture.md §7):
  * one hobd with a short pause time (4 s; no idle hibernation, that is forced
  * through the API so each case knows the state it starts from) and one
  * sandbox running a web server started before it went to sleep.

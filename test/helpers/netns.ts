@@ -4,7 +4,7 @@ import { execa } from 'execa';
 /**
  * A fresh network namespace with only loopback up and no uplink: the e2e
  * harness runs hobd in one, so nothing a test does can send packets beyond
- * this machine (design section 6, the network rule).
+ * this machine (docs/architecture.md §6; the network rule).
  */
 export interface TestNetns {
   readonly name: string;

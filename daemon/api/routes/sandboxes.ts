@@ -11,7 +11,7 @@
  *   hob extensions of PUT: `auto_checkpoint: {interval_minutes, keep} | null`,
  *   `idle: {pause_after_seconds?, hibernate_after_seconds?} | null`.
  * - hob extensions: `POST /{name}/start` (NDJSON progress on request), `POST /{name}/stop`.
- * - hob extensions, sleep (design section 7), each answering the Sprite object:
+ * - hob extensions, sleep (docs/architecture.md §7), each answering the Sprite object:
  *   `POST /{name}/sleep` `{"hibernate"?: bool}` (409 unless running or paused),
  *   `POST /{name}/wake` (NDJSON progress on request; running: no-op),
  *   `POST /{name}/keep-awake` `{"seconds": N}` (wakes it and holds it awake N s),

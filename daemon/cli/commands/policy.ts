@@ -1,5 +1,5 @@
 /**
- * `hob policy [NAME] [options]`: a sandbox's egress policy (design section 6; the
+ * `hob policy [NAME] [options]`: a sandbox's egress policy (docs/architecture.md §6; the
  * Sprites `GET/POST .../policy/network`). Without options it shows the policy; with
  * options it replaces it, live.
  *

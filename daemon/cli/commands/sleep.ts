@@ -1,5 +1,5 @@
 /**
- * Sleep and the idle policy (design section 7):
+ * Sleep and the idle policy (docs/architecture.md §7):
  *
  * - `hob sleep [NAME] [--hibernate]`: paused now (warm: memory resident), or
  *   hibernated (cold: memory saved in the sandbox, no VMM process).

@@ -1,5 +1,5 @@
 /**
- * Supervised services inside the guest (design section 5): the supervisor,
+ * Supervised services inside the guest (docs/architecture.md §5): the supervisor,
  * the protocol handlers, and what main.ts needs to switch them on.
  */
 import type { Op } from '../../../daemon/protocol/index.js';
