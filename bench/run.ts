@@ -12,11 +12,13 @@
  * - load: a few hundred concurrent exec, fs and URL clients over 3 sandboxes for 2 minutes (bench/load.ts).
  * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
+ * - guest floods against the host protocol stack: RSS growth per attack, now and, with
+ *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
  * `npm run bench -- checkpoints` runs only the named suites (core, checkpoints, idle, network, diff).
  * Writes bench/results/latest.json and bench/results/latest.md; a run of some
  * suites only also writes them as bench/results/<suites>.json and .md.
  *
- * Targets (design section 10) that need KVM hardware are reported, not asserted.
+ * Targets (docs/architecture.md §10) that need KVM hardware are reported, not asserted.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -25,6 +27,7 @@ import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchCrash } from './crash.js';
 import { benchDiff } from './diff.js';
+import { benchFloods } from './floods.js';
 import { benchIdle } from './idle.js';
 import { benchLoad } from './load.js';
 import { benchNetwork } from './network.js';
@@ -32,7 +35,7 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'crash', 'load'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load'] as const;
 /** Suites run only when named. */
 const ON_REQUEST: ReadonlySet<string> = new Set(['crash']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
@@ -57,8 +60,9 @@ async function main(): Promise<void> {
   if (runs('crash')) await benchCrash(record);
   if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
   if (runs('diff')) await benchDiff(record);
-  // Every other suite needs a daemon; `diff` alone does not start one.
-  if (!SUITES.some((s) => s !== 'diff' && runs(s))) return writeReport();
+  if (runs('floods')) await benchFloods(record);
+  // Every other suite needs a daemon; `diff` and `floods` do not start one.
+  if (!SUITES.some((s) => s !== 'diff' && s !== 'floods' && runs(s))) return writeReport();
   process.stderr.write('hob bench: starting a test daemon (builds the minimal image on first use)\n');
   const d = await startTestDaemon({ internet: runs('network') });
   try {
