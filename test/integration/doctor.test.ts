@@ -21,6 +21,7 @@ import { mountOf, parseMountInfo, readMounts } from '../../daemon/doctor/mounts.
 import { CH_INSTALL_PATH, chBinarySearchDescription, findChBinary } from '../../daemon/vmm/cloud-hypervisor/binary.js';
 import { detectKvm } from '../../daemon/vmm/kvm.js';
 import { chooseVmm } from '../../daemon/vmm/select.js';
+import { bundleCli } from '../helpers/cli-bundle.js';
 import { capturedIo } from '../helpers/cli-io.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { imageBuildUnavailable } from '../helpers/image.js';
@@ -237,10 +238,12 @@ describe.skipIf(!isRoot)('hob doctor on real pools', () => {
     await mkdir(join(work, 'user', 'state', 'pool'), { recursive: true, mode: 0o700 });
     await chmod(join(work, 'user', 'state'), 0o700);
     await chmod(work, 0o755);
+    // The CLI as one file the user can read, wherever the checkout is (it may be 0700).
+    const cli = await bundleCli(join(work, 'cli'));
     const r = await execa(
       'setpriv',
-      ['--reuid=4242', '--regid=4242', '--clear-groups', process.execPath, '--import', 'tsx', join(REPO, 'daemon/cli/main.ts'), 'doctor', '--json', '--config', config],
-      { reject: false, cwd: REPO, env: { PATH: process.env.PATH, HOME: '/tmp' } },
+      ['--reuid=4242', '--regid=4242', '--clear-groups', process.execPath, cli, 'doctor', '--json', '--config', config],
+      { reject: false, cwd: '/', env: { PATH: process.env.PATH, HOME: '/tmp' } },
     );
     const report = JSON.parse(r.stdout) as DoctorReport;
     const checks = byName(report);
