@@ -1,14 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import type net from 'node:net';
-import type { Duplex } from 'node:stream';
 import { ConflictError, VmmError } from '../../errors.js';
 import type { ConsoleReader } from '../console-log.js';
-import { isAlive, readPidFile, signalProcess, type ExitWatch } from '../process.js';
-import { removeEntries } from '../run-dir.js';
+import type { ExitWatch } from '../process.js';
 import { metaShape, writeSnapshotMeta, fsyncDir } from '../snapshot-meta.js';
 import type { GuestArch, VmExit, VmHandle, VmRunState, VmSpec } from '../types.js';
 import { chVmInfoSchema, type ChApiClient } from './api.js';
 import { buildSnapshotConfig } from './bodies.js';
+import { VmProcess } from '../vm-process.js';
 import { AGENT_VSOCK_PORT, connectVsock } from './vsock.js';
 
 /** Files of a CH VM inside runDir. */
@@ -64,27 +63,19 @@ export interface ChVmInit {
 }
 
 /** One cloud-hypervisor process driving one guest. Created by ChDriver. */
-export class ChVm implements VmHandle {
+export class ChVm extends VmProcess implements VmHandle {
   readonly kind = 'cloud-hypervisor' as const;
-  readonly spec: VmSpec;
-  readonly pid: number;
-  readonly exited: Promise<VmExit>;
-  readonly consoleLogPath: string;
-  private agent: net.Socket | undefined;
-  private released = false;
 
   constructor(private readonly init: ChVmInit) {
-    this.spec = init.spec;
-    this.pid = init.pid;
-    this.consoleLogPath = init.paths.consoleLog;
-    this.exited = init.watch.exited.then(async (exit) => {
-      this.agent?.destroy();
-      await init.consoleReader?.finish();
-      const pidNow = await readPidFile(init.paths.pidFile);
-      if (pidNow === null || pidNow === this.pid) {
-        await removeEntries(init.spec.runDir, CH_TRANSIENT_FILES).catch(() => undefined);
-      }
-      return exit;
+    super({
+      spec: init.spec,
+      pid: init.pid,
+      watch: init.watch,
+      vmmName: 'cloud-hypervisor',
+      pidFile: init.paths.pidFile,
+      transientFiles: CH_TRANSIENT_FILES,
+      consoleLogPath: init.paths.consoleLog,
+      consoleReader: init.consoleReader,
     });
   }
 
@@ -125,7 +116,7 @@ export class ChVm implements VmHandle {
   }
 
   async stop(opts?: { graceMs?: number }): Promise<VmExit> {
-    if (this.init.watch.hasExited) return this.exited;
+    if (this.hasExited) return this.exited;
     const graceMs = opts?.graceMs ?? 10_000;
     try {
       const s = await this.state();
@@ -133,10 +124,10 @@ export class ChVm implements VmHandle {
       if (s !== 'stopped') {
         // CH exits by itself once the guest has powered off.
         await this.init.api.call('vm.power-button', undefined, 5_000);
-        if (await this.init.watch.waitFor(graceMs)) return this.exited;
+        if (await this.waitForExit(graceMs)) return this.exited;
       } else {
         await this.init.api.call('vmm.shutdown', undefined, 5_000);
-        if (await this.init.watch.waitFor(2_000)) return this.exited;
+        if (await this.waitForExit(2_000)) return this.exited;
       }
     } catch {
       // API gone or refusing: fall through to the kill.
@@ -144,36 +135,7 @@ export class ChVm implements VmHandle {
     return this.kill();
   }
 
-  async kill(): Promise<VmExit> {
-    if (!this.init.watch.hasExited && (await isAlive(this.init.watch.id))) signalProcess(this.pid, 'SIGKILL');
-    while (!(await this.init.watch.waitFor(5_000))) {
-      if (this.released) throw new VmmError(`VM ${this.spec.id}: handle released while killing`);
-    }
-    return this.exited;
-  }
-
-  async openAgentStream(): Promise<Duplex> {
-    this.usable();
-    this.agent?.destroy();
-    this.agent = undefined;
-    const sock = await connectVsock(this.init.paths.vsockSocket, AGENT_VSOCK_PORT);
-    this.agent = sock;
-    sock.once('close', () => {
-      if (this.agent === sock) this.agent = undefined;
-    });
-    return sock;
-  }
-
-  release(): void {
-    this.released = true;
-    this.init.watch.dispose();
-    this.agent?.destroy();
-    // The VM keeps running; the next hobd re-attaches to its console socket.
-    void this.init.consoleReader?.stop();
-  }
-
-  private usable(): void {
-    if (this.released) throw new VmmError(`VM ${this.spec.id}: handle was released`);
-    if (this.init.watch.hasExited) throw new VmmError(`VM ${this.spec.id}: cloud-hypervisor has exited`);
+  protected connectAgent(): Promise<net.Socket> {
+    return connectVsock(this.init.paths.vsockSocket, AGENT_VSOCK_PORT);
   }
 }

@@ -1,14 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import type net from 'node:net';
 import { ConflictError, VmmError } from '../../errors.js';
 import type { ConsoleReader } from '../console-log.js';
-import { isAlive, readPidFile, signalProcess, type ExitWatch } from '../process.js';
-import { removeEntries } from '../run-dir.js';
+import type { ExitWatch } from '../process.js';
 import { metaShape, writeSnapshotMeta } from '../snapshot-meta.js';
 import type { GuestArch, VmExit, VmHandle, VmRunState, VmSpec } from '../types.js';
 import { connectUnixWhenReady } from '../unix.js';
+import { VmProcess } from '../vm-process.js';
 import { qemuTransientFiles, type QemuAccel, type QemuPaths } from './argv.js';
 import { QEMU_MEMORY_FILE, saveMigrationToFile } from './migration.js';
 import type { QemuRunState, QmpClient } from './qmp.js';
@@ -51,28 +50,26 @@ export function migrationTimeoutMs(memoryMiB: number): number {
 }
 
 /** A running qemu process driven over QMP. Created by QemuDriver. */
-export class QemuVm implements VmHandle {
+export class QemuVm extends VmProcess implements VmHandle {
   readonly kind = 'qemu' as const;
-  readonly spec: VmSpec;
-  readonly pid: number;
-  readonly exited: Promise<VmExit>;
-  readonly consoleLogPath: string;
-  private agent: net.Socket | undefined;
-  private released = false;
 
   constructor(private readonly init: QemuVmInit) {
-    this.spec = init.spec;
-    this.pid = init.pid;
-    this.consoleLogPath = init.paths.consoleLog;
+    super({
+      spec: init.spec,
+      pid: init.pid,
+      watch: init.watch,
+      vmmName: 'qemu',
+      pidFile: init.paths.pidFile,
+      transientFiles: qemuTransientFiles(),
+      consoleLogPath: init.paths.consoleLog,
+      consoleReader: init.consoleReader,
+      closeControl: () => {
+        init.qmp.removeAllListeners('close');
+        init.qmp.close();
+      },
+    });
     // The QMP socket closes when qemu exits: look at the process right away.
     init.qmp.on('close', () => init.watch.poke());
-    this.exited = init.watch.exited.then(async (exit) => {
-      init.qmp.close();
-      this.agent?.destroy();
-      await init.consoleReader?.finish();
-      await this.cleanupRunDir();
-      return exit;
-    });
   }
 
   async state(): Promise<VmRunState> {
@@ -125,7 +122,7 @@ export class QemuVm implements VmHandle {
       socketPath: this.init.paths.migrationSocket,
       file: join(dir, QEMU_MEMORY_FILE),
       timeoutMs: migrationTimeoutMs(this.spec.memoryMiB),
-      gone: () => this.init.watch.hasExited,
+      gone: () => this.hasExited,
       what: `snapshot of ${this.spec.id}`,
     });
     await writeSnapshotMeta(dir, {
@@ -140,7 +137,7 @@ export class QemuVm implements VmHandle {
   }
 
   async stop(opts?: { graceMs?: number }): Promise<VmExit> {
-    if (this.init.watch.hasExited) return this.exited;
+    if (this.hasExited) return this.exited;
     const graceMs = opts?.graceMs ?? 10_000;
     try {
       const { status } = await this.init.qmp.execute('query-status', undefined, 5_000);
@@ -150,7 +147,7 @@ export class QemuVm implements VmHandle {
       }
       if (status !== 'inmigrate' && status !== 'prelaunch') {
         await this.init.qmp.execute('system_powerdown', undefined, 5_000);
-        if (await this.init.watch.waitFor(graceMs)) return this.exited;
+        if (await this.waitForExit(graceMs)) return this.exited;
       }
     } catch {
       // QMP gone or refusing: fall through to the kill.
@@ -158,52 +155,11 @@ export class QemuVm implements VmHandle {
     return this.kill();
   }
 
-  async kill(): Promise<VmExit> {
-    if (!this.init.watch.hasExited && (await isAlive(this.init.watch.id))) {
-      signalProcess(this.pid, 'SIGKILL');
-    }
-    // SIGKILL cannot be ignored; the loop only covers a process stuck in the kernel (D state).
-    while (!(await this.init.watch.waitFor(5_000))) {
-      if (this.released) throw new VmmError(`VM ${this.spec.id}: handle released while killing`);
-    }
-    return this.exited;
-  }
-
-  async openAgentStream(): Promise<Duplex> {
-    this.usable();
-    this.agent?.destroy();
-    this.agent = undefined;
-    const sock = await connectUnixWhenReady(this.init.paths.agentSocket, {
+  protected connectAgent(): Promise<net.Socket> {
+    return connectUnixWhenReady(this.init.paths.agentSocket, {
       timeoutMs: 5_000,
-      gone: () => this.init.watch.hasExited,
+      gone: () => this.hasExited,
       what: `agent channel of ${this.spec.id}`,
     });
-    this.agent = sock;
-    sock.once('close', () => {
-      if (this.agent === sock) this.agent = undefined;
-    });
-    return sock;
-  }
-
-  release(): void {
-    this.released = true;
-    this.init.watch.dispose();
-    this.init.qmp.removeAllListeners('close');
-    this.init.qmp.close();
-    this.agent?.destroy();
-    // The VM keeps running and drops its console output until the next hobd re-attaches.
-    void this.init.consoleReader?.stop();
-  }
-
-  private usable(): void {
-    if (this.released) throw new VmmError(`VM ${this.spec.id}: handle was released`);
-    if (this.init.watch.hasExited) throw new VmmError(`VM ${this.spec.id}: qemu has exited`);
-  }
-
-  /** Removes sockets and the pid file, unless a new qemu already took over the runDir. */
-  private async cleanupRunDir(): Promise<void> {
-    const pidNow = await readPidFile(this.init.paths.pidFile);
-    if (pidNow !== null && pidNow !== this.pid) return;
-    await removeEntries(this.spec.runDir, qemuTransientFiles()).catch(() => undefined);
   }
 }
