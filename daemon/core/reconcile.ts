@@ -80,7 +80,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     switch (row.state) {
       case 'creating':
       case 'destroying': {
-        await killVm(driver, spec, log);
+        await killVm(driver, spec.runDir, log);
         await manager.destroy(row);
         (row.state === 'creating' ? report.undoneCreates : report.finishedRemoves).push(row.name);
         break;
@@ -102,7 +102,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
         break;
       }
       default:
-        await killVm(driver, spec, log);
+        await killVm(driver, spec.runDir, log);
         finalState.set(row.id, row.state);
     }
   }
@@ -117,7 +117,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
 
   for (const entry of await pool.list('sandboxes')) {
     if (known.has(entry.name)) continue;
-    await killVm(driver, orphanSpec(config, entry.name), log);
+    await killVm(driver, vmRunDir(config, entry.name), log);
     await pool.trash(entry.path);
     report.orphansRemoved.push(`sandboxes/${entry.name}`);
   }
@@ -129,7 +129,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const vmsDir = join(config.runDir, 'vms');
   for (const id of await readdir(vmsDir).catch(() => [] as string[])) {
     if (known.has(id)) continue;
-    await killVm(driver, orphanSpec(config, id), log);
+    await killVm(driver, vmRunDir(config, id), log);
     await rm(join(vmsDir, id), { recursive: true, force: true });
     report.orphansRemoved.push(`run/vms/${id}`);
   }
@@ -179,7 +179,7 @@ async function adoptLive(deps: ReconcileDeps, spec: VmSpec, row: SandboxRow): Pr
     handle = await driver.adopt(spec);
   } catch (err) {
     log(`hob: reconcile: cannot adopt the VM of ${row.name}: ${(err as Error).message}`);
-    await killVm(driver, spec, log);
+    await killVm(driver, spec.runDir, log);
     handle = null;
   }
   let vmm: VmmFound = 'gone';
@@ -213,26 +213,11 @@ async function adoptLive(deps: ReconcileDeps, spec: VmSpec, row: SandboxRow): Pr
   }
 }
 
-/** Kills whatever VMM process runs in the spec's run dir, if any. */
-async function killVm(driver: VmmDriver, spec: VmSpec, log: (m: string) => void): Promise<void> {
+/** Kills whatever VMM process runs in `runDir`, if any. */
+async function killVm(driver: VmmDriver, runDir: string, log: (m: string) => void): Promise<void> {
   try {
-    const handle = await driver.adopt(spec);
-    if (handle) await handle.kill();
+    await driver.killInRunDir(runDir);
   } catch (err) {
-    log(`hob: reconcile: cannot kill the VM in ${spec.runDir}: ${(err as Error).message}`);
+    log(`hob: reconcile: cannot kill the VM in ${runDir}: ${(err as Error).message}`);
   }
-}
-
-/** Enough of a VmSpec to find (and kill) a VMM process by its run dir. */
-function orphanSpec(config: HobConfig, id: string): VmSpec {
-  return {
-    id,
-    runDir: vmRunDir(config, id),
-    kernelPath: '/nonexistent',
-    initramfsPath: '/nonexistent',
-    cmdline: '',
-    disks: [{ id: 'root', path: '/nonexistent' }],
-    cpus: 1,
-    memoryMiB: 64,
-  };
 }

@@ -201,3 +201,15 @@ export class ExitWatch {
     return this.done;
   }
 }
+
+/** SIGKILLs the process `id` (if it is still that process) and waits until it is gone. */
+export async function killAndWait(id: ProcessIdentity): Promise<void> {
+  const watch = new ExitWatch(id);
+  try {
+    if (await isAlive(id)) signalProcess(id.pid, 'SIGKILL');
+    // SIGKILL cannot be ignored; the loop only covers a process stuck in the kernel (D state).
+    while (!(await watch.waitFor(5_000)));
+  } finally {
+    watch.dispose();
+  }
+}

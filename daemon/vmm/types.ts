@@ -163,6 +163,13 @@ export interface VmmDriver {
    * another live handle still holds qemu's single QMP connection: release() it first).
    */
   adopt(spec: VmSpec): Promise<VmHandle | null>;
+  /**
+   * Kills the VMM process of `runDir`, if one is alive (found like adopt() finds it, but
+   * without talking to it: a VMM whose control socket is dead is killed too), waits for it
+   * to exit and removes the run dir's stale sockets and pid file. Resolves whether a process
+   * was killed. For processes nobody can adopt (an orphan run dir, an undone create).
+   */
+  killInRunDir(runDir: string): Promise<boolean>;
   /** Version string of the VMM binary, recorded with snapshots. Rejects with VmmError if the binary is missing. */
   version(): Promise<string>;
 }

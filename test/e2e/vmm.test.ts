@@ -262,6 +262,18 @@ for (const kind of ['qemu', 'cloud-hypervisor'] as const) {
       expect(leftovers(spec.runDir)).toEqual([]);
       await expect(vm!.state()).rejects.toBeInstanceOf(VmmError);
       expect(await makeDriver(kind).adopt(spec)).toBeNull();
+      expect(await makeDriver(kind).killInRunDir(spec.runDir)).toBe(false);
+    }, 120_000);
+
+    it('kills a VMM nobody adopted by its run dir alone, leaving no process and no sockets', async () => {
+      const started = await makeDriver(kind).start(spec);
+      const pid = started.pid;
+      started.release();
+      expect(await processIdentity(pid)).not.toBeNull();
+      expect(await makeDriver(kind).killInRunDir(spec.runDir)).toBe(true);
+      expect(await processIdentity(pid)).toBeNull();
+      expect(leftovers(spec.runDir)).toEqual([]);
+      expect(await makeDriver(kind).killInRunDir(spec.runDir)).toBe(false);
     }, 120_000);
   });
 }

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { ConflictError, VmmError } from '../../errors.js';
 import { hostArch } from '../arch.js';
 import { ConsoleReader } from '../console-log.js';
-import { ExitWatch, processIdentity, readCmdline, readPidFile, signalProcess, spawnDetached } from '../process.js';
+import { ExitWatch, killAndWait, processIdentity, readCmdline, readPidFile, signalProcess, spawnDetached } from '../process.js';
 import { emptyDir, removeEntries, tailFile } from '../run-dir.js';
 import { checkSnapshotFits, readSnapshotMeta, writeFileDurable } from '../snapshot-meta.js';
 import { validateSpec } from '../spec.js';
@@ -143,6 +143,13 @@ export class ChDriver implements VmmDriver {
     const hasSocket = await lstat(paths.consoleSocket).then((s) => s.isSocket(), () => false);
     const consoleReader = hasSocket ? consoleReaderFor(spec, paths) : undefined;
     return new ChVm({ spec, pid: found.pid, watch, api, paths, arch: this.arch, version: normalizeVersion(version), consoleReader });
+  }
+
+  async killInRunDir(runDir: string): Promise<boolean> {
+    const found = await this.findLiveVm(chPaths(runDir));
+    if (found) await killAndWait(found);
+    await removeEntries(runDir, CH_TRANSIENT_FILES).catch(() => undefined);
+    return found !== null;
   }
 
   private async findLiveVm(paths: ChPaths) {

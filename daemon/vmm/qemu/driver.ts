@@ -6,6 +6,7 @@ import { ConflictError, VmmError } from '../../errors.js';
 import { hostArch } from '../arch.js';
 import { ConsoleReader } from '../console-log.js';
 import {
+  killAndWait,
   ExitWatch,
   processIdentity,
   readCmdline,
@@ -177,6 +178,13 @@ export class QemuDriver implements VmmDriver {
       return null;
     }
     return vm;
+  }
+
+  async killInRunDir(runDir: string): Promise<boolean> {
+    const found = await this.findLiveVm(qemuPaths(runDir));
+    if (found) await killAndWait(found.identity);
+    await removeEntries(runDir, qemuTransientFiles()).catch(() => undefined);
+    return found !== null;
   }
 
   /** The live qemu owning `paths`, verified by pid file + start time + command line. */
