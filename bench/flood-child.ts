@@ -2,8 +2,8 @@
  * One flood against one host protocol stack, in a process of its own so that its RSS is
  * the attack's alone (bench/floods.ts runs it). The host end is the AgentClient of the
  * checkout at argv[2] (this one, or an older one to compare with); the attacker end is
- * hand-made frames on a real unix socket pair (it needs no Mux: it answers HELLO and the
- * first request, then floods).
+ * raw frames (the hostile-guest helper's rawFrame) on a real unix socket pair (it needs no
+ * Mux: it answers HELLO and the first request, then floods).
  *
  * argv: <checkout root> <attack name> <flood bytes>
  * stdout: one JSON line { rssGrowthMiB, dropped, seconds }.
@@ -11,6 +11,7 @@
 import net from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { rawFrame } from '../test/helpers/hostile-agent.js';
 
 interface Client {
   readonly isClosed: boolean;
@@ -26,16 +27,7 @@ const [root = '.', attack = 'window-overrun', floodArg = String(64 * 2 ** 20)] =
 const FLOOD = Number(floodArg);
 const { AgentClient } = (await import(pathToFileURL(join(root, 'daemon/agent/index.ts')).href)) as ClientModule;
 
-function frame(kind: number, channel: number, payload: Buffer, stream = 0, claimed = payload.length): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = 0x68;
-  h[1] = 0x62;
-  h[2] = kind;
-  h[3] = stream;
-  h.writeUInt32BE(channel >>> 0, 4);
-  h.writeUInt32BE(claimed >>> 0, 8);
-  return Buffer.concat([h, payload]);
-}
+const frame = (kind: number, channel: number, payload: Buffer, stream = 0, claimed = payload.length): Buffer => rawFrame(kind, channel, payload, stream, claimed);
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
 async function socketPair(): Promise<[net.Socket, net.Socket]> {
