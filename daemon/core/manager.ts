@@ -45,7 +45,7 @@ import { KeyedLock } from './lock.js';
 import { ImageNameSchema, SandboxNameSchema } from './names.js';
 import type { SessionRegistry } from './sessions.js';
 import { publishPolicyToGuest, type SandboxNetworking } from './network.js';
-import { AutoCheckpointSchema, autoCheckpointOf, idleOverrideOf, keepAwakeUntilOf, networkPolicyOf, toSandbox } from './present.js';
+import { AutoCheckpointSchema, autoCheckpointOf, idleOverrideOf, keepAwakeUntilOf, networkPolicyOf, toSandbox } from './row-config.js';
 import { IdleOverrideSchema, IdleTracker, effectiveIdle } from './idle.js';
 import { GuestKeepAwake } from './guest-keep-awake.js';
 import { withQuiescedDisk } from './quiesce.js';

@@ -1,5 +1,5 @@
 /**
- * The manager's view of sandbox networking (docs/architecture.md §6). net/index.ts's
+ * The manager's view of sandbox networking (docs/architecture.md §6). net/sandbox-network.ts's
  * SandboxNetwork implements it; the manager only asks for a sandbox's network
  * before its VMM starts and gives it back after the VMM has exited.
  */

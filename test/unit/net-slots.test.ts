@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '../../daemon/errors.js';
 import { allocateNetSlot, closeDatabase, deleteSandbox, getSandbox, insertSandbox, openDatabase, updateSandbox, type HobDb, type NewSandbox } from '../../daemon/db/index.js';
-import { networkPolicyOf } from '../../daemon/core/present.js';
+import { networkPolicyOf } from '../../daemon/core/row-config.js';
 
 const base: Omit<NewSandbox, 'name'> = { state: 'running', image: 'minimal', cpus: 1, memoryMiB: 512, diskBytes: 4 * 1024 ** 3, vmm: 'qemu' };
 

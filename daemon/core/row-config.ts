@@ -1,3 +1,8 @@
+/**
+ * A sandbox row's `config` JSON, read into the domain's values: the keys core/ owns
+ * (egress policy, idle override, keep-awake hold, automatic checkpoints, where a fork
+ * came from), validated on the way out of the database, and the Sandbox the API shows.
+ */
 import type { Sandbox as SandboxRow } from '../db/index.js';
 import { z } from 'zod';
 import { NetworkPolicySchema, UNRESTRICTED_POLICY, type NetworkPolicy } from '../net/policy.js';
