@@ -62,7 +62,7 @@ export async function benchIdle(d: TestDaemon, record: Record): Promise<void> {
 
   // hobd's TCP listener (the URLs) is inside its namespace: a unix-socket bridge into it.
   const bridgeSocket = join(d.runDir, 'bench-url-bridge.sock');
-  const [cmd, ...args] = [...d.netns.exec, 'socat', `UNIX-LISTEN:${bridgeSocket},fork`, `TCP:127.0.0.1:${d.port}`];
+  const [cmd, ...args] = [...d.netns.exec, 'socat', `UNIX-LISTEN:${bridgeSocket},fork,backlog=1024`, `TCP:127.0.0.1:${d.port}`];
   const bridge: ChildProcess = spawn(cmd!, args, { stdio: 'ignore' });
   try {
     await api('POST', '/v1/sandboxes', { name: WEB, config: { ram_mb: MEMORY_MIB } });

@@ -164,7 +164,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     request: (req) => unixRequest(socketPath, req),
     tcpRequest: async (req) => {
       if (!bridge) {
-        bridge = spawn(...netnsArgv(netns, ['socat', `UNIX-LISTEN:${bridgeSocket},fork`, `TCP:127.0.0.1:${port}`]), { stdio: 'ignore' });
+        bridge = spawn(...netnsArgv(netns, ['socat', `UNIX-LISTEN:${bridgeSocket},fork,backlog=1024`, `TCP:127.0.0.1:${port}`]), { stdio: 'ignore' });
         await waitForFile(bridgeSocket);
       }
       return unixRequest(bridgeSocket, { ...req, headers: { host: `localhost:${port}`, ...req.headers } });
