@@ -279,9 +279,6 @@ export class SandboxManager implements SandboxService {
 
   async sleep(name: string, opts: { hibernate?: boolean } = {}): Promise<Sandbox> {
     const row = this.row(name);
-    // The idle policy may be putting it to sleep right now: wait for that rather than conflict.
-    const holder = this.locks.holder(row.id);
-    if (holder === 'idle pause' || holder === 'idle hibernate') await this.locks.released(row.id);
     await this.locks.run(row.id, opts.hibernate ? 'hibernate' : 'sleep', async () => {
       const current = this.fresh(row);
       const vm = this.live.get(row.id);
@@ -692,11 +689,16 @@ export class SandboxManager implements SandboxService {
       const last = this.checkpoints.list(row).filter((c) => c.auto).at(-1);
       if (last && Date.now() - last.createdAt.getTime() < policy.intervalMinutes * 60_000) continue;
       try {
-        await this.locks.run(row.id, 'automatic checkpoint', async () => {
-          const cp = await this.takeCheckpoint(this.fresh(row), { comment: 'automatic', auto: true, memory: false }, () => {});
-          await this.checkpoints.pruneAuto(row, policy.keep);
-          return cp;
-        });
+        await this.locks.run(
+          row.id,
+          'automatic checkpoint',
+          async () => {
+            const cp = await this.takeCheckpoint(this.fresh(row), { comment: 'automatic', auto: true, memory: false }, () => {});
+            await this.checkpoints.pruneAuto(row, policy.keep);
+            return cp;
+          },
+          { background: true },
+        );
       } catch (err) {
         // Busy (409) is normal: the next tick tries again.
         if (!(err instanceof ConflictError)) this.log(`hob: automatic checkpoint of ${row.name}: ${(err as Error).message}`);
@@ -840,12 +842,17 @@ export class SandboxManager implements SandboxService {
       const pause = row.state === 'running' && settings.pauseAfterSeconds > 0 && idleMs >= settings.pauseAfterSeconds * 1000;
       if (!hibernate && !pause) continue;
       try {
-        await this.locks.run(row.id, hibernate ? 'idle hibernate' : 'idle pause', async () => {
-          const current = this.fresh(row);
-          if (current.state !== 'running' && current.state !== 'paused') return;
-          await this.pauseNow(current, vm);
-          if (hibernate) await this.hibernateNow(this.fresh(row), vm);
-        });
+        await this.locks.run(
+          row.id,
+          hibernate ? 'idle hibernate' : 'idle pause',
+          async () => {
+            const current = this.fresh(row);
+            if (current.state !== 'running' && current.state !== 'paused') return;
+            await this.pauseNow(current, vm);
+            if (hibernate) await this.hibernateNow(this.fresh(row), vm);
+          },
+          { background: true },
+        );
         appendEvent(this.deps.db, { sandboxId: row.id, type: 'idle', data: { to: hibernate ? 'hibernated' : 'paused', idleSeconds: Math.round(idleMs / 1000) } });
       } catch (err) {
         if (!(err instanceof ConflictError)) this.log(`hob: idle policy for ${row.name}: ${(err as Error).message}`);

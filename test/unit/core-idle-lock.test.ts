@@ -37,6 +37,31 @@ describe('KeyedLock', () => {
   });
 });
 
+describe('KeyedLock and background work', () => {
+  it('a request waits for background work hob started by itself instead of failing; background work conflicts', async () => {
+    const lock = new KeyedLock();
+    let finish = (): void => {};
+    const idle = lock.run('a', 'idle hibernate', () => new Promise<void>((r) => (finish = r)), { background: true });
+    // Another background job conflicts at once (hob tries again later).
+    await expect(lock.run('a', 'automatic checkpoint', async () => 1, { background: true })).rejects.toThrow(/idle hibernate is in progress/);
+    let stopped = false;
+    const stop = lock.run('a', 'stop', async () => (stopped = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(stopped).toBe(false);
+    expect(lock.holder('a')).toBe('idle hibernate');
+    finish();
+    await idle;
+    await stop;
+    expect(stopped).toBe(true);
+    // Two requests still conflict with each other.
+    let finishRestore = (): void => {};
+    const restore = lock.run('a', 'restore', () => new Promise<void>((r) => (finishRestore = r)));
+    await expect(lock.run('a', 'stop', async () => 1)).rejects.toThrow(/restore is in progress/);
+    finishRestore();
+    await restore;
+  });
+});
+
 describe('idle bookkeeping', () => {
   it('counts idle time from the last touch, or from the given start', () => {
     const idle = new IdleTracker();
