@@ -32,7 +32,7 @@
  * Rulesets go to `nft -f -` on stdin, one atomic transaction per call.
  */
 import { GATEWAY_ADDRESS, GUEST_ADDRESS } from './addresses.js';
-import { run, tryRun } from './exec.js';
+import { run } from './exec.js';
 
 /** The table's name, in the host namespace and in each sandbox namespace. */
 export const TABLE = 'hob';
@@ -127,12 +127,6 @@ export async function applyHostTable(o: HostTableOptions): Promise<void> {
 /** Removes the host table (hob's only state in the host's nftables); a no-op when absent. */
 export async function removeHostTable(): Promise<void> {
   await run(['nft', '-f', '-'], { input: `table inet ${TABLE} {}\ndelete table inet ${TABLE}\n` });
-}
-
-/** The host table as `nft list` prints it, or undefined when there is none. */
-export async function listHostTable(): Promise<string | undefined> {
-  const r = await tryRun(['nft', 'list', 'table', 'inet', TABLE]);
-  return r.ok ? r.stdout : undefined;
 }
 
 /** An address to allow, with the seconds it stays allowed. */
