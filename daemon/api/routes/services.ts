@@ -48,7 +48,7 @@ import type { SandboxService } from '../../core/types.js';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition, type ServiceInfo, type ServiceLogEntry } from '../../protocol/index.js';
 import type { ApiDeps, ApiEnv, ApiLog } from '../context.js';
 import { errorResponse } from '../errors.js';
-import { NDJSON } from '../ndjson.js';
+import { ndjsonStream } from '../ndjson.js';
 import { DurationSchema, QueryBool, queryObject } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
@@ -204,8 +204,6 @@ function serviceParam(value: string | undefined): string {
 
 // ---------------------------------------------------------------- streaming
 
-const encoder = new TextEncoder();
-
 /**
  * Bytes of events queued for an HTTP client before writers wait for it to
  * read (backpressure). A client that stops reading then stops the relay, the
@@ -222,56 +220,24 @@ type WriteEvent = (event: ServiceLogEvent) => Promise<void>;
  * `abort` fires when the client goes away; `release` runs once at the end.
  */
 function eventStream(run: (write: WriteEvent, aborted: AbortSignal) => Promise<void>, options: { signal: AbortSignal; release: () => void; log: ApiLog }): Response {
-  const aborted = new AbortController();
-  const onAbort = (): void => aborted.abort();
-  options.signal.addEventListener('abort', onAbort, { once: true });
-  /** The writer waiting for room, woken by pull() or the abort. */
-  let waiting: (() => void) | undefined;
-  const wakeWriter = (): void => {
-    const wake = waiting;
-    waiting = undefined;
-    wake?.();
-  };
-  aborted.signal.addEventListener('abort', wakeWriter, { once: true });
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        const write: WriteEvent = async (event) => {
-          if (aborted.signal.aborted) return;
-          try {
-            controller.enqueue(encoder.encode(`${JSON.stringify(event)}\n`));
-          } catch {
-            aborted.abort();
-            return;
-          }
-          while ((controller.desiredSize ?? 0) <= 0 && !aborted.signal.aborted) await new Promise<void>((resolve) => (waiting = resolve));
-        };
-        run(write, aborted.signal)
-          .catch(async (err: unknown) => {
-            const { body, unexpected } = errorResponse(err);
-            if (unexpected) options.log.error('unexpected error in a service event stream', { error: err instanceof Error ? err.stack : String(err) });
-            await write({ type: 'error', data: body.message, timestamp: Date.now() });
-          })
-          .finally(() => {
-            options.signal.removeEventListener('abort', onAbort);
-            options.release();
-            try {
-              controller.close();
-            } catch {
-              // cancelled by the client
-            }
-          });
-      },
-      pull() {
-        wakeWriter();
-      },
-      cancel() {
-        aborted.abort();
-      },
+  return ndjsonStream(
+    async (out) => {
+      const write: WriteEvent = async (event) => {
+        out.line(event);
+        await out.room();
+      };
+      try {
+        await run(write, out.aborted);
+      } catch (err) {
+        const { body, unexpected } = errorResponse(err);
+        if (unexpected) options.log.error('unexpected error in a service event stream', { error: err instanceof Error ? err.stack : String(err) });
+        await write({ type: 'error', data: body.message, timestamp: Date.now() });
+      } finally {
+        options.release();
+      }
     },
-    new ByteLengthQueuingStrategy({ highWaterMark: MAX_QUEUED_RESPONSE_BYTES }),
+    { signal: options.signal, highWaterMark: MAX_QUEUED_RESPONSE_BYTES },
   );
-  return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
 }
 
 /**
