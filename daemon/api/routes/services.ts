@@ -46,6 +46,7 @@ import { ensureHttpService, type ServiceLogStream } from '../../agent/services.j
 import type { AgentClient } from '../../agent/client.js';
 import type { SandboxService } from '../../core/types.js';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition, type ServiceInfo, type ServiceLogEntry } from '../../protocol/index.js';
+import type { ServiceLogEvent, ServiceObject } from '../../wire/services.js';
 import type { ApiDeps, ApiEnv, ApiLog } from '../context.js';
 import { errorResponse } from '../errors.js';
 import { ndjsonStream } from '../ndjson.js';
@@ -53,38 +54,7 @@ import { DurationSchema, QueryBool, queryObject } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
 
-// ---------------------------------------------------------------- shapes
-
-/** A service as the API shows it (Sprites' fields, then hob's). */
-export interface ServiceObject {
-  readonly name: string;
-  readonly cmd: string;
-  readonly args: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-  readonly dir?: string;
-  readonly needs: readonly string[];
-  readonly http_port?: number;
-  readonly state: ServiceStateObject;
-  // hob fields
-  /** User the process runs as (default root). */
-  readonly user?: string;
-  /** The log file in the guest. */
-  readonly log_file: string;
-}
-
-export interface ServiceStateObject {
-  readonly name: string;
-  readonly status: ServiceInfo['state']['status'];
-  readonly pid?: number;
-  /** ISO 8601 (guest clock). */
-  readonly started_at?: string;
-  readonly error?: string;
-  readonly restart_count: number;
-  /** ISO 8601; set while a restart is scheduled (status `failed`). */
-  readonly next_restart_at?: string;
-  /** hob: started at boot; false after an explicit stop. */
-  readonly enabled: boolean;
-}
+// ---------------------------------------------------------------- shapes (wire/services.ts)
 
 export function toServiceObject(info: ServiceInfo): ServiceObject {
   const d = info.definition;
@@ -110,18 +80,6 @@ export function toServiceObject(info: ServiceInfo): ServiceObject {
     ...(d.user !== undefined ? { user: d.user } : {}),
     log_file: info.logFile,
   };
-}
-
-/** One line of the NDJSON streams (the SDKs' ServiceLogEvent). */
-export interface ServiceLogEvent {
-  readonly type: 'stdout' | 'stderr' | 'exit' | 'error' | 'complete' | 'started' | 'stopping' | 'stopped';
-  readonly data?: string;
-  readonly exit_code?: number;
-  /** epoch ms. */
-  readonly timestamp: number;
-  readonly log_files?: Readonly<Record<string, string>>;
-  /** hob, on `complete`: the service at the end of the operation. */
-  readonly service?: ServiceObject;
 }
 
 export function toLogEvent(entry: ServiceLogEntry): ServiceLogEvent {
