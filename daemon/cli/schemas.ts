@@ -1,40 +1,29 @@
 /**
  * The API responses the CLI reads, validated with zod. Objects are loose:
  * `--json` prints what hobd sent, including fields this CLI does not know.
- * The shapes are defined by daemon/api (sprite-object.ts, routes/*.ts).
+ * The shapes hobd sends are in daemon/wire/; this is how the CLI reads them.
  */
 import { z } from 'zod';
+import { SpriteList, SpriteObject } from '../wire/sprite.js';
 
-/** A sandbox as `GET /v1/sandboxes/{name}` returns it (Sprites fields plus hob's). */
-export const SandboxObject = z.looseObject({
-  name: z.string(),
-  status: z.string(),
-  url: z.string(),
-  url_settings: z.looseObject({ auth: z.string() }),
-  labels: z.array(z.string()),
-  environment: z.record(z.string(), z.string()),
-  created_at: z.string(),
-  state: z.string(),
-  state_since: z.string(),
-  cpus: z.number(),
-  memory_mib: z.number(),
-  disk_bytes: z.number(),
-  image: z.string(),
-  vmm: z.string(),
-  last_error: z.string().nullable(),
-  /** hob's sleep and checkpoint settings (optional: older hobd versions do not send them). */
-  idle: z.looseObject({ pause_after_seconds: z.number().optional(), hibernate_after_seconds: z.number().optional() }).optional(),
-  keep_awake_until: z.string().nullable().optional(),
-  auto_checkpoint: z.looseObject({ interval_minutes: z.number(), keep: z.number() }).nullable().optional(),
-  forked_from: z.looseObject({ sandbox: z.string(), checkpoint: z.string().nullable() }).nullable().optional(),
+/**
+ * A sandbox as `GET /v1/sandboxes/{name}` returns it (wire/sprite.ts). Older
+ * hobd versions do not send the sleep and checkpoint settings; the Sprites
+ * fields the CLI does not show are not required.
+ */
+export const SandboxObject = SpriteObject.partial({
+  idle: true,
+  keep_awake_until: true,
+  auto_checkpoint: true,
+  forked_from: true,
+  id: true,
+  organization: true,
+  config: true,
+  updated_at: true,
 });
 export type SandboxObject = z.infer<typeof SandboxObject>;
 
-export const SandboxList = z.looseObject({
-  sprites: z.array(SandboxObject),
-  has_more: z.boolean(),
-  next_continuation_token: z.string().nullable().optional(),
-});
+export const SandboxList = SpriteList.extend({ sprites: z.array(SandboxObject) }).partial({ next_continuation_token: true });
 
 /** One entry of `GET .../exec`. */
 export const SessionListing = z.looseObject({
