@@ -4,6 +4,7 @@
  * The shapes hobd sends are in daemon/wire/; this is how the CLI reads them.
  */
 import { z } from 'zod';
+import * as images from '../wire/images.js';
 import { SpriteList, SpriteObject } from '../wire/sprite.js';
 
 /**
@@ -68,17 +69,12 @@ export const FsList = z.looseObject({
   count: z.number(),
 });
 
-/** An image (`GET /v1/images`). */
-export const ImageObject = z.looseObject({
-  name: z.string(),
-  variant: z.string().nullable(),
-  arch: z.string().nullable(),
-  kernel: z.string().nullable(),
-  built_at: z.string().nullable(),
-  rootfs_bytes: z.number().nullable(),
-});
+/** An image (`GET /v1/images`, wire/images.ts); `inputs_hash` is absent from older hobd versions. */
+export const ImageObject = images.ImageObject.partial({ inputs_hash: true });
 export type ImageObject = z.infer<typeof ImageObject>;
-export const ImageList = z.looseObject({ images: z.array(ImageObject) });
+export const ImageList = images.ImageList.extend({ images: z.array(ImageObject) });
+/** Last line of the build stream. */
+export const ImageBuildComplete = images.ImageBuildComplete.extend({ image: ImageObject }).partial({ data: true, time: true });
 
 /** Text frames of the exec websocket. */
 export const SessionInfoFrame = z.looseObject({
