@@ -4,6 +4,7 @@
  * The shapes hobd sends are in daemon/wire/; this is how the CLI reads them.
  */
 import { z } from 'zod';
+import * as exec from '../wire/exec.js';
 import * as images from '../wire/images.js';
 import { SpriteList, SpriteObject } from '../wire/sprite.js';
 
@@ -26,28 +27,13 @@ export type SandboxObject = z.infer<typeof SandboxObject>;
 
 export const SandboxList = SpriteList.extend({ sprites: z.array(SandboxObject) }).partial({ next_continuation_token: true });
 
-/** One entry of `GET .../exec`. */
-export const SessionListing = z.looseObject({
-  id: z.string(),
-  command: z.string(),
-  workdir: z.string(),
-  created: z.string(),
-  is_active: z.boolean(),
-  last_activity: z.string(),
-  tty: z.boolean(),
-  attached: z.number().optional(),
-  exited: z.boolean().optional(),
-  exit_code: z.number().nullable().optional(),
-});
+/** One entry of `GET .../exec` (wire/exec.ts); older hobd versions send only Sprites' fields. */
+export const SessionListing = exec.SessionListing.partial({ attached: true, exited: true, exit_code: true, bytes_per_second: true, pid: true });
 export type SessionListing = z.infer<typeof SessionListing>;
-export const SessionList = z.looseObject({ sessions: z.array(SessionListing) });
+export const SessionList = exec.SessionList.extend({ sessions: z.array(SessionListing) });
 
 /** Lines of the kill stream. */
-export const KillLine = z.looseObject({
-  type: z.string(),
-  message: z.string().optional(),
-  exit_code: z.number().optional(),
-});
+export const KillLine = exec.KillLine.partial({ message: true, pid: true, time: true });
 
 export const TokenInfo = z.looseObject({
   id: z.string(),
@@ -76,18 +62,14 @@ export const ImageList = images.ImageList.extend({ images: z.array(ImageObject) 
 /** Last line of the build stream. */
 export const ImageBuildComplete = images.ImageBuildComplete.extend({ image: ImageObject }).partial({ data: true, time: true });
 
-/** Text frames of the exec websocket. */
-export const SessionInfoFrame = z.looseObject({
-  type: z.literal('session_info'),
-  session_id: z.union([z.string(), z.number()]).transform(String),
-  command: z.string().optional(),
-  tty: z.boolean().optional(),
-  is_owner: z.boolean().optional(),
+/** Text frames of the exec websocket; Sprites servers may send `session_id` as a number. */
+export const SessionInfoFrame = exec.SessionInfoFrame.extend({ session_id: z.union([z.string(), z.number()]).transform(String) }).partial({
+  command: true,
+  created: true,
+  cols: true,
+  rows: true,
+  is_owner: true,
+  tty: true,
 });
-export const ExitFrame = z.looseObject({
-  type: z.literal('exit'),
-  exit_code: z.number().int(),
-  signal: z.string().optional(),
-  error: z.string().optional(),
-});
-export type ExitFrame = z.infer<typeof ExitFrame>;
+export const ExitFrame = exec.ExitFrame;
+export type ExitFrame = exec.ExitFrame;
