@@ -5,8 +5,10 @@
  */
 import { z } from 'zod';
 import * as exec from '../wire/exec.js';
+import * as fs from '../wire/fs.js';
 import * as images from '../wire/images.js';
 import { SpriteList, SpriteObject } from '../wire/sprite.js';
+import * as tokens from '../wire/tokens.js';
 
 /**
  * A sandbox as `GET /v1/sandboxes/{name}` returns it (wire/sprite.ts). Older
@@ -35,25 +37,14 @@ export const SessionList = exec.SessionList.extend({ sessions: z.array(SessionLi
 /** Lines of the kill stream. */
 export const KillLine = exec.KillLine.partial({ message: true, pid: true, time: true });
 
-export const TokenInfo = z.looseObject({
-  id: z.string(),
-  name: z.string(),
-  created_at: z.string(),
-  last_used_at: z.string().nullable(),
-});
-export type TokenInfo = z.infer<typeof TokenInfo>;
-export const TokenList = z.looseObject({ tokens: z.array(TokenInfo) });
-export const CreatedToken = TokenInfo.extend({ token: z.string() });
+export const TokenInfo = tokens.TokenObject;
+export type TokenInfo = tokens.TokenObject;
+export const TokenList = tokens.TokenList;
+export const CreatedToken = tokens.CreatedTokenObject;
 
-/** `PUT .../fs/write`. */
-export const FsWriteResult = z.looseObject({ path: z.string(), size: z.number(), mode: z.string() });
-
-/** `GET .../fs/list`. */
-export const FsList = z.looseObject({
-  path: z.string(),
-  entries: z.array(z.looseObject({ name: z.string(), path: z.string(), type: z.string(), size: z.number(), isDir: z.boolean() })),
-  count: z.number(),
-});
+export const FsWriteResult = fs.FsWriteResult;
+/** `GET .../fs/list`; `mode` and `modTime` are not needed. */
+export const FsList = fs.FsList.extend({ entries: z.array(fs.FsEntry.partial({ mode: true, modTime: true })) });
 
 /** An image (`GET /v1/images`, wire/images.ts); `inputs_hash` is absent from older hobd versions. */
 export const ImageObject = images.ImageObject.partial({ inputs_hash: true });
