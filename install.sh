@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 repo="$(pwd -P)"
 
-# The cloud-hypervisor release hob is written against (daemon/doctor/vmm.ts CH_PINNED_VERSION must
+# The cloud-hypervisor release hob is written against (daemon/cli/doctor/vmm.ts CH_PINNED_VERSION must
 # match), and the sha256 of its static release binaries. A binary with another hash is refused.
 CH_VERSION=v53.0
 CH_SHA256_X86_64=448af3d4e59b22c2987f7df94c213ad40fb53a10d437e42b5ee6c4fce7c29ecc

@@ -10,14 +10,10 @@ import type { SessionRegistry } from '../core/sessions.js';
 import type { SandboxService } from '../core/types.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
 import type { ListenerKind } from './guard.js';
+import type { ApiLog } from './log.js';
 import type { SandboxHost } from './sandbox-host.js';
 
-/** Minimal structured logger (console fits). */
-export interface ApiLog {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export { consoleLog, type ApiLog } from './log.js';
 
 export interface ApiDeps {
   /** The sandbox manager. */
@@ -59,12 +55,6 @@ export interface ApiEnv {
 }
 
 export type ApiContext = Context<ApiEnv>;
-
-export const consoleLog: ApiLog = {
-  info: (message, fields) => console.info(message, fields ?? ''),
-  warn: (message, fields) => console.warn(message, fields ?? ''),
-  error: (message, fields) => console.error(message, fields ?? ''),
-};
 
 /** The JSON error response for `err`; unexpected errors are logged with their stack. */
 export function errorJson(err: unknown, log: ApiLog, where: string): Response {

@@ -11,6 +11,7 @@
  * - Text frames are JSON control messages in both modes.
  *   Client -> server: `{"type":"resize","cols","rows"}`, `{"type":"signal","signal":"TERM"}`.
  *   Server -> client: `{"type":"session_info",...}` first, `{"type":"exit","exit_code"}` last.
+ *   (Their shapes: wire/exec.ts.)
  *   Go's SDK only sends `signal` when the upgrade response advertises it in
  *   `X-Sprite-Capabilities`.
  * - After the exit the server closes with 1000 (normal). In TTY mode the JS SDK
@@ -108,30 +109,6 @@ export function decodeClientText(text: string): ClientText {
     return normalized ? { kind: 'signal', signal: normalized } : { kind: 'unknown', reason: `signal ${signal.data.signal} is not allowed` };
   }
   return { kind: 'unknown', reason: 'not a resize or signal message' };
-}
-
-/** The first text frame of every exec websocket. */
-export interface SessionInfoMessage {
-  readonly type: 'session_info';
-  /** Session id (the guest pid, as a string: sprites-go decodes it into a string). */
-  readonly session_id: string;
-  /** The command line, argv joined by spaces. */
-  readonly command: string;
-  /** RFC 3339 time the process started. */
-  readonly created: string;
-  readonly cols: number;
-  readonly rows: number;
-  /** True for the connection that started the process, false for one that attached later. */
-  readonly is_owner: boolean;
-  readonly tty: boolean;
-}
-
-/** The last text frame: how the process ended. hob adds `signal` (e.g. "SIGKILL") when it died of one, and `error` when the sandbox went away. */
-export interface ExitMessage {
-  readonly type: 'exit';
-  readonly exit_code: number;
-  readonly signal?: string;
-  readonly error?: string;
 }
 
 /** Close code for the end of a session (see the module comment). */

@@ -41,7 +41,7 @@ import type { SessionRegistry } from '../core/sessions.js';
 import type { Sandbox, SandboxService } from '../core/types.js';
 import type { TunnelStream } from '../agent/tunnel.js';
 import { GuestError } from '../errors.js';
-import { consoleLog, type ApiLog } from './context.js';
+import { consoleLog, type ApiLog } from './log.js';
 import { errorResponse } from './errors.js';
 import { connectGuestLoopback, isNothingListening } from './guest-port.js';
 import { writeRawJson } from './raw-response.js';

@@ -1,9 +1,9 @@
 /**
- * The Sprite object: how a hob Sandbox looks through the API, in the shape the
- * Sprites SDKs decode (Go `SpriteInfo`, JS `spriteFromAPI`), plus hob's own
- * fields. Sprites fields first; hob fields are additions an SDK ignores.
+ * The Sprite object (its shape: wire/sprite.ts) built from a Sandbox. Sprites
+ * fields first; hob fields are additions an SDK ignores.
  */
 import type { Sandbox, SandboxState } from '../core/types.js';
+import type { SpriteObject } from '../wire/sprite.js';
 
 /** Sprites' three statuses. */
 export type SpriteStatus = 'cold' | 'warm' | 'running';
@@ -21,45 +21,6 @@ export function spriteStatus(state: SandboxState): SpriteStatus {
     default:
       return 'cold';
   }
-}
-
-export interface SpriteObject {
-  readonly id: string;
-  readonly name: string;
-  /** Always "local": hob has no organizations. */
-  readonly organization: string;
-  readonly status: SpriteStatus;
-  /** `http://<name>.localhost:<port>/`. */
-  readonly url: string;
-  /** `sprite` (private: a token is needed) or `public`. */
-  readonly url_settings: { readonly auth: 'sprite' | 'public' };
-  readonly labels: readonly string[];
-  readonly environment: Readonly<Record<string, string>>;
-  /** Sizes in Sprites units; integers (sprites-go decodes them into ints). */
-  readonly config: { readonly ram_mb: number; readonly cpus: number; readonly storage_gb: number };
-  readonly created_at: string;
-  readonly updated_at: string;
-  // hob fields
-  /** hob's lifecycle state (docs/architecture.md §7). */
-  readonly state: SandboxState;
-  readonly state_since: string;
-  readonly cpus: number;
-  readonly memory_mib: number;
-  readonly disk_bytes: number;
-  readonly image: string;
-  readonly vmm: string;
-  readonly last_error: string | null;
-  /**
-   * This sandbox's own idle times in seconds (0 = never); a key that is absent
-   * follows hobd's configured default. `{}` when it has none.
-   */
-  readonly idle: { readonly pause_after_seconds?: number; readonly hibernate_after_seconds?: number };
-  /** ISO 8601 end of a keep-awake hold (`POST .../keep-awake`), or null. */
-  readonly keep_awake_until: string | null;
-  /** Automatic checkpoints while running; null when off. */
-  readonly auto_checkpoint: { readonly interval_minutes: number; readonly keep: number } | null;
-  /** Where a fork came from (checkpoint null: the source's state at the time); null for a sandbox made from an image. */
-  readonly forked_from: { readonly sandbox: string; readonly checkpoint: string | null } | null;
 }
 
 export const ORGANIZATION = 'local';

@@ -1,13 +1,13 @@
 /**
  * One TCP connection to a port inside a sandbox, over `WSS .../proxy`
  * (daemon/api/ws/proxy-socket.ts): the handshake, then the caller relays the
- * bytes (daemon/api/ws/relay.ts). hob's CLI always asks for half-close, so a
+ * bytes (daemon/websocket/relay.ts). hob's CLI always asks for half-close, so a
  * local client's EOF reaches the guest server as a FIN while its answer still
  * flows back.
  */
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
-import { toBuffer } from '../api/ws/relay.js';
+import { toBuffer } from '../websocket/relay.js';
 import type { HobClient } from './client.js';
 import { sandboxPath } from './context.js';
 import { CliError } from './errors.js';

@@ -1,108 +1,66 @@
 /**
  * The API responses the CLI reads, validated with zod. Objects are loose:
  * `--json` prints what hobd sent, including fields this CLI does not know.
- * The shapes are defined by daemon/api (sprite-object.ts, routes/*.ts).
+ * The shapes hobd sends are in daemon/wire/; this is how the CLI reads them.
  */
 import { z } from 'zod';
+import * as exec from '../wire/exec.js';
+import * as fs from '../wire/fs.js';
+import * as images from '../wire/images.js';
+import { SpriteList, SpriteObject } from '../wire/sprite.js';
+import * as tokens from '../wire/tokens.js';
 
-/** A sandbox as `GET /v1/sandboxes/{name}` returns it (Sprites fields plus hob's). */
-export const SandboxObject = z.looseObject({
-  name: z.string(),
-  status: z.string(),
-  url: z.string(),
-  url_settings: z.looseObject({ auth: z.string() }),
-  labels: z.array(z.string()),
-  environment: z.record(z.string(), z.string()),
-  created_at: z.string(),
-  state: z.string(),
-  state_since: z.string(),
-  cpus: z.number(),
-  memory_mib: z.number(),
-  disk_bytes: z.number(),
-  image: z.string(),
-  vmm: z.string(),
-  last_error: z.string().nullable(),
-  /** hob's sleep and checkpoint settings (optional: older hobd versions do not send them). */
-  idle: z.looseObject({ pause_after_seconds: z.number().optional(), hibernate_after_seconds: z.number().optional() }).optional(),
-  keep_awake_until: z.string().nullable().optional(),
-  auto_checkpoint: z.looseObject({ interval_minutes: z.number(), keep: z.number() }).nullable().optional(),
-  forked_from: z.looseObject({ sandbox: z.string(), checkpoint: z.string().nullable() }).nullable().optional(),
+/**
+ * A sandbox as `GET /v1/sandboxes/{name}` returns it (wire/sprite.ts). Older
+ * hobd versions do not send the sleep and checkpoint settings; the Sprites
+ * fields the CLI does not show are not required.
+ */
+export const SandboxObject = SpriteObject.partial({
+  idle: true,
+  keep_awake_until: true,
+  auto_checkpoint: true,
+  forked_from: true,
+  id: true,
+  organization: true,
+  config: true,
+  updated_at: true,
 });
 export type SandboxObject = z.infer<typeof SandboxObject>;
 
-export const SandboxList = z.looseObject({
-  sprites: z.array(SandboxObject),
-  has_more: z.boolean(),
-  next_continuation_token: z.string().nullable().optional(),
-});
+export const SandboxList = SpriteList.extend({ sprites: z.array(SandboxObject) }).partial({ next_continuation_token: true });
 
-/** One entry of `GET .../exec`. */
-export const SessionListing = z.looseObject({
-  id: z.string(),
-  command: z.string(),
-  workdir: z.string(),
-  created: z.string(),
-  is_active: z.boolean(),
-  last_activity: z.string(),
-  tty: z.boolean(),
-  attached: z.number().optional(),
-  exited: z.boolean().optional(),
-  exit_code: z.number().nullable().optional(),
-});
+/** One entry of `GET .../exec` (wire/exec.ts); older hobd versions send only Sprites' fields. */
+export const SessionListing = exec.SessionListing.partial({ attached: true, exited: true, exit_code: true, bytes_per_second: true, pid: true });
 export type SessionListing = z.infer<typeof SessionListing>;
-export const SessionList = z.looseObject({ sessions: z.array(SessionListing) });
+export const SessionList = exec.SessionList.extend({ sessions: z.array(SessionListing) });
 
 /** Lines of the kill stream. */
-export const KillLine = z.looseObject({
-  type: z.string(),
-  message: z.string().optional(),
-  exit_code: z.number().optional(),
-});
+export const KillLine = exec.KillLine.partial({ message: true, pid: true, time: true });
 
-export const TokenInfo = z.looseObject({
-  id: z.string(),
-  name: z.string(),
-  created_at: z.string(),
-  last_used_at: z.string().nullable(),
-});
-export type TokenInfo = z.infer<typeof TokenInfo>;
-export const TokenList = z.looseObject({ tokens: z.array(TokenInfo) });
-export const CreatedToken = TokenInfo.extend({ token: z.string() });
+export const TokenInfo = tokens.TokenObject;
+export type TokenInfo = tokens.TokenObject;
+export const TokenList = tokens.TokenList;
+export const CreatedToken = tokens.CreatedTokenObject;
 
-/** `PUT .../fs/write`. */
-export const FsWriteResult = z.looseObject({ path: z.string(), size: z.number(), mode: z.string() });
+export const FsWriteResult = fs.FsWriteResult;
+/** `GET .../fs/list`; `mode` and `modTime` are not needed. */
+export const FsList = fs.FsList.extend({ entries: z.array(fs.FsEntry.partial({ mode: true, modTime: true })) });
 
-/** `GET .../fs/list`. */
-export const FsList = z.looseObject({
-  path: z.string(),
-  entries: z.array(z.looseObject({ name: z.string(), path: z.string(), type: z.string(), size: z.number(), isDir: z.boolean() })),
-  count: z.number(),
-});
-
-/** An image (`GET /v1/images`). */
-export const ImageObject = z.looseObject({
-  name: z.string(),
-  variant: z.string().nullable(),
-  arch: z.string().nullable(),
-  kernel: z.string().nullable(),
-  built_at: z.string().nullable(),
-  rootfs_bytes: z.number().nullable(),
-});
+/** An image (`GET /v1/images`, wire/images.ts); `inputs_hash` is absent from older hobd versions. */
+export const ImageObject = images.ImageObject.partial({ inputs_hash: true });
 export type ImageObject = z.infer<typeof ImageObject>;
-export const ImageList = z.looseObject({ images: z.array(ImageObject) });
+export const ImageList = images.ImageList.extend({ images: z.array(ImageObject) });
+/** Last line of the build stream. */
+export const ImageBuildComplete = images.ImageBuildComplete.extend({ image: ImageObject }).partial({ data: true, time: true });
 
-/** Text frames of the exec websocket. */
-export const SessionInfoFrame = z.looseObject({
-  type: z.literal('session_info'),
-  session_id: z.union([z.string(), z.number()]).transform(String),
-  command: z.string().optional(),
-  tty: z.boolean().optional(),
-  is_owner: z.boolean().optional(),
+/** Text frames of the exec websocket; Sprites servers may send `session_id` as a number. */
+export const SessionInfoFrame = exec.SessionInfoFrame.extend({ session_id: z.union([z.string(), z.number()]).transform(String) }).partial({
+  command: true,
+  created: true,
+  cols: true,
+  rows: true,
+  is_owner: true,
+  tty: true,
 });
-export const ExitFrame = z.looseObject({
-  type: z.literal('exit'),
-  exit_code: z.number().int(),
-  signal: z.string().optional(),
-  error: z.string().optional(),
-});
-export type ExitFrame = z.infer<typeof ExitFrame>;
+export const ExitFrame = exec.ExitFrame;
+export type ExitFrame = exec.ExitFrame;

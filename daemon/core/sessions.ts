@@ -23,6 +23,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
+import type { SessionListing } from '../wire/exec.js';
 
 /** What a session needs of a guest process (the agent client's exec handle provides it). */
 export interface SessionProcess {
@@ -74,24 +75,6 @@ export interface SessionStartInfo {
   readonly cols: number;
   /** 0: keep running without clients for ever. */
   readonly maxRunAfterDisconnectMs: number;
-}
-
-/** The Sprites session listing entry (`GET .../exec`). */
-export interface SessionListing {
-  readonly id: string;
-  readonly command: string;
-  readonly workdir: string;
-  readonly created: string;
-  readonly bytes_per_second: number;
-  /** True while a client is attached. */
-  readonly is_active: boolean;
-  readonly last_activity: string;
-  readonly tty: boolean;
-  // hob fields
-  readonly pid: number;
-  readonly attached: number;
-  readonly exited: boolean;
-  readonly exit_code: number | null;
 }
 
 export const SCROLLBACK_BYTES = 256 * 1024;

@@ -93,12 +93,6 @@ export function parseIpv4Cidr(text: string): Ipv4Cidr {
   return { base, prefix };
 }
 
-/** Whether `ip` (integer) lies inside `net`. */
-export function cidrContains(net: Ipv4Cidr, ip: number): boolean {
-  const size = 2 ** (32 - net.prefix);
-  return ip >= net.base && ip < net.base + size;
-}
-
 /**
  * How many sandbox slots the transit range holds (one /30 each).
  * @throws BadRequestError when the range is not a network or smaller than a /30.

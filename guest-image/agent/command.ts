@@ -94,3 +94,12 @@ export async function commandAs(user: GuestUser, file: string, argv: readonly st
     argv0: 'setpriv',
   };
 }
+
+/** Program, arguments and context of an exec after lookup (pipes in handlers/exec.ts, PTY in handlers/exec-pty.ts). */
+export interface PreparedExec {
+  readonly file: string;
+  readonly args: string[];
+  readonly argv0: string;
+  readonly env: Record<string, string>;
+  readonly cwd: string;
+}

@@ -37,10 +37,6 @@ export function hostArch(): ArchInfo {
   }
 }
 
-export function archInfo(arch: GuestArch): ArchInfo {
-  return archTable[arch];
-}
-
 /** Programs the build runs, with the Debian package that provides each. */
 const requiredTools: ReadonlyArray<readonly [string, string]> = [
   ['mmdebstrap', 'mmdebstrap'],

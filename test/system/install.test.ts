@@ -22,7 +22,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectKvm } from '../../daemon/vmm/kvm.js';
-import type { DoctorReport } from '../../daemon/doctor/index.js';
+import type { DoctorReport } from '../../daemon/cli/doctor/index.js';
 import { CHECKOUT, REPO, baseTarball, chrootUnavailable, createFreshRoot, mtimeOf, type FreshRoot } from './chroot.js';
 
 const unavailable = chrootUnavailable();

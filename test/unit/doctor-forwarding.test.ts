@@ -1,6 +1,6 @@
 /** `hob doctor`'s forwarding check: which other firewalls drop the sandboxes' forwarded traffic. */
 import { describe, expect, it } from 'vitest';
-import { forwardDropChains } from '../../daemon/doctor/network.js';
+import { forwardDropChains } from '../../daemon/cli/doctor/network.js';
 
 const DOCKER_LIKE = `table ip filter {
 	chain DOCKER-USER {

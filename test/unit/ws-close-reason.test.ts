@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_CLOSE_REASON_BYTES, closeReason } from '../../daemon/api/ws/close-reason.js';
+import { MAX_CLOSE_REASON_BYTES, closeReason } from '../../daemon/websocket/close-reason.js';
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 

@@ -16,7 +16,7 @@
  *   sandbox; with `Accept: application/x-ndjson` a progress stream whose last
  *   line is the Sprite object (as create).
  * - hob: `GET /{name}/diff?from=vN[&to=vM|current][&path=/dir]` →
- *   `{from, to, entries: [DiffEntry], truncated}` (DiffEntry as in storage/ext4/types.ts, sorted by
+ *   `{from, to, entries: [DiffEntry], truncated}` (shapes in wire/checkpoints.ts, sorted by
  *   path; at most MAX_DIFF_ENTRIES, the first by path, `truncated: true` when there were more);
  *   `GET /{name}/diff?from=vN[&to=...]&file=/abs/path` → `text/plain` unified
  *   diff of that file ("" when equal).
@@ -29,28 +29,13 @@
  */
 import { Hono } from 'hono';
 import type { CheckpointInfo, ProgressSink, Sandbox } from '../../core/types.js';
+import type { CheckpointComplete, CheckpointObject, DiffResponse, RestoreComplete } from '../../wire/checkpoints.js';
 import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
 import { CheckpointBody, CheckpointRefSchema, DiffQuery, ForkBody, ListCheckpointsQuery, queryObject } from '../schemas.js';
 import { toSpriteObject } from '../sprite-object.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
-
-/** A checkpoint as the API shows it: Sprites' fields first, then hob's. */
-export interface CheckpointObject {
-  /** "v1", "v2", ...; never reused within a sandbox. */
-  readonly id: string;
-  /** ISO 8601. */
-  readonly create_time: string;
-  readonly comment: string;
-  /** Taken by hob itself (before a restore, or on a schedule). */
-  readonly is_auto: boolean;
-  // hob fields
-  /** 'disk': filesystem only; 'live': filesystem and memory. */
-  readonly kind: 'disk' | 'live';
-  /** Bytes only this checkpoint holds (what deleting it frees); null when not measured yet. */
-  readonly size_bytes: number | null;
-}
 
 export function toCheckpointObject(checkpoint: CheckpointInfo): CheckpointObject {
   return {
@@ -91,7 +76,7 @@ export function checkpointRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     deps.sandboxes.get(name); // 404 as a status, not as a stream line
     return ndjsonOperation({
       run: (progress) => deps.sandboxes.checkpoint(name, { comment: body.comment, memory: body.memory }, withoutComplete(progress)),
-      result: (checkpoint) => ({
+      result: (checkpoint): CheckpointComplete => ({
         type: 'complete',
         data: `Checkpoint ${checkpoint.id} created`,
         id: checkpoint.id,
@@ -131,7 +116,7 @@ export function checkpointRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const checkpoint = await deps.sandboxes.getCheckpoint(name, ref);
     return ndjsonOperation({
       run: (progress) => deps.sandboxes.restore(name, ref, withoutComplete(progress)),
-      result: () => ({ type: 'complete', data: `Restored to ${checkpoint.id}`, time: now() }),
+      result: (): RestoreComplete => ({ type: 'complete', data: `Restored to ${checkpoint.id}`, time: now() }),
       failBeforeStart: (err) => errorJson(err, log, 'restore'),
       onUnexpected: unexpected('restore'),
     });
@@ -162,7 +147,8 @@ export function checkpointRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       return c.text(text, 200, { 'content-type': 'text/plain; charset=utf-8' });
     }
     const { entries, truncated } = await deps.sandboxes.diff(name, { from: query.from, to, path: query.path });
-    return c.json({ from: query.from, to: to ?? 'current', entries, truncated });
+    const diff: DiffResponse = { from: query.from, to: to ?? 'current', entries, truncated };
+    return c.json(diff);
   });
 
   return router;

@@ -27,7 +27,7 @@ import { FramePacer } from '../frame-pacer.js';
 import { runProcess } from '../exec-run.js';
 import { specFromHttpBody, specFromQuery, startFailure, type ExecSpec } from '../exec-spec.js';
 import { startProcess } from '../agent-exec.js';
-import { NDJSON } from '../ndjson.js';
+import { ndjsonStream } from '../ndjson.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema, queryObject } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
@@ -57,34 +57,24 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     if (!session) throw new NotFoundError(`no session ${id} in sandbox ${name}`);
     if (session.exited) return c.json({ error: 'gone', message: `session ${id} has already exited` }, GONE_STATUS);
 
-    const encoder = new TextEncoder();
-    const stream = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        const line = (value: Record<string, unknown>): void => {
-          try {
-            controller.enqueue(encoder.encode(JSON.stringify({ ...value, time: new Date().toISOString() }) + '\n'));
-          } catch {
-            // The client left; the kill goes on.
-          }
-        };
-        const pid = session.pid;
-        session.kill(query.signal, 0);
-        line({ type: 'signal', message: `sent ${query.signal} to process ${pid}`, signal: query.signal, pid });
-        if (query.timeout !== undefined && query.timeout > 0) {
-          let exit = await waitOrTimeout(session.waitExit(), query.timeout);
-          if (!exit) {
-            session.kill('SIGKILL', 0);
-            line({ type: 'signal', message: `process ${pid} still running after ${query.timeout} ms: sent SIGKILL`, signal: 'SIGKILL', pid });
-            exit = await waitOrTimeout(session.waitExit(), KILL_WAIT_MS);
-          }
-          if (exit) line({ type: 'exited', message: `process ${pid} exited with ${exit.exitCode}`, exit_code: exit.exitCode, pid });
-          else line({ type: 'error', message: `process ${pid} did not exit`, pid });
+    return ndjsonStream(async (out) => {
+      // The client may leave: its lines are dropped, the kill goes on.
+      const line = (value: Record<string, unknown>): void => out.line({ ...value, time: new Date().toISOString() });
+      const pid = session.pid;
+      session.kill(query.signal, 0);
+      line({ type: 'signal', message: `sent ${query.signal} to process ${pid}`, signal: query.signal, pid });
+      if (query.timeout !== undefined && query.timeout > 0) {
+        let exit = await waitOrTimeout(session.waitExit(), query.timeout);
+        if (!exit) {
+          session.kill('SIGKILL', 0);
+          line({ type: 'signal', message: `process ${pid} still running after ${query.timeout} ms: sent SIGKILL`, signal: 'SIGKILL', pid });
+          exit = await waitOrTimeout(session.waitExit(), KILL_WAIT_MS);
         }
-        line({ type: 'complete', message: 'done', pid });
-        controller.close();
-      },
+        if (exit) line({ type: 'exited', message: `process ${pid} exited with ${exit.exitCode}`, exit_code: exit.exitCode, pid });
+        else line({ type: 'error', message: `process ${pid} did not exit`, pid });
+      }
+      line({ type: 'complete', message: 'done', pid });
     });
-    return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
   });
 
   router.post('/:name/exec', async (c) => {

@@ -20,24 +20,13 @@ import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import type { FileStat } from '../../protocol/index.js';
 import { BadRequestError } from '../../errors.js';
+import type { FsEntry, FsList, FsWriteResult } from '../../wire/fs.js';
 import { fsErrorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { FsChmodBody, FsDeleteQuery, FsPathQuery, FsRenameBody, FsWriteQuery, formatMode, queryObject, resolveGuestPath } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
 
-/** One entry of a listing, in the Sprites shape. */
-export interface FsEntry {
-  readonly name: string;
-  readonly path: string;
-  readonly type: FileStat['type'];
-  readonly size: number;
-  /** Permission bits as four octal digits ("0644"). */
-  readonly mode: string;
-  /** ISO 8601. */
-  readonly modTime: string;
-  readonly isDir: boolean;
-}
-
+/** One entry of a listing (wire/fs.ts). */
 export function fsEntry(stat: FileStat, path: string): FsEntry {
   return {
     name: stat.name,
@@ -116,7 +105,8 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
           signal: c.req.raw.signal,
         });
         const stat = await agent.stat(path);
-        return c.json({ path, size: result.size, mode: formatMode(stat.mode) });
+        const written: FsWriteResult = { path, size: result.size, mode: formatMode(stat.mode) };
+        return c.json(written);
       } finally {
         release();
       }
@@ -136,7 +126,8 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
           stat.type === 'directory'
             ? (await agent.list(path)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((e) => fsEntry(e, posix.join(path, e.name)))
             : [fsEntry({ ...stat, name: posix.basename(path) || '/' }, path)];
-        return c.json({ path, entries, count: entries.length });
+        const list: FsList = { path, entries, count: entries.length };
+        return c.json(list);
       } finally {
         release();
       }

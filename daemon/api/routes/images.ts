@@ -22,6 +22,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { IMAGE_VARIANTS, type ImageInfo, type ImageService } from '../../core/images.js';
 import { ImageNameSchema } from '../../core/names.js';
+import type { ImageBuildComplete, ImageList, ImageObject } from '../../wire/images.js';
 import { consoleLog, errorJson, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation } from '../ndjson.js';
 import { parseInput, readJsonBody } from '../validate.js';
@@ -41,23 +42,6 @@ export const BuildImageBody = z.object({
   /** Replace an existing image of the same name. Default false (409 when it exists). */
   replace: z.boolean().default(false),
 });
-
-/** How an image looks through the API. Fields from the manifest are null when it is unreadable. */
-export interface ImageObject {
-  readonly name: string;
-  /** `minimal` or `dev`. */
-  readonly variant: string | null;
-  /** `x86_64` or `aarch64`. */
-  readonly arch: string | null;
-  /** Guest kernel release (uname -r). */
-  readonly kernel: string | null;
-  /** ISO 8601 time the image was built. */
-  readonly built_at: string | null;
-  /** Apparent size of the root filesystem image in bytes. */
-  readonly rootfs_bytes: number | null;
-  /** Hash of every build input: equal hashes mean equal images. */
-  readonly inputs_hash: string | null;
-}
 
 /** The manifest fields the API shows; anything missing or malformed reads as null. */
 const ManifestView = z.object({
@@ -89,7 +73,8 @@ export function imageRoutes(deps: ImageRouteDeps): Hono<ApiEnv> {
 
   router.get('/', async (c) => {
     const images = (await deps.images.list()).map(toImageObject).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return c.json({ images });
+    const list: ImageList = { images };
+    return c.json(list);
   });
 
   router.post('/', async (c) => {
@@ -97,7 +82,7 @@ export function imageRoutes(deps: ImageRouteDeps): Hono<ApiEnv> {
     const name = body.name ?? body.variant;
     return ndjsonOperation({
       run: (progress) => deps.images.build({ name, variant: body.variant, replace: body.replace }, progress),
-      result: (info) => ({ type: 'complete', data: `Image ${info.name} ready`, time: new Date().toISOString(), image: toImageObject(info) }),
+      result: (info): ImageBuildComplete => ({ type: 'complete', data: `Image ${info.name} ready`, time: new Date().toISOString(), image: toImageObject(info) }),
       failBeforeStart: (err) => errorJson(err, log, 'image build'),
       onUnexpected: (err) => log.error('unexpected error in image build', { error: err instanceof Error ? err.stack : String(err) }),
     });

@@ -112,7 +112,6 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const name = nameParam(c.req.param('name'));
     deps.sandboxes.get(name); // 404 before anything else happens
     await deps.sandboxes.remove(name);
-    deps.sessions.removeSandbox(name, 'the sandbox was removed');
     return c.body(null, 204);
   });
 
@@ -131,9 +130,7 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
 
   router.post('/:name/stop', async (c) => {
     const name = nameParam(c.req.param('name'));
-    const stopped = await deps.sandboxes.stop(name);
-    deps.sessions.endSandbox(name, 'the sandbox was stopped');
-    return c.json(sprite(stopped));
+    return c.json(sprite(await deps.sandboxes.stop(name)));
   });
 
   router.post('/:name/sleep', async (c) => {

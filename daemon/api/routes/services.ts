@@ -46,45 +46,15 @@ import { ensureHttpService, type ServiceLogStream } from '../../agent/services.j
 import type { AgentClient } from '../../agent/client.js';
 import type { SandboxService } from '../../core/types.js';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition, type ServiceInfo, type ServiceLogEntry } from '../../protocol/index.js';
+import type { ServiceLogEvent, ServiceObject } from '../../wire/services.js';
 import type { ApiDeps, ApiEnv, ApiLog } from '../context.js';
 import { errorResponse } from '../errors.js';
-import { NDJSON } from '../ndjson.js';
+import { ndjsonStream } from '../ndjson.js';
 import { DurationSchema, QueryBool, queryObject } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
 
-// ---------------------------------------------------------------- shapes
-
-/** A service as the API shows it (Sprites' fields, then hob's). */
-export interface ServiceObject {
-  readonly name: string;
-  readonly cmd: string;
-  readonly args: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-  readonly dir?: string;
-  readonly needs: readonly string[];
-  readonly http_port?: number;
-  readonly state: ServiceStateObject;
-  // hob fields
-  /** User the process runs as (default root). */
-  readonly user?: string;
-  /** The log file in the guest. */
-  readonly log_file: string;
-}
-
-export interface ServiceStateObject {
-  readonly name: string;
-  readonly status: ServiceInfo['state']['status'];
-  readonly pid?: number;
-  /** ISO 8601 (guest clock). */
-  readonly started_at?: string;
-  readonly error?: string;
-  readonly restart_count: number;
-  /** ISO 8601; set while a restart is scheduled (status `failed`). */
-  readonly next_restart_at?: string;
-  /** hob: started at boot; false after an explicit stop. */
-  readonly enabled: boolean;
-}
+// ---------------------------------------------------------------- shapes (wire/services.ts)
 
 export function toServiceObject(info: ServiceInfo): ServiceObject {
   const d = info.definition;
@@ -110,18 +80,6 @@ export function toServiceObject(info: ServiceInfo): ServiceObject {
     ...(d.user !== undefined ? { user: d.user } : {}),
     log_file: info.logFile,
   };
-}
-
-/** One line of the NDJSON streams (the SDKs' ServiceLogEvent). */
-export interface ServiceLogEvent {
-  readonly type: 'stdout' | 'stderr' | 'exit' | 'error' | 'complete' | 'started' | 'stopping' | 'stopped';
-  readonly data?: string;
-  readonly exit_code?: number;
-  /** epoch ms. */
-  readonly timestamp: number;
-  readonly log_files?: Readonly<Record<string, string>>;
-  /** hob, on `complete`: the service at the end of the operation. */
-  readonly service?: ServiceObject;
 }
 
 export function toLogEvent(entry: ServiceLogEntry): ServiceLogEvent {
@@ -204,8 +162,6 @@ function serviceParam(value: string | undefined): string {
 
 // ---------------------------------------------------------------- streaming
 
-const encoder = new TextEncoder();
-
 /**
  * Bytes of events queued for an HTTP client before writers wait for it to
  * read (backpressure). A client that stops reading then stops the relay, the
@@ -222,56 +178,24 @@ type WriteEvent = (event: ServiceLogEvent) => Promise<void>;
  * `abort` fires when the client goes away; `release` runs once at the end.
  */
 function eventStream(run: (write: WriteEvent, aborted: AbortSignal) => Promise<void>, options: { signal: AbortSignal; release: () => void; log: ApiLog }): Response {
-  const aborted = new AbortController();
-  const onAbort = (): void => aborted.abort();
-  options.signal.addEventListener('abort', onAbort, { once: true });
-  /** The writer waiting for room, woken by pull() or the abort. */
-  let waiting: (() => void) | undefined;
-  const wakeWriter = (): void => {
-    const wake = waiting;
-    waiting = undefined;
-    wake?.();
-  };
-  aborted.signal.addEventListener('abort', wakeWriter, { once: true });
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        const write: WriteEvent = async (event) => {
-          if (aborted.signal.aborted) return;
-          try {
-            controller.enqueue(encoder.encode(`${JSON.stringify(event)}\n`));
-          } catch {
-            aborted.abort();
-            return;
-          }
-          while ((controller.desiredSize ?? 0) <= 0 && !aborted.signal.aborted) await new Promise<void>((resolve) => (waiting = resolve));
-        };
-        run(write, aborted.signal)
-          .catch(async (err: unknown) => {
-            const { body, unexpected } = errorResponse(err);
-            if (unexpected) options.log.error('unexpected error in a service event stream', { error: err instanceof Error ? err.stack : String(err) });
-            await write({ type: 'error', data: body.message, timestamp: Date.now() });
-          })
-          .finally(() => {
-            options.signal.removeEventListener('abort', onAbort);
-            options.release();
-            try {
-              controller.close();
-            } catch {
-              // cancelled by the client
-            }
-          });
-      },
-      pull() {
-        wakeWriter();
-      },
-      cancel() {
-        aborted.abort();
-      },
+  return ndjsonStream(
+    async (out) => {
+      const write: WriteEvent = async (event) => {
+        out.line(event);
+        await out.room();
+      };
+      try {
+        await run(write, out.aborted);
+      } catch (err) {
+        const { body, unexpected } = errorResponse(err);
+        if (unexpected) options.log.error('unexpected error in a service event stream', { error: err instanceof Error ? err.stack : String(err) });
+        await write({ type: 'error', data: body.message, timestamp: Date.now() });
+      } finally {
+        options.release();
+      }
     },
-    new ByteLengthQueuingStrategy({ highWaterMark: MAX_QUEUED_RESPONSE_BYTES }),
+    { signal: options.signal, highWaterMark: MAX_QUEUED_RESPONSE_BYTES },
   );
-  return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
 }
 
 /**

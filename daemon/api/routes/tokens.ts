@@ -7,21 +7,26 @@
  */
 import { Hono } from 'hono';
 import type { TokenInfo } from '../../auth/tokens.js';
+import type { CreatedTokenObject, TokenList, TokenObject } from '../../wire/tokens.js';
 import type { ApiDeps, ApiEnv } from '../context.js';
 import { CreateTokenBody, TokenIdSchema } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 
-function tokenJson(token: TokenInfo): Record<string, unknown> {
+function tokenJson(token: TokenInfo): TokenObject {
   return { id: token.id, name: token.name, created_at: token.createdAt, last_used_at: token.lastUsedAt };
 }
 
 export function tokenRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
-  router.get('/', (c) => c.json({ tokens: deps.tokens.list().map(tokenJson) }));
+  router.get('/', (c) => {
+    const list: TokenList = { tokens: deps.tokens.list().map(tokenJson) };
+    return c.json(list);
+  });
   router.post('/', async (c) => {
     const body = await readJsonBody(c.req.raw, CreateTokenBody);
     const created = deps.tokens.create(body.name);
-    return c.json({ ...tokenJson(created), token: created.token }, 201);
+    const json: CreatedTokenObject = { ...tokenJson(created), token: created.token };
+    return c.json(json, 201);
   });
   router.delete('/:id', (c) => {
     deps.tokens.revoke(parseInput(TokenIdSchema, c.req.param('id'), 'token id'));

@@ -5,6 +5,7 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import type { Session, SessionClient, SessionExit } from '../../core/sessions.js';
+import type { ExitFrame, SessionInfoFrame } from '../../wire/exec.js';
 import type { ApiLog } from '../context.js';
 import {
   closeCodeFor,
@@ -13,8 +14,6 @@ import {
   encodeExitFrame,
   encodeStreamFrame,
   StreamByte,
-  type ExitMessage,
-  type SessionInfoMessage,
 } from '../exec-frames.js';
 
 /** A message that arrived between the handshake and the socket's handler taking over. */
@@ -36,7 +35,7 @@ export function serveExecSocket(accepted: Accepted, session: Session, isOwner: b
   const { ws } = accepted;
   const tty = session.tty;
   const { rows, cols } = session.size;
-  const info: SessionInfoMessage = {
+  const info: SessionInfoFrame = {
     type: 'session_info',
     session_id: session.id,
     command: session.command,
@@ -69,7 +68,7 @@ export function serveExecSocket(accepted: Accepted, session: Session, isOwner: b
     },
     exit(exit: SessionExit) {
       if (!tty) send(encodeExitFrame(exit.exitCode));
-      const message: ExitMessage = {
+      const message: ExitFrame = {
         type: 'exit',
         exit_code: exit.exitCode,
         ...(exit.signal ? { signal: exit.signal } : {}),
@@ -132,7 +131,7 @@ export function failExecSocket(ws: WebSocket, tty: boolean, exitCode: number, te
   const data = Buffer.from(tty ? text.replace(/\n/g, '\r\n') : text, 'utf8');
   ws.send(tty ? data : encodeStreamFrame(StreamByte.Stderr, data));
   if (!tty) ws.send(encodeExitFrame(exitCode));
-  const message: ExitMessage = { type: 'exit', exit_code: exitCode };
+  const message: ExitFrame = { type: 'exit', exit_code: exitCode };
   ws.send(JSON.stringify(message));
   ws.close(closeCodeFor(tty, exitCode), '');
 }

@@ -25,11 +25,11 @@ import { z } from 'zod';
 import type { AgentClient } from '../../agent/client.js';
 import type { TunnelStream } from '../../agent/tunnel.js';
 import { GuestError, HobError } from '../../errors.js';
+import { closeReason } from '../../websocket/close-reason.js';
+import { relay, toBuffer } from '../../websocket/relay.js';
 import type { ApiLog } from '../context.js';
 import { openGuestTunnel } from '../guest-port.js';
-import { closeReason } from './close-reason.js';
 import type { Accepted } from './exec-socket.js';
-import { relay, toBuffer } from './relay.js';
 
 /** How long the client has to send its request after the handshake. */
 export const PROXY_INIT_TIMEOUT_MS = 30_000;

@@ -28,37 +28,25 @@ import { progressFor, runWithProgress } from '../operation.js';
 import { formatBytes, formatFields, formatSince, formatTable, printJson, terminalSafe } from '../output.js';
 import { SandboxObject } from '../schemas.js';
 import { checkSandboxName, formatDurationSeconds, parseDurationSeconds, parsePositiveInt } from '../units.js';
+import * as wire from '../../wire/checkpoints.js';
 
-// ---------------------------------------------------------------- response shapes (api/routes/checkpoints.ts)
+// ---------------------------------------------------------------- response shapes (wire/checkpoints.ts)
 
-/** A checkpoint as the API returns it. */
-export const CheckpointObject = z.looseObject({
-  id: z.string(),
-  create_time: z.string(),
-  comment: z.string(),
-  is_auto: z.boolean().optional(),
-  kind: z.string().optional(),
-  size_bytes: z.number().nullable().optional(),
-});
+/** A checkpoint as read: `is_auto`, `kind` and `size_bytes` are absent from older hobd versions. */
+export const CheckpointObject = wire.CheckpointObject.partial({ is_auto: true, kind: true, size_bytes: true });
 export type CheckpointObject = z.infer<typeof CheckpointObject>;
 
 /** Last line of the checkpoint stream. */
-const CheckpointComplete = z.looseObject({ type: z.literal('complete'), data: z.string().optional(), id: z.string(), checkpoint: CheckpointObject });
+const CheckpointComplete = wire.CheckpointComplete.extend({ checkpoint: CheckpointObject }).partial({ data: true, time: true });
 
 /** Last line of the restore stream. */
-const RestoreComplete = z.looseObject({ type: z.literal('complete'), data: z.string().optional() });
+const RestoreComplete = wire.RestoreComplete.partial({ data: true, time: true });
 
-export const DiffEntryObject = z.looseObject({
-  path: z.string(),
-  change: z.string(),
-  type: z.string(),
-  sizeBefore: z.number().nullable(),
-  sizeAfter: z.number().nullable(),
-});
-export type DiffEntryObject = z.infer<typeof DiffEntryObject>;
+export const DiffEntryObject = wire.DiffEntryObject;
+export type DiffEntryObject = wire.DiffEntryObject;
 
-/** `truncated`: the daemon listed only the first entries by path (its cap); absent from older daemons. */
-const DiffResult = z.looseObject({ from: z.string(), to: z.string(), entries: z.array(DiffEntryObject), truncated: z.boolean().optional() });
+/** `truncated` is absent from older hobd versions. */
+const DiffResult = wire.DiffResponse.partial({ truncated: true });
 
 /** Largest text diff read. */
 const MAX_TEXT_DIFF = 64 * 1024 * 1024;

@@ -6,10 +6,10 @@
  *
  * Exit code: 1 when a check failed (hob cannot work until it is fixed), else 0
  * (warnings, such as no KVM, do not change it). `--json` prints the report
- * `{status, checks: [{name, status, detail, fix?}]}` (daemon/doctor/types.ts).
+ * `{status, checks: [{name, status, detail, fix?}]}` (daemon/cli/doctor/types.ts).
  */
 import type { Command } from 'commander';
-import { runDoctor, type Check, type DoctorReport } from '../../doctor/index.js';
+import { runDoctor, type Check, type DoctorReport } from '../doctor/index.js';
 import { addCommonOptions, commonOptions, wantsJson, type CliContext } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { printJson } from '../output.js';

@@ -8,9 +8,8 @@ import { parseResponse } from '../client.js';
 import { addCommonOptions, clientFor, wantsJson, type CliContext } from '../context.js';
 import { progressFor, runWithProgress } from '../operation.js';
 import { formatBytes, formatSince, formatTable, printJson } from '../output.js';
-import { ImageList, ImageObject } from '../schemas.js';
+import { ImageBuildComplete, ImageList, type ImageObject } from '../schemas.js';
 import { checkImageName } from '../units.js';
-import { z } from 'zod';
 
 export function imageTable(images: readonly ImageObject[], now: Date = new Date()): string {
   return formatTable(
@@ -18,8 +17,6 @@ export function imageTable(images: readonly ImageObject[], now: Date = new Date(
     images.map((i) => [i.name, i.variant ?? '-', i.arch ?? '-', i.kernel ?? '-', i.rootfs_bytes === null ? '-' : formatBytes(i.rootfs_bytes), i.built_at === null ? '-' : formatSince(i.built_at, now)]),
   );
 }
-
-const BuildComplete = z.looseObject({ type: z.literal('complete'), image: ImageObject });
 
 export function registerImageCommands(program: Command, ctx: CliContext): void {
   const { io } = ctx;
@@ -47,7 +44,7 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
       { json: { name, variant: o.variant, replace: o.replace === true } },
       progressFor(cmd, ctx),
     );
-    const done = parseResponse(BuildComplete, value, 'images build');
+    const done = parseResponse(ImageBuildComplete, value, 'images build');
     if (wantsJson(cmd)) return printJson(io.stdout, done.image);
     io.stdout.write(`image ${done.image.name} ready (${done.image.variant ?? '?'}, kernel ${done.image.kernel ?? '?'})\n`);
   });

@@ -23,7 +23,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { Command } from 'commander';
-import { relay } from '../../api/ws/relay.js';
+import { relay } from '../../websocket/relay.js';
 import { addCommonOptions, clientFor, sandboxPath, wantsJson, type CliContext, type CliIo } from '../context.js';
 import type { HobClient } from '../client.js';
 import { CliError, UsageError, describeFailure, formatFailureLine } from '../errors.js';

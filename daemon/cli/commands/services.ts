@@ -28,43 +28,17 @@ import { CliError, UsageError } from '../errors.js';
 import { formatFields, formatSince, formatTable, printJson, terminalSafe } from '../output.js';
 import { collect, parseEnvPairs } from '../units.js';
 import type { HobClient, Query } from '../client.js';
+import * as wire from '../../wire/services.js';
 
-// ---------------------------------------------------------------- response shapes
+// ---------------------------------------------------------------- response shapes (wire/services.ts), as read
 
-export const ServiceState = z.looseObject({
-  name: z.string().optional(),
-  status: z.string(),
-  pid: z.number().optional(),
-  started_at: z.string().optional(),
-  error: z.string().optional(),
-  restart_count: z.number().optional(),
-  next_restart_at: z.string().optional(),
-  enabled: z.boolean().optional(),
-});
+/** Older hobd versions may leave out what is optional here. */
+export const ServiceState = wire.ServiceStateObject.partial({ name: true, restart_count: true, enabled: true });
 
-export const ServiceObject = z.looseObject({
-  name: z.string(),
-  cmd: z.string(),
-  args: z.array(z.string()).default([]),
-  env: z.record(z.string(), z.string()).optional(),
-  dir: z.string().optional(),
-  needs: z.array(z.string()).default([]),
-  http_port: z.number().optional(),
-  user: z.string().optional(),
-  log_file: z.string().optional(),
-  state: ServiceState.optional(),
-});
+export const ServiceObject = wire.ServiceObject.extend({ state: ServiceState.optional() }).partial({ env: true, log_file: true });
 export type ServiceObject = z.infer<typeof ServiceObject>;
 
-/** One line of the services' NDJSON streams. */
-export const ServiceEvent = z.looseObject({
-  type: z.string(),
-  data: z.string().optional(),
-  exit_code: z.number().optional(),
-  timestamp: z.number().optional(),
-  log_files: z.record(z.string(), z.string()).optional(),
-  service: ServiceObject.optional(),
-});
+export const ServiceEvent = wire.ServiceLogEvent.extend({ service: ServiceObject.optional() }).partial({ timestamp: true });
 export type ServiceEvent = z.infer<typeof ServiceEvent>;
 
 // ---------------------------------------------------------------- formatting

@@ -6,8 +6,8 @@
 /** Longest guest path reported or accepted (Linux PATH_MAX); a longer one in an image makes the reader fail. */
 export const MAX_PATH_BYTES = 4096;
 
-/** One changed path between two states of a guest filesystem. */
-export interface DiffEntry {
+/** One changed path between two states of a guest filesystem (a type, not an interface: it goes out as JSON as it is, wire/checkpoints.ts). */
+export type DiffEntry = {
   /** Absolute path inside the guest, e.g. "/root/notes.txt". */
   readonly path: string;
   readonly change: 'added' | 'modified' | 'deleted';
@@ -17,7 +17,7 @@ export interface DiffEntry {
   readonly sizeBefore: number | null;
   /** Size in bytes in the newer state; null for deleted paths. */
   readonly sizeAfter: number | null;
-}
+};
 
 /** What `diffExt4Images` returns: the first `maxEntries` changes by path, and whether there were more. */
 export interface DiffResult {

@@ -5,8 +5,8 @@
  */
 import { finished } from 'node:stream/promises';
 import { StreamId, type Channel } from '../../../daemon/protocol/index.js';
+import type { PreparedExec } from '../command.js';
 import { OpError } from '../errors.js';
-import type { PreparedExec } from './exec.js';
 import { forwardSignals, hangUpGroup, signalName } from './process-group.js';
 
 type NodePty = typeof import('node-pty');

@@ -11,21 +11,12 @@
 import { spawn } from 'node:child_process';
 import { finished } from 'node:stream/promises';
 import { StreamId, type Channel, type RequestOf } from '../../../daemon/protocol/index.js';
-import { commandAs, defaultEnv, resolveCommand, resolveCwd } from '../command.js';
+import { commandAs, defaultEnv, resolveCommand, resolveCwd, type PreparedExec } from '../command.js';
 import { OpError } from '../errors.js';
 import { log } from '../log.js';
 import { resolveUser } from '../users.js';
 import { execPty } from './exec-pty.js';
 import { forwardSignals, hangUpGroup } from './process-group.js';
-
-/** Program, arguments and context of an exec after lookup. */
-export interface PreparedExec {
-  readonly file: string;
-  readonly args: string[];
-  readonly argv0: string;
-  readonly env: Record<string, string>;
-  readonly cwd: string;
-}
 
 export async function handleExec(req: RequestOf<'exec'>, channel: Channel): Promise<void> {
   const user = await resolveUser(req.user);

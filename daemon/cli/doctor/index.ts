@@ -8,7 +8,7 @@
  * Nothing here changes the host. Some probes need root (nft, losetup, the
  * pool); run as a user they say so instead of failing.
  */
-import { resolveTarget, type ConnectionFlags, type Target } from '../cli/client.js';
+import { resolveTarget, type ConnectionFlags, type Target } from '../client.js';
 import { checkConfig, checkDaemon, checkGroup } from './daemon.js';
 import { checkImageBuildTools, checkImages } from './images.js';
 import { networkChecks } from './network.js';

@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ImageList } from '../cli/schemas.js';
+import { ImageList } from '../schemas.js';
 import type { DaemonFacts } from './daemon.js';
 import { findProgram, programVersion } from './programs.js';
 import { check, type Check, type DoctorContext } from './types.js';

@@ -7,10 +7,10 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { MIN_POOL_IMAGE_BYTES } from '../config.js';
-import { formatBytes } from '../cli/output.js';
-import { isOnBtrfs } from '../storage/mount.js';
-import { parseFilesystemUsage } from '../storage/usage.js';
+import { MIN_POOL_IMAGE_BYTES } from '../../config.js';
+import { isOnBtrfs } from '../../storage/mount.js';
+import { parseFilesystemUsage } from '../../storage/usage.js';
+import { formatBytes } from '../output.js';
 import { isReadOnly, mountOf, readMounts, type MountEntry } from './mounts.js';
 import { findProgram, probe, programVersion } from './programs.js';
 import { check, type Check, type DoctorContext } from './types.js';

@@ -4,9 +4,9 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
-import { HobClient, describeTarget } from '../cli/client.js';
-import { ConnectionError } from '../cli/errors.js';
-import { DEFAULT_CONFIG_PATH, loadConfig, type HobConfig } from '../config.js';
+import { DEFAULT_CONFIG_PATH, loadConfig, type HobConfig } from '../../config.js';
+import { HobClient, describeTarget } from '../client.js';
+import { ConnectionError } from '../errors.js';
 import { check, type Check, type DoctorContext } from './types.js';
 
 /** `config`: loads hobd's configuration the way hobd does. */

@@ -3,8 +3,8 @@
  * depends on. Checks never throw; a probe that cannot run becomes a `warn` or
  * `fail` check saying why.
  */
-import type { HobConfig } from '../config.js';
-import type { Target } from '../cli/client.js';
+import type { HobConfig } from '../../config.js';
+import type { Target } from '../client.js';
 
 /**
  * - `ok`: works as hob needs it.

@@ -3,10 +3,10 @@
  * why, and the two VMMs. The decisions are the daemon's own (vmm/kvm.ts,
  * vmm/select.ts), so the doctor cannot disagree with hobd.
  */
-import { chBinarySearchDescription, findChBinary } from '../vmm/cloud-hypervisor/binary.js';
-import { evaluateKvm, probeKvmFacts, type KvmFacts, type KvmStatus } from '../vmm/kvm.js';
-import { chooseVmm, type VmmChoice } from '../vmm/select.js';
-import type { VmmKind } from '../vmm/types.js';
+import { chBinarySearchDescription, findChBinary } from '../../vmm/cloud-hypervisor/binary.js';
+import { evaluateKvm, probeKvmFacts, type KvmFacts, type KvmStatus } from '../../vmm/kvm.js';
+import { chooseVmm, type VmmChoice } from '../../vmm/select.js';
+import type { VmmKind } from '../../vmm/types.js';
 import { findProgram, programVersion } from './programs.js';
 import { check, type Check, type DoctorContext } from './types.js';
 

@@ -1,0 +1,20 @@
+/** API tokens on the wire (daemon/api/routes/tokens.ts serves them, the CLI reads them). */
+import { z } from 'zod';
+
+/** A token as listed: never the secret. */
+export const TokenObject = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  /** ISO 8601. */
+  created_at: z.string(),
+  /** ISO 8601, or null if never used. */
+  last_used_at: z.string().nullable(),
+});
+export type TokenObject = z.infer<typeof TokenObject>;
+
+export const TokenList = z.looseObject({ tokens: z.array(TokenObject) });
+export type TokenList = z.infer<typeof TokenList>;
+
+/** `POST /v1/tokens`: the only time the secret (`hob_...`) is shown. */
+export const CreatedTokenObject = TokenObject.extend({ token: z.string() });
+export type CreatedTokenObject = z.infer<typeof CreatedTokenObject>;
