@@ -11,7 +11,7 @@
 import net from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { rawFrame } from '../test/helpers/hostile-agent.js';
+import { rawFrame, writeDrained } from '../test/helpers/hostile-agent.js';
 
 interface Client {
   readonly isClosed: boolean;
@@ -54,22 +54,6 @@ function readFrames(sock: net.Socket, onFrame: (kind: number, channel: number, p
   });
 }
 
-async function write(sock: net.Socket, bytes: Buffer): Promise<boolean> {
-  if (sock.destroyed) return false;
-  if (sock.write(bytes)) return true;
-  return new Promise((r) => {
-    const done = (ok: boolean): void => {
-      sock.off('drain', onDrain);
-      sock.off('close', onClose);
-      r(ok);
-    };
-    const onDrain = (): void => done(true);
-    const onClose = (): void => done(false);
-    sock.on('drain', onDrain);
-    sock.on('close', onClose);
-  });
-}
-
 async function flood(sock: net.Socket, make: (i: number) => Buffer, total: number): Promise<void> {
   let sent = 0;
   for (let i = 0; sent < total; i++) {
@@ -80,7 +64,7 @@ async function flood(sock: net.Socket, make: (i: number) => Buffer, total: numbe
       batch.push(f);
       size += f.length;
     }
-    if (!(await write(sock, Buffer.concat(batch)))) return;
+    if (!(await writeDrained(sock, Buffer.concat(batch)))) return;
     sent += size;
   }
 }
@@ -146,7 +130,7 @@ switch (attack) {
       }
       credit -= chunk.length;
       sent += chunk.length;
-      if (!(await write(agentSock, frame(3, channel, chunk, 1)))) break;
+      if (!(await writeDrained(agentSock, frame(3, channel, chunk, 1)))) break;
     }
     await Promise.race([run, new Promise((r) => setTimeout(r, 2000))]);
     break;

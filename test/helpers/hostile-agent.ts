@@ -91,6 +91,26 @@ export function rawFrame(kind: number, channel: number, payload: Buffer = Buffer
   return Buffer.concat([header, payload]);
 }
 
+/**
+ * Writes `bytes` to `socket` and waits until it drained. Resolves false once the socket is
+ * gone (destroyed, not writable, or closed while waiting), so a flood never buffers in the writer.
+ */
+export async function writeDrained(socket: net.Socket, bytes: Buffer): Promise<boolean> {
+  if (socket.destroyed || !socket.writable) return false;
+  if (socket.write(bytes)) return true;
+  return new Promise<boolean>((resolve) => {
+    const done = (ok: boolean): void => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = (): void => done(true);
+    const onClose = (): void => done(false);
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
+  });
+}
+
 /** mulberry32: a tiny seeded PRNG, so a failing random-frame run can be replayed. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -138,21 +158,7 @@ export async function startHostileAgent(options: HostileAgentOptions = {}): Prom
   let gone = false;
   void closed.then(() => (gone = true));
 
-  const writeRaw = async (bytes: Buffer): Promise<boolean> => {
-    if (gone || socket.destroyed || !socket.writable) return false;
-    if (socket.write(bytes)) return true;
-    return new Promise<boolean>((resolve) => {
-      const done = (ok: boolean): void => {
-        socket.off('drain', onDrain);
-        socket.off('close', onClose);
-        resolve(ok);
-      };
-      const onDrain = (): void => done(true);
-      const onClose = (): void => done(false);
-      socket.on('drain', onDrain);
-      socket.on('close', onClose);
-    });
-  };
+  const writeRaw = async (bytes: Buffer): Promise<boolean> => !gone && (await writeDrained(socket, bytes));
 
   /** Writes `count` frames made by `make`, in batches, until done or the host hangs up. */
   const writeMany = async (count: number, make: (i: number) => Buffer): Promise<void> => {
