@@ -36,16 +36,10 @@
  * services (a sandbox restored from a checkpoint made before services
  * existed: boot it on a current image). After the stream started, a failure
  * is a last line `{type: "error", data: message, timestamp}`.
- *
- * `serviceHttpPort` is the hook sandbox URLs use to route to the service that
- * declares `http_port` (starting it first when it is stopped).
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { ensureHttpService, type ServiceLogStream } from '../../agent/services.js';
-import type { AgentClient } from '../../agent/client.js';
-import { useAgent, withAgent } from '../../core/guest.js';
-import type { SandboxService } from '../../core/types.js';
+import { useAgent, withAgent, type AgentClient, type ServiceLogStream } from '../../core/guest.js';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition, type ServiceInfo, type ServiceLogEntry } from '../../protocol/index.js';
 import type { ServiceLogEvent, ServiceObject } from '../../wire/services.js';
 import type { ApiDeps, ApiEnv, ApiLog } from '../context.js';
@@ -398,13 +392,4 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
   });
 
   return router;
-}
-
-/**
- * The hook of sandbox URLs (SandboxHostDeps.httpPortFor): the `http_port` of
- * the sandbox's HTTP service, started first when it is stopped; `fallback`
- * when no service declares one or the agent predates services.
- */
-export function serviceHttpPort(sandboxes: Pick<SandboxService, 'agent'>, fallback: number): (name: string) => Promise<number> {
-  return async (name) => (await ensureHttpService((await sandboxes.agent(name)).services)) ?? fallback;
 }
