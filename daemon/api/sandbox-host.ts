@@ -37,6 +37,7 @@ import type { Socket } from 'node:net';
 import { Readable, type Duplex } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { TokenStore } from '../auth/tokens.js';
+import { useAgent } from '../core/guest.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import type { Sandbox, SandboxService } from '../core/types.js';
 import type { TunnelStream } from '../agent/tunnel.js';
@@ -130,16 +131,17 @@ export function createSandboxHost(deps: SandboxHostDeps): SandboxHost {
 
   /** Wakes the sandbox and connects to its HTTP port, holding it; the hold ends when the tunnel closes. */
   const connect = async (name: string): Promise<Result<TunnelStream>> => {
-    const release = deps.sessions.hold(name);
+    let release: (() => void) | undefined;
     let port: number | undefined;
     try {
-      const agent = await deps.sandboxes.agent(name);
+      const use = await useAgent(deps, name);
+      release = use.release;
       port = await httpPortFor(name);
-      const tunnel = await connectGuestLoopback(agent, port);
-      tunnel.once('close', release);
+      const tunnel = await connectGuestLoopback(use.agent, port);
+      tunnel.once('close', use.release);
       return { ok: true, value: tunnel };
     } catch (err) {
-      release();
+      release?.();
       return { ok: false, failure: failureOf(err, name, port) };
     }
   };

@@ -18,6 +18,7 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
+import { useAgent } from '../../core/guest.js';
 import type { FileStat } from '../../protocol/index.js';
 import { BadRequestError } from '../../errors.js';
 import type { FsEntry, FsList, FsWriteResult } from '../../wire/fs.js';
@@ -58,24 +59,13 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     }
   };
 
-  /** The agent of a sandbox, holding it busy until `release` (see SessionRegistry.hold). */
-  const agentOf = async (name: string) => {
-    const release = deps.sessions.hold(name);
-    try {
-      return { agent: await deps.sandboxes.agent(name), release };
-    } catch (err) {
-      release();
-      throw err;
-    }
-  };
-
   router.get('/:name/fs/read', (c) => {
     let path = '';
     return guarded(() => path, 'fs/read', async () => {
       const name = nameParam(c.req.param('name'));
       const q = parseInput(FsPathQuery, query(c), 'query');
       path = resolveGuestPath(q.path, q.workingDir);
-      const { agent, release } = await agentOf(name);
+      const { agent, release } = await useAgent(deps, name);
       let reader;
       try {
         reader = await agent.readFile(path);
@@ -97,7 +87,7 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const name = nameParam(c.req.param('name'));
       const q = parseInput(FsWriteQuery, query(c), 'query');
       path = resolveGuestPath(q.path, q.workingDir);
-      const { agent, release } = await agentOf(name);
+      const { agent, release } = await useAgent(deps, name);
       try {
         const result = await agent.writeFile(path, c.req.raw.body ?? Buffer.alloc(0), {
           mode: q.mode,
@@ -119,7 +109,7 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const name = nameParam(c.req.param('name'));
       const q = parseInput(FsPathQuery, query(c), 'query');
       path = resolveGuestPath(q.path, q.workingDir);
-      const { agent, release } = await agentOf(name);
+      const { agent, release } = await useAgent(deps, name);
       try {
         const stat = await agent.stat(path);
         const entries =
@@ -142,7 +132,7 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       path = resolveGuestPath(q.path, q.workingDir);
       // Almost certainly a mistake; exec `rm` remains possible for whoever means it.
       if (path === '/') throw new BadRequestError('refusing to delete /');
-      const { agent, release } = await agentOf(name);
+      const { agent, release } = await useAgent(deps, name);
       try {
         await agent.remove(path, { recursive: q.recursive });
       } finally {
@@ -160,7 +150,7 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const source = resolveGuestPath(body.source, body.workingDir);
       const dest = resolveGuestPath(body.dest, body.workingDir);
       path = source;
-      const { agent, release } = await agentOf(name);
+      const { agent, release } = await useAgent(deps, name);
       try {
         await agent.rename(source, dest);
       } finally {
@@ -176,7 +166,7 @@ export function fsRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       const name = nameParam(c.req.param('name'));
       const body = await readJsonBody(c.req.raw, FsChmodBody);
       path = resolveGuestPath(body.path, body.workingDir);
-      const { agent, release } = await agentOf(name);
+      const { agent, release } = await useAgent(deps, name);
       try {
         await agent.chmod(path, body.mode);
       } finally {

@@ -36,15 +36,10 @@
  * services (a sandbox restored from a checkpoint made before services
  * existed: boot it on a current image). After the stream started, a failure
  * is a last line `{type: "error", data: message, timestamp}`.
- *
- * `serviceHttpPort` is the hook sandbox URLs use to route to the service that
- * declares `http_port` (starting it first when it is stopped).
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { ensureHttpService, type ServiceLogStream } from '../../agent/services.js';
-import type { AgentClient } from '../../agent/client.js';
-import type { SandboxService } from '../../core/types.js';
+import { useAgent, withAgent, type AgentClient, type ServiceLogStream } from '../../core/guest.js';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition, type ServiceInfo, type ServiceLogEntry } from '../../protocol/index.js';
 import type { ServiceLogEvent, ServiceObject } from '../../wire/services.js';
 import type { ApiDeps, ApiEnv, ApiLog } from '../context.js';
@@ -261,27 +256,6 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
   const query = (c: { req: { url: string } }) => queryObject(new URL(c.req.url).searchParams);
 
-  /** The sandbox's agent, holding the sandbox awake until `release`. */
-  const agentOf = async (name: string): Promise<{ agent: AgentClient; release: () => void }> => {
-    const release = deps.sessions.hold(name);
-    try {
-      return { agent: await deps.sandboxes.agent(name), release };
-    } catch (err) {
-      release();
-      throw err;
-    }
-  };
-
-  /** Runs `fn` with the agent, releasing the hold afterwards. */
-  const withAgent = async <T>(name: string, fn: (agent: AgentClient) => Promise<T>): Promise<T> => {
-    const { agent, release } = await agentOf(name);
-    try {
-      return await fn(agent);
-    } finally {
-      release();
-    }
-  };
-
   /**
    * The streamed operations: follow the log first (so nothing is missed),
    * perform `operation` (its failure is a plain JSON error), then stream.
@@ -294,7 +268,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     operation: (agent: AgentClient) => Promise<unknown>,
     streamFor: (agent: AgentClient, aborted: AbortSignal) => { readonly stopAfter: Promise<unknown>; readonly operation?: Promise<unknown> },
   ): Promise<Response> => {
-    const { agent, release } = await agentOf(name);
+    const { agent, release } = await useAgent(deps, name);
     let follower: ServiceLogStream | undefined;
     try {
       follower = await agent.services.logs(svc, { lines: 0, follow: true, allowMissing });
@@ -319,21 +293,21 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
 
   router.get('/:name/services', async (c) => {
     const name = nameParam(c.req.param('name'));
-    const services = await withAgent(name, (agent) => agent.services.list());
+    const services = await withAgent(deps, name, (agent) => agent.services.list());
     return c.json(services.map(toServiceObject));
   });
 
   router.post('/:name/services/signal', async (c) => {
     const name = nameParam(c.req.param('name'));
     const body = await readJsonBody(c.req.raw, SignalBody);
-    await withAgent(name, (agent) => agent.services.signal(body.name, body.signal));
+    await withAgent(deps, name, (agent) => agent.services.signal(body.name, body.signal));
     return c.body(null, 204);
   });
 
   router.get('/:name/services/:svc', async (c) => {
     const name = nameParam(c.req.param('name'));
     const svc = serviceParam(c.req.param('svc'));
-    return c.json(toServiceObject(await withAgent(name, (agent) => agent.services.get(svc))));
+    return c.json(toServiceObject(await withAgent(deps, name, (agent) => agent.services.get(svc))));
   });
 
   router.put('/:name/services/:svc', async (c) => {
@@ -348,7 +322,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
   router.delete('/:name/services/:svc', async (c) => {
     const name = nameParam(c.req.param('name'));
     const svc = serviceParam(c.req.param('svc'));
-    await withAgent(name, (agent) => agent.services.delete(svc));
+    await withAgent(deps, name, (agent) => agent.services.delete(svc));
     return c.body(null, 204);
   });
 
@@ -395,7 +369,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const svc = serviceParam(c.req.param('svc'));
     const q = parseInput(LogsQuery, query(c), 'query');
     const follow = q.follow === true || q.duration !== undefined;
-    const { agent, release } = await agentOf(name);
+    const { agent, release } = await useAgent(deps, name);
     let reader: ServiceLogStream;
     try {
       reader = await agent.services.logs(svc, { lines: q.lines ?? 100, follow });
@@ -418,13 +392,4 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
   });
 
   return router;
-}
-
-/**
- * The hook of sandbox URLs (SandboxHostDeps.httpPortFor): the `http_port` of
- * the sandbox's HTTP service, started first when it is stopped; `fallback`
- * when no service declares one or the agent predates services.
- */
-export function serviceHttpPort(sandboxes: Pick<SandboxService, 'agent'>, fallback: number): (name: string) => Promise<number> {
-  return async (name) => (await ensureHttpService((await sandboxes.agent(name)).services)) ?? fallback;
 }

@@ -22,6 +22,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { AgentClient } from '../../agent/client.js';
 import { httpPortOf } from '../../agent/services.js';
 import type { ExecProcess } from '../../agent/exec.js';
+import { useAgent } from '../../core/guest.js';
 import { NotFoundError, BadRequestError, GuestError } from '../../errors.js';
 import type { ApiDeps, ApiLog } from '../context.js';
 import { errorResponse, type ErrorBody } from '../errors.js';
@@ -186,9 +187,8 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       }
       const spec = specFromQuery(query, sandbox.environment);
       // Held from the wake until the session exists (which then keeps the sandbox busy itself).
-      const release = deps.sessions.hold(name);
+      const { agent, release } = await useAgent(deps, name);
       try {
-        const agent = await deps.sandboxes.agent(name); // wakes the sandbox if needed
         // Start before the handshake: output produced meanwhile lands in the scrollback and is replayed.
         let process: ExecProcess | undefined;
         let failure: { exitCode: number; text: string } | undefined;
@@ -231,10 +231,9 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
   const handleProxy = async (rawName: string, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const name = parseInput(SandboxNameSchema, rawName, 'sandbox name');
     deps.sandboxes.get(name);
-    const release = deps.sessions.hold(name); // for as long as the connection is open
+    const { agent, release } = await useAgent(deps, name); // held for as long as the connection is open
     let handed = false;
     try {
-      const agent = await deps.sandboxes.agent(name);
       const accepted = await complete(request, socket, head);
       if (!accepted) return;
       handed = true;
