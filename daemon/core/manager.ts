@@ -12,7 +12,7 @@
  * - It knows nothing of a VMM driver's details: it builds a VmSpec and talks
  *   to VmmDriver / VmHandle and to the agent.
  */
-import { mkdir, rm, truncate } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { AgentClient } from '../agent/index.js';
@@ -32,14 +32,14 @@ import {
 } from '../db/index.js';
 import { BadRequestError, ConflictError, NotFoundError, PoolFullError } from '../errors.js';
 import { diffExt4Images, fileDiffExt4Images } from '../storage/ext4-diff.js';
-import type { Pool, PoolPath } from '../storage/index.js';
+import type { ImageVolumes, MemoryImage, SandboxVolumes } from '../storage/index.js';
 import type { VmmDriver, VmSpec } from '../vmm/types.js';
 import { guestCmdlineArgs, netSpecFor, parsePolicy, transitSlotCount, type NetworkPolicy } from '../net/index.js';
 import { checkpointName, toCheckpointInfo } from './checkpoint-info.js';
 import { CheckpointStore, DEFAULT_AUTO_KEEP } from './checkpoint-store.js';
 import { applyIdentity, machineIdFor } from './identity.js';
 import { imageExists } from './images.js';
-import { DISK_FILE, IMAGE_FILES, MEMORY_DIR, restoreStagingName, sandboxPaths, vmSpecFor, type VmNet } from './layout.js';
+import { vmRunDir, vmSpecFor, type VmNet } from './vm-spec.js';
 import { LiveVm } from './live-vm.js';
 import { KeyedLock } from './lock.js';
 import { ImageNameSchema, SandboxNameSchema } from './names.js';
@@ -67,7 +67,10 @@ import type { Checkpoint, SandboxExtraConfig } from '../db/index.js';
 
 export interface ManagerDeps {
   readonly db: HobDb;
-  readonly pool: Pool;
+  /** Sandbox and checkpoint volumes. */
+  readonly volumes: SandboxVolumes;
+  /** Image volumes (a create checks its image exists). */
+  readonly images: ImageVolumes;
   readonly driver: VmmDriver;
   readonly config: HobConfig;
   /** Exec sessions: ended when their sandbox stops or goes away. */
@@ -134,7 +137,7 @@ export class SandboxManager implements SandboxService {
 
   constructor(private readonly deps: ManagerDeps) {
     this.log = deps.log ?? ((m) => console.error(m));
-    this.checkpoints = new CheckpointStore(deps.db, deps.pool);
+    this.checkpoints = new CheckpointStore(deps.db, deps.volumes);
     // Attaching, detaching and ending sessions, and requests holding the sandbox, are activity.
     deps.sessions.on('change', (name) => {
       const row = getSandboxByName(deps.db, name);
@@ -161,10 +164,10 @@ export class SandboxManager implements SandboxService {
       const { from: _from, image: _image, ...rest } = req;
       return this.forkInto(source, cp, rest, progress);
     }
-    const { db, pool, config, driver } = this.deps;
+    const { db, volumes, config, driver } = this.deps;
     const defaults = config.sandboxDefaults;
     const image = req.image ?? defaults.image;
-    if (!(await imageExists(pool, image))) {
+    if (!(await imageExists(this.deps.images, image))) {
       throw new BadRequestError(`there is no image named "${image}" (build one with: hob images build ${image === 'minimal' ? '--variant minimal ' : ''}${image})`);
     }
     await this.requireCreateSpace();
@@ -182,13 +185,9 @@ export class SandboxManager implements SandboxService {
       environment: req.environment ?? {},
     });
     return this.locks.run(row.id, 'create', async () => {
-      const paths = sandboxPaths(pool, config, row.id);
       try {
         emit(progress, 'info', `Creating disk from image ${image}...`);
-        await pool.snapshot(pool.imagePath(image), pool.sandboxPath(row.id));
-        await pool.move(pool.path('sandboxes', row.id, IMAGE_FILES.rootfs), pool.path('sandboxes', row.id, DISK_FILE));
-        // Sparse growth: costs nothing until the guest writes; the guest grows its filesystem at boot.
-        await truncate(paths.disk, row.diskBytes);
+        await volumes.createFromImage(row.id, image, row.diskBytes);
         crashPoint('create.disk');
         emit(progress, 'info', `Booting VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${driver.kind})...`);
         await this.boot(row);
@@ -253,7 +252,7 @@ export class SandboxManager implements SandboxService {
       }
       await this.releaseNetwork(row.id);
       // A hibernated sandbox's memory image is dropped: stopped means no memory state.
-      await this.deps.pool.delete(this.deps.pool.path('sandboxes', row.id, MEMORY_DIR));
+      await this.deps.volumes.memory(row.id).remove();
       if (current.state === 'stopped') return toSandbox(current);
       return toSandbox(setSandboxState(this.deps.db, row.id, 'stopped'));
     });
@@ -478,7 +477,7 @@ export class SandboxManager implements SandboxService {
 
   /** @internal Removes every trace of a sandbox (VM, run dir, subvolume, checkpoints, row). Idempotent. */
   async destroy(row: SandboxRow): Promise<void> {
-    const { pool, config, db } = this.deps;
+    const { volumes, config, db } = this.deps;
     this.deps.sessions.removeSandbox(row.name, 'the sandbox was removed');
     const vm = this.live.get(row.id);
     if (vm) {
@@ -487,10 +486,8 @@ export class SandboxManager implements SandboxService {
     }
     crashPoint('rm.vm-killed');
     await this.releaseNetwork(row.id);
-    await pool.trash(pool.sandboxPath(row.id));
-    await pool.trash(pool.path('sandboxes', restoreStagingName(row.id)));
-    await pool.trash(pool.checkpointsDir(row.id));
-    await rm(sandboxPaths(pool, config, row.id).runDir, { recursive: true, force: true });
+    await volumes.trashSandbox(row.id);
+    await rm(vmRunDir(config, row.id), { recursive: true, force: true });
     deleteSandbox(db, row.id);
   }
 
@@ -505,7 +502,7 @@ export class SandboxManager implements SandboxService {
 
   /** @throws PoolFullError when the pool is too full for a new sandbox (see MIN_FREE_FOR_CREATE_BYTES). */
   private async requireCreateSpace(): Promise<void> {
-    const { freeBytes } = await this.deps.pool.usage();
+    const freeBytes = await this.deps.volumes.freeBytes();
     if (freeBytes < MIN_FREE_FOR_CREATE_BYTES) {
       throw new PoolFullError(`the pool has ${Math.floor(freeBytes / 1024 ** 2)} MiB free; a new sandbox needs at least ${MIN_FREE_FOR_CREATE_BYTES / 1024 ** 2} MiB (remove sandboxes, checkpoints or images, or grow the pool)`);
     }
@@ -561,14 +558,14 @@ export class SandboxManager implements SandboxService {
    * until it is complete, so that a crash before then undoes it.
    */
   private async runRestored(row: SandboxRow, hasMemory: boolean, progress: ProgressSink, settle = true): Promise<void> {
-    const memoryDir = this.deps.pool.path('sandboxes', row.id, MEMORY_DIR);
+    const memory = this.deps.volumes.memory(row.id);
     try {
       if (hasMemory) {
         emit(progress, 'info', 'Resuming the VM from memory...');
-        await this.resume(row, memoryDir);
+        await this.resume(row, memory);
       } else {
         emit(progress, 'info', `Booting VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${this.deps.driver.kind})...`);
-        await this.deps.pool.delete(memoryDir);
+        await memory.remove();
         await this.boot(row);
       }
       if (settle) setSandboxState(this.deps.db, row.id, 'running', { error: null });
@@ -577,7 +574,7 @@ export class SandboxManager implements SandboxService {
       throw err;
     } finally {
       // The memory image served its purpose; the checkpoint keeps its own copy.
-      if (this.live.has(row.id)) await this.deps.pool.delete(memoryDir).catch(() => undefined);
+      if (this.live.has(row.id)) await memory.remove().catch(() => undefined);
     }
   }
 
@@ -587,7 +584,7 @@ export class SandboxManager implements SandboxService {
    * identity through the agent; everything else boots with it.
    */
   private async forkInto(source: SandboxRow, cp: Checkpoint | undefined, req: Omit<z.infer<typeof CreateInputSchema>, 'from' | 'image'>, progress: ProgressSink): Promise<Sandbox> {
-    const { db, pool, config } = this.deps;
+    const { db, volumes } = this.deps;
     if (cp?.kind === 'live' && ((req.cpus !== undefined && req.cpus !== source.cpus) || (req.memoryMiB !== undefined && req.memoryMiB !== source.memoryMiB))) {
       throw new BadRequestError(`${checkpointName(cp)} holds memory: a sandbox made from it keeps ${source.cpus} vCPU and ${source.memoryMiB} MiB`);
     }
@@ -613,16 +610,15 @@ export class SandboxManager implements SandboxService {
       },
     });
     return this.locks.run(row.id, 'create', async () => {
-      const newPath = pool.sandboxPath(row.id);
       try {
         if (cp) {
           emit(progress, 'info', `Creating disk from ${source.name} ${checkpointName(cp)}...`);
-          await pool.snapshot(this.checkpoints.path(cp), newPath);
+          await volumes.fork(row.id, { checkpoint: cp });
         } else {
           emit(progress, 'info', `Creating disk from the current state of ${source.name}...`);
-          await this.locks.run(source.id, 'fork', () => this.snapshotCurrent(source, newPath));
+          await this.locks.run(source.id, 'fork', () => this.snapshotCurrent(source, row.id));
         }
-        if (row.diskBytes > source.diskBytes) await truncate(join(newPath, DISK_FILE), row.diskBytes);
+        if (row.diskBytes > source.diskBytes) await volumes.growDisk(row.id, row.diskBytes);
         crashPoint('fork.disk');
         // The row stays `creating` until the fork is complete (its identity included): a crash undoes it.
         if (cp?.kind === 'live') {
@@ -647,10 +643,10 @@ export class SandboxManager implements SandboxService {
     });
   }
 
-  /** A writable snapshot of a sandbox's current subvolume at `dst`, the guest held still meanwhile. */
-  private async snapshotCurrent(source: SandboxRow, dst: PoolPath): Promise<void> {
+  /** Makes sandbox `forkId`'s volume from `source`'s current one, the guest held still meanwhile. */
+  private async snapshotCurrent(source: SandboxRow, forkId: string): Promise<void> {
     const vm = this.live.get(source.id);
-    const snap = (): Promise<void> => this.deps.pool.snapshot(this.deps.pool.sandboxPath(source.id), dst);
+    const snap = (): Promise<void> => this.deps.volumes.fork(forkId, { sandboxId: source.id });
     if (!vm) return snap();
     return withQuiescedDisk(vm, snap, { log: this.log });
   }
@@ -662,7 +658,7 @@ export class SandboxManager implements SandboxService {
     const scratchDir = join(this.deps.config.runDir, 'diff');
     if (input.to !== undefined) {
       const newer = this.checkpoints.find(row, input.to);
-      return work(this.checkpoints.diskPath(older), this.checkpoints.diskPath(newer), scratchDir);
+      return work(this.checkpoints.disk(older), this.checkpoints.disk(newer), scratchDir);
     }
     const current = await this.locks.run(row.id, 'diff', async () => {
       const vm = this.live.get(row.id);
@@ -670,9 +666,9 @@ export class SandboxManager implements SandboxService {
       return vm ? withQuiescedDisk(vm, snap, { log: this.log }) : snap();
     });
     try {
-      return await work(this.checkpoints.diskPath(older), current.disk, scratchDir);
+      return await work(this.checkpoints.disk(older), current.disk, scratchDir);
     } finally {
-      await this.deps.pool.trash(current.path).catch((err: Error) => this.log(`hob: removing a diff snapshot: ${err.message}`));
+      await current.discard().catch((err: Error) => this.log(`hob: removing a diff snapshot: ${err.message}`));
     }
   }
 
@@ -772,11 +768,11 @@ export class SandboxManager implements SandboxService {
 
   /** Resumes a hibernated sandbox from its memory image; if that fails, boots it cold (the memory is lost, the disk is not). */
   private async wakeFromMemory(row: SandboxRow, progress: ProgressSink): Promise<LiveVm> {
-    const memoryDir = this.deps.pool.path('sandboxes', row.id, MEMORY_DIR);
+    const memory = this.deps.volumes.memory(row.id);
     emit(progress, 'info', 'Waking the VM from its memory image...');
     let vm: LiveVm;
     try {
-      vm = await this.resume(row, memoryDir);
+      vm = await this.resume(row, memory);
       crashPoint('wake.memory-resumed');
     } catch (err) {
       this.log(`hob: waking ${row.name} from memory failed (${(err as Error).message}); booting it instead`);
@@ -784,7 +780,7 @@ export class SandboxManager implements SandboxService {
       emit(progress, 'info', 'The memory image could not be resumed: booting instead...');
       vm = await this.boot(row);
     }
-    await this.deps.pool.delete(memoryDir).catch((err: Error) => this.log(`hob: removing the memory image of ${row.name}: ${err.message}`));
+    await memory.remove().catch((err: Error) => this.log(`hob: removing the memory image of ${row.name}: ${err.message}`));
     return vm;
   }
 
@@ -798,14 +794,14 @@ export class SandboxManager implements SandboxService {
 
   /** Saves a paused VM's memory into its subvolume and ends the VMM process (lock held). */
   private async hibernateNow(row: SandboxRow, vm: LiveVm): Promise<void> {
-    const memoryDir = this.deps.pool.path('sandboxes', row.id, MEMORY_DIR);
-    await this.deps.pool.delete(memoryDir);
+    const memory = this.deps.volumes.memory(row.id);
+    await memory.remove();
     await this.checkpoints.requireSpace('hibernating', row.memoryMiB * 1024 ** 2);
-    await mkdir(memoryDir, { mode: 0o700 });
+    await memory.create();
     try {
-      await vm.handle.snapshot(memoryDir);
+      await vm.handle.snapshot(memory.dir);
     } catch (err) {
-      await this.deps.pool.delete(memoryDir).catch(() => undefined);
+      await memory.remove().catch(() => undefined);
       throw err;
     }
     crashPoint('hibernate.memory-saved');
@@ -864,9 +860,9 @@ export class SandboxManager implements SandboxService {
     return this.launch(row, (spec) => LiveVm.boot(this.deps.driver, spec));
   }
 
-  /** Starts a VM from the memory image in `memoryDir` and lets it run on (see LiveVm.resume). */
-  private resume(row: SandboxRow, memoryDir: string): Promise<LiveVm> {
-    return this.launch(row, (spec) => LiveVm.resume(this.deps.driver, spec, memoryDir));
+  /** Starts a VM from the sandbox's memory image and lets it run on (see LiveVm.resume). */
+  private resume(row: SandboxRow, memory: MemoryImage): Promise<LiveVm> {
+    return this.launch(row, (spec) => LiveVm.resume(this.deps.driver, spec, memory.dir));
   }
 
   /**
@@ -891,7 +887,7 @@ export class SandboxManager implements SandboxService {
 
   /** The VmSpec of a VM about to start, with its network set up (when hobd has networking). */
   private async vmSpec(row: SandboxRow): Promise<VmSpec> {
-    return vmSpecFor(this.deps.pool, this.deps.config, row, await this.attachNetwork(row));
+    return vmSpecFor(this.deps.volumes, this.deps.config, row, await this.attachNetwork(row));
   }
 
   /** Creates (or re-attaches to) the sandbox's network with its slot and policy. */
