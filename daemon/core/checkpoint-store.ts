@@ -26,6 +26,7 @@ import { isNoSpace, type CheckpointVolume, type SandboxVolumes, type StrayVolume
 import type { VmHandle } from '../vmm/types.js';
 import { checkpointName } from './checkpoint-info.js';
 import { crashPoint } from './crash-point.js';
+import { requireFreeSpace } from './free-space.js';
 
 /** A checkpoint needs at least this much free pool space (btrfs metadata of the snapshot, and room for the guest to go on writing). */
 export const MIN_FREE_FOR_CHECKPOINT_BYTES = 128 * 1024 ** 2;
@@ -54,12 +55,8 @@ export class CheckpointStore {
   }
 
   /** @throws PoolFullError when the pool has less than `needBytes` (plus the checkpoint minimum) free. */
-  async requireSpace(what: string, needBytes = 0): Promise<void> {
-    const freeBytes = await this.volumes.freeBytes();
-    const need = needBytes + MIN_FREE_FOR_CHECKPOINT_BYTES;
-    if (freeBytes < need) {
-      throw new PoolFullError(`the pool has ${Math.floor(freeBytes / MiB)} MiB free; ${what} needs at least ${Math.ceil(need / MiB)} MiB (remove checkpoints, sandboxes or images, or grow the pool)`);
-    }
+  requireSpace(what: string, needBytes = 0): Promise<void> {
+    return requireFreeSpace(this.volumes, needBytes + MIN_FREE_FOR_CHECKPOINT_BYTES, what, 'checkpoints, sandboxes or images');
   }
 
   /**
