@@ -5,6 +5,7 @@
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { ImageVolumes, type ImageVolume, type Pool } from '../storage/index.js';
 import { ImageNameSchema } from './names.js';
+import { emit } from './progress.js';
 import type { ProgressSink } from './types.js';
 
 export type ImageInfo = ImageVolume;
@@ -100,7 +101,7 @@ export class PoolImageService implements ImageService {
     }
     this.building.add(name);
     try {
-      const say = (data: string): void => progress({ type: 'info', data, time: new Date().toISOString() });
+      const say = (data: string): void => emit(progress, 'info', data);
       say(`Building the ${variant} image...`);
       const built = await this.builder(variant, (line) => say(line));
       say(`Importing ${built.dir} as image ${name}...`);
