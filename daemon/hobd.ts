@@ -21,7 +21,7 @@ import { reconcile } from './core/reconcile.js';
 import { SessionRegistry } from './core/sessions.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
-import { Pool } from './storage/index.js';
+import { ImageVolumes, Pool, SandboxVolumes } from './storage/index.js';
 import { restrictTree } from './storage/modes.js';
 import { restrictVmRunDirs } from './vmm/run-dir.js';
 import { selectDriver } from './vmm/select.js';
@@ -82,8 +82,10 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
       })
     : undefined;
   const sessions = new SessionRegistry();
-  const manager = new SandboxManager({ db, pool, driver: selection.driver, config, sessions, log, network });
-  const report = await reconcile({ db, pool, driver: selection.driver, config, manager, log });
+  const volumes = new SandboxVolumes(pool);
+  const images = new ImageVolumes(pool);
+  const manager = new SandboxManager({ db, volumes, images, driver: selection.driver, config, sessions, log, network });
+  const report = await reconcile({ db, volumes, images, driver: selection.driver, config, manager, log });
   log(`reconcile: ${JSON.stringify(report)}`);
   manager.startSchedules();
 

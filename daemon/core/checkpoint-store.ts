@@ -1,20 +1,16 @@
 /**
- * Checkpoints on disk (docs/architecture.md §3): read-only btrfs snapshots of a
- * sandbox subvolume at `checkpoints/<sandbox-id>/<checkpoint-id>/`.
- *
- * This module owns the checkpoint subvolumes and their rows; the manager
- * decides when to call it and holds the sandbox's lock meanwhile.
+ * Checkpoints (docs/architecture.md §3): read-only checkpoint volumes
+ * (SandboxVolumes) and their rows. This module keeps the two in step; the
+ * manager decides when to call it and holds the sandbox's lock meanwhile.
  *
  * Crash safety (nothing written is lost, nothing half-made is kept):
- * - take: the snapshot comes first, the row second. A crash in between leaves
- *   an orphan subvolume, which reconcile removes; a checkpoint only counts once
+ * - take: the volume comes first, the row second. A crash in between leaves
+ *   an orphan volume, which reconcile removes; a checkpoint only counts once
  *   its row exists.
- * - remove: the row goes first, then the subvolume (an orphan again at worst).
- * - swap (restore): the checkpoint is snapshotted to `sandboxes/<id>.restore`,
- *   the current subvolume goes to the trash, and the staged one is renamed into
- *   place; reconcile finishes a swap a crash interrupted (finishRestoreSwap).
+ * - remove: the row goes first, then the volume (an orphan again at worst).
+ * - swap (restore): see SandboxVolumes.restore; reconcile finishes a swap a
+ *   crash interrupted (finishRestoreSwap).
  */
-import { mkdir, statfs } from 'node:fs/promises';
 import {
   deleteCheckpoint,
   getCheckpoint,
@@ -26,11 +22,11 @@ import {
   type Sandbox as SandboxRow,
 } from '../db/index.js';
 import { NotFoundError, PoolFullError } from '../errors.js';
-import { isNoSpace, type Pool, type PoolPath } from '../storage/index.js';
+import { isNoSpace, type CheckpointVolume, type SandboxVolumes, type StrayVolume } from '../storage/index.js';
 import type { VmHandle } from '../vmm/types.js';
 import { checkpointName } from './checkpoint-info.js';
 import { crashPoint } from './crash-point.js';
-import { DISK_FILE, MEMORY_DIR, restoreStagingName } from './layout.js';
+import { requireFreeSpace } from './free-space.js';
 
 /** A checkpoint needs at least this much free pool space (btrfs metadata of the snapshot, and room for the guest to go on writing). */
 export const MIN_FREE_FOR_CHECKPOINT_BYTES = 128 * 1024 ** 2;
@@ -40,7 +36,7 @@ export const DEFAULT_AUTO_KEEP = 5;
 const MiB = 1024 ** 2;
 
 export class CheckpointStore {
-  constructor(private readonly db: HobDb, private readonly pool: Pool) {}
+  constructor(private readonly db: HobDb, private readonly volumes: SandboxVolumes) {}
 
   /** A checkpoint by "vN" or uid. @throws NotFoundError */
   find(sandbox: SandboxRow, ref: string): Checkpoint {
@@ -53,61 +49,48 @@ export class CheckpointStore {
     return listCheckpoints(this.db, sandbox.id);
   }
 
-  path(cp: Pick<Checkpoint, 'sandboxId' | 'id'>): PoolPath {
-    return this.pool.checkpointPath(cp.sandboxId, cp.id);
-  }
-
-  diskPath(cp: Pick<Checkpoint, 'sandboxId' | 'id'>): PoolPath {
-    return this.pool.path('checkpoints', cp.sandboxId, cp.id, DISK_FILE);
-  }
-
-  memoryDir(cp: Pick<Checkpoint, 'sandboxId' | 'id'>): PoolPath {
-    return this.pool.path('checkpoints', cp.sandboxId, cp.id, MEMORY_DIR);
+  /** The checkpoint's disk image, for the ext4 diff. */
+  disk(cp: CheckpointVolume): string {
+    return this.volumes.checkpointDisk(cp);
   }
 
   /** @throws PoolFullError when the pool has less than `needBytes` (plus the checkpoint minimum) free. */
-  async requireSpace(what: string, needBytes = 0): Promise<void> {
-    // statfs, not `btrfs filesystem usage`: no process to start on the checkpoint's hot path.
-    const fs = await statfs(this.pool.path('sandboxes'));
-    const freeBytes = Number(fs.bavail) * Number(fs.bsize);
-    const need = needBytes + MIN_FREE_FOR_CHECKPOINT_BYTES;
-    if (freeBytes < need) {
-      throw new PoolFullError(`the pool has ${Math.floor(freeBytes / MiB)} MiB free; ${what} needs at least ${Math.ceil(need / MiB)} MiB (remove checkpoints, sandboxes or images, or grow the pool)`);
-    }
+  requireSpace(what: string, needBytes = 0): Promise<void> {
+    return requireFreeSpace(this.volumes, needBytes + MIN_FREE_FOR_CHECKPOINT_BYTES, what, 'checkpoints, sandboxes or images');
   }
 
   /**
-   * Snapshots the sandbox subvolume read-only and records it. The caller has
+   * Snapshots the sandbox's volume read-only and records it. The caller has
    * made the disk consistent (stopped VM, frozen or paused guest).
    */
   async take(sandbox: SandboxRow, opts: { comment: string; auto: boolean; kind: Checkpoint['kind'] }): Promise<Checkpoint> {
-    const id = newId();
-    await this.snapshotSandbox(sandbox.id, this.pool.checkpointPath(sandbox.id, id));
+    const volume = { sandboxId: sandbox.id, id: newId() };
+    await this.snapshotSandbox(volume);
     if (opts.kind === 'disk' && !opts.auto) crashPoint('checkpoint.snapshotted');
     try {
-      return insertCheckpoint(this.db, { sandboxId: sandbox.id, id, kind: opts.kind, comment: opts.comment, auto: opts.auto });
+      return insertCheckpoint(this.db, { ...volume, kind: opts.kind, comment: opts.comment, auto: opts.auto });
     } catch (err) {
-      await this.pool.trash(this.pool.checkpointPath(sandbox.id, id)).catch(() => undefined);
+      await this.volumes.trashCheckpoint(volume).catch(() => undefined);
       throw err;
     }
   }
 
   /**
-   * A live checkpoint: the VM is paused, its memory written into the sandbox
-   * subvolume, the subvolume snapshotted with it, and the memory removed from
-   * the sandbox again. The VM is resumed on every path.
+   * A live checkpoint: the VM is paused, its memory written into the sandbox's
+   * volume, the volume snapshotted with it, and the memory removed from the
+   * sandbox again. The VM is resumed on every path.
    */
   async takeLive(sandbox: SandboxRow, vm: VmHandle, opts: { comment: string; auto: boolean }, onStep: (text: string) => void): Promise<Checkpoint> {
-    const memoryDir = this.pool.path('sandboxes', sandbox.id, MEMORY_DIR);
-    await this.pool.delete(memoryDir);
+    const memory = this.volumes.memory(sandbox.id);
+    await memory.remove();
     onStep('Pausing the VM...');
     await vm.pause();
     crashPoint('checkpoint-live.paused');
     try {
-      await mkdir(memoryDir, { mode: 0o700 });
+      await memory.create();
       onStep(`Saving memory (${sandbox.memoryMiB} MiB)...`);
       try {
-        await vm.snapshot(memoryDir);
+        await vm.snapshot(memory.dir);
       } catch (err) {
         throw await this.asPoolFull(err, 'saving the memory');
       }
@@ -115,15 +98,15 @@ export class CheckpointStore {
       onStep('Saving filesystem state...');
       return await this.take(sandbox, { ...opts, kind: 'live' });
     } finally {
-      await this.pool.delete(memoryDir).catch(() => undefined);
+      await memory.remove().catch(() => undefined);
       await vm.resume();
     }
   }
 
-  /** Removes a checkpoint (row first, then the subvolume in the background). */
+  /** Removes a checkpoint (row first, then the volume in the background). */
   async remove(cp: Checkpoint): Promise<void> {
     deleteCheckpoint(this.db, cp.id);
-    await this.pool.trash(this.path(cp));
+    await this.volumes.trashCheckpoint(cp);
   }
 
   /** Deletes the oldest automatic checkpoints beyond `keep`, never one whose id is in `protect`. Returns their names. */
@@ -135,56 +118,41 @@ export class CheckpointStore {
 
   /** Exclusive bytes of a checkpoint (what deleting it frees); null if it cannot be measured. */
   async measure(cp: Checkpoint): Promise<number | null> {
-    return this.pool.exclusiveBytes(this.path(cp)).catch(() => null);
+    return this.volumes.checkpointExclusiveBytes(cp).catch(() => null);
   }
 
   /**
-   * Replaces the sandbox's subvolume by a writable snapshot of `cp`. The VM
-   * must not be running. The old subvolume goes to the trash.
+   * Replaces the sandbox's volume by a writable snapshot of `cp` (see
+   * SandboxVolumes.restore). The VM must not be running.
    */
   async swapIn(sandbox: SandboxRow, cp: Checkpoint): Promise<void> {
-    const staging = this.pool.path('sandboxes', restoreStagingName(sandbox.id));
-    await this.pool.delete(staging);
-    await this.pool.snapshot(this.path(cp), staging);
-    await this.pool.trash(this.pool.sandboxPath(sandbox.id));
-    crashPoint('restore.swap');
-    await this.pool.move(staging, this.pool.sandboxPath(sandbox.id));
+    await this.volumes.restore(sandbox.id, cp, () => crashPoint('restore.swap'));
+  }
+
+  /** After a crash: finishes or clears a restore's swap (see SandboxVolumes.recoverRestore). Returns true if it moved something. */
+  finishRestoreSwap(sandboxId: string): Promise<boolean> {
+    return this.volumes.recoverRestore(sandboxId);
+  }
+
+  /** Checkpoint volumes of `sandboxId` that no row owns (crash leftovers, temporary diff snapshots). */
+  orphans(sandboxId: string): Promise<StrayVolume[]> {
+    return this.volumes.strayCheckpoints(sandboxId, new Set(listCheckpoints(this.db, sandboxId).map((c) => c.id)));
   }
 
   /**
-   * After a crash: a staged restore whose swap did not finish is moved into
-   * place (the old subvolume was already in the trash) or, if the swap did
-   * finish, the leftover is removed. Returns true if it moved something.
+   * A read-only snapshot of the sandbox's current volume for a one-off reader
+   * (diff): a checkpoint volume without a row, so reconcile removes it if the
+   * caller cannot. The caller calls `discard`.
    */
-  async finishRestoreSwap(sandboxId: string): Promise<boolean> {
-    const staging = this.pool.path('sandboxes', restoreStagingName(sandboxId));
-    if (!(await this.pool.exists(staging))) return false;
-    if (await this.pool.exists(this.pool.sandboxPath(sandboxId))) {
-      await this.pool.trash(staging);
-      return false;
-    }
-    await this.pool.move(staging, this.pool.sandboxPath(sandboxId));
-    return true;
+  async snapshotForReading(sandbox: SandboxRow): Promise<{ disk: string; discard: () => Promise<void> }> {
+    const volume = { sandboxId: sandbox.id, id: `tmp-${newId()}` };
+    await this.snapshotSandbox(volume);
+    return { disk: this.volumes.checkpointDisk(volume), discard: async () => void (await this.volumes.trashCheckpoint(volume)) };
   }
 
-  /** Checkpoint subvolumes of `sandboxId` that no row owns (crash leftovers, temporary diff snapshots). */
-  async orphans(sandboxId: string): Promise<PoolPath[]> {
-    const known = new Set(listCheckpoints(this.db, sandboxId).map((c) => c.id));
-    const entries = await this.pool.list(this.pool.checkpointsDir(sandboxId));
-    return entries.filter((e) => !known.has(e.name)).map((e) => e.path);
-  }
-
-  /** A read-only snapshot of the sandbox's current subvolume for a one-off reader (diff); the caller removes it. */
-  async snapshotForReading(sandbox: SandboxRow): Promise<{ path: PoolPath; disk: PoolPath }> {
-    const name = `tmp-${newId()}`;
-    const path = this.pool.checkpointPath(sandbox.id, name);
-    await this.snapshotSandbox(sandbox.id, path);
-    return { path, disk: this.pool.path('checkpoints', sandbox.id, name, DISK_FILE) };
-  }
-
-  private async snapshotSandbox(sandboxId: string, dst: PoolPath): Promise<void> {
+  private async snapshotSandbox(volume: CheckpointVolume): Promise<void> {
     try {
-      await this.pool.snapshot(this.pool.sandboxPath(sandboxId), dst, { readOnly: true });
+      await this.volumes.checkpointSandbox(volume);
     } catch (err) {
       throw await this.asPoolFull(err, 'the snapshot');
     }
@@ -192,7 +160,7 @@ export class CheckpointStore {
 
   private async asPoolFull(err: unknown, what: string): Promise<unknown> {
     if (err instanceof PoolFullError) return err;
-    const { freeBytes } = await this.pool.usage().catch(() => ({ freeBytes: Number.MAX_SAFE_INTEGER }));
+    const freeBytes = await this.volumes.freeBytes().catch(() => Number.MAX_SAFE_INTEGER);
     if (isNoSpace(err) || freeBytes < MIN_FREE_FOR_CHECKPOINT_BYTES) {
       return new PoolFullError(`the pool ran out of space during ${what} (${Math.floor(freeBytes / MiB)} MiB free); the sandbox is unchanged`, { cause: err });
     }

@@ -26,21 +26,21 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HobConfig } from '../config.js';
 import { listSandboxes, setSandboxState, type HobDb, type Sandbox as SandboxRow, type SandboxState } from '../db/index.js';
-import type { Pool } from '../storage/index.js';
-import { SNAPSHOT_META_FILE } from '../vmm/snapshot-meta.js';
+import type { ImageVolumes, SandboxVolumes } from '../storage/index.js';
+import { isSnapshotComplete } from '../vmm/snapshot-meta.js';
 import type { VmHandle, VmmDriver, VmRunState, VmSpec } from '../vmm/types.js';
 import { cleanupExt4Scratch } from '../storage/ext4-diff.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { withDeadline } from './deadline.js';
-import { cleanImageStaging } from './images.js';
-import { MEMORY_DIR, vmRunDir, vmSpecFor } from './layout.js';
+import { vmRunDir, vmSpecFor } from './vm-spec.js';
 import { LiveVm } from './live-vm.js';
 import type { SandboxManager } from './manager.js';
 import { THAW_DEADLINE_MS } from './quiesce.js';
 
 export interface ReconcileDeps {
   readonly db: HobDb;
-  readonly pool: Pool;
+  readonly volumes: SandboxVolumes;
+  readonly images: ImageVolumes;
   readonly driver: VmmDriver;
   readonly config: HobConfig;
   readonly manager: SandboxManager;
@@ -58,25 +58,25 @@ export interface ReconcileReport {
 }
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const { db, pool, config, driver, manager, log } = deps;
+  const { db, volumes, config, driver, manager, log } = deps;
   const report = { adopted: [] as string[], markedStopped: [] as string[], undoneCreates: [] as string[], finishedRemoves: [] as string[], orphansRemoved: [] as string[], networksRemoved: [] as string[] };
   const rows = listSandboxes(db);
   const known = new Set(rows.map((r) => r.id));
-  const checkpoints = new CheckpointStore(db, pool);
+  const checkpoints = new CheckpointStore(db, volumes);
 
   // Before anything looks at sandboxes/: a staged restore must not be taken for an orphan.
   for (const row of rows) {
     if (await checkpoints.finishRestoreSwap(row.id)) log(`hob: reconcile: finished the interrupted restore of ${row.name}`);
     for (const orphan of await checkpoints.orphans(row.id)) {
-      await pool.trash(orphan);
-      report.orphansRemoved.push(orphan.slice(orphan.indexOf('checkpoints/')));
+      await volumes.trashStray(orphan);
+      report.orphansRemoved.push(orphan.label);
     }
   }
 
   /** Each row's state once the loop below is done (rows that are gone are absent). */
   const finalState = new Map<string, SandboxState>();
   for (const row of rows) {
-    const spec = vmSpecFor(pool, config, row);
+    const spec = vmSpecFor(volumes, config, row);
     switch (row.state) {
       case 'creating':
       case 'destroying': {
@@ -87,7 +87,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       }
       case 'running':
       case 'paused': {
-        const outcome = await adoptLive(deps, vmSpecFor(pool, config, row, manager.adoptedNet(row.id)), row);
+        const outcome = await adoptLive(deps, vmSpecFor(volumes, config, row, manager.adoptedNet(row.id)), row);
         if (outcome.vm) {
           manager.adopt(row.id, outcome.vm);
           report.adopted.push(row.name);
@@ -108,23 +108,21 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   }
   for (const [id, state] of finalState) {
     if (state === 'hibernated') continue;
-    const memoryDir = pool.path('sandboxes', id, MEMORY_DIR);
-    if (await pool.exists(memoryDir)) {
-      await pool.delete(memoryDir).catch((err: Error) => log(`hob: reconcile: removing a leftover memory image of ${id}: ${err.message}`));
-      report.orphansRemoved.push(`sandboxes/${id}/${MEMORY_DIR}`);
+    const memory = volumes.memory(id);
+    if (await memory.exists()) {
+      await memory.remove().catch((err: Error) => log(`hob: reconcile: removing a leftover memory image of ${id}: ${err.message}`));
+      report.orphansRemoved.push(memory.label);
     }
   }
 
-  for (const entry of await pool.list('sandboxes')) {
-    if (known.has(entry.name)) continue;
-    await killVm(driver, vmRunDir(config, entry.name), log);
-    await pool.trash(entry.path);
-    report.orphansRemoved.push(`sandboxes/${entry.name}`);
+  for (const stray of await volumes.straySandboxVolumes(known)) {
+    await killVm(driver, vmRunDir(config, stray.name), log);
+    await volumes.trashStray(stray);
+    report.orphansRemoved.push(stray.label);
   }
-  for (const entry of await pool.list('checkpoints')) {
-    if (known.has(entry.name)) continue;
-    await pool.trash(entry.path);
-    report.orphansRemoved.push(`checkpoints/${entry.name}`);
+  for (const stray of await volumes.strayCheckpointDirs(known)) {
+    await volumes.trashStray(stray);
+    report.orphansRemoved.push(stray.label);
   }
   const vmsDir = join(config.runDir, 'vms');
   for (const id of await readdir(vmsDir).catch(() => [] as string[])) {
@@ -135,7 +133,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   }
   // After adopting: the networks of adopted VMs are re-attached, every other one removed.
   report.networksRemoved.push(...(await manager.reconcileNetworks()));
-  await cleanImageStaging(pool);
+  await deps.images.cleanStaging();
   // Mount points a diff left when hobd died in the middle of it.
   await cleanupExt4Scratch(join(config.runDir, 'diff')).catch((err: Error) => log(`hob: reconcile: diff scratch: ${err.message}`));
   return report;
@@ -173,7 +171,7 @@ interface LiveRowOutcome {
 }
 
 async function adoptLive(deps: ReconcileDeps, spec: VmSpec, row: SandboxRow): Promise<LiveRowOutcome> {
-  const { driver, pool, log } = deps;
+  const { driver, volumes, log } = deps;
   let handle: VmHandle | null;
   try {
     handle = await driver.adopt(spec);
@@ -190,7 +188,7 @@ async function adoptLive(deps: ReconcileDeps, spec: VmSpec, row: SandboxRow): Pr
       log(`hob: reconcile: the VMM of ${row.name} does not say what state it is in (${(err as Error).message}); stopping it`);
     }
   }
-  const memoryComplete = await pool.exists(pool.path('sandboxes', row.id, MEMORY_DIR, SNAPSHOT_META_FILE));
+  const memoryComplete = await isSnapshotComplete(volumes.memory(row.id).dir);
   const decision = decideLiveRow(row.state === 'paused' ? 'paused' : 'running', vmm, memoryComplete);
   if (decision.action !== 'adopt' || !handle) {
     await handle?.kill();

@@ -11,7 +11,7 @@
  * - HobError 'internal': any other failure, with the command and its stderr.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConflictError, HobError, NotFoundError } from '../errors.js';
 import { fsError, run } from './errors.js';
@@ -293,7 +293,19 @@ export class Pool {
     return exclusiveBytes(p, this.usageMode === 'qgroup' && (await subvol.isSubvolume(p)) ? 'qgroup' : 'du');
   }
 
-  /** Size, used and free bytes of the whole pool filesystem. */
+  /**
+   * Bytes the pool can still take (statfs: f_bavail blocks). The one measure
+   * hob's space checks use (create, checkpoint, hibernate, an ENOSPC's
+   * message): it starts no process, which matters on the checkpoint's hot
+   * path; `usage()` runs `btrfs filesystem usage` and is for reports.
+   * @throws HobError 'internal' if statfs fails.
+   */
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(this.root).catch((e) => { throw fsError('statfs', this.root, e); });
+    return Number(fs.bavail) * Number(fs.bsize);
+  }
+
+  /** Size, used and free bytes of the whole pool filesystem, as `btrfs filesystem usage` reports them. */
   async usage(): Promise<PoolUsage> {
     return poolUsage(this.root);
   }

@@ -1,4 +1,4 @@
-import { open, readFile } from 'node:fs/promises';
+import { lstat, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { VmmError } from '../errors.js';
@@ -6,6 +6,14 @@ import type { VmSpec, VmmKind } from './types.js';
 
 /** Name of the file every driver writes last into a snapshot dir. */
 export const SNAPSHOT_META_FILE = 'vmm.json';
+
+/** True if snapshot dir `dir` holds a complete snapshot: its SNAPSHOT_META_FILE, written last, is there. */
+export async function isSnapshotComplete(dir: string): Promise<boolean> {
+  return lstat(join(dir, SNAPSHOT_META_FILE)).then(() => true, (e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return false;
+    throw e;
+  });
+}
 
 /**
  * `vmm.json`: what a memory snapshot was taken with. A snapshot restores only into the same

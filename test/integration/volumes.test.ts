@@ -1,0 +1,113 @@
+/**
+ * Sandbox and checkpoint volumes (storage/sandbox-volumes.ts) on a real
+ * loop-mounted btrfs: what core relies on when it speaks volumes instead of
+ * paths. Needs root, btrfs and loop devices; skips with a message otherwise.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageVolumes, Pool, SandboxVolumes } from '../../daemon/storage/index.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+function missingPrerequisite(): string | undefined {
+  if (process.getuid?.() !== 0) return 'root (mount, loop devices)';
+  if (!existsSync('/dev/loop-control')) return 'loop devices (/dev/loop-control)';
+  if (!existsSync('/sys/fs/btrfs')) return 'btrfs support in the kernel';
+  return undefined;
+}
+const missing = missingPrerequisite();
+if (missing) console.warn(`volume tests skipped: missing ${missing}`);
+
+describe.skipIf(missing !== undefined)('sandbox volumes (real loop-mounted btrfs)', () => {
+  let tmp: string;
+  let stateDir: string;
+  let pool: Pool;
+  let volumes: SandboxVolumes;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp('/tmp/hob-volumes-');
+    stateDir = join(tmp, 'state');
+    pool = await Pool.open({ stateDir, imageSize: 2 * GiB });
+    volumes = new SandboxVolumes(pool);
+    const built = join(tmp, 'built');
+    await execa('mkdir', ['-p', built]);
+    for (const [file, text] of [['kernel', 'K'], ['initramfs.img', 'I'], ['rootfs.img', 'root'], ['manifest.json', '{"variant":"test"}']]) {
+      await writeFile(join(built, file!), text!);
+    }
+    await new ImageVolumes(pool).import('img', built);
+  });
+
+  afterAll(async () => {
+    if (!tmp) return;
+    await pool?.close({ unmount: true }).catch(() => undefined);
+    await execa('umount', ['-l', join(stateDir, 'pool')], { reject: false });
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('creates a sandbox volume from an image: the rootfs becomes the disk, grown sparse; kernel and initramfs come along', async () => {
+    await volumes.createFromImage('sb1', 'img', 64 * MiB);
+    const files = volumes.bootFiles('sb1');
+    expect((await stat(files.disk)).size).toBe(64 * MiB);
+    expect(await readFile(files.kernel, 'utf8')).toBe('K');
+    expect(await readFile(files.initramfs, 'utf8')).toBe('I');
+    expect(existsSync(join(files.disk, '..', 'rootfs.img'))).toBe(false);
+  });
+
+  it('checkpoints read-only, restores through a staged volume, and forks from a checkpoint or the current disk', async () => {
+    const cp = { sandboxId: 'sb1', id: 'cp1' };
+    await volumes.checkpointSandbox(cp);
+    await expect(writeFile(volumes.checkpointDisk(cp), 'x')).rejects.toThrow();
+    await writeFile(volumes.bootFiles('sb1').disk, 'changed');
+    let windowSeen = false;
+    await volumes.restore('sb1', cp, () => {
+      windowSeen = true;
+      expect(existsSync(volumes.bootFiles('sb1').disk)).toBe(false);
+    });
+    expect(windowSeen).toBe(true);
+    expect((await readFile(volumes.bootFiles('sb1').disk, 'utf8')).startsWith('root')).toBe(true);
+    expect(await volumes.recoverRestore('sb1')).toBe(false);
+
+    await volumes.fork('sb2', { checkpoint: cp });
+    await volumes.fork('sb3', { sandboxId: 'sb1' });
+    await volumes.growDisk('sb3', 128 * MiB);
+    expect((await stat(volumes.bootFiles('sb3').disk)).size).toBe(128 * MiB);
+    expect(await volumes.checkpointExclusiveBytes(cp)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('recoverRestore moves a staged volume into place when the swap was cut short, and drops it when the swap was done', async () => {
+    const cp = { sandboxId: 'sb2', id: 'cp2' };
+    await volumes.checkpointSandbox(cp);
+    // A crash right after the old volume went to the trash.
+    await expect(volumes.restore('sb2', cp, () => { throw new Error('crash'); })).rejects.toThrow('crash');
+    expect(existsSync(volumes.bootFiles('sb2').disk)).toBe(false);
+    expect(await volumes.recoverRestore('sb2')).toBe(true);
+    expect(existsSync(volumes.bootFiles('sb2').disk)).toBe(true);
+    expect(await volumes.recoverRestore('sb2')).toBe(false);
+  });
+
+  it('a memory image is created, found and removed inside the sandbox volume', async () => {
+    const memory = volumes.memory('sb1');
+    expect(await memory.exists()).toBe(false);
+    await memory.create();
+    await writeFile(join(memory.dir, 'state'), 'ram');
+    expect(await memory.exists()).toBe(true);
+    expect(memory.label).toBe('sandboxes/sb1/memory');
+    expect(await memory.remove()).toBe(true);
+    expect(await memory.exists()).toBe(false);
+  });
+
+  it('lists strays, trashes a sandbox with its checkpoints, and measures free space', async () => {
+    expect((await volumes.strayCheckpoints('sb1', new Set())).map((s) => s.label)).toEqual(['checkpoints/sb1/cp1']);
+    expect(await volumes.strayCheckpoints('sb1', new Set(['cp1']))).toEqual([]);
+    expect((await volumes.straySandboxVolumes(new Set(['sb1', 'sb2']))).map((s) => s.name)).toEqual(['sb3']);
+    expect((await volumes.strayCheckpointDirs(new Set(['sb1']))).map((s) => s.label)).toEqual(['checkpoints/sb2']);
+    await volumes.trashSandbox('sb1');
+    expect(existsSync(volumes.bootFiles('sb1').disk)).toBe(false);
+    expect(await volumes.strayCheckpoints('sb1', new Set())).toEqual([]);
+    expect(await volumes.freeBytes()).toBeGreaterThan(100 * MiB);
+  });
+});
