@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { ExecProcess, ExecStatus } from '../agent/exec.js';
-import { exitCodeOf } from '../core/sessions.js';
+import { exitCodeOf } from '../core/guest-process.js';
 
 export interface RunOptions {
   /** Input: a buffer (written then EOF), a stream (piped, EOF at its end), or none (EOF at once). */
