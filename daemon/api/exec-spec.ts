@@ -2,8 +2,7 @@
  * What to run for an exec request: argv, environment, working directory, TTY,
  * stdin — derived from the websocket query or the HTTP exec body.
  */
-import type { ExecQuery, HttpExecBody } from './schemas.js';
-import { envPairsToRecord } from './schemas.js';
+import { envPairsToRecord, type ExecQuery, type HttpExecBody } from '../wire/exec.js';
 
 export interface ExecSpec {
   /** argv[0] is looked up in the guest's PATH when it has no slash. */

@@ -29,10 +29,10 @@
  */
 import { Hono } from 'hono';
 import type { CheckpointInfo, ProgressSink, Sandbox } from '../../core/types.js';
-import type { CheckpointComplete, CheckpointObject, DiffResponse, RestoreComplete } from '../../wire/checkpoints.js';
+import { CheckpointBody, CheckpointRefSchema, DiffQuery, ForkBody, ListCheckpointsQuery, type CheckpointComplete, type CheckpointObject, type DiffResponse, type RestoreComplete } from '../../wire/checkpoints.js';
+import { queryObject } from '../../wire/request-primitives.js';
 import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
-import { CheckpointBody, CheckpointRefSchema, DiffQuery, ForkBody, ListCheckpointsQuery, queryObject } from '../schemas.js';
 import { toSpriteObject } from '../sprite-object.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';

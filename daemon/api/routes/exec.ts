@@ -28,7 +28,8 @@ import { runProcess } from '../exec-run.js';
 import { specFromHttpBody, specFromQuery, startFailure, type ExecSpec } from '../exec-spec.js';
 import { startProcess } from '../agent-exec.js';
 import { ndjsonStream } from '../ndjson.js';
-import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema, queryObject } from '../schemas.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema } from '../../wire/exec.js';
+import { queryObject } from '../../wire/request-primitives.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
 
