@@ -68,6 +68,18 @@ export const ExitFrame = z.looseObject({
 });
 export type ExitFrame = z.infer<typeof ExitFrame>;
 
+/** A port started or stopped listening in the guest, sent while the exec websocket is open (core/port-events.ts). */
+export const PortEventFrame = z.looseObject({
+  type: z.enum(['port_opened', 'port_closed']),
+  /** The guest TCP port. */
+  port: z.number().int().min(1).max(65535),
+  /** The address the guest listens on, as its kernel reports it ("0.0.0.0", "::", "127.0.0.1"); hob always sends it. */
+  address: z.string().optional(),
+  /** hob: the sandbox URL, when it routes to this port (`http://<name>.localhost:<apiport>/`). */
+  url: z.string().optional(),
+});
+export type PortEventFrame = z.infer<typeof PortEventFrame>;
+
 // ---------------------------------------------------------------- requests
 
 const Argv = z.array(z.string().max(128 * 1024).refine((a) => !a.includes('\0'), 'arguments must not contain NUL')).max(10_000);

@@ -38,7 +38,7 @@
  * is a last line `{type: "error", data: message, timestamp}`.
  */
 import { Hono } from 'hono';
-import { useAgent, withAgent, type AgentClient, type ServiceLogStream } from '../../core/guest.js';
+import { useAgent, withAgent, type GuestServices, type ServiceLogReader } from '../../core/guest.js';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition, type ServiceInfo, type ServiceLogEntry } from '../../protocol/index.js';
 import { queryObject } from '../../wire/request-primitives.js';
 import { ServiceBody, ServiceLogsQuery, ServiceSignalBody, ServiceStopQuery, ServiceStreamQuery, type ServiceLogEvent, type ServiceObject } from '../../wire/services.js';
@@ -118,7 +118,7 @@ function serviceParam(value: string | undefined): string {
  * Bytes of events queued for an HTTP client before writers wait for it to
  * read (backpressure). A client that stops reading then stops the relay, the
  * log stream stops reading from the agent, and the agent, out of channel
- * credit, drops lines for it with a marker (guest-image/agent/services/handlers.ts).
+ * credit, drops lines for it with a marker (the guest agent's service handlers).
  */
 const MAX_QUEUED_RESPONSE_BYTES = 64 * 1024;
 
@@ -158,7 +158,7 @@ function eventStream(run: (write: WriteEvent, aborted: AbortSignal) => Promise<v
  * follower, then waits for `operation`.
  */
 async function relay(
-  follower: ServiceLogStream,
+  follower: ServiceLogReader,
   write: WriteEvent,
   aborted: AbortSignal,
   stopAfter: Promise<unknown>,
@@ -222,14 +222,14 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     name: string,
     svc: string,
     allowMissing: boolean,
-    operation: (agent: AgentClient) => Promise<unknown>,
-    streamFor: (agent: AgentClient, aborted: AbortSignal) => { readonly stopAfter: Promise<unknown>; readonly operation?: Promise<unknown> },
+    operation: (services: GuestServices) => Promise<unknown>,
+    streamFor: (services: GuestServices, aborted: AbortSignal) => { readonly stopAfter: Promise<unknown>; readonly operation?: Promise<unknown> },
   ): Promise<Response> => {
     const { agent, release } = await useAgent(deps, name);
-    let follower: ServiceLogStream | undefined;
+    let follower: ServiceLogReader | undefined;
     try {
       follower = await agent.services.logs(svc, { lines: 0, follow: true, allowMissing });
-      await operation(agent);
+      await operation(agent.services);
     } catch (err) {
       follower?.close();
       release();
@@ -238,7 +238,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const following = follower;
     return eventStream(
       async (write, aborted) => {
-        const { stopAfter, operation: running } = streamFor(agent, aborted);
+        const { stopAfter, operation: running } = streamFor(agent.services, aborted);
         // A failure is reported by relay (or below): do not let it go unhandled meanwhile.
         running?.catch(() => undefined);
         await relay(following, write, aborted, stopAfter, running);
@@ -273,7 +273,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const q = parseInput(ServiceStreamQuery, query(c), 'query');
     const definition = definitionFromBody(await readJsonBody(c.req.raw, ServiceBody));
     const duration = q.duration ?? DEFAULT_DURATION_MS;
-    return streamed(c, name, svc, true, (agent) => agent.services.put(svc, definition), (_agent, aborted) => ({ stopAfter: sleep(duration, aborted) }));
+    return streamed(c, name, svc, true, (services) => services.put(svc, definition), (_services, aborted) => ({ stopAfter: sleep(duration, aborted) }));
   });
 
   router.delete('/:name/services/:svc', async (c) => {
@@ -287,7 +287,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const name = nameParam(c.req.param('name'));
     const svc = serviceParam(c.req.param('svc'));
     const duration = parseInput(ServiceStreamQuery, query(c), 'query').duration ?? DEFAULT_DURATION_MS;
-    return streamed(c, name, svc, false, (agent) => agent.services.start(svc), (_agent, aborted) => ({ stopAfter: sleep(duration, aborted) }));
+    return streamed(c, name, svc, false, (services) => services.start(svc), (_services, aborted) => ({ stopAfter: sleep(duration, aborted) }));
   });
 
   router.post('/:name/services/:svc/restart', async (c) => {
@@ -299,11 +299,11 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       name,
       svc,
       false,
-      (agent) => agent.services.get(svc),
-      (agent, aborted) => {
+      (services) => services.get(svc),
+      (services, aborted) => {
         const operation = (async () => {
-          await agent.services.stop(svc, { timeoutMs: DEFAULT_STOP_TIMEOUT_MS });
-          await agent.services.start(svc);
+          await services.stop(svc, { timeoutMs: DEFAULT_STOP_TIMEOUT_MS });
+          await services.start(svc);
         })();
         return { operation, stopAfter: operation.then(() => sleep(duration, aborted)) };
       },
@@ -315,8 +315,8 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const svc = serviceParam(c.req.param('svc'));
     const timeoutMs = parseInput(ServiceStopQuery, query(c), 'query').timeout ?? DEFAULT_STOP_TIMEOUT_MS;
     // The service must exist before the stream starts (404 otherwise); the stop itself is streamed.
-    return streamed(c, name, svc, false, (agent) => agent.services.get(svc), (agent) => {
-      const operation = agent.services.stop(svc, { timeoutMs });
+    return streamed(c, name, svc, false, (services) => services.get(svc), (services) => {
+      const operation = services.stop(svc, { timeoutMs });
       return { operation, stopAfter: operation };
     });
   });
@@ -327,7 +327,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const q = parseInput(ServiceLogsQuery, query(c), 'query');
     const follow = q.follow === true || q.duration !== undefined;
     const { agent, release } = await useAgent(deps, name);
-    let reader: ServiceLogStream;
+    let reader: ServiceLogReader;
     try {
       reader = await agent.services.logs(svc, { lines: q.lines ?? 100, follow });
     } catch (err) {

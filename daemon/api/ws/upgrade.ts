@@ -19,11 +19,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { AgentClient } from '../../agent/client.js';
-import { httpPortOf } from '../../agent/services.js';
 import type { ExecProcess } from '../../agent/exec.js';
-import { useAgent } from '../../core/guest.js';
+import { urlPortOf, useAgent, type GuestConnection } from '../../core/guest.js';
+import { PortEventHub } from '../../core/port-events.js';
 import { NotFoundError, BadRequestError, GuestError } from '../../errors.js';
+import type { PortEventFrame } from '../../wire/exec.js';
 import type { ApiDeps, ApiLog } from '../context.js';
 import { errorResponse, type ErrorBody } from '../errors.js';
 import { writeRawJson } from '../raw-response.js';
@@ -35,7 +35,6 @@ import { EXEC_QUERY_ARRAYS, ExecQuery, SessionIdSchema } from '../../wire/exec.j
 import { queryObject } from '../../wire/request-primitives.js';
 import { startProcess } from '../agent-exec.js';
 import { parseInput } from '../validate.js';
-import { PortEventHub, type PortEventMessage } from '../port-events.js';
 import { DEFAULT_HTTP_PORT } from '../sandbox-host.js';
 import { sandboxUrl } from '../sprite-object.js';
 import { failExecSocket, serveExecSocket, type Accepted, type EarlyMessage } from './exec-socket.js';
@@ -78,15 +77,15 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
   // looked up by the hub once for all websockets of a sandbox, rate-limited.
   const ports = new PortEventHub({
     onError: (message) => log.warn(message),
-    ...(deps.sandboxHost ? { urlPortOf: (agent: AgentClient) => httpPortOf(agent.services).then((p) => p ?? DEFAULT_HTTP_PORT, () => DEFAULT_HTTP_PORT) } : {}),
+    ...(deps.sandboxHost ? { urlPortOf: urlPortOf(DEFAULT_HTTP_PORT) } : {}),
   });
 
   /** Sends the guest's port events on an exec websocket while it is open. */
-  const sendPortEvents = (ws: WebSocket, name: string, agent: AgentClient): void => {
+  const sendPortEvents = (ws: WebSocket, name: string, agent: GuestConnection): void => {
     if (ws.readyState !== ws.OPEN) return; // ended already (a quick exit): its 'close' may have passed
     const unsubscribe = ports.subscribe(agent, (event) => {
       if (ws.readyState !== ws.OPEN) return;
-      const message: PortEventMessage = {
+      const message: PortEventFrame = {
         type: event.type === 'opened' ? 'port_opened' : 'port_closed',
         port: event.port,
         address: event.address,
