@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { argvFromQuery, execEnv, specFromHttpBody, specFromQuery } from '../../daemon/api/exec-spec.js';
+import { argvFromQuery, execEnv, specFromHttpBody, specFromQuery } from '../../daemon/core/exec-spec.js';
 import { decodeContinuation, encodeContinuation } from '../../daemon/api/routes/sandboxes.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery } from '../../daemon/wire/exec.js';
 import { FileModeSchema, FsWriteQuery, formatMode, resolveGuestPath } from '../../daemon/wire/fs.js';

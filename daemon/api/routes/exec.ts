@@ -18,15 +18,13 @@
  */
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
-import type { ExecProcess } from '../../agent/exec.js';
-import { AgentError, BadRequestError, GuestError, NotFoundError } from '../../errors.js';
+import { runExec, runProcess, startExec } from '../../core/exec.js';
+import { specFromHttpBody, specFromQuery } from '../../core/exec-spec.js';
+import { AgentError, BadRequestError, NotFoundError } from '../../errors.js';
 import { consoleLog, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { GONE_STATUS } from '../errors.js';
 import { encodeExitFrame, encodeStreamFrame, StreamByte } from '../exec-frames.js';
 import { FramePacer } from '../frame-pacer.js';
-import { runProcess } from '../exec-run.js';
-import { specFromHttpBody, specFromQuery, startFailure, type ExecSpec } from '../exec-spec.js';
-import { startProcess } from '../agent-exec.js';
 import { ndjsonStream } from '../ndjson.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema } from '../../wire/exec.js';
 import { queryObject } from '../../wire/request-primitives.js';
@@ -89,24 +87,20 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     const out = new Collector(MAX_JSON_EXEC_OUTPUT);
     const err = new Collector(MAX_JSON_EXEC_OUTPUT);
     const all = new Collector(2 * MAX_JSON_EXEC_OUTPUT);
-    const release = deps.sessions.hold(name);
-    let result;
-    try {
-      const started = await start(spec, name);
-      if (!started.ok) {
-        return c.json({ output: started.failure.text, stdout: '', stderr: started.failure.text, exit_code: started.failure.exitCode, signal: null, timed_out: false, truncated: false });
-      }
-      result = await runProcess(
-        started.process,
-        (stream, data) => {
-          (stream === 1 ? out : err).add(data);
-          all.add(data);
-        },
-        { stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'), timeoutMs: body.timeout, abort: c.req.raw.signal },
-      );
-    } finally {
-      release();
+    const run = await runExec(
+      deps,
+      name,
+      spec,
+      (stream, data) => {
+        (stream === 1 ? out : err).add(data);
+        all.add(data);
+      },
+      { stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'), timeoutMs: body.timeout, abort: c.req.raw.signal },
+    );
+    if (!run.ok) {
+      return c.json({ output: run.failure.text, stdout: '', stderr: run.failure.text, exit_code: run.failure.exitCode, signal: null, timed_out: false, truncated: false });
     }
+    const result = run.result;
     if (result.status === null) throw new GuestConnectionLost(result.error ?? 'unknown');
     return c.json({
       output: all.text(),
@@ -119,34 +113,15 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     });
   });
 
-  /** Starts a process; a failure inside the guest becomes a shell-style result, anything else is thrown. */
-  async function start(spec: ExecSpec, name: string): Promise<Started> {
-    const agent = await deps.sandboxes.agent(name);
-    try {
-      return { ok: true, process: await startProcess(agent, spec) };
-    } catch (err) {
-      if (!(err instanceof GuestError)) throw err;
-      return { ok: false, failure: startFailure(spec.argv[0] ?? '', err.guestCode, err.message) };
-    }
-  }
-
   /** The SDKs' execFileHTTP form. */
   async function streamedExec(request: Request, name: string, params: URLSearchParams): Promise<Response> {
     const query = parseInput(ExecQuery, queryObject(params, EXEC_QUERY_ARRAYS), 'query');
     if (query.tty) throw new BadRequestError('a TTY needs the websocket exec');
     const sandbox = deps.sandboxes.get(name);
     const spec = specFromQuery(query, sandbox.environment);
-    const release = deps.sessions.hold(name);
-    let started: Started;
-    try {
-      started = await start(spec, name);
-    } catch (err) {
-      release();
-      throw err;
-    }
+    const started = await startExec(deps, name, spec);
     const headers = { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' };
     if (!started.ok) {
-      release();
       const frames = Buffer.concat([encodeStreamFrame(StreamByte.Stderr, Buffer.from(started.failure.text)), encodeExitFrame(started.failure.exitCode)]);
       return new Response(frames, { status: 200, headers });
     }
@@ -183,7 +158,7 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
             }
           },
           { stdin, abort: request.signal },
-        ).finally(release).then(
+        ).finally(started.release).then(
           async (result) => {
             pacer.push(StreamByte.Exit, Buffer.from([result.exitCode & 0xff]), false);
             await pacer.drained();
@@ -209,8 +184,6 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
 
   return router;
 }
-
-type Started = { ok: true; process: ExecProcess } | { ok: false; failure: { exitCode: number; text: string } };
 
 /** The guest connection went away while the process ran (the sandbox stopped or crashed). */
 class GuestConnectionLost extends AgentError {

@@ -19,21 +19,20 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { ExecProcess } from '../../agent/exec.js';
+import { abandonExec, startExec, startSession } from '../../core/exec.js';
+import { specFromQuery } from '../../core/exec-spec.js';
 import { urlPortOf, useAgent, type GuestConnection } from '../../core/guest.js';
 import { PortEventHub } from '../../core/port-events.js';
-import { NotFoundError, BadRequestError, GuestError } from '../../errors.js';
+import { NotFoundError, BadRequestError } from '../../errors.js';
 import type { PortEventFrame } from '../../wire/exec.js';
 import type { ApiDeps, ApiLog } from '../context.js';
 import { errorResponse, type ErrorBody } from '../errors.js';
 import { writeRawJson } from '../raw-response.js';
 import { CAPABILITIES, CAPABILITIES_HEADER } from '../exec-frames.js';
-import { specFromQuery, startFailure } from '../exec-spec.js';
 import { admit, type ListenerKind } from '../guard.js';
 import { SandboxNameSchema } from '../../core/names.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, SessionIdSchema } from '../../wire/exec.js';
 import { queryObject } from '../../wire/request-primitives.js';
-import { startProcess } from '../agent-exec.js';
 import { parseInput } from '../validate.js';
 import { DEFAULT_HTTP_PORT } from '../sandbox-host.js';
 import { sandboxUrl } from '../sprite-object.js';
@@ -187,41 +186,24 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
         throw new BadRequestError('cmd is required for a non-TTY exec');
       }
       const spec = specFromQuery(query, sandbox.environment);
-      // Held from the wake until the session exists (which then keeps the sandbox busy itself).
-      const { agent, release } = await useAgent(deps, name);
+      // Started before the handshake (output produced meanwhile is replayed from the scrollback), held until it is a session.
+      const started = await startExec(deps, name, spec);
       try {
-        // Start before the handshake: output produced meanwhile lands in the scrollback and is replayed.
-        let process: ExecProcess | undefined;
-        let failure: { exitCode: number; text: string } | undefined;
-        try {
-          process = await startProcess(agent, spec);
-        } catch (err) {
-          // Not startable in the guest (no such command, bad dir): answered like a shell would, after the handshake.
-          if (!(err instanceof GuestError)) throw err;
-          failure = startFailure(spec.argv[0] ?? '', err.guestCode, err.message);
-        }
         const accepted = await complete(request, socket, head);
-        if (!process) {
-          if (accepted && failure) failExecSocket(accepted.ws, spec.tty !== undefined, failure.exitCode, failure.text);
+        if (!started.ok) {
+          // Not startable in the guest (no such command, bad dir): answered like a shell would, after the handshake.
+          if (accepted) failExecSocket(accepted.ws, spec.tty !== undefined, started.failure.exitCode, started.failure.text);
           return;
         }
         if (!accepted) {
-          process.close(); // the client left before it ever saw the process
+          abandonExec(started); // the client left before it ever saw the process
           return;
         }
-        const maxRunAfterDisconnectMs = query.max_run_after_disconnect ?? (spec.tty ? 0 : 10_000);
-        const session = deps.sessions.start(name, process, {
-          argv: spec.argv,
-          cwd: spec.cwd,
-          tty: spec.tty !== undefined,
-          rows: spec.tty?.rows ?? query.rows,
-          cols: spec.tty?.cols ?? query.cols,
-          maxRunAfterDisconnectMs,
-        });
+        const session = startSession(deps, name, started, spec, { rows: query.rows, cols: query.cols, maxRunAfterDisconnectMs: query.max_run_after_disconnect });
         serveExecSocket(accepted, session, true, log);
-        sendPortEvents(accepted.ws, name, agent);
+        sendPortEvents(accepted.ws, name, started.guest);
       } finally {
-        release();
+        if (started.ok) started.release();
       }
     } catch (err) {
       rejectWith(socket, err, log);
