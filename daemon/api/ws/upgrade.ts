@@ -12,7 +12,7 @@
  * - `GET /{name}/proxy`                   TCP connection to a guest port (proxy-socket.ts)
  *
  * Exec websockets also carry `port_opened` / `port_closed` text frames while
- * they are open (../port-events.ts). Upgrades of any kind addressed to a
+ * they are open (core/port-events.ts). Upgrades of any kind addressed to a
  * sandbox URL (`Host: <name>.localhost:<port>`) go to the sandbox host
  * (../sandbox-host.ts), which relays them to the guest.
  */
