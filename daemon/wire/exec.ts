@@ -5,7 +5,7 @@
  * Key order is the order the CLI's `--json` prints them in: keep it.
  */
 import { z } from 'zod';
-import { AbsoluteGuestPath, DurationSchema, EnvMap, GuestPathText, MAX_DURATION_MS, QueryBool, QueryInt } from './request-primitives.js';
+import { AbsoluteGuestPath, DurationSchema, EnvMap, GuestPathText, MAX_DURATION_MS, QueryBool, QueryInt, signalName } from './request-primitives.js';
 
 /** One entry of `GET .../exec` (Sprites' session listing, then hob's fields). */
 export const SessionListing = z.looseObject({
@@ -126,19 +126,7 @@ export function envPairsToRecord(pairs: readonly string[]): Record<string, strin
 export const SessionIdSchema = z.string().regex(/^[0-9A-Za-z_-]{1,64}$/, 'not a session id');
 
 export const KillSessionQuery = z.object({
-  signal: z
-    .string()
-    .max(16)
-    .default('TERM')
-    .transform((v, ctx) => {
-      const upper = v.trim().toUpperCase();
-      const bare = upper.startsWith('SIG') ? upper.slice(3) : upper;
-      if (!['INT', 'TERM', 'HUP', 'KILL', 'QUIT', 'USR1', 'USR2'].includes(bare)) {
-        ctx.addIssue({ code: 'custom', message: 'signal must be one of INT TERM HUP KILL QUIT USR1 USR2' });
-        return z.NEVER;
-      }
-      return `SIG${bare}`;
-    }),
+  signal: signalName(['INT', 'TERM', 'HUP', 'KILL', 'QUIT', 'USR1', 'USR2']).default('SIGTERM'),
   /** How long to wait for the process to exit before SIGKILL; "0s" (the default) means do not escalate. */
   timeout: DurationSchema.optional(),
 });

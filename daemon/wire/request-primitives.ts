@@ -62,6 +62,22 @@ export const GuestPathText = z
 
 export const AbsoluteGuestPath = GuestPathText.refine((p) => p.startsWith('/'), 'must be an absolute path');
 
+/** A signal name as clients write it ("TERM", "sigterm", "SIGTERM"), one of `allowed` (bare names), parsed into "SIGTERM". */
+export function signalName(allowed: readonly string[]) {
+  return z
+    .string()
+    .max(16)
+    .transform((v, ctx) => {
+      const upper = v.trim().toUpperCase();
+      const bare = upper.startsWith('SIG') ? upper.slice(3) : upper;
+      if (!allowed.includes(bare)) {
+        ctx.addIssue({ code: 'custom', message: `signal must be one of ${allowed.join(' ')}` });
+        return z.NEVER;
+      }
+      return `SIG${bare}`;
+    });
+}
+
 /** Environment variable names as POSIX shells accept them. */
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/, 'environment variable names are letters, digits and _');
 export const EnvMap = z

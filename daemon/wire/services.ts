@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { ServiceNameSchema } from '../protocol/index.js';
-import { DurationSchema, QueryBool } from './request-primitives.js';
+import { DurationSchema, QueryBool, signalName } from './request-primitives.js';
 
 export const ServiceStateObject = z.looseObject({
   name: z.string(),
@@ -73,21 +73,8 @@ export const ServiceBody = z.object({
 });
 export type ServiceBody = z.infer<typeof ServiceBody>;
 
-const SIGNALS = ['HUP', 'INT', 'QUIT', 'KILL', 'USR1', 'USR2', 'TERM', 'CONT', 'STOP', 'TSTP', 'WINCH', 'ALRM'];
-
-/** "TERM", "sigterm", "SIGTERM" → "SIGTERM"; only the signals a service might be sent. */
-export const ServiceSignalSchema = z
-  .string()
-  .max(16)
-  .transform((v, ctx) => {
-    const upper = v.trim().toUpperCase();
-    const bare = upper.startsWith('SIG') ? upper.slice(3) : upper;
-    if (!SIGNALS.includes(bare)) {
-      ctx.addIssue({ code: 'custom', message: `signal must be one of ${SIGNALS.join(' ')}` });
-      return z.NEVER;
-    }
-    return `SIG${bare}`;
-  });
+/** Only the signals a service might be sent. */
+export const ServiceSignalSchema = signalName(['HUP', 'INT', 'QUIT', 'KILL', 'USR1', 'USR2', 'TERM', 'CONT', 'STOP', 'TSTP', 'WINCH', 'ALRM']);
 
 /** Body of `POST .../services/signal`. */
 export const ServiceSignalBody = z.object({ name: ServiceNameSchema, signal: ServiceSignalSchema });
