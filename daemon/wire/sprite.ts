@@ -77,8 +77,10 @@ const UrlSettings = z.object({
   private_access: z.string().max(32).optional(),
 });
 
+/** Longest idle time hobd accepts: 30 days. */
+export const MAX_IDLE_SECONDS = 30 * 86_400;
 /** An idle time in whole seconds: 0 turns the step off, at most 30 days (core/idle.ts). */
-const IdleSeconds = z.number().int().min(0).max(30 * 86_400);
+const IdleSeconds = z.number().int().min(0).max(MAX_IDLE_SECONDS);
 
 /**
  * `idle` of `PUT /{name}` (hob extension): per-sandbox idle times. A key left out
