@@ -13,13 +13,29 @@ import type { SessionRegistry } from './sessions.js';
 import type { SandboxService } from './types.js';
 
 /**
- * A sandbox's connection to its guest agent, as SandboxService.agent and
- * useAgent hand it out. An alias rather than a type of core's own because core
- * is this port's owner: it connects, reconnects and closes it (manager.ts), and
- * the agent client is its only implementation. Outside core it is used for
- * file operations and otherwise handed back to core (exec, tunnels, port events).
+ * What callers of useAgent may do with a sandbox's guest: files, services,
+ * tunnels, processes and port watches. Not its lifecycle (freeze, sync, clock,
+ * shutdown): that is the manager's, which owns the connection itself
+ * (SandboxService.agent). The agent client implements it; its method types are
+ * picked from it so that the two cannot drift apart.
  */
-export type GuestConnection = AgentClient;
+export type GuestConnection = Pick<
+  AgentClient,
+  | 'isClosed'
+  | 'supports'
+  | 'exec'
+  | 'watchPorts'
+  | 'openTunnel'
+  | 'services'
+  | 'readFile'
+  | 'writeFile'
+  | 'stat'
+  | 'list'
+  | 'mkdir'
+  | 'rename'
+  | 'remove'
+  | 'chmod'
+>;
 
 /** The guest's service supervisor, as the services routes use it (`GuestConnection.services`). */
 export type GuestServices = Pick<AgentServices, 'list' | 'get' | 'put' | 'delete' | 'start' | 'stop' | 'signal' | 'logs'>;
@@ -35,7 +51,8 @@ export { InvalidGuestAnswerError } from '../agent/answer.js';
 
 /** What `useAgent` needs of core. */
 export interface GuestAccess {
-  readonly sandboxes: Pick<SandboxService, 'agent'>;
+  /** SandboxService provides it: `agent` wakes the sandbox and connects. */
+  readonly sandboxes: { agent(name: string): Promise<GuestConnection> };
   readonly sessions: Pick<SessionRegistry, 'hold'>;
 }
 
