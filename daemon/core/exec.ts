@@ -6,7 +6,8 @@
  * way (a session keeps it busy by itself); a process the guest cannot start
  * (no such command, bad directory) is answered as a shell would, with exit
  * code 127/126 and the reason as its stderr; exit codes are shell-style
- * (guest-process.ts). The API only frames this: routes/exec.ts (HTTP) and
+ * (guest-process.ts). Also killing a session, escalating to SIGKILL after a
+ * timeout (`killSession`). The API only frames this: routes/exec.ts (HTTP) and
  * ws/upgrade.ts (websocket).
  */
 import type { Readable } from 'node:stream';
@@ -113,6 +114,49 @@ export function startSession(core: ExecCore, name: string, started: StartedExec,
 export function abandonExec(started: StartedExec): void {
   started.process.close();
   started.release();
+}
+
+/** How long a kill with a timeout waits after the escalation to SIGKILL. */
+const KILL_WAIT_MS = 5_000;
+
+/** One step of a session kill, as the kill stream reports it (wire/exec.ts KillLine, without its time). */
+export interface KillStep {
+  readonly type: 'signal' | 'exited' | 'error';
+  readonly message: string;
+  readonly signal?: string;
+  readonly exit_code?: number;
+  readonly pid: number;
+}
+
+/**
+ * Sends `signal` to a session's process; with a `timeoutMs` above 0, waits
+ * that long for it to exit, then sends SIGKILL and waits KILL_WAIT_MS more.
+ * Reports each step as it happens.
+ */
+export async function killSession(session: Session, signal: string, timeoutMs: number | undefined, report: (step: KillStep) => void): Promise<void> {
+  const pid = session.pid;
+  session.kill(signal, 0);
+  report({ type: 'signal', message: `sent ${signal} to process ${pid}`, signal, pid });
+  if (timeoutMs === undefined || timeoutMs <= 0) return;
+  let exit = await waitOrTimeout(session.waitExit(), timeoutMs);
+  if (!exit) {
+    session.kill('SIGKILL', 0);
+    report({ type: 'signal', message: `process ${pid} still running after ${timeoutMs} ms: sent SIGKILL`, signal: 'SIGKILL', pid });
+    exit = await waitOrTimeout(session.waitExit(), KILL_WAIT_MS);
+  }
+  if (exit) report({ type: 'exited', message: `process ${pid} exited with ${exit.exitCode}`, exit_code: exit.exitCode, pid });
+  else report({ type: 'error', message: `process ${pid} did not exit`, pid });
+}
+
+function waitOrTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+    promise.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
 }
 
 /** Receives a running process's output: stream 1 stdout, 2 stderr. */

@@ -18,7 +18,7 @@
  */
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
-import { runExec, runProcess, startExec } from '../../core/exec.js';
+import { killSession, runExec, runProcess, startExec, type KillStep } from '../../core/exec.js';
 import { specFromHttpBody, specFromQuery } from '../../core/exec-spec.js';
 import { AgentError, BadRequestError, NotFoundError } from '../../errors.js';
 import { consoleLog, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
@@ -35,8 +35,6 @@ import { nameParam } from './sandboxes.js';
 export const MAX_JSON_EXEC_OUTPUT = 8 * 1024 * 1024;
 /** Output the streamed HTTP exec holds before it pauses the process's output. */
 const PACER_HIGH_WATER = 1024 * 1024;
-/** How long a kill with a timeout waits after the escalation to SIGKILL. */
-const KILL_WAIT_MS = 5_000;
 
 export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
@@ -58,21 +56,9 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
 
     return ndjsonStream(async (out) => {
       // The client may leave: its lines are dropped, the kill goes on.
-      const line = (value: Record<string, unknown>): void => out.line({ ...value, time: new Date().toISOString() });
-      const pid = session.pid;
-      session.kill(query.signal, 0);
-      line({ type: 'signal', message: `sent ${query.signal} to process ${pid}`, signal: query.signal, pid });
-      if (query.timeout !== undefined && query.timeout > 0) {
-        let exit = await waitOrTimeout(session.waitExit(), query.timeout);
-        if (!exit) {
-          session.kill('SIGKILL', 0);
-          line({ type: 'signal', message: `process ${pid} still running after ${query.timeout} ms: sent SIGKILL`, signal: 'SIGKILL', pid });
-          exit = await waitOrTimeout(session.waitExit(), KILL_WAIT_MS);
-        }
-        if (exit) line({ type: 'exited', message: `process ${pid} exited with ${exit.exitCode}`, exit_code: exit.exitCode, pid });
-        else line({ type: 'error', message: `process ${pid} did not exit`, pid });
-      }
-      line({ type: 'complete', message: 'done', pid });
+      const line = (step: KillStep | { type: 'complete'; message: string; pid: number }): void => out.line({ ...step, time: new Date().toISOString() });
+      await killSession(session, query.signal, query.timeout, line);
+      line({ type: 'complete', message: 'done', pid: session.pid });
     });
   });
 
@@ -215,15 +201,4 @@ class Collector {
   text(): string {
     return Buffer.concat(this.chunks, this.size).toString('utf8');
   }
-}
-
-function waitOrTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    timer.unref();
-    promise.then((value) => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-  });
 }
