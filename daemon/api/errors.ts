@@ -10,7 +10,7 @@
  * Errors reported by the guest for a file operation (GuestError with an errno
  * name) get the Sprites filesystem shape instead, see `fsErrorBody`.
  */
-import { InvalidGuestAnswerError } from '../agent/answer.js';
+import { InvalidGuestAnswerError } from '../core/guest.js';
 import { GuestError, HobError, type ErrorCode } from '../errors.js';
 
 /** HTTP status per error code. */

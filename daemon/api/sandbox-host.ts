@@ -38,13 +38,12 @@ import { Readable, type Duplex } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { TokenStore } from '../auth/tokens.js';
 import { useAgent } from '../core/guest.js';
+import { connectGuestLoopback, isNothingListening, type GuestTunnel } from '../core/guest-tunnel.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import type { Sandbox, SandboxService } from '../core/types.js';
-import type { TunnelStream } from '../agent/tunnel.js';
 import { GuestError } from '../errors.js';
 import { consoleLog, type ApiLog } from './log.js';
 import { errorResponse } from './errors.js';
-import { connectGuestLoopback, isNothingListening } from './guest-port.js';
 import { writeRawJson } from './raw-response.js';
 import { sandboxUrl } from './sprite-object.js';
 import { LOGIN_PARAM, UrlAuthenticator, sessionCookie, withoutHobCookie, type LoginGrant } from './url-auth.js';
@@ -130,7 +129,7 @@ export function createSandboxHost(deps: SandboxHostDeps): SandboxHost {
   };
 
   /** Wakes the sandbox and connects to its HTTP port, holding it; the hold ends when the tunnel closes. */
-  const connect = async (name: string): Promise<Result<TunnelStream>> => {
+  const connect = async (name: string): Promise<Result<GuestTunnel>> => {
     let release: (() => void) | undefined;
     let port: number | undefined;
     try {
@@ -175,7 +174,7 @@ export function createSandboxHost(deps: SandboxHostDeps): SandboxHost {
   };
 
   /** Sends the request through the tunnel and turns the guest's answer into the Response. */
-  const forward = (request: Request, url: URL, tunnel: TunnelStream): Promise<Response> =>
+  const forward = (request: Request, url: URL, tunnel: GuestTunnel): Promise<Response> =>
     new Promise<Response>((resolve) => {
       const headers: OutgoingHttpHeaders = {};
       request.headers.forEach((value, key) => {

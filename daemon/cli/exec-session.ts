@@ -22,7 +22,7 @@ import { constants as osConstants } from 'node:os';
 import { WebSocket, type RawData } from 'ws';
 import type { OpenSocket } from './client.js';
 import type { CliIo, CliOutput } from './context.js';
-import { PortEventFrame } from './port-hint.js';
+import { PortEventFrame } from '../wire/exec.js';
 import { ExitFrame, SessionInfoFrame } from './schemas.js';
 import { DETACH_KEY, enterRawMode, type RawMode } from './terminal.js';
 

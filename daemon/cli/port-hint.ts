@@ -1,17 +1,9 @@
 /**
- * `port_opened` / `port_closed` frames of exec websockets (daemon/api/port-events.ts),
- * and the hint the CLI prints for them on a terminal:
+ * The hint the CLI prints on a terminal for the `port_opened` / `port_closed`
+ * frames of exec websockets (daemon/wire/exec.ts):
  * `port 3000 opened: hob proxy dev 3000` (or the sandbox URL for its HTTP port).
  */
-import { z } from 'zod';
-
-export const PortEventFrame = z.looseObject({
-  type: z.enum(['port_opened', 'port_closed']),
-  port: z.number().int().min(1).max(65535),
-  address: z.string().optional(),
-  url: z.string().optional(),
-});
-export type PortEventFrame = z.infer<typeof PortEventFrame>;
+import type { PortEventFrame } from '../wire/exec.js';
 
 /** The hint line (without line ending). */
 export function portHint(sandbox: string, event: PortEventFrame): string {

@@ -1,9 +1,11 @@
 /**
  * Exec on the wire: the session listing and the kill stream (daemon/api/routes/exec.ts),
- * and the text frames of the exec websocket (daemon/api/ws/exec-socket.ts).
+ * and the text frames of the exec websocket (daemon/api/ws/exec-socket.ts); then the
+ * requests: the exec query (websocket and streamed HTTP), the JSON exec body, the kill query.
  * Key order is the order the CLI's `--json` prints them in: keep it.
  */
 import { z } from 'zod';
+import { AbsoluteGuestPath, DurationSchema, EnvMap, GuestPathText, MAX_DURATION_MS, QueryBool, QueryInt, signalName } from './request-primitives.js';
 
 /** One entry of `GET .../exec` (Sprites' session listing, then hob's fields). */
 export const SessionListing = z.looseObject({
@@ -65,3 +67,79 @@ export const ExitFrame = z.looseObject({
   error: z.string().optional(),
 });
 export type ExitFrame = z.infer<typeof ExitFrame>;
+
+/** A port started or stopped listening in the guest, sent while the exec websocket is open (core/port-events.ts). */
+export const PortEventFrame = z.looseObject({
+  type: z.enum(['port_opened', 'port_closed']),
+  /** The guest TCP port. */
+  port: z.number().int().min(1).max(65535),
+  /** The address the guest listens on, as its kernel reports it ("0.0.0.0", "::", "127.0.0.1"); hob always sends it. */
+  address: z.string().optional(),
+  /** hob: the sandbox URL, when it routes to this port (`http://<name>.localhost:<apiport>/`). */
+  url: z.string().optional(),
+});
+export type PortEventFrame = z.infer<typeof PortEventFrame>;
+
+// ---------------------------------------------------------------- requests
+
+const Argv = z.array(z.string().max(128 * 1024).refine((a) => !a.includes('\0'), 'arguments must not contain NUL')).max(10_000);
+const EnvPair = z
+  .string()
+  .max(32 * 1024)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*=[^\0]*$/s, 'env entries are KEY=VALUE');
+
+/** Query of `WSS .../exec` (and of the SDK's streamed HTTP exec). Repeatable keys arrive as arrays. */
+export const ExecQuery = z.object({
+  cmd: Argv.default([]),
+  /** The executable; defaults to the first `cmd`. */
+  path: GuestPathText.optional(),
+  tty: QueryBool.default(false),
+  rows: QueryInt(1, 1000).default(24),
+  cols: QueryInt(1, 1000).default(80),
+  /** Whether the client sends stdin; default true for a TTY, false otherwise. */
+  stdin: QueryBool.optional(),
+  env: z.array(EnvPair).max(256).default([]),
+  dir: AbsoluteGuestPath.optional(),
+  /** Legacy attach to a session by id. */
+  id: z.string().regex(/^[0-9A-Za-z_-]{1,64}$/).optional(),
+  max_run_after_disconnect: DurationSchema.optional(),
+  /** Sent by the JS SDK for detachable sessions; every TTY exec is detachable in hob. */
+  detachable: QueryBool.optional(),
+  /** Sprites' control mode; hob does not offer it and treats the connection as a normal exec. */
+  cc: QueryBool.optional(),
+});
+export type ExecQuery = z.infer<typeof ExecQuery>;
+
+/** Keys of ExecQuery that may repeat. */
+export const EXEC_QUERY_ARRAYS = ['cmd', 'env'] as const;
+
+/** Splits `KEY=VALUE` pairs into a record (later keys win). */
+export function envPairsToRecord(pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+export const SessionIdSchema = z.string().regex(/^[0-9A-Za-z_-]{1,64}$/, 'not a session id');
+
+export const KillSessionQuery = z.object({
+  signal: signalName(['INT', 'TERM', 'HUP', 'KILL', 'QUIT', 'USR1', 'USR2']).default('SIGTERM'),
+  /** How long to wait for the process to exit before SIGKILL; "0s" (the default) means do not escalate. */
+  timeout: DurationSchema.optional(),
+});
+
+/** Body of the plain HTTP exec, `POST .../exec` with a JSON body (hob's shape; see the routes for the SDK's streamed form). */
+export const HttpExecBody = z.object({
+  /** A shell command line (run with `sh -c`) or an argv. */
+  command: z.union([z.string().min(1).max(128 * 1024), Argv.min(1)]),
+  /** Text written to the process's stdin, then EOF. */
+  stdin: z.string().max(1024 * 1024).optional(),
+  env: EnvMap.optional(),
+  dir: AbsoluteGuestPath.optional(),
+  /** Seconds (number) or a duration string; the process is killed when it runs longer. */
+  timeout: z.union([z.number().positive().max(MAX_DURATION_MS / 1000).transform((s) => Math.round(s * 1000)), DurationSchema]).optional(),
+});
+export type HttpExecBody = z.infer<typeof HttpExecBody>;

@@ -8,7 +8,7 @@ import {
   normalizeSignal,
   StreamByte,
 } from '../../daemon/api/exec-frames.js';
-import { exitCodeOf } from '../../daemon/core/sessions.js';
+import { exitCodeOf } from '../../daemon/core/guest-process.js';
 
 describe('exec frame codec', () => {
   it('prefixes output with its stream byte, as the SDKs read frame[0]', () => {

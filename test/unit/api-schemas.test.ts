@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { argvFromQuery, execEnv, specFromHttpBody, specFromQuery } from '../../daemon/api/exec-spec.js';
+import { argvFromQuery, execEnv, specFromHttpBody, specFromQuery } from '../../daemon/core/exec-spec.js';
 import { decodeContinuation, encodeContinuation } from '../../daemon/api/routes/sandboxes.js';
-import {
-  CreateSandboxBody,
-  EXEC_QUERY_ARRAYS,
-  ExecQuery,
-  FileModeSchema,
-  FsWriteQuery,
-  HttpExecBody,
-  KillSessionQuery,
-  ListSandboxesQuery,
-  UpdateSandboxBody,
-  formatMode,
-  parseDuration,
-  queryObject,
-  resolveGuestPath,
-} from '../../daemon/api/schemas.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery } from '../../daemon/wire/exec.js';
+import { FileModeSchema, FsWriteQuery, formatMode, resolveGuestPath } from '../../daemon/wire/fs.js';
+import { parseDuration, queryObject } from '../../daemon/wire/request-primitives.js';
+import { CreateSandboxBody, ListSandboxesQuery, UpdateSandboxBody } from '../../daemon/wire/sprite.js';
 import { spriteStatus, toSpriteObject } from '../../daemon/api/sprite-object.js';
 import { parseInput } from '../../daemon/api/validate.js';
 import { BadRequestError } from '../../daemon/errors.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FramePacer } from '../../daemon/api/frame-pacer.js';
-import { Scrollback } from '../../daemon/core/sessions.js';
+import { Scrollback } from '../../daemon/core/scrollback.js';
 
 const text = (sb: Scrollback) => sb.snapshot().map((c) => `${c.stream}:${c.data.toString()}`);
 

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CheckpointBody, CheckpointRefSchema, CheckpointSourceSchema, CreateSandboxBody, DiffQuery, ForkBody, ListCheckpointsQuery, queryObject } from '../../daemon/api/schemas.js';
+import { CheckpointBody, CheckpointRefSchema, CheckpointSourceSchema, DiffQuery, ForkBody, ListCheckpointsQuery } from '../../daemon/wire/checkpoints.js';
+import { queryObject } from '../../daemon/wire/request-primitives.js';
+import { CreateSandboxBody } from '../../daemon/wire/sprite.js';
 import { toCheckpointObject } from '../../daemon/api/routes/checkpoints.js';
 import {
   checkCheckpointRef,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createApi } from '../../daemon/api/app.js';
-import { MAX_PORT_EVENT_SOCKETS, PORT_EVENT_INTERVAL_MS, PortEventHub, URL_PORT_CACHE_MS } from '../../daemon/api/port-events.js';
+import { MAX_PORT_EVENT_SOCKETS, PORT_EVENT_INTERVAL_MS, PortEventHub, URL_PORT_CACHE_MS } from '../../daemon/core/port-events.js';
 import { createSandboxHost } from '../../daemon/api/sandbox-host.js';
 import { serveApi } from '../../daemon/api/server.js';
 import { TokenStore } from '../../daemon/auth/tokens.js';

@@ -4,7 +4,8 @@
  * and the API/CLI shapes built on them.
  */
 import { describe, expect, it } from 'vitest';
-import { definitionFromBody, ServiceSignalSchema, toLogEvent, toServiceObject } from '../../daemon/api/routes/services.js';
+import { definitionFromBody, toLogEvent, toServiceObject } from '../../daemon/api/routes/services.js';
+import { ServiceSignalSchema } from '../../daemon/wire/services.js';
 import { describeState, splitCreateOperands, splitOperands } from '../../daemon/cli/commands/services.js';
 import type { ServiceInfo } from '../../daemon/protocol/index.js';
 import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, BACKOFF_RESET_AFTER_MS, nextRestartDelay } from '../../guest-image/agent/services/backoff.js';

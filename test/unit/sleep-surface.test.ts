@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { idleInput } from '../../daemon/api/routes/sandboxes.js';
-import { KeepAwakeBody, SleepBody, UpdateSandboxBody } from '../../daemon/api/schemas.js';
+import { KeepAwakeBody, SleepBody, UpdateSandboxBody } from '../../daemon/wire/sprite.js';
 import { toSpriteObject } from '../../daemon/api/sprite-object.js';
 import { autoCheckpointText, autoCheckpointUpdate } from '../../daemon/cli/commands/checkpoints.js';
 import { sandboxFields } from '../../daemon/cli/commands/sandboxes.js';

@@ -28,11 +28,11 @@
  * (api/ndjson.ts); Sprites reports a failed restore the same way.
  */
 import { Hono } from 'hono';
-import type { CheckpointInfo, ProgressSink, Sandbox } from '../../core/types.js';
-import type { CheckpointComplete, CheckpointObject, DiffResponse, RestoreComplete } from '../../wire/checkpoints.js';
+import type { CheckpointInfo, ProgressEvent, ProgressSink, Sandbox } from '../../core/types.js';
+import { CheckpointBody, CheckpointRefSchema, DiffQuery, ForkBody, ListCheckpointsQuery, type CheckpointComplete, type CheckpointObject, type DiffResponse, type RestoreComplete } from '../../wire/checkpoints.js';
+import { queryObject } from '../../wire/request-primitives.js';
 import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
-import { CheckpointBody, CheckpointRefSchema, DiffQuery, ForkBody, ListCheckpointsQuery, queryObject } from '../schemas.js';
 import { toSpriteObject } from '../sprite-object.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
@@ -54,12 +54,20 @@ function refParam(value: string | undefined): string {
 }
 
 /**
- * The service's progress minus its own `complete` events: these routes end the
- * stream with their own `complete` line, and a client stops at the first one.
+ * The service's progress, its `complete` event held back: these routes end the
+ * stream with that event (its text, "Checkpoint vN created", is the core's),
+ * the result added, and a client stops at the first `complete` line.
  */
-function withoutComplete(progress: ProgressSink): ProgressSink {
-  return (event) => {
-    if (event.type !== 'complete') progress(event);
+function heldComplete(): { forward: (progress: ProgressSink) => ProgressSink; readonly event: ProgressEvent } {
+  let held: ProgressEvent | undefined;
+  return {
+    forward: (progress) => (event) => {
+      if (event.type === 'complete') held = event;
+      else progress(event);
+    },
+    get event() {
+      return held ?? { type: 'complete', data: '', time: now() };
+    },
   };
 }
 
@@ -74,14 +82,15 @@ export function checkpointRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const name = nameParam(c.req.param('name'));
     const body = await readJsonBody(c.req.raw, CheckpointBody, { emptyAsObject: true });
     deps.sandboxes.get(name); // 404 as a status, not as a stream line
+    const done = heldComplete();
     return ndjsonOperation({
-      run: (progress) => deps.sandboxes.checkpoint(name, { comment: body.comment, memory: body.memory }, withoutComplete(progress)),
+      run: (progress) => deps.sandboxes.checkpoint(name, { comment: body.comment, memory: body.memory }, done.forward(progress)),
       result: (checkpoint): CheckpointComplete => ({
         type: 'complete',
-        data: `Checkpoint ${checkpoint.id} created`,
+        data: done.event.data,
         id: checkpoint.id,
         checkpoint: toCheckpointObject(checkpoint),
-        time: now(),
+        time: done.event.time,
       }),
       failBeforeStart: (err) => errorJson(err, log, 'checkpoint'),
       onUnexpected: unexpected('checkpoint'),
@@ -113,10 +122,11 @@ export function checkpointRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const name = nameParam(c.req.param('name'));
     const ref = refParam(c.req.param('id'));
     // Unknown sandbox or checkpoint: 404 as a status, before the stream starts.
-    const checkpoint = await deps.sandboxes.getCheckpoint(name, ref);
+    await deps.sandboxes.getCheckpoint(name, ref);
+    const done = heldComplete();
     return ndjsonOperation({
-      run: (progress) => deps.sandboxes.restore(name, ref, withoutComplete(progress)),
-      result: (): RestoreComplete => ({ type: 'complete', data: `Restored to ${checkpoint.id}`, time: now() }),
+      run: (progress) => deps.sandboxes.restore(name, ref, done.forward(progress)),
+      result: (): RestoreComplete => ({ type: 'complete', data: done.event.data, time: done.event.time }),
       failBeforeStart: (err) => errorJson(err, log, 'restore'),
       onUnexpected: unexpected('restore'),
     });

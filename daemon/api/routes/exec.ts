@@ -18,17 +18,16 @@
  */
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
-import type { ExecProcess } from '../../agent/exec.js';
-import { AgentError, BadRequestError, GuestError, NotFoundError } from '../../errors.js';
+import { killSession, runExec, runProcess, startExec, type KillStep } from '../../core/exec.js';
+import { specFromHttpBody, specFromQuery } from '../../core/exec-spec.js';
+import { AgentError, BadRequestError, NotFoundError } from '../../errors.js';
 import { consoleLog, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { GONE_STATUS } from '../errors.js';
 import { encodeExitFrame, encodeStreamFrame, StreamByte } from '../exec-frames.js';
 import { FramePacer } from '../frame-pacer.js';
-import { runProcess } from '../exec-run.js';
-import { specFromHttpBody, specFromQuery, startFailure, type ExecSpec } from '../exec-spec.js';
-import { startProcess } from '../agent-exec.js';
 import { ndjsonStream } from '../ndjson.js';
-import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema, queryObject } from '../schemas.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema } from '../../wire/exec.js';
+import { queryObject } from '../../wire/request-primitives.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
 
@@ -36,8 +35,6 @@ import { nameParam } from './sandboxes.js';
 export const MAX_JSON_EXEC_OUTPUT = 8 * 1024 * 1024;
 /** Output the streamed HTTP exec holds before it pauses the process's output. */
 const PACER_HIGH_WATER = 1024 * 1024;
-/** How long a kill with a timeout waits after the escalation to SIGKILL. */
-const KILL_WAIT_MS = 5_000;
 
 export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
@@ -59,21 +56,9 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
 
     return ndjsonStream(async (out) => {
       // The client may leave: its lines are dropped, the kill goes on.
-      const line = (value: Record<string, unknown>): void => out.line({ ...value, time: new Date().toISOString() });
-      const pid = session.pid;
-      session.kill(query.signal, 0);
-      line({ type: 'signal', message: `sent ${query.signal} to process ${pid}`, signal: query.signal, pid });
-      if (query.timeout !== undefined && query.timeout > 0) {
-        let exit = await waitOrTimeout(session.waitExit(), query.timeout);
-        if (!exit) {
-          session.kill('SIGKILL', 0);
-          line({ type: 'signal', message: `process ${pid} still running after ${query.timeout} ms: sent SIGKILL`, signal: 'SIGKILL', pid });
-          exit = await waitOrTimeout(session.waitExit(), KILL_WAIT_MS);
-        }
-        if (exit) line({ type: 'exited', message: `process ${pid} exited with ${exit.exitCode}`, exit_code: exit.exitCode, pid });
-        else line({ type: 'error', message: `process ${pid} did not exit`, pid });
-      }
-      line({ type: 'complete', message: 'done', pid });
+      const line = (step: KillStep | { type: 'complete'; message: string; pid: number }): void => out.line({ ...step, time: new Date().toISOString() });
+      await killSession(session, query.signal, query.timeout, line);
+      line({ type: 'complete', message: 'done', pid: session.pid });
     });
   });
 
@@ -88,24 +73,20 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     const out = new Collector(MAX_JSON_EXEC_OUTPUT);
     const err = new Collector(MAX_JSON_EXEC_OUTPUT);
     const all = new Collector(2 * MAX_JSON_EXEC_OUTPUT);
-    const release = deps.sessions.hold(name);
-    let result;
-    try {
-      const started = await start(spec, name);
-      if (!started.ok) {
-        return c.json({ output: started.failure.text, stdout: '', stderr: started.failure.text, exit_code: started.failure.exitCode, signal: null, timed_out: false, truncated: false });
-      }
-      result = await runProcess(
-        started.process,
-        (stream, data) => {
-          (stream === 1 ? out : err).add(data);
-          all.add(data);
-        },
-        { stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'), timeoutMs: body.timeout, abort: c.req.raw.signal },
-      );
-    } finally {
-      release();
+    const run = await runExec(
+      deps,
+      name,
+      spec,
+      (stream, data) => {
+        (stream === 1 ? out : err).add(data);
+        all.add(data);
+      },
+      { stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'), timeoutMs: body.timeout, abort: c.req.raw.signal },
+    );
+    if (!run.ok) {
+      return c.json({ output: run.failure.text, stdout: '', stderr: run.failure.text, exit_code: run.failure.exitCode, signal: null, timed_out: false, truncated: false });
     }
+    const result = run.result;
     if (result.status === null) throw new GuestConnectionLost(result.error ?? 'unknown');
     return c.json({
       output: all.text(),
@@ -118,34 +99,15 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     });
   });
 
-  /** Starts a process; a failure inside the guest becomes a shell-style result, anything else is thrown. */
-  async function start(spec: ExecSpec, name: string): Promise<Started> {
-    const agent = await deps.sandboxes.agent(name);
-    try {
-      return { ok: true, process: await startProcess(agent, spec) };
-    } catch (err) {
-      if (!(err instanceof GuestError)) throw err;
-      return { ok: false, failure: startFailure(spec.argv[0] ?? '', err.guestCode, err.message) };
-    }
-  }
-
   /** The SDKs' execFileHTTP form. */
   async function streamedExec(request: Request, name: string, params: URLSearchParams): Promise<Response> {
     const query = parseInput(ExecQuery, queryObject(params, EXEC_QUERY_ARRAYS), 'query');
     if (query.tty) throw new BadRequestError('a TTY needs the websocket exec');
     const sandbox = deps.sandboxes.get(name);
     const spec = specFromQuery(query, sandbox.environment);
-    const release = deps.sessions.hold(name);
-    let started: Started;
-    try {
-      started = await start(spec, name);
-    } catch (err) {
-      release();
-      throw err;
-    }
+    const started = await startExec(deps, name, spec);
     const headers = { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' };
     if (!started.ok) {
-      release();
       const frames = Buffer.concat([encodeStreamFrame(StreamByte.Stderr, Buffer.from(started.failure.text)), encodeExitFrame(started.failure.exitCode)]);
       return new Response(frames, { status: 200, headers });
     }
@@ -182,7 +144,7 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
             }
           },
           { stdin, abort: request.signal },
-        ).finally(release).then(
+        ).finally(started.release).then(
           async (result) => {
             pacer.push(StreamByte.Exit, Buffer.from([result.exitCode & 0xff]), false);
             await pacer.drained();
@@ -208,8 +170,6 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
 
   return router;
 }
-
-type Started = { ok: true; process: ExecProcess } | { ok: false; failure: { exitCode: number; text: string } };
 
 /** The guest connection went away while the process ran (the sandbox stopped or crashed). */
 class GuestConnectionLost extends AgentError {
@@ -241,15 +201,4 @@ class Collector {
   text(): string {
     return Buffer.concat(this.chunks, this.size).toString('utf8');
   }
-}
-
-function waitOrTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    timer.unref();
-    promise.then((value) => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-  });
 }

@@ -21,9 +21,9 @@ import { Hono } from 'hono';
 import { useAgent } from '../../core/guest.js';
 import type { FileStat } from '../../protocol/index.js';
 import { BadRequestError } from '../../errors.js';
-import type { FsEntry, FsList, FsWriteResult } from '../../wire/fs.js';
+import { FsChmodBody, FsDeleteQuery, FsPathQuery, FsRenameBody, FsWriteQuery, formatMode, resolveGuestPath, type FsEntry, type FsList, type FsWriteResult } from '../../wire/fs.js';
+import { queryObject } from '../../wire/request-primitives.js';
 import { fsErrorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
-import { FsChmodBody, FsDeleteQuery, FsPathQuery, FsRenameBody, FsWriteQuery, formatMode, queryObject, resolveGuestPath } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
 

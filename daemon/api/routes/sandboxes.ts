@@ -22,18 +22,16 @@ import { BadRequestError } from '../../errors.js';
 import type { CreateSandboxInput, Sandbox, UpdateSandboxInput } from '../../core/types.js';
 import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
-import {
-  CreateSandboxBody,
-  KeepAwakeBody,
-  ListSandboxesQuery,
-  SandboxNameSchema,
-  SleepBody,
-  UpdateSandboxBody,
-  queryObject,
-  urlAuthFromSprites,
-} from '../schemas.js';
+import { SandboxNameSchema } from '../../core/names.js';
+import { queryObject } from '../../wire/request-primitives.js';
+import { CreateSandboxBody, KeepAwakeBody, ListSandboxesQuery, SleepBody, UpdateSandboxBody } from '../../wire/sprite.js';
 import { ORGANIZATION, spriteStatus, toSpriteObject } from '../sprite-object.js';
 import { parseInput, readJsonBody } from '../validate.js';
+
+/** Sprites' `url_settings.auth` to hob's UrlAuth. */
+export function urlAuthFromSprites(auth: 'sprite' | 'public'): 'private' | 'public' {
+  return auth === 'public' ? 'public' : 'private';
+}
 
 /** The `{name}` path parameter, validated as a DNS label. */
 export function nameParam(value: string | undefined): string {

@@ -38,14 +38,13 @@
  * is a last line `{type: "error", data: message, timestamp}`.
  */
 import { Hono } from 'hono';
-import { z } from 'zod';
-import { useAgent, withAgent, type AgentClient, type ServiceLogStream } from '../../core/guest.js';
+import { useAgent, withAgent, type GuestServices, type ServiceLogReader } from '../../core/guest.js';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition, type ServiceInfo, type ServiceLogEntry } from '../../protocol/index.js';
-import type { ServiceLogEvent, ServiceObject } from '../../wire/services.js';
+import { queryObject } from '../../wire/request-primitives.js';
+import { ServiceBody, ServiceLogsQuery, ServiceSignalBody, ServiceStopQuery, ServiceStreamQuery, type ServiceLogEvent, type ServiceObject } from '../../wire/services.js';
 import type { ApiDeps, ApiEnv, ApiLog } from '../context.js';
 import { errorResponse } from '../errors.js';
 import { ndjsonStream } from '../ndjson.js';
-import { DurationSchema, QueryBool, queryObject } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
 
@@ -89,20 +88,6 @@ export function toLogEvent(entry: ServiceLogEntry): ServiceLogEvent {
 
 // ---------------------------------------------------------------- input
 
-const PortSchema = z.number().int().min(1).max(65535);
-
-/** Body of PUT (Sprites' ServiceRequest, snake_case; `user` is hob's). */
-export const ServiceBody = z.object({
-  cmd: z.string().min(1, 'cmd is required').max(4096),
-  args: z.array(z.string().max(128 * 1024)).max(10_000).optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  dir: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'dir must be an absolute path').optional(),
-  needs: z.array(ServiceNameSchema).max(64).optional(),
-  http_port: PortSchema.nullable().optional(),
-  user: z.string().min(1).max(64).optional(),
-});
-export type ServiceBody = z.infer<typeof ServiceBody>;
-
 export function definitionFromBody(body: ServiceBody): ServiceDefinition {
   return parseInput(
     ServiceDefinitionSchema,
@@ -119,37 +104,9 @@ export function definitionFromBody(body: ServiceBody): ServiceDefinition {
   );
 }
 
-const SIGNALS = ['HUP', 'INT', 'QUIT', 'KILL', 'USR1', 'USR2', 'TERM', 'CONT', 'STOP', 'TSTP', 'WINCH', 'ALRM'];
-
-/** "TERM", "sigterm", "SIGTERM" → "SIGTERM"; only the signals a service might be sent. */
-export const ServiceSignalSchema = z
-  .string()
-  .max(16)
-  .transform((v, ctx) => {
-    const upper = v.trim().toUpperCase();
-    const bare = upper.startsWith('SIG') ? upper.slice(3) : upper;
-    if (!SIGNALS.includes(bare)) {
-      ctx.addIssue({ code: 'custom', message: `signal must be one of ${SIGNALS.join(' ')}` });
-      return z.NEVER;
-    }
-    return `SIG${bare}`;
-  });
-
-export const SignalBody = z.object({ name: ServiceNameSchema, signal: ServiceSignalSchema });
-
-/** Longest time an operation streams log events. */
-const MAX_STREAM_MS = 10 * 60_000;
 /** Sprites' default for `duration`. */
 export const DEFAULT_DURATION_MS = 5000;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-
-const StreamQuery = z.object({ duration: DurationSchema.pipe(z.number().max(MAX_STREAM_MS, 'duration: at most 10m')).optional() });
-const StopQuery = z.object({ timeout: DurationSchema.pipe(z.number().max(600_000, 'timeout: at most 10m')).optional() });
-const LogsQuery = z.object({
-  lines: z.string().regex(/^\d{1,5}$/, 'lines must be a number').transform(Number).pipe(z.number().int().min(0).max(10_000)).optional(),
-  follow: QueryBool.optional(),
-  duration: DurationSchema.pipe(z.number().max(24 * 3_600_000, 'duration: at most 24h')).optional(),
-});
 
 function serviceParam(value: string | undefined): string {
   return parseInput(ServiceNameSchema, value ?? '', 'service name');
@@ -161,7 +118,7 @@ function serviceParam(value: string | undefined): string {
  * Bytes of events queued for an HTTP client before writers wait for it to
  * read (backpressure). A client that stops reading then stops the relay, the
  * log stream stops reading from the agent, and the agent, out of channel
- * credit, drops lines for it with a marker (guest-image/agent/services/handlers.ts).
+ * credit, drops lines for it with a marker (the guest agent's service handlers).
  */
 const MAX_QUEUED_RESPONSE_BYTES = 64 * 1024;
 
@@ -201,7 +158,7 @@ function eventStream(run: (write: WriteEvent, aborted: AbortSignal) => Promise<v
  * follower, then waits for `operation`.
  */
 async function relay(
-  follower: ServiceLogStream,
+  follower: ServiceLogReader,
   write: WriteEvent,
   aborted: AbortSignal,
   stopAfter: Promise<unknown>,
@@ -265,14 +222,14 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     name: string,
     svc: string,
     allowMissing: boolean,
-    operation: (agent: AgentClient) => Promise<unknown>,
-    streamFor: (agent: AgentClient, aborted: AbortSignal) => { readonly stopAfter: Promise<unknown>; readonly operation?: Promise<unknown> },
+    operation: (services: GuestServices) => Promise<unknown>,
+    streamFor: (services: GuestServices, aborted: AbortSignal) => { readonly stopAfter: Promise<unknown>; readonly operation?: Promise<unknown> },
   ): Promise<Response> => {
     const { agent, release } = await useAgent(deps, name);
-    let follower: ServiceLogStream | undefined;
+    let follower: ServiceLogReader | undefined;
     try {
       follower = await agent.services.logs(svc, { lines: 0, follow: true, allowMissing });
-      await operation(agent);
+      await operation(agent.services);
     } catch (err) {
       follower?.close();
       release();
@@ -281,7 +238,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const following = follower;
     return eventStream(
       async (write, aborted) => {
-        const { stopAfter, operation: running } = streamFor(agent, aborted);
+        const { stopAfter, operation: running } = streamFor(agent.services, aborted);
         // A failure is reported by relay (or below): do not let it go unhandled meanwhile.
         running?.catch(() => undefined);
         await relay(following, write, aborted, stopAfter, running);
@@ -299,7 +256,7 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
 
   router.post('/:name/services/signal', async (c) => {
     const name = nameParam(c.req.param('name'));
-    const body = await readJsonBody(c.req.raw, SignalBody);
+    const body = await readJsonBody(c.req.raw, ServiceSignalBody);
     await withAgent(deps, name, (agent) => agent.services.signal(body.name, body.signal));
     return c.body(null, 204);
   });
@@ -313,10 +270,10 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
   router.put('/:name/services/:svc', async (c) => {
     const name = nameParam(c.req.param('name'));
     const svc = serviceParam(c.req.param('svc'));
-    const q = parseInput(StreamQuery, query(c), 'query');
+    const q = parseInput(ServiceStreamQuery, query(c), 'query');
     const definition = definitionFromBody(await readJsonBody(c.req.raw, ServiceBody));
     const duration = q.duration ?? DEFAULT_DURATION_MS;
-    return streamed(c, name, svc, true, (agent) => agent.services.put(svc, definition), (_agent, aborted) => ({ stopAfter: sleep(duration, aborted) }));
+    return streamed(c, name, svc, true, (services) => services.put(svc, definition), (_services, aborted) => ({ stopAfter: sleep(duration, aborted) }));
   });
 
   router.delete('/:name/services/:svc', async (c) => {
@@ -329,24 +286,24 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
   router.post('/:name/services/:svc/start', async (c) => {
     const name = nameParam(c.req.param('name'));
     const svc = serviceParam(c.req.param('svc'));
-    const duration = parseInput(StreamQuery, query(c), 'query').duration ?? DEFAULT_DURATION_MS;
-    return streamed(c, name, svc, false, (agent) => agent.services.start(svc), (_agent, aborted) => ({ stopAfter: sleep(duration, aborted) }));
+    const duration = parseInput(ServiceStreamQuery, query(c), 'query').duration ?? DEFAULT_DURATION_MS;
+    return streamed(c, name, svc, false, (services) => services.start(svc), (_services, aborted) => ({ stopAfter: sleep(duration, aborted) }));
   });
 
   router.post('/:name/services/:svc/restart', async (c) => {
     const name = nameParam(c.req.param('name'));
     const svc = serviceParam(c.req.param('svc'));
-    const duration = parseInput(StreamQuery, query(c), 'query').duration ?? DEFAULT_DURATION_MS;
+    const duration = parseInput(ServiceStreamQuery, query(c), 'query').duration ?? DEFAULT_DURATION_MS;
     return streamed(
       c,
       name,
       svc,
       false,
-      (agent) => agent.services.get(svc),
-      (agent, aborted) => {
+      (services) => services.get(svc),
+      (services, aborted) => {
         const operation = (async () => {
-          await agent.services.stop(svc, { timeoutMs: DEFAULT_STOP_TIMEOUT_MS });
-          await agent.services.start(svc);
+          await services.stop(svc, { timeoutMs: DEFAULT_STOP_TIMEOUT_MS });
+          await services.start(svc);
         })();
         return { operation, stopAfter: operation.then(() => sleep(duration, aborted)) };
       },
@@ -356,10 +313,10 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
   router.post('/:name/services/:svc/stop', async (c) => {
     const name = nameParam(c.req.param('name'));
     const svc = serviceParam(c.req.param('svc'));
-    const timeoutMs = parseInput(StopQuery, query(c), 'query').timeout ?? DEFAULT_STOP_TIMEOUT_MS;
+    const timeoutMs = parseInput(ServiceStopQuery, query(c), 'query').timeout ?? DEFAULT_STOP_TIMEOUT_MS;
     // The service must exist before the stream starts (404 otherwise); the stop itself is streamed.
-    return streamed(c, name, svc, false, (agent) => agent.services.get(svc), (agent) => {
-      const operation = agent.services.stop(svc, { timeoutMs });
+    return streamed(c, name, svc, false, (services) => services.get(svc), (services) => {
+      const operation = services.stop(svc, { timeoutMs });
       return { operation, stopAfter: operation };
     });
   });
@@ -367,10 +324,10 @@ export function serviceRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
   router.get('/:name/services/:svc/logs', async (c) => {
     const name = nameParam(c.req.param('name'));
     const svc = serviceParam(c.req.param('svc'));
-    const q = parseInput(LogsQuery, query(c), 'query');
+    const q = parseInput(ServiceLogsQuery, query(c), 'query');
     const follow = q.follow === true || q.duration !== undefined;
     const { agent, release } = await useAgent(deps, name);
-    let reader: ServiceLogStream;
+    let reader: ServiceLogReader;
     try {
       reader = await agent.services.logs(svc, { lines: q.lines ?? 100, follow });
     } catch (err) {

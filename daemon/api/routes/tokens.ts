@@ -7,9 +7,8 @@
  */
 import { Hono } from 'hono';
 import type { TokenInfo } from '../../auth/tokens.js';
-import type { CreatedTokenObject, TokenList, TokenObject } from '../../wire/tokens.js';
+import { CreateTokenBody, TokenIdSchema, type CreatedTokenObject, type TokenList, type TokenObject } from '../../wire/tokens.js';
 import type { ApiDeps, ApiEnv } from '../context.js';
-import { CreateTokenBody, TokenIdSchema } from '../schemas.js';
 import { parseInput, readJsonBody } from '../validate.js';
 
 function tokenJson(token: TokenInfo): TokenObject {

@@ -4,7 +4,7 @@
  * exit frames and close at the end (framing in ../exec-frames.ts).
  */
 import type { RawData, WebSocket } from 'ws';
-import type { Session, SessionClient, SessionExit } from '../../core/sessions.js';
+import type { Session, SessionClient, SessionExit } from '../../core/session.js';
 import type { ExitFrame, SessionInfoFrame } from '../../wire/exec.js';
 import type { ApiLog } from '../context.js';
 import {

@@ -22,13 +22,12 @@
  */
 import type { RawData } from 'ws';
 import { z } from 'zod';
-import type { AgentClient } from '../../agent/client.js';
-import type { TunnelStream } from '../../agent/tunnel.js';
+import type { GuestConnection } from '../../core/guest.js';
+import { openGuestTunnel, type GuestTunnel } from '../../core/guest-tunnel.js';
 import { GuestError, HobError } from '../../errors.js';
 import { closeReason } from '../../websocket/close-reason.js';
 import { relay, toBuffer } from '../../websocket/relay.js';
 import type { ApiLog } from '../context.js';
-import { openGuestTunnel } from '../guest-port.js';
 import type { Accepted } from './exec-socket.js';
 
 /** How long the client has to send its request after the handshake. */
@@ -66,7 +65,7 @@ export interface ProxyFailed {
 export interface ProxySocketContext {
   readonly name: string;
   /** The sandbox's agent (already woken). */
-  readonly agent: AgentClient;
+  readonly agent: Pick<GuestConnection, 'openTunnel'>;
   /** Ends the hold on the sandbox; called once, when the connection is over. */
   readonly release: () => void;
   readonly log: ApiLog;
@@ -113,7 +112,7 @@ export function serveProxySocket(accepted: Accepted, ctx: ProxySocketContext): v
     const target = `${host.includes(':') ? `[${host}]` : host}:${request.port}`;
     // Hold further input until the tunnel exists (bounded: no reading meanwhile).
     ws.pause();
-    let tunnel: TunnelStream;
+    let tunnel: GuestTunnel;
     try {
       tunnel = await openGuestTunnel(ctx.agent, request.port, host);
     } catch (err) {

@@ -12,28 +12,28 @@
  * - `GET /{name}/proxy`                   TCP connection to a guest port (proxy-socket.ts)
  *
  * Exec websockets also carry `port_opened` / `port_closed` text frames while
- * they are open (../port-events.ts). Upgrades of any kind addressed to a
+ * they are open (core/port-events.ts). Upgrades of any kind addressed to a
  * sandbox URL (`Host: <name>.localhost:<port>`) go to the sandbox host
  * (../sandbox-host.ts), which relays them to the guest.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { AgentClient } from '../../agent/client.js';
-import { httpPortOf } from '../../agent/services.js';
-import type { ExecProcess } from '../../agent/exec.js';
-import { useAgent } from '../../core/guest.js';
-import { NotFoundError, BadRequestError, GuestError } from '../../errors.js';
+import { abandonExec, startExec, startSession } from '../../core/exec.js';
+import { specFromQuery } from '../../core/exec-spec.js';
+import { urlPortOf, useAgent, type GuestConnection } from '../../core/guest.js';
+import { PortEventHub } from '../../core/port-events.js';
+import { NotFoundError, BadRequestError } from '../../errors.js';
+import type { PortEventFrame } from '../../wire/exec.js';
 import type { ApiDeps, ApiLog } from '../context.js';
 import { errorResponse, type ErrorBody } from '../errors.js';
 import { writeRawJson } from '../raw-response.js';
 import { CAPABILITIES, CAPABILITIES_HEADER } from '../exec-frames.js';
-import { specFromQuery, startFailure } from '../exec-spec.js';
 import { admit, type ListenerKind } from '../guard.js';
-import { EXEC_QUERY_ARRAYS, ExecQuery, SandboxNameSchema, SessionIdSchema, queryObject } from '../schemas.js';
-import { startProcess } from '../agent-exec.js';
+import { SandboxNameSchema } from '../../core/names.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, SessionIdSchema } from '../../wire/exec.js';
+import { queryObject } from '../../wire/request-primitives.js';
 import { parseInput } from '../validate.js';
-import { PortEventHub, type PortEventMessage } from '../port-events.js';
 import { DEFAULT_HTTP_PORT } from '../sandbox-host.js';
 import { sandboxUrl } from '../sprite-object.js';
 import { failExecSocket, serveExecSocket, type Accepted, type EarlyMessage } from './exec-socket.js';
@@ -76,15 +76,15 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
   // looked up by the hub once for all websockets of a sandbox, rate-limited.
   const ports = new PortEventHub({
     onError: (message) => log.warn(message),
-    ...(deps.sandboxHost ? { urlPortOf: (agent: AgentClient) => httpPortOf(agent.services).then((p) => p ?? DEFAULT_HTTP_PORT, () => DEFAULT_HTTP_PORT) } : {}),
+    ...(deps.sandboxHost ? { urlPortOf: urlPortOf(DEFAULT_HTTP_PORT) } : {}),
   });
 
   /** Sends the guest's port events on an exec websocket while it is open. */
-  const sendPortEvents = (ws: WebSocket, name: string, agent: AgentClient): void => {
+  const sendPortEvents = (ws: WebSocket, name: string, agent: GuestConnection): void => {
     if (ws.readyState !== ws.OPEN) return; // ended already (a quick exit): its 'close' may have passed
     const unsubscribe = ports.subscribe(agent, (event) => {
       if (ws.readyState !== ws.OPEN) return;
-      const message: PortEventMessage = {
+      const message: PortEventFrame = {
         type: event.type === 'opened' ? 'port_opened' : 'port_closed',
         port: event.port,
         address: event.address,
@@ -186,41 +186,24 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
         throw new BadRequestError('cmd is required for a non-TTY exec');
       }
       const spec = specFromQuery(query, sandbox.environment);
-      // Held from the wake until the session exists (which then keeps the sandbox busy itself).
-      const { agent, release } = await useAgent(deps, name);
+      // Started before the handshake (output produced meanwhile is replayed from the scrollback), held until it is a session.
+      const started = await startExec(deps, name, spec);
       try {
-        // Start before the handshake: output produced meanwhile lands in the scrollback and is replayed.
-        let process: ExecProcess | undefined;
-        let failure: { exitCode: number; text: string } | undefined;
-        try {
-          process = await startProcess(agent, spec);
-        } catch (err) {
-          // Not startable in the guest (no such command, bad dir): answered like a shell would, after the handshake.
-          if (!(err instanceof GuestError)) throw err;
-          failure = startFailure(spec.argv[0] ?? '', err.guestCode, err.message);
-        }
         const accepted = await complete(request, socket, head);
-        if (!process) {
-          if (accepted && failure) failExecSocket(accepted.ws, spec.tty !== undefined, failure.exitCode, failure.text);
+        if (!started.ok) {
+          // Not startable in the guest (no such command, bad dir): answered like a shell would, after the handshake.
+          if (accepted) failExecSocket(accepted.ws, spec.tty !== undefined, started.failure.exitCode, started.failure.text);
           return;
         }
         if (!accepted) {
-          process.close(); // the client left before it ever saw the process
+          abandonExec(started); // the client left before it ever saw the process
           return;
         }
-        const maxRunAfterDisconnectMs = query.max_run_after_disconnect ?? (spec.tty ? 0 : 10_000);
-        const session = deps.sessions.start(name, process, {
-          argv: spec.argv,
-          cwd: spec.cwd,
-          tty: spec.tty !== undefined,
-          rows: spec.tty?.rows ?? query.rows,
-          cols: spec.tty?.cols ?? query.cols,
-          maxRunAfterDisconnectMs,
-        });
+        const session = startSession(deps, name, started, spec, { rows: query.rows, cols: query.cols, maxRunAfterDisconnectMs: query.max_run_after_disconnect });
         serveExecSocket(accepted, session, true, log);
-        sendPortEvents(accepted.ws, name, agent);
+        sendPortEvents(accepted.ws, name, started.guest);
       } finally {
-        release();
+        if (started.ok) started.release();
       }
     } catch (err) {
       rejectWith(socket, err, log);

@@ -19,7 +19,7 @@
  */
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { CheckpointRefSchema, CheckpointSourceSchema } from '../../api/schemas.js';
+import { CheckpointRefSchema, CheckpointSourceSchema } from '../../wire/checkpoints.js';
 import { parseResponse, readLimited } from '../client.js';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { findDefaultSandbox } from '../dotfile.js';

@@ -15,7 +15,8 @@
  */
 import type { Command } from 'commander';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext, type CliIo } from '../context.js';
-import { portHint, type PortEventFrame } from '../port-hint.js';
+import type { PortEventFrame } from '../../wire/exec.js';
+import { portHint } from '../port-hint.js';
 import { findDefaultSandbox } from '../dotfile.js';
 import { CliError, ExitCode, UsageError, formatFailureLine } from '../errors.js';
 import { runSession, type SessionOutcome } from '../exec-session.js';

@@ -16,6 +16,7 @@
  * object hobd answers (the Sprite object with hob's fields).
  */
 import type { Command } from 'commander';
+import { MAX_IDLE_SECONDS, MAX_KEEP_AWAKE_SECONDS } from '../../wire/sprite.js';
 import { parseResponse } from '../client.js';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -23,11 +24,6 @@ import { progressFor, runWithProgress } from '../operation.js';
 import { printJson } from '../output.js';
 import { SandboxObject } from '../schemas.js';
 import { formatDurationSeconds, parseDurationSeconds, parseIdleSeconds } from '../units.js';
-
-/** Longest keep-awake hold hobd accepts: a week. */
-const MAX_KEEP_AWAKE_SECONDS = 7 * 86_400;
-/** Longest idle time hobd accepts: 30 days. */
-const MAX_IDLE_SECONDS = 30 * 86_400;
 
 /** The idle times of a sandbox as the API has them (absent: hobd's default). */
 export interface IdleTimes {

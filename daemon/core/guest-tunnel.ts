@@ -1,10 +1,15 @@
 /**
- * Connecting to a TCP port inside a sandbox through its agent (no guest
- * networking involved), for sandbox URLs.
+ * Tunnels: TCP connections to a port inside a sandbox through its agent (no
+ * guest networking involved), for sandbox URLs and the proxy websocket
+ * (docs/architecture.md §5). A tunnel is a plain Duplex to its users.
  */
-import type { AgentClient } from '../agent/client.js';
-import { ensureUsable, type TunnelStream } from '../agent/tunnel.js';
+import type { Duplex } from 'node:stream';
+import { ensureUsable } from '../agent/tunnel.js';
 import { GuestError } from '../errors.js';
+import type { GuestConnection } from './guest.js';
+
+/** A connection to a guest port: bytes both ways; destroy() closes it. */
+export type GuestTunnel = Duplex;
 
 /** Guest errno codes that mean "nothing accepts connections there". */
 const NOTHING_LISTENS = new Set(['ECONNREFUSED', 'EADDRNOTAVAIL', 'ENETUNREACH', 'EHOSTUNREACH']);
@@ -20,7 +25,7 @@ export function isNothingListening(err: unknown): boolean {
  * (`ready` then `error` or CLOSE in one read): every API path that opens a
  * tunnel goes through here, so none is handed a stream that already failed.
  */
-export async function openGuestTunnel(agent: AgentClient, port: number, host?: string): Promise<TunnelStream> {
+export async function openGuestTunnel(agent: Pick<GuestConnection, 'openTunnel'>, port: number, host?: string): Promise<GuestTunnel> {
   const tunnel = await agent.openTunnel(port, host);
   return ensureUsable(tunnel, `tunnel ${host ?? '127.0.0.1'}:${port}`);
 }
@@ -32,7 +37,7 @@ export async function openGuestTunnel(agent: AgentClient, port: number, host?: s
  * (GuestError ECONNREFUSED when nothing listens on either; see isNothingListening),
  * or AgentError when the agent is gone.
  */
-export async function connectGuestLoopback(agent: AgentClient, port: number): Promise<TunnelStream> {
+export async function connectGuestLoopback(agent: Pick<GuestConnection, 'openTunnel'>, port: number): Promise<GuestTunnel> {
   try {
     return await openGuestTunnel(agent, port, '127.0.0.1');
   } catch (err) {

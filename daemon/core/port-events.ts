@@ -1,6 +1,6 @@
 /**
- * Port events for exec websockets (`port_opened` / `port_closed` text frames,
- * as Sprites sends them): one port watch per guest agent connection, shared by
+ * Port events for exec websockets (the API sends them as `port_opened` /
+ * `port_closed` text frames, wire/exec.ts, as Sprites does): one port watch per guest agent connection, shared by
  * every websocket of that sandbox, opened with the first subscriber and closed
  * with the last (the agent polls /proc/net/tcp for each watch).
  *
@@ -22,20 +22,9 @@
  * in an old checkpoint), or a watch that cannot start or breaks, yields no
  * events; exec itself is never affected.
  */
-import type { AgentClient } from '../agent/client.js';
 import type { PortWatcher } from '../agent/ports.js';
 import type { PortInfo } from '../protocol/index.js';
-
-/** The JSON text frame sent on exec websockets. */
-export interface PortEventMessage {
-  readonly type: 'port_opened' | 'port_closed';
-  /** The guest TCP port. */
-  readonly port: number;
-  /** The address the guest listens on, as its kernel reports it ("0.0.0.0", "::", "127.0.0.1"). */
-  readonly address: string;
-  /** hob: the sandbox URL, when it routes to this port (`http://<name>.localhost:<apiport>/`). */
-  readonly url?: string;
-}
+import type { GuestConnection } from './guest.js';
 
 export interface PortEvent {
   readonly type: 'opened' | 'closed';
@@ -50,7 +39,7 @@ export type PortListener = (event: PortEvent) => void;
 export interface PortEventHubOptions {
   readonly onError?: (message: string) => void;
   /** The port the sandbox URL routes to, looked up (shared, rate-limited) for the events' `urlPort`. */
-  readonly urlPortOf?: (agent: AgentClient) => Promise<number | undefined>;
+  readonly urlPortOf?: (agent: GuestConnection) => Promise<number | undefined>;
 }
 
 /**
@@ -90,7 +79,7 @@ interface Feed {
 const socketKey = (p: PortInfo): string => `${p.family}|${p.address}`;
 
 export class PortEventHub {
-  private readonly feeds = new Map<AgentClient, Feed>();
+  private readonly feeds = new Map<GuestConnection, Feed>();
   private readonly onError: (message: string) => void;
 
   constructor(private readonly options: PortEventHubOptions = {}) {
@@ -101,7 +90,7 @@ export class PortEventHub {
    * Calls `listener` for every port opened or closed in the guest behind
    * `agent` from now on. Returns the unsubscribe function (idempotent).
    */
-  subscribe(agent: AgentClient, listener: PortListener): () => void {
+  subscribe(agent: GuestConnection, listener: PortListener): () => void {
     if (!agent.supports(CAPABILITY) || agent.isClosed) return () => undefined;
     let feed = this.feeds.get(agent);
     if (!feed) {
@@ -131,7 +120,7 @@ export class PortEventHub {
   }
 
   /** What is remembered for `agent`'s sandbox (diagnostics and tests); undefined when it is not watched. */
-  stats(agent: AgentClient): { readonly ports: number; readonly sockets: number } | undefined {
+  stats(agent: GuestConnection): { readonly ports: number; readonly sockets: number } | undefined {
     const feed = this.feeds.get(agent);
     return feed ? { ports: feed.byPort.size, sockets: feed.sockets } : undefined;
   }
@@ -141,7 +130,7 @@ export class PortEventHub {
     for (const [agent, feed] of [...this.feeds]) this.stop(agent, feed);
   }
 
-  private start(agent: AgentClient, feed: Feed): void {
+  private start(agent: GuestConnection, feed: Feed): void {
     agent.watchPorts().then(
       (watcher) => {
         if (feed.closed) {
@@ -164,7 +153,7 @@ export class PortEventHub {
     );
   }
 
-  private stop(agent: AgentClient, feed: Feed): void {
+  private stop(agent: GuestConnection, feed: Feed): void {
     if (feed.closed) return;
     feed.closed = true;
     if (feed.timer) clearTimeout(feed.timer);
@@ -197,7 +186,7 @@ export class PortEventHub {
     return true;
   }
 
-  private changed(agent: AgentClient, feed: Feed, type: 'opened' | 'closed', p: PortInfo): void {
+  private changed(agent: GuestConnection, feed: Feed, type: 'opened' | 'closed', p: PortInfo): void {
     if (!this.track(feed, type, p)) return;
     feed.dirty.add(p.port);
     if (feed.timer) return;
@@ -214,7 +203,7 @@ export class PortEventHub {
   }
 
   /** Turns the ports changed since the last batch into their net events, delivered after the URL port lookup. */
-  private flush(agent: AgentClient, feed: Feed): void {
+  private flush(agent: GuestConnection, feed: Feed): void {
     feed.lastFlushAt = Date.now();
     const batch: Array<Omit<PortEvent, 'urlPort'>> = [];
     for (const port of feed.dirty) {
@@ -250,7 +239,7 @@ export class PortEventHub {
   }
 
   /** The URL port, looked up at most once per URL_PORT_CACHE_MS for the feed; never rejects. */
-  private urlPort(agent: AgentClient, feed: Feed): Promise<number | undefined> {
+  private urlPort(agent: GuestConnection, feed: Feed): Promise<number | undefined> {
     const lookup = this.options.urlPortOf;
     if (!lookup) return Promise.resolve(undefined);
     const cached = feed.urlPort;

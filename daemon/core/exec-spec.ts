@@ -2,8 +2,7 @@
  * What to run for an exec request: argv, environment, working directory, TTY,
  * stdin — derived from the websocket query or the HTTP exec body.
  */
-import type { ExecQuery, HttpExecBody } from './schemas.js';
-import { envPairsToRecord } from './schemas.js';
+import { envPairsToRecord, type ExecQuery, type HttpExecBody } from '../wire/exec.js';
 
 export interface ExecSpec {
   /** argv[0] is looked up in the guest's PATH when it has no slash. */
@@ -70,11 +69,4 @@ export function specFromHttpBody(body: HttpExecBody, sandboxEnv: Readonly<Record
     tty: undefined,
     stdin: body.stdin !== undefined,
   };
-}
-
-/** Exit code and stderr text for a process that could not be started at all (shell conventions: 127 not found, 126 not executable). */
-export function startFailure(argv0: string, guestCode: string | undefined, message: string): { exitCode: number; text: string } {
-  if (guestCode === 'ENOENT') return { exitCode: 127, text: `hob: ${argv0}: command not found or no such directory (${message})\n` };
-  if (guestCode === 'EACCES' || guestCode === 'EPERM' || guestCode === 'ENOEXEC') return { exitCode: 126, text: `hob: ${argv0}: cannot execute (${message})\n` };
-  return { exitCode: 126, text: `hob: ${argv0}: could not start: ${message}\n` };
 }
