@@ -7,6 +7,7 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
+import { ExecUser } from '../wire/exec-user.js';
 import { ImageNameSchema, SandboxNameSchema } from '../core/names.js';
 import { idSchema } from '../db/ids.js';
 
@@ -238,6 +239,8 @@ export const ExecQuery = z.object({
   detachable: QueryBool.optional(),
   /** Sprites' control mode; hob does not offer it and treats the connection as a normal exec. */
   cc: QueryBool.optional(),
+  /** hob: who to run as; default the image's default user. */
+  user: ExecUser.optional(),
 });
 export type ExecQuery = z.infer<typeof ExecQuery>;
 
