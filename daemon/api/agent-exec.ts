@@ -20,7 +20,7 @@ export async function startProcess(agent: AgentClient, spec: ExecSpec): Promise<
       user: spec.user,
     });
   } catch (err) {
-    if (err instanceof GuestError && err.guestCode === 'ENOUSER') throw new UnknownUserError(spec.user ?? '(default)', err.message);
+    if (err instanceof GuestError && err.guestCode === 'ENOUSER') throw new UnknownUserError(spec.user ?? '(the default user)');
     throw err;
   }
 }
