@@ -53,6 +53,8 @@ import { AGENT_VERSION } from './version.js';
 /** Features beyond plain op names. */
 export const FEATURE_EXEC_TTY = 'exec.tty';
 export const FEATURE_HELLO_NONCE = 'hello.nonce';
+/** An exec without a user runs as the default user, and a given env keeps the user's HOME (default-user.ts). */
+export const FEATURE_EXEC_DEFAULT_USER = 'exec.default-user';
 
 /** Operations that act on the whole machine the agent runs on. */
 export const SYSTEM_OPS: ReadonlySet<Op> = new Set<Op>(['fs.freeze', 'fs.thaw', 'clock.set', 'shutdown']);
@@ -64,7 +66,7 @@ const FREEZE_HELPER_WARM_DELAY_MS = 5000;
 
 async function identity(only: string[] | undefined, withSystemOps: boolean, withServices: boolean): Promise<AgentIdentity> {
   const all: string[] = [...KNOWN_OPS].filter((op) => (withSystemOps || !SYSTEM_OPS.has(op)) && (withServices || !SERVICE_OPS.has(op)));
-  all.push(FEATURE_HELLO_NONCE);
+  all.push(FEATURE_HELLO_NONCE, FEATURE_EXEC_DEFAULT_USER);
   if (withServices) all.push(FEATURE_SERVICES);
   if (await loadPty()) all.push(FEATURE_EXEC_TTY);
   const capabilities = only ? all.filter((c) => only.includes(c)) : all;
