@@ -39,6 +39,8 @@ import { TunnelStream } from './tunnel.js';
 
 /** Capability an agent lists when it can run execs under a PTY. */
 export const CAPABILITY_EXEC_TTY = 'exec.tty';
+/** The agent runs an exec without a user as the image's default user and fills in the user's HOME under a given env. */
+export const CAPABILITY_EXEC_DEFAULT_USER = 'exec.default-user';
 
 export type ConnectOptions = HandshakeOptions;
 
