@@ -58,7 +58,7 @@ async function importKeyPem(pem: string, usages: KeyUsage[]): Promise<CryptoKey>
 }
 
 export class SandboxCa {
-  private leafKeys: Promise<CryptoKeyPair> | undefined;
+  private leafKeys: Promise<{ pair: CryptoKeyPair; pem: string }> | undefined;
 
   private constructor(
     private readonly cert: x509.X509Certificate,
@@ -103,8 +103,9 @@ export class SandboxCa {
 
   /** Mints a leaf certificate for `serverName` (a DNS name, already validated by the caller). */
   async mintLeaf(serverName: string, now = new Date()): Promise<LeafMaterial> {
-    this.leafKeys ??= webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
-    const leafKeys = await this.leafKeys;
+    this.leafKeys ??= (webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as Promise<CryptoKeyPair>)
+      .then(async (pair) => ({ pair, pem: await exportKeyPem(pair.privateKey) }));
+    const { pair: leafKeys, pem: leafKeyPem } = await this.leafKeys;
     const notAfter = new Date(now.getTime() + LEAF_DAYS * DAY_MS);
     const leaf = await x509.X509CertificateGenerator.create({
       serialNumber: serial(),
@@ -123,6 +124,6 @@ export class SandboxCa {
         await x509.AuthorityKeyIdentifierExtension.create(this.cert),
       ],
     });
-    return { certPem: `${leaf.toString('pem')}\n${this.certPem}\n`, keyPem: await exportKeyPem(leafKeys.privateKey), notAfter };
+    return { certPem: `${leaf.toString('pem')}\n${this.certPem}\n`, keyPem: leafKeyPem, notAfter };
   }
 }
