@@ -33,7 +33,7 @@ export interface Fixture {
   upstreamPort: number;
   received: Received[];
   /** Requests the upstream is handling by path, for tests that answer themselves. */
-  handlers: Map<string, (req: IncomingMessage, res: ServerResponse, body: string) => void>;
+  handlers: Map<string, (req: IncomingMessage, res: ServerResponse, body: string, raw: Buffer) => void>;
   proxy: SecretProxy;
   proxyPort: number;
   audit: SecretAuditEvent[];
@@ -60,7 +60,7 @@ export async function startFixture(limits: Partial<SecretProxyLimits> = {}): Pro
   };
   const fallback = await upstreamCa.mintLeaf('api.test');
   const received: Received[] = [];
-  const handlers = new Map<string, (req: IncomingMessage, res: ServerResponse, body: string) => void>();
+  const handlers = new Map<string, (req: IncomingMessage, res: ServerResponse, body: string, raw: Buffer) => void>();
   const upstream = createHttpsServer({
     cert: fallback.certPem, key: fallback.keyPem,
     SNICallback: (name, cb) => { contextFor(name).then((c) => cb(null, c), (e: Error) => cb(e)); },
@@ -68,10 +68,12 @@ export async function startFixture(limits: Partial<SecretProxyLimits> = {}): Pro
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      const body = raw.toString('utf8');
       received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-      const h = handlers.get((req.url ?? '').split('?')[0] ?? '');
-      if (h) return h(req, res, body);
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      const h = handlers.get(path) ?? [...handlers].find(([prefix]) => prefix.endsWith('/') && path.startsWith(prefix))?.[1];
+      if (h) return h(req, res, body, raw);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ ok: true }));
     });
