@@ -7,11 +7,12 @@
  * the upstream never sees a partially substituted body.
  */
 import { request as httpsRequest, Agent } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { hostMatches } from '../../secrets/validate.js';
 import type { ActiveSecret } from '../../secrets/store.js';
+import type { Exchange } from './exchange.js';
 import { Substituter } from './substitute.js';
 import type { Destination, SecretAuditEvent, SecretProxyLimits } from './types.js';
 
@@ -35,7 +36,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 
 type BodyKind = 'json' | 'form' | undefined;
 
-function bodyKind(req: IncomingMessage): BodyKind {
+function bodyKind(req: { headers: IncomingMessage['headers'] }): BodyKind {
   const enc = req.headers['content-encoding'];
   if (enc !== undefined && enc.toLowerCase() !== 'identity') return undefined;
   const ct = (req.headers['content-type'] ?? '').toLowerCase();
@@ -44,8 +45,10 @@ function bodyKind(req: IncomingMessage): BodyKind {
   return undefined;
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+function hasBody(ex: Exchange): boolean {
+  // HTTP/2 has no Transfer-Encoding: a request without END_STREAM on its head may have a body.
+  return ex.headers['transfer-encoding'] !== undefined || (ex.headers['content-length'] !== undefined && ex.headers['content-length'] !== '0')
+    || (ex.headers[':method'] !== undefined && !['GET', 'HEAD', 'OPTIONS'].includes(ex.method));
 }
 
 /** Pairs of a raw header list without hop-by-hop headers (and those the Connection header names). */
@@ -76,18 +79,18 @@ export class Forwarder {
   }
 
   /** Which secrets may go into this request, and the substituter for it. */
-  private plan(req: IncomingMessage, ctx: ConnContext): { sub: Substituter; hostHeader: string } {
+  private plan(host: string, ctx: ConnContext): { sub: Substituter; hostHeader: string } {
     const all = this.deps.secrets();
-    const hostHeader = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+    const hostHeader = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
     // docs/architecture.md §11: server name, Host header and pinned destination must agree.
     const allowed = hostHeader === ctx.sni ? all.filter((s) => hostMatches(s.hosts, ctx.sni)) : [];
     return { sub: new Substituter(allowed, all), hostHeader };
   }
 
-  private auditAll(sub: Substituter, req: IncomingMessage, ctx: ConnContext, hostHeader: string, status: number | null): void {
+  private auditAll(sub: Substituter, req: { method?: string | undefined; url?: string | undefined }, ctx: ConnContext, hostHeader: string, status: number | null): void {
     const base = {
-      sandboxId: this.deps.sandboxId, host: ctx.sni, method: req.method ?? '',
-      path: (req.url ?? '').split('?')[0] ?? '', status,
+      sandboxId: this.deps.sandboxId, host: ctx.sni, method: (req.method ?? '').slice(0, 32),
+      path: ((req.url ?? '').split('?')[0] ?? '').slice(0, 2048), status,
       ...(hostHeader !== ctx.sni ? { hostHeader: hostHeader.slice(0, 255) } : {}),
     };
     const emit = (e: SecretAuditEvent) => { try { this.deps.audit(e); } catch { /* the log's problem, not the request's */ } };
@@ -100,92 +103,73 @@ export class Forwarder {
     return { host: ctx.destination.address, port: ctx.destination.port, servername: ctx.sni, ...(ca !== undefined ? { ca: typeof ca === 'string' ? ca : [...ca] } : {}) };
   }
 
-  /** One HTTP request of the guest. */
-  handleRequest(req: IncomingMessage, res: ServerResponse, ctx: ConnContext): void {
-    req.on('error', () => res.destroy());
-    res.on('error', () => req.destroy());
+  /** One HTTP request of the guest (HTTP/1.1 or HTTP/2, see exchange.ts). */
+  handleRequest(ex: Exchange, ctx: ConnContext): void {
     let plan: ReturnType<Forwarder['plan']>;
     try {
-      plan = this.plan(req, ctx);
+      plan = this.plan(ex.host, ctx);
     } catch {
-      return this.refuse(req, res, 502, 'hob: the secrets of this sandbox cannot be read');
+      return ex.refuse(502, 'hob: the secrets of this sandbox cannot be read');
     }
     const { sub, hostHeader } = plan;
-    const target = sub.target(req.url ?? '/');
-    const headers = endToEnd(req.rawHeaders).map(([k, v]) => [k, sub.header(k, v)] as [string, string]);
-    const kind = hasBody(req) ? bodyKind(req) : undefined;
+    const target = sub.target(ex.url);
+    const headers = endToEnd(ex.rawHeaders).map(([k, v]) => [k, sub.header(k, v)] as [string, string]);
+    const kind = hasBody(ex) ? bodyKind(ex) : undefined;
     if (kind === undefined) {
-      this.send(req, res, ctx, sub, hostHeader, target, headers, req);
+      this.send(ex, ctx, sub, hostHeader, target, headers, ex.body);
       return;
     }
-    const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > this.deps.limits.maxBodyBytes) return this.refuse(req, res, 413, `hob: a ${kind} body larger than ${this.deps.limits.maxBodyBytes} bytes cannot be checked for secrets`);
+    const tooLarge = `hob: a ${kind} body larger than ${this.deps.limits.maxBodyBytes} bytes cannot be checked for secrets`;
+    if (Number(ex.headers['content-length'] ?? '0') > this.deps.limits.maxBodyBytes) return ex.refuse(413, tooLarge);
     const chunks: Buffer[] = [];
     let size = 0;
     let reserved = 0;
     const release = () => { this.bufferedBytes -= reserved; reserved = 0; };
-    res.on('close', release);
+    ex.onClose(release);
+    const fail = (status: number, message: string) => {
+      ex.body.off('data', onData);
+      chunks.length = 0;
+      release();
+      ex.refuse(status, message);
+    };
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size > this.deps.limits.maxBodyBytes) return fail(413, `hob: a ${kind} body larger than ${this.deps.limits.maxBodyBytes} bytes cannot be checked for secrets`);
+      if (size > this.deps.limits.maxBodyBytes) return fail(413, tooLarge);
       if (this.bufferedBytes + c.length > this.deps.limits.maxBufferedBytes) return fail(503, 'hob: too many request bodies are being checked for secrets; retry');
       this.bufferedBytes += c.length;
       reserved += c.length;
       chunks.push(c);
     };
-    const fail = (status: number, message: string) => {
-      req.off('data', onData);
-      chunks.length = 0;
-      release();
-      this.refuse(req, res, status, message);
-    };
-    req.on('data', onData);
-    req.once('end', () => {
-      if (res.headersSent || res.writableEnded) return;
+    ex.body.on('data', onData);
+    ex.body.once('end', () => {
+      if (ex.answered || size > this.deps.limits.maxBodyBytes) return;
       const text = Buffer.concat(chunks).toString('latin1');
       chunks.length = 0;
       const body = Buffer.from(kind === 'json' ? sub.json(text) : sub.formEncoded(text), 'latin1');
       const withLength = headers.filter(([k]) => k.toLowerCase() !== 'content-length');
       withLength.push(['Content-Length', String(body.length)]);
-      this.send(req, res, ctx, sub, hostHeader, target, withLength, body);
+      this.send(ex, ctx, sub, hostHeader, target, withLength, body);
     });
   }
 
-  /** Answers the guest without contacting the upstream, and closes the connection (the rest of the body is not read). */
-  private refuse(req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
-    req.pause();
-    if (!res.headersSent) {
-      res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close', ...(status === 503 ? { 'Retry-After': '1' } : {}) });
-      res.end(`${message}\n`, () => { setTimeout(() => req.socket.destroy(), 1000).unref(); });
-    } else {
-      res.destroy();
-    }
-  }
-
-  private send(req: IncomingMessage, res: ServerResponse, ctx: ConnContext, sub: Substituter, hostHeader: string, target: string, headers: [string, string][], body: Buffer | IncomingMessage): void {
+  private send(ex: Exchange, ctx: ConnContext, sub: Substituter, hostHeader: string, target: string, headers: [string, string][], body: Buffer | Readable): void {
     const up = httpsRequest({
-      ...this.tlsOptions(ctx), agent: this.agent, method: req.method ?? 'GET', path: target,
+      ...this.tlsOptions(ctx), agent: this.agent, method: ex.method, path: target,
       headers: headers.flat(), setHost: false,
     });
     let audited = false;
-    const audit = (status: number | null) => { if (!audited) { audited = true; this.auditAll(sub, req, ctx, hostHeader, status); } };
+    const audit = (status: number | null) => { if (!audited) { audited = true; this.auditAll(sub, ex, ctx, hostHeader, status); } };
     up.on('error', (err) => {
       audit(null);
-      if (!res.headersSent) {
-        res.writeHead(502, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
-        res.end(`hob: upstream ${ctx.sni} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}\n`);
-      } else {
-        res.destroy();
-      }
+      if (!ex.answered) ex.refuse(502, `hob: upstream ${ctx.sni} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+      else ex.abort();
     });
     up.on('response', (ur) => {
-      ur.on('error', () => res.destroy());
+      ur.on('error', () => ex.abort());
       audit(ur.statusCode ?? null);
-      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, endToEnd(ur.rawHeaders).flat());
-      res.flushHeaders();
-      ur.pipe(res);
+      ur.pipe(ex.reply(ur.statusCode ?? 502, ur.statusMessage, endToEnd(ur.rawHeaders).flat()));
     });
-    res.on('close', () => { if (!res.writableFinished) up.destroy(); });
+    ex.onClose((finished) => { if (!finished) up.destroy(); });
     if (Buffer.isBuffer(body)) up.end(body);
     else body.pipe(up);
   }
@@ -195,7 +179,7 @@ export class Forwarder {
     socket.on('error', () => socket.destroy());
     let plan: ReturnType<Forwarder['plan']>;
     try {
-      plan = this.plan(req, ctx);
+      plan = this.plan(req.headers.host ?? '', ctx);
     } catch {
       socket.destroy();
       return;

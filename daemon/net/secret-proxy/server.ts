@@ -12,12 +12,14 @@
  * stage a bound: connections, ClientHello size and time, head size and time,
  * idle time, buffered bodies, cached leaves.
  */
+import { createServer as createH2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { hostMatches } from '../../secrets/validate.js';
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello } from './client-hello.js';
+import { http1Exchange, http2Exchange } from './exchange.js';
 import { Forwarder, type ConnContext } from './forward.js';
 import { LeafCache } from './leaf-cache.js';
 import { DEFAULT_LIMITS, type Destination, type SecretProxyLimits, type SecretProxyOptions } from './types.js';
@@ -42,6 +44,10 @@ export class SecretProxy {
   readonly limits: SecretProxyLimits;
   private readonly server: NetServer;
   private readonly http: HttpServer;
+  private readonly h2: Http2Server;
+  /** The connection being handed to the HTTP/2 server: its 'session' event is emitted synchronously and claims it. */
+  private handingOver: { conn: TLSSocket; ctx: ConnContext } | undefined;
+  private readonly sessions = new WeakMap<object, { conn: TLSSocket; ctx: ConnContext }>();
   private readonly leaves: LeafCache;
   private readonly forwarder: Forwarder;
   private readonly sockets = new Set<Socket>();
@@ -57,6 +63,19 @@ export class SecretProxy {
     this.http = createHttpServer({ maxHeaderSize: this.limits.maxHeaderBytes, requestTimeout: 0, keepAliveTimeout: 5000 });
     this.http.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    // HTTP/2 over the TLS the proxy terminated (ALPN h2): bounded session memory, streams and header lists.
+    this.h2 = createH2Server({
+      maxSessionMemory: 16,
+      maxHeaderListPairs: 256,
+      settings: { maxConcurrentStreams: 100, maxHeaderListSize: this.limits.maxHeaderBytes, enablePush: false },
+    });
+    this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.onH2Request(req, res));
+    this.h2.on('sessionError', () => undefined);
+    this.h2.on('session', (session) => {
+      if (this.handingOver) this.sessions.set(session, this.handingOver);
+      session.on('error', () => session.destroy());
+      session.on('stream', (stream) => stream.on('error', () => stream.destroy()));
+    });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
       if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -136,14 +155,22 @@ export class SecretProxy {
     }
     const ctx = await this.leaves.get(sni);
     if (socket.destroyed) return;
-    const tls = new TLSSocket(prepend(socket, hello), { isServer: true, secureContext: ctx, ALPNProtocols: ['http/1.1'] });
+    const tls = new TLSSocket(prepend(socket, hello), { isServer: true, secureContext: ctx, ALPNProtocols: ['h2', 'http/1.1'] });
     tls.on('error', () => { tls.destroy(); socket.destroy(); });
     tls.once('secure', () => {
       socket.setTimeout(this.limits.idleTimeoutMs, () => socket.destroy());
       this.contexts.set(tls, { sni, destination: dest });
       this.armHeadTimer(tls);
       tls.on('close', () => this.clearHeadTimer(tls));
-      this.http.emit('connection', tls);
+      // What tls.Server does for the sockets it makes (a TLSSocket made by hand keeps it true,
+      // and the HTTP/2 server would wait for a 'secureConnect' that never comes).
+      (tls as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+      if (tls.alpnProtocol === 'h2') {
+        this.handingOver = { conn: tls, ctx: { sni, destination: dest } };
+        try { this.h2.emit('connection', tls); } finally { this.handingOver = undefined; }
+      } else {
+        this.http.emit('connection', tls);
+      }
     });
   }
 
@@ -186,7 +213,19 @@ export class SecretProxy {
     }
     this.clearHeadTimer(conn);
     res.on('finish', () => { if (!conn.destroyed) this.armHeadTimer(conn); });
-    this.forwarder.handleRequest(req, res, ctx);
+    this.forwarder.handleRequest(http1Exchange(req, res), ctx);
+  }
+
+  /** An HTTP/2 stream: the head timer only guards the first request of the connection; idle time and session memory bound the rest. */
+  private onH2Request(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    const session = req.stream.session;
+    const owner = session ? this.sessions.get(session) : undefined;
+    if (!owner) {
+      req.stream.destroy();
+      return;
+    }
+    this.clearHeadTimer(owner.conn);
+    this.forwarder.handleRequest(http2Exchange(req, res), owner.ctx);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
