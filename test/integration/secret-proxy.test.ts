@@ -174,6 +174,34 @@ describe('secret proxy', () => {
     expect(f.audit.map((e) => [e.type, e.status])).toEqual([['secret.substituted', 101]]);
   });
 
+  it('with the redirect\'s original destination: intercepts only if that address is pinned for the server name', async () => {
+    const { SecretProxy } = await import('../../daemon/net/secret-proxy/index.js');
+    const pinned = new Set<string>();
+    const proxy = new SecretProxy({
+      sandboxId: f.sandboxId, ca: f.ca, secrets: () => f.store.activeSecrets(f.sandboxId),
+      pinnedAddresses: (name) => (pinned.has(name) ? ['127.0.0.1'] : []),
+      originalDestination: () => ({ address: '127.0.0.1', port: f.upstreamPort }),
+      upstreamCa: f.upstreamCa.certPem, audit: () => undefined,
+    });
+    const port = (await proxy.listen()).port;
+    const issuer = () => new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, servername: 'api.test', ca: [f.ca.certPem, f.upstreamCa.certPem] }, () => {
+        resolve(String(s.getPeerCertificate().issuer.CN));
+        s.end();
+      });
+      s.on('error', reject);
+    });
+    try {
+      expect(await issuer()).toBe('hob secret proxy CA upstream'); // not pinned for api.test: passed through
+      pinned.add('api.test');
+      expect(await issuer()).toBe(`hob secret proxy CA ${f.sandboxId}`);
+      await guestRequest({ ...f, proxyPort: port }, { host: 'api.test', path: '/o', headers: { 'x-api-key': ph } });
+      expect(Buffer.from(last().headers['x-api-key'] as string, 'latin1').toString('utf8')).toBe(VALUE);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('answers 502 when the upstream certificate is not trusted, without the value anywhere', async () => {
     const { SecretProxy, SandboxCa } = await import('../../daemon/net/secret-proxy/index.js');
     const wrongCa = await SandboxCa.create('wrong');
