@@ -1,6 +1,9 @@
 import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LeafCache, SandboxCa } from '../../daemon/net/secret-proxy/index.js';
+import { CA_KEY_FILE, LeafCache, loadOrCreateCa, SandboxCa } from '../../daemon/net/secret-proxy/index.js';
 
 describe('SandboxCa', () => {
   it('is a CA, survives a save and load, and mints leaves for one name that chain to it', async () => {
@@ -27,5 +30,17 @@ describe('SandboxCa', () => {
     await a;
     for (const n of ['b.test', 'c.test', 'd.test']) await cache.get(n);
     expect(cache.size).toBe(3);
+  });
+
+  it('is saved with a 0600 key and loaded again unchanged', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hob-ca-'));
+    try {
+      const a = await loadOrCreateCa(join(dir, 'sbx'), 'sbx');
+      expect((await stat(join(dir, 'sbx', CA_KEY_FILE))).mode & 0o777).toBe(0o600);
+      const b = await loadOrCreateCa(join(dir, 'sbx'), 'sbx');
+      expect(b.certPem).toBe(a.certPem);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
