@@ -214,7 +214,10 @@ describe('services in the guest agent', () => {
     expect(all.filter((l) => l.startsWith('stdout:'))).toEqual(['stdout:out-1', 'stdout:out-2', 'stdout:out-3', 'stdout:out-4', 'stdout:out-5']);
     expect(all.filter((l) => l.startsWith('stderr:'))).toEqual(['stderr:err-1', 'stderr:err-2', 'stderr:err-3', 'stderr:err-4', 'stderr:err-5']);
     expect(await entries(svc, 'talker', 2)).toHaveLength(2);
-    const file = readFileSync(join(agent.root, 'var/log/hob/services/talker.log'), 'utf8');
+    // The file is written asynchronously, after the in-memory tail has the lines.
+    const logFile = join(agent.root, 'var/log/hob/services/talker.log');
+    await waitFor('the log file', async () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('[stderr] err-5'));
+    const file = readFileSync(logFile, 'utf8');
     expect(file).toMatch(/^\S+Z \[hob\] started: pid \d+$/m);
     expect(file).toMatch(/^\S+Z \[stdout\] out-3$/m);
     expect(file).toMatch(/^\S+Z \[stderr\] err-3$/m);
