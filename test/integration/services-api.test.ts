@@ -206,7 +206,10 @@ describe('services through the API, the CLI and the Sprites SDK', () => {
     // The stand-in sandbox service holds the old connection: serve the new one.
     api = createApi({ sandboxes: oneSandboxService('dev', agent.client), sessions, tokens: new TokenStore(db), port, version: '0.1.0', log: { info: () => undefined, warn: () => undefined, error: () => undefined } });
     servers = await serveApi(api, { socketPath, tcpPort: port });
-    expect((await req('GET', '/services/steady')).json<{ state: { status: string } }>().state.status).toBe('running');
+    // The restarted agent brings its services back in the background.
+    const status = async (): Promise<string> => (await req('GET', '/services/steady')).json<{ state: { status: string } }>().state.status;
+    for (const deadline = Date.now() + 20_000; (await status()) !== 'running' && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    expect(await status()).toBe('running');
   });
 
   it('works from the hob CLI', async () => {
