@@ -57,6 +57,10 @@ export class GuestError extends HobError {
     message: string,
   ) { super('guest_error', message); }
 }
+/** An exec asked for a user the guest does not know (the agent's ENOUSER): the client's mistake, nothing started. */
+export class UnknownUserError extends BadRequestError {
+  constructor(readonly user: string) { super(`cannot run as ${user}: no such user in the sandbox`); }
+}
 export class TimeoutError extends HobError {
   constructor(message: string) { super('timeout', message); }
 }

@@ -39,6 +39,8 @@ import { TunnelStream } from './tunnel.js';
 
 /** Capability an agent lists when it can run execs under a PTY. */
 export const CAPABILITY_EXEC_TTY = 'exec.tty';
+/** The agent runs an exec without a user as the image's default user and fills in the user's HOME under a given env. */
+export const CAPABILITY_EXEC_DEFAULT_USER = 'exec.default-user';
 
 export type ConnectOptions = HandshakeOptions;
 
@@ -54,9 +56,9 @@ export type ExecOptions = Omit<RequestInputOf<'exec'>, 'op'>;
 export const RUN_OUTPUT_LIMIT = 16 * 1024 * 1024;
 
 /**
- * HELLOs the agent may send after the handshake: it only ever answers ours, and
- * we resend ours every helloIntervalMs until answered, so a few late answers
- * are normal; a stream of them is a broken or hostile agent.
+ * HELLOs the agent may send after the handshake beyond one answer to each HELLO
+ * we sent (handshake.ts resends ours until answered, and a port the guest had
+ * not opened yet queues them all): an agent that sends more is broken or hostile.
  */
 export const MAX_LATE_HELLOS = 32;
 
@@ -86,6 +88,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   private constructor(
     private readonly mux: Mux,
     hello: { version: number; capabilities: string[]; bootId: string; agentVersion: string },
+    hellosSent: number,
   ) {
     super();
     this.version = hello.version;
@@ -101,8 +104,9 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     // The Mux accepts no channels from the agent (it never opens any): a CONTROL
     // frame for an unknown id is dropped there without an answer.
     let lateHellos = 0;
+    const allowed = hellosSent + MAX_LATE_HELLOS;
     mux.on('hello', () => {
-      if (++lateHellos > MAX_LATE_HELLOS) mux.fail(new ProtocolError(`the guest agent sent more than ${MAX_LATE_HELLOS} HELLOs after the handshake`));
+      if (++lateHellos > allowed) mux.fail(new ProtocolError(`the guest agent sent more than ${allowed} HELLOs after the handshake (hob sent ${hellosSent})`));
     });
     mux.on('close', (error) => this.emit('close', error));
   }
@@ -115,8 +119,8 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   static async connect(stream: Duplex, options: ConnectOptions = {}): Promise<AgentClient> {
     const mux = new Mux(stream, { acceptChannels: false });
     try {
-      const hello = await handshake(mux, options);
-      return new AgentClient(mux, hello);
+      const { hello, hellosSent } = await handshake(mux, options);
+      return new AgentClient(mux, hello, hellosSent);
     } catch (err) {
       mux.destroy();
       throw err;

@@ -23,13 +23,24 @@ export interface HandshakeOptions {
 /** An AgentHello with a version agreed on. */
 export type AgreedHello = AgentHello & { version: number };
 
+/** The handshake's outcome. */
+export interface HandshakeResult {
+  readonly hello: AgreedHello;
+  /**
+   * HELLOs the host sent. The agent answers each one it reads, and a port the
+   * guest had not opened yet keeps them queued (a slow boot queues dozens), so
+   * up to this many answers may still arrive after the one accepted.
+   */
+  readonly hellosSent: number;
+}
+
 /**
  * Resolves with the agent's hello. Rejects with IncompatibleAgentError (an
  * AgentError) when the agent shares no protocol version with us or sends an
  * invalid hello, AgentError when the stream closes, TimeoutError when nothing
  * answers in time.
  */
-export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<AgreedHello> {
+export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<HandshakeResult> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const nonce = randomBytes(12).toString('hex');
   const hello: HostHello = {
@@ -38,14 +49,15 @@ export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<Agr
     maxVersion: options.maxVersion ?? PROTOCOL_VERSION_MAX,
     nonce,
   };
-  return new Promise<AgreedHello>((resolve, reject) => {
+  let hellosSent = 0;
+  return new Promise<HandshakeResult>((resolve, reject) => {
     const finish = (error: Error | undefined, value?: AgreedHello): void => {
       clearInterval(resend);
       clearTimeout(deadline);
       mux.off('hello', onHello);
       mux.off('close', onClose);
       if (error) reject(error);
-      else resolve(value as AgreedHello);
+      else resolve({ hello: value as AgreedHello, hellosSent });
     };
     const onHello = (payload: unknown): void => {
       const parsed = AgentHelloSchema.safeParse(payload);
@@ -71,6 +83,7 @@ export function handshake(mux: Mux, options: HandshakeOptions = {}): Promise<Agr
     const send = (): void => {
       try {
         mux.sendHello(hello);
+        hellosSent++;
       } catch (err) {
         finish(new AgentError(`cannot send HELLO: ${String(err)}`, { cause: err }));
       }

@@ -13,12 +13,17 @@ export interface ExecSpec {
   readonly tty: { readonly rows: number; readonly cols: number } | undefined;
   /** Whether the process gets a stdin pipe (otherwise /dev/null). A TTY always has one. */
   readonly stdin: boolean;
+  /** User name or uid; undefined: the image's default user (docs/architecture.md §5). */
+  readonly user: string | undefined;
 }
 
-/** The guest environment hob fills in when a client's env replaces the default one (so PATH lookups still work). */
+/**
+ * The guest environment hob fills in when a client's env replaces the default
+ * one (so PATH lookups still work). No HOME: the guest agent keeps the HOME,
+ * USER and LOGNAME of whoever the command runs as (docs/architecture.md §5).
+ */
 export const BASE_ENV: Readonly<Record<string, string>> = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-  HOME: '/root',
   LANG: 'C.UTF-8',
 };
 
@@ -57,16 +62,18 @@ export function specFromQuery(query: ExecQuery, sandboxEnv: Readonly<Record<stri
     cwd: query.dir,
     tty: tty ? { rows: query.rows, cols: query.cols } : undefined,
     stdin: tty ? true : (query.stdin ?? false),
+    user: query.user,
   };
 }
 
 /** A command line string runs under `sh -c`; an array is the argv itself. */
-export function specFromHttpBody(body: HttpExecBody, sandboxEnv: Readonly<Record<string, string>>): ExecSpec {
+export function specFromHttpBody(body: HttpExecBody, sandboxEnv: Readonly<Record<string, string>>, user?: string): ExecSpec {
   return {
     argv: typeof body.command === 'string' ? ['/bin/sh', '-c', body.command] : body.command,
     env: execEnv(body.env, sandboxEnv, false),
     cwd: body.dir,
     tty: undefined,
     stdin: body.stdin !== undefined,
+    user,
   };
 }

@@ -11,7 +11,8 @@
  * ws/upgrade.ts (websocket).
  */
 import type { Readable } from 'node:stream';
-import { GuestError } from '../errors.js';
+import { CAPABILITY_EXEC_DEFAULT_USER } from '../agent/client.js';
+import { GuestError, UnknownUserError } from '../errors.js';
 import type { ExecSpec } from './exec-spec.js';
 import { useAgent, type GuestAccess, type GuestConnection } from './guest.js';
 import { delay, ended, exitCodeOf, type ExitStatus, type GuestProcess } from './guest-process.js';
@@ -50,25 +51,40 @@ export type ExecStart = StartedExec | FailedExec;
 
 /**
  * Starts `spec` in sandbox `name`, waking it. Resolves with the failure when
- * the guest cannot start the process; rejects when the sandbox does not exist
- * or its agent is unreachable (AgentError), nothing held then either.
+ * the guest cannot start the process; rejects when the sandbox does not exist,
+ * its agent is unreachable (AgentError) or the guest has no such user
+ * (UnknownUserError), nothing held then either.
  */
 export async function startExec(core: ExecCore, name: string, spec: ExecSpec): Promise<ExecStart> {
   const { agent, release } = await useAgent(core, name);
   try {
     const process = await agent.exec({
       argv: [...spec.argv],
-      env: spec.env === undefined ? undefined : { ...spec.env },
+      env: spec.env === undefined ? undefined : withHome(agent, spec),
       cwd: spec.cwd,
       tty: spec.tty === undefined ? undefined : { rows: spec.tty.rows, cols: spec.tty.cols },
       stdin: spec.stdin,
+      user: spec.user,
     });
     return { ok: true, process, guest: agent, release };
   } catch (err) {
     release();
     if (!(err instanceof GuestError)) throw err;
+    if (err.guestCode === 'ENOUSER') throw new UnknownUserError(spec.user ?? '(the default user)');
     return { ok: false, failure: startFailure(spec.argv[0] ?? '', err.guestCode, err.message) };
   }
+}
+
+/**
+ * The environment sent with an exec. An agent older than the default user
+ * (an old image, an old checkpoint) runs as root and does not fill in HOME
+ * itself: hob gives it root's, as it always did.
+ */
+function withHome(agent: GuestConnection, spec: ExecSpec): Record<string, string> {
+  const env = { ...spec.env };
+  const asRoot = spec.user === undefined || spec.user === 'root' || spec.user === '0';
+  if (!agent.supports(CAPABILITY_EXEC_DEFAULT_USER) && asRoot && env.HOME === undefined) env.HOME = '/root';
+  return env;
 }
 
 /** A one-shot exec's outcome: it ran (`result`), or could not start. */

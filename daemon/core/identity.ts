@@ -32,7 +32,8 @@ export async function applyIdentity(agent: AgentClient, identity: { hostname: st
     'if ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1; then rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null; fi',
     'sync',
   ].join('\n');
-  const result = await withDeadline(agent.run(['/bin/sh', '-c', script, 'hob-identity', identity.hostname, identity.machineId]), deadlineMs, 'the guest agent (identity)');
+  // As root explicitly: an exec without a user runs as the image's default user (docs/architecture.md §5).
+  const result = await withDeadline(agent.run(['/bin/sh', '-c', script, 'hob-identity', identity.hostname, identity.machineId], { user: 'root' }), deadlineMs, 'the guest agent (identity)');
   if (result.code !== 0) {
     throw new AgentError(`setting the fork's identity failed (exit ${String(result.code)}): ${result.stderr.toString('utf8').trim().slice(0, 500)}`);
   }

@@ -8,7 +8,7 @@
  * so that no code path can store a row the rest of hob cannot handle.
  */
 import { sql } from 'drizzle-orm';
-import { check, index, integer, sqliteTable, text, unique } from 'drizzle-orm/sqlite-core';
+import { blob, check, index, integer, primaryKey, sqliteTable, text, unique } from 'drizzle-orm/sqlite-core';
 
 /** Lifecycle states, see docs/architecture.md §7. */
 export const SANDBOX_STATES = ['creating', 'running', 'paused', 'hibernated', 'stopped', 'error', 'destroying'] as const;
@@ -112,4 +112,45 @@ export const events = sqliteTable('events', {
 }, (t) => [
   index('events_sandbox_id').on(t.sandboxId, t.id),
   check('events_data_json', sql`json_valid(${t.data})`),
+]);
+
+/**
+ * Secrets that never enter a sandbox (docs/architecture.md §11). The value is
+ * stored only as AES-256-GCM ciphertext (daemon/secrets/cipher.ts); the key is a
+ * root-only file beside the database, so a copy of the database alone reveals
+ * nothing. Names and hosts follow daemon/secrets/validate.ts.
+ */
+export const secrets = sqliteTable('secrets', {
+  /** Letters, digits, '_' and '-', starting with a letter, 1-64 chars; the key of the secret. */
+  name: text('name').primaryKey(),
+  /** Host patterns ("api.example.com" or "*.example.com"), normalized, at least one. */
+  hosts: text('hosts', { mode: 'json' }).$type<string[]>().notNull(),
+  /** Format version byte, 12-byte nonce, 16-byte tag, ciphertext (daemon/secrets/cipher.ts). */
+  valueSealed: blob('value_sealed', { mode: 'buffer' }).notNull(),
+  createdAt: createdAt(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().$defaultFn(() => new Date()),
+}, (t) => [
+  check('secrets_name', sql`length(${t.name}) BETWEEN 1 AND 64 AND ${t.name} NOT GLOB '*[^A-Za-z0-9_-]*' AND ${t.name} GLOB '[A-Za-z]*'`),
+  check('secrets_hosts_json', sql`json_valid(${t.hosts}) AND json_type(${t.hosts}) = 'array' AND json_array_length(${t.hosts}) >= 1`),
+  check('secrets_value_sealed', sql`length(${t.valueSealed}) > 29`),
+]);
+
+/**
+ * A secret granted to a sandbox: the guest sees `placeholder` in variable
+ * `env`, hob's secret proxy swaps it for the value on the way to the secret's
+ * hosts. Deleting the sandbox or the secret deletes the grant.
+ */
+export const secretGrants = sqliteTable('secret_grants', {
+  sandboxId: text('sandbox_id').notNull().references(() => sandboxes.id, { onDelete: 'cascade' }),
+  secretName: text('secret_name').notNull().references(() => secrets.name, { onDelete: 'cascade', onUpdate: 'cascade' }),
+  /** Environment variable the guest reads the placeholder from. */
+  env: text('env').notNull(),
+  /** `hob-secret-<sandbox id>-<26 random base32 chars>` (daemon/secrets/placeholder.ts); unique everywhere. */
+  placeholder: text('placeholder').notNull().unique(),
+  createdAt: createdAt(),
+}, (t) => [
+  primaryKey({ columns: [t.sandboxId, t.secretName] }),
+  unique('secret_grants_sandbox_env').on(t.sandboxId, t.env),
+  check('secret_grants_env', sql`length(${t.env}) BETWEEN 1 AND 128 AND ${t.env} NOT GLOB '*[^A-Za-z0-9_]*' AND ${t.env} NOT GLOB '[0-9]*'`),
+  check('secret_grants_placeholder', sql`${t.placeholder} GLOB 'hob-secret-*'`),
 ]);

@@ -70,6 +70,19 @@ export class AddressBook {
     return out;
   }
 
+  /**
+   * The unexpired addresses recorded for `name` (normalized): the destinations hob's
+   * resolver pinned for it. The secret proxy connects only to these (docs/architecture.md §11).
+   */
+  addressesOf(name: string, now = Date.now()): string[] {
+    const out: string[] = [];
+    for (const [address, names] of this.entries) {
+      const expiry = names.get(name);
+      if (expiry !== undefined && expiry > now) out.push(address);
+    }
+    return out;
+  }
+
   /** Forgets expired entries, then, while still over the limit, the addresses expiring first. */
   prune(now = Date.now()): void {
     const latest = new Map<string, number>();

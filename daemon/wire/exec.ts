@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { AbsoluteGuestPath, DurationSchema, EnvMap, GuestPathText, MAX_DURATION_MS, QueryBool, QueryInt, signalName } from './request-primitives.js';
+import { ExecUser } from './exec-user.js';
 
 /** One entry of `GET .../exec` (Sprites' session listing, then hob's fields). */
 export const SessionListing = z.looseObject({
@@ -107,6 +108,8 @@ export const ExecQuery = z.object({
   detachable: QueryBool.optional(),
   /** Sprites' control mode; hob does not offer it and treats the connection as a normal exec. */
   cc: QueryBool.optional(),
+  /** hob: who to run as; default the image's default user. */
+  user: ExecUser.optional(),
 });
 export type ExecQuery = z.infer<typeof ExecQuery>;
 

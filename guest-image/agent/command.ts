@@ -17,7 +17,12 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 /** The environment of an exec that did not bring its own. */
 export function defaultEnv(user: GuestUser): Record<string, string> {
-  return { PATH: DEFAULT_PATH, HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell, LANG: 'C.UTF-8' };
+  return { PATH: DEFAULT_PATH, ...identityEnv(user), SHELL: user.shell, LANG: 'C.UTF-8' };
+}
+
+/** The variables that say who the process runs as. */
+export function identityEnv(user: GuestUser): Record<string, string> {
+  return { HOME: user.home, USER: user.name, LOGNAME: user.name };
 }
 
 function isExecutableFile(path: string): boolean {

@@ -22,6 +22,10 @@
  *                        serve the keep-awake socket (keep-awake/socket.ts) at
  *                        PATH instead of /run/hob/keep-awake.sock. Served in the
  *                        guest; in --listen mode only with this option.
+ *   --default-user-file PATH
+ *                        read the default user of execs from PATH instead of
+ *                        /etc/hob/default-user (default-user.ts). Read in the
+ *                        guest; in --listen mode only with this option.
  *
  * `agent.mjs keep-awake ARGS` runs the in-guest `hob-keep-awake` command
  * (keep-awake/cli.ts) instead of the agent.
@@ -32,6 +36,7 @@ import './threadpool.js';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { AGENT_VIRTIO_PORT_NAME, type Op } from '../../daemon/protocol/index.js';
+import { DEFAULT_USER_FILE, setDefaultUserFile } from './default-user.js';
 import { KNOWN_OPS } from './handlers/index.js';
 import { warmFreezeHelper } from './handlers/freeze.js';
 import { KEEP_AWAKE_COMMAND, runKeepAwakeCli } from './keep-awake/cli.js';
@@ -48,6 +53,8 @@ import { AGENT_VERSION } from './version.js';
 /** Features beyond plain op names. */
 export const FEATURE_EXEC_TTY = 'exec.tty';
 export const FEATURE_HELLO_NONCE = 'hello.nonce';
+/** An exec without a user runs as the default user, and a given env keeps the user's HOME (default-user.ts). */
+export const FEATURE_EXEC_DEFAULT_USER = 'exec.default-user';
 
 /** Operations that act on the whole machine the agent runs on. */
 export const SYSTEM_OPS: ReadonlySet<Op> = new Set<Op>(['fs.freeze', 'fs.thaw', 'clock.set', 'shutdown']);
@@ -59,7 +66,7 @@ const FREEZE_HELPER_WARM_DELAY_MS = 5000;
 
 async function identity(only: string[] | undefined, withSystemOps: boolean, withServices: boolean): Promise<AgentIdentity> {
   const all: string[] = [...KNOWN_OPS].filter((op) => (withSystemOps || !SYSTEM_OPS.has(op)) && (withServices || !SERVICE_OPS.has(op)));
-  all.push(FEATURE_HELLO_NONCE);
+  all.push(FEATURE_HELLO_NONCE, FEATURE_EXEC_DEFAULT_USER);
   if (withServices) all.push(FEATURE_SERVICES);
   if (await loadPty()) all.push(FEATURE_EXEC_TTY);
   const capabilities = only ? all.filter((c) => only.includes(c)) : all;
@@ -95,6 +102,7 @@ async function main(): Promise<void> {
       'system-ops': { type: 'boolean', default: false },
       'services-root': { type: 'string' },
       'keep-awake-socket': { type: 'string' },
+      'default-user-file': { type: 'string' },
     },
     strict: true,
   });
@@ -109,6 +117,7 @@ async function main(): Promise<void> {
       supervisor.shutdown().finally(() => process.exit(0));
     });
   }
+  setDefaultUserFile(values['default-user-file'] ?? (values.listen ? undefined : DEFAULT_USER_FILE));
   const keepAwakeSocket = values['keep-awake-socket'] ?? (values.listen ? undefined : KEEP_AWAKE_SOCKET);
   if (keepAwakeSocket !== undefined) {
     // Not fatal: the agent's real work goes on without it.

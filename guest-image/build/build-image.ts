@@ -28,6 +28,7 @@ import {
   withLock,
   type CacheLayout,
 } from './cache.js';
+import { installDefaultUser, VARIANT_DEFAULT_USER } from './default-user.js';
 import { ImageBuildError } from './errors.js';
 import { makeExt4, uuidFromHash } from './ext4.js';
 import { hashInputs, hashTree, sha256File } from './hash.js';
@@ -210,6 +211,8 @@ async function assemble(a: AssembleInput): Promise<void> {
   await resetHostFiles(tree);
   await installRuntime(tree, { node: a.node, agentBundle: a.bundle.outfile, nodePty: a.nodePty });
   await applyOverlay(tree);
+  const defaultUser = VARIANT_DEFAULT_USER[spec.variant];
+  await installDefaultUser(tree, defaultUser);
   const [packages, npmGlobal] = await Promise.all([installedPackages(tree), globalNpmPackages(tree)]);
 
   p.begin('filesystem', 'making rootfs.img (ext4)');
@@ -251,6 +254,7 @@ async function assemble(a: AssembleInput): Promise<void> {
       entry: entryRel.startsWith('..') ? a.bundle.entry : entryRel,
     },
     nodePty: { version: a.nodePty.version, sha256: a.nodePty.sha256 },
+    defaultUser,
     npmGlobal,
     packages,
     rootfs: { fsType: 'ext4', label, uuid, treeBytes: fs.usage.bytes },

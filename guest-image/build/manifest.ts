@@ -64,6 +64,12 @@ export const imageManifestSchema = z.object({
     entry: z.string(),
   }),
   nodePty: z.object({ version: z.string(), sha256 }),
+  /**
+   * Who execs run as when no user is asked for (also in the image's
+   * /etc/hob/default-user, where the guest agent reads it). Images built
+   * before it was recorded run everything as root.
+   */
+  defaultUser: z.string().default('root'),
   /** npm packages installed globally (dev variant), name -> version. */
   npmGlobal: z.record(z.string(), z.string()),
   /** Every Debian package in the image, name -> version. */

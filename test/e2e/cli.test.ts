@@ -185,6 +185,38 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
     expect(second.output).toMatch(/30 100/); // the session took our terminal's size
   });
 
+  it('runs exec and console as the image\'s default user, -u overriding it; a garbage default is root', async () => {
+    const run = (args: string[]) => d.cli(['exec', BOX, ...args]);
+    // The minimal image names root; a user made here and written into the file becomes the default.
+    expect((await run(['--', 'cat', '/etc/hob/default-user'])).stdout).toBe('root');
+    const setup = await run(['--', 'sh', '-c', 'useradd --create-home --uid 1000 --shell /bin/sh alice && echo alice > /etc/hob/default-user']);
+    expect(setup.exitCode, setup.stderr).toBe(0);
+    try {
+      // The sandbox has an environment (HOB_E2E), so hob sends one: HOME must still be alice's.
+      const who = await run(['--', 'sh', '-c', 'id -un; echo "$HOME $USER"; pwd']);
+      expect(who.stdout).toBe('alice\n/home/alice alice\n/home/alice');
+      expect((await run(['-u', 'root', '--', 'id', '-un'])).stdout).toBe('root');
+      expect((await run(['-u', '0', '--', 'sh', '-c', 'echo $HOME'])).stdout).toBe('/root');
+      const unknown = await run(['-u', 'nosuchuser', '--', 'id']);
+      expect(unknown.exitCode).toBe(255);
+      expect(unknown.stderr).toMatch(/nosuchuser.*no such user/);
+      expect((await d.cli(['exec', BOX, '-u', 'not a user', '--', 'id'])).exitCode).toBe(2);
+
+      const shell = await inTerminal(d.socketPath, ['console', BOX], [{ after: /[#$] $/m, type: 'echo "i am $(whoami)"; exit\r' }]);
+      expect(shell.output).toMatch(/i am alice/);
+      const rootConsole = await inTerminal(d.socketPath, ['console', BOX, '-u', 'root'], [{ after: /[#$] $/m, type: 'echo "i am $(whoami)"; exit\r' }]);
+      expect(rootConsole.output).toMatch(/i am root/);
+
+      // Hostile or broken content in the file: junk bytes, a user that does not exist, a FIFO (must not stall the agent).
+      for (const junk of ["head -c 3000 /dev/urandom > /etc/hob/default-user", 'echo ghost > /etc/hob/default-user', 'rm /etc/hob/default-user && mkfifo /etc/hob/default-user']) {
+        expect((await run(['-u', 'root', '--', 'sh', '-c', junk])).exitCode, junk).toBe(0);
+        expect((await run(['--', 'id', '-un'])).stdout, junk).toBe('root');
+      }
+    } finally {
+      await run(['-u', 'root', '--', 'sh', '-c', 'rm -f /etc/hob/default-user && echo root > /etc/hob/default-user']);
+    }
+  });
+
   it('stops and starts it again', async () => {
     const stop = await d.cli(['stop', BOX]);
     expect(stop).toMatchObject({ exitCode: 0, stdout: `${BOX} is stopped` });

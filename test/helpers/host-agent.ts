@@ -22,13 +22,17 @@ export interface HostAgent {
   readonly client: AgentClient;
   /** A temp dir the tests may use for files (removed by stop()). */
   readonly dir: string;
+  /** The agent's default-user file (absent at first: execs without a user run as the test user); read at every exec. */
+  readonly defaultUserFile: string;
   stop(): Promise<void>;
 }
 
 export async function startHostAgent(): Promise<HostAgent> {
   const dir = mkdtempSync(join(tmpdir(), 'hob-host-agent-'));
   const socketPath = join(dir, 'agent.sock');
-  const child: ResultPromise = execa(process.execPath, ['--import', 'tsx', join(repo, 'guest-image', 'agent', 'main.ts'), '--listen', socketPath], {
+  const defaultUserFile = join(dir, 'default-user');
+  const agentArgs = ['--listen', socketPath, '--default-user-file', defaultUserFile];
+  const child: ResultPromise = execa(process.execPath, ['--import', 'tsx', join(repo, 'guest-image', 'agent', 'main.ts'), ...agentArgs], {
     cwd: repo,
     reject: false,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -55,6 +59,7 @@ export async function startHostAgent(): Promise<HostAgent> {
     return {
       client,
       dir,
+      defaultUserFile,
       stop: async () => {
         client.close();
         await stop();

@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { release, tmpdir } from 'node:os';
+import { release, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -218,8 +218,9 @@ describe('exec', () => {
   });
 
   it('runs with the given env, cwd and user', async () => {
-    const env = await client.run(['sh', '-c', 'echo "$FOO|${HOME:-unset}|$(pwd)"'], { env: { FOO: 'bar', PATH: '/usr/bin:/bin' }, cwd: dir });
-    expect(env.stdout.toString()).toBe(`bar|unset|${dir}\n`);
+    const env = await client.run(['sh', '-c', 'echo "$FOO|${HOME:-unset}|${LANG:-unset}|$(pwd)"'], { env: { FOO: 'bar', PATH: '/usr/bin:/bin' }, cwd: dir });
+    // The given environment replaces the default one, but the user's HOME stays.
+    expect(env.stdout.toString()).toBe(`bar|${userInfo().homedir}|unset|${dir}\n`);
     const defaults = await client.run(['sh', '-c', 'echo "$LANG|$PATH"']);
     expect(defaults.stdout.toString()).toMatch(/^C\.UTF-8\|.*\/usr\/bin/);
     const nobody = await client.run(['sh', '-c', 'id -un; id -G'], { user: 'nobody' });

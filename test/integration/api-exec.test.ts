@@ -7,10 +7,10 @@
  * needs VMs); test/e2e/api.test.ts runs the same API against real VMs.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createApi, type Api } from '../../daemon/api/app.js';
 import { serveApi, type ApiServers } from '../../daemon/api/server.js';
@@ -353,6 +353,74 @@ describe('exec, sessions and files through the API (guest agent on the host)', (
       const bytes = Buffer.from(await res.arrayBuffer());
       // Frame boundaries are not visible in the concatenated body, the frames are.
       expect(bytes.toString('latin1')).toBe('\x01piped\x02done\n\x03\x00');
+    });
+  });
+
+  describe('the user an exec runs as', () => {
+    // The agent runs as root on the host; `nobody` exists on every Linux host.
+    const idArgs: Array<[string, string]> = [['cmd', 'id'], ['cmd', '-un']];
+    const post = (user: string | undefined, body: unknown) =>
+      fetch(`${base}/exec${user === undefined ? '' : `?${qs([['user', user]])}`}`, {
+        method: 'POST',
+        headers: { ...headers(), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    /** The HTTP status of a refused websocket upgrade and its JSON body. */
+    const refusedUpgrade = (path: string) =>
+      new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+        const ws = new WebSocket(`${wsBase}${path}`, { headers: headers() });
+        ws.on('unexpected-response', (_req, res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+        });
+        ws.on('open', () => reject(new Error('the upgrade was accepted')));
+        ws.on('error', () => undefined);
+      });
+
+    afterEach(() => rmSync(agent.defaultUserFile, { force: true }));
+
+    it('passes the user parameter to the agent, on the websocket and both HTTP forms', async () => {
+      expect((await wsExec(`/exec?${qs([...idArgs, ['user', 'nobody']])}`)).stdout).toBe('nobody\n');
+      expect((await wsExec(`/exec?${qs([...idArgs, ['user', '65534'], ['tty', 'true']])}`, undefined, true)).stdout.trim()).toBe('nobody');
+      expect(await (await post('nobody', { command: 'id -un; echo $HOME' })).json()).toMatchObject({ stdout: 'nobody\n/nonexistent\n', exit_code: 0 });
+      // A client environment replaces the default one, but HOME stays the user's.
+      expect(await (await post('nobody', { command: 'echo $HOME $FOO', env: { FOO: 'x' } })).json()).toMatchObject({ stdout: '/nonexistent x\n' });
+      const streamed = await fetch(`${base}/exec?${qs([...idArgs, ['user', 'nobody']])}`, { method: 'POST', headers: headers() });
+      expect(Buffer.from(await streamed.arrayBuffer()).toString('latin1')).toBe('\x01nobody\n\x03\x00');
+    });
+
+    it('runs as the default user without the parameter, and as root with user=root', async () => {
+      writeFileSync(agent.defaultUserFile, 'nobody\n');
+      expect((await wsExec(`/exec?${qs(idArgs)}`)).stdout).toBe('nobody\n');
+      expect(await (await post(undefined, { command: 'id -un' })).json()).toMatchObject({ stdout: 'nobody\n' });
+      expect((await wsExec(`/exec?${qs([...idArgs, ['user', 'root']])}`)).stdout).toBe('root\n');
+      expect(await (await post('0', { command: 'id -un' })).json()).toMatchObject({ stdout: 'root\n' });
+    });
+
+    it('runs as root when the default-user file holds garbage or an unknown user', async () => {
+      writeFileSync(agent.defaultUserFile, Buffer.concat([randomBytes(4096), Buffer.from('\nnobody\n')]));
+      expect((await wsExec(`/exec?${qs(idArgs)}`)).stdout).toBe('root\n');
+      writeFileSync(agent.defaultUserFile, 'no-such-user-hob\n');
+      expect(await (await post(undefined, { command: 'id -un' })).json()).toMatchObject({ stdout: 'root\n', exit_code: 0 });
+    });
+
+    it('answers 400 with the reason for an unknown user, and for a malformed one before starting anything', async () => {
+      const unknown = await refusedUpgrade(`/exec?${qs([...idArgs, ['user', 'no-such-user-hob']])}`);
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.message).toMatch(/no-such-user-hob.*no such user/);
+      const http = await post('no-such-user-hob', { command: 'id' });
+      expect(http.status).toBe(400);
+      expect(((await http.json()) as { message: string }).message).toMatch(/no such user/);
+      const marker = join(work, 'started-anyway');
+      for (const bad of ['bad user', 'x'.repeat(65), 'a:b', '']) {
+        const refused = await refusedUpgrade(`/exec?${qs([['cmd', 'touch'], ['cmd', marker], ['user', bad]])}`);
+        expect(refused.status, bad).toBe(400);
+        expect(String(refused.body.message)).toMatch(/user/);
+        expect((await post(bad, { command: `touch ${marker}` })).status).toBe(400);
+      }
+      expect(existsSync(marker)).toBe(false);
+      expect(sessions.list('dev').filter((s) => !s.exited).length).toBe(0);
     });
   });
 

@@ -7,6 +7,7 @@ import { parseDuration, queryObject } from '../../daemon/wire/request-primitives
 import { CreateSandboxBody, ListSandboxesQuery, UpdateSandboxBody } from '../../daemon/wire/sprite.js';
 import { spriteStatus, toSpriteObject } from '../../daemon/api/sprite-object.js';
 import { parseInput } from '../../daemon/api/validate.js';
+import { ExecUserQuery } from '../../daemon/wire/exec-user.js';
 import { BadRequestError } from '../../daemon/errors.js';
 
 const execQuery = (qs: string) => ExecQuery.safeParse(queryObject(new URLSearchParams(qs), EXEC_QUERY_ARRAYS));
@@ -49,6 +50,20 @@ describe('exec query', () => {
     expect(execQuery('max_run_after_disconnect=soon').success).toBe(false);
   });
 
+  it('takes hob\'s user parameter: a name or uid of at most 64 characters', () => {
+    expect(execQuery('cmd=id').data?.user).toBeUndefined();
+    expect(execQuery('cmd=id&user=hob').data?.user).toBe('hob');
+    expect(execQuery('cmd=id&user=1000').data?.user).toBe('1000');
+    expect(execQuery('cmd=id&user=www-data').data?.user).toBe('www-data');
+    expect(execQuery(`cmd=id&user=${'a'.repeat(64)}`).success).toBe(true);
+    for (const bad of ['', 'a%20b', 'a:b', '-x', 'a%00', '..%2Fetc', 'a'.repeat(65), '12345678901']) {
+      expect(execQuery(`cmd=id&user=${bad}`).success, bad).toBe(false);
+    }
+    expect(specFromQuery(execQuery('cmd=id&user=root').data!, {}).user).toBe('root');
+    expect(specFromHttpBody(HttpExecBody.parse({ command: 'id' }), {}, 'hob').user).toBe('hob');
+    expect(ExecUserQuery.safeParse({ user: 'no such' }).success).toBe(false);
+  });
+
   it('builds argv: path replaces argv[0], bash by default', () => {
     expect(argvFromQuery(['ls', '-l'], undefined, false)).toEqual(['ls', '-l']);
     expect(argvFromQuery(['ls', '-l'], '/bin/ls', false)).toEqual(['/bin/ls', '-l']);
@@ -69,6 +84,8 @@ describe('exec query', () => {
   it('applies the sandbox environment, and keeps PATH under a client environment', () => {
     expect(execEnv(undefined, {}, false)).toBeUndefined();
     expect(execEnv(undefined, { A: '1' }, false)).toMatchObject({ A: '1', LANG: 'C.UTF-8' });
+    // HOME is the guest's to fill in: it depends on who the command runs as.
+    expect(execEnv(undefined, { A: '1' }, false)).not.toHaveProperty('HOME');
     const env = execEnv({ FOO: 'bar', A: '2' }, { A: '1', B: 'b' }, true)!;
     expect(env).toMatchObject({ FOO: 'bar', A: '2', B: 'b', TERM: 'xterm-256color' });
     expect(env.PATH).toContain('/usr/bin');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HobClient, apiErrorFrom, resolveTarget } from '../../daemon/cli/client.js';
-import { asUser, execQuery } from '../../daemon/cli/commands/exec.js';
+import { execQuery, userParam } from '../../daemon/cli/commands/exec.js';
 import { ApiError, CliError, ConnectionError, ExitCode, UsageError, connectionError, describeFailure, oneLine } from '../../daemon/cli/errors.js';
 import { exitCodeFromClose, exitCodeOf } from '../../daemon/cli/exec-session.js';
 
@@ -96,10 +96,15 @@ describe('the exec query', () => {
     });
     expect(execQuery(['bash'], { tty: true }, { forwardStdin: false, rows: 50, cols: 120 })).toMatchObject({ tty: true, rows: 50, cols: 120, stdin: true });
   });
-  it('runs -u through runuser, except for root', () => {
-    expect(asUser('hob', ['id', '-u'])).toEqual(['runuser', '-u', 'hob', '--', 'id', '-u']);
-    expect(asUser('root', ['id'])).toEqual(['id']);
-    expect(asUser(undefined, ['id'])).toEqual(['id']);
-    expect(() => asUser('bad user', ['id'])).toThrow(UsageError);
+  it('sends -u as the API\'s user parameter, the command untouched', () => {
+    expect(execQuery(['id', '-u'], { user: 'hob' }, { forwardStdin: false })).toMatchObject({ cmd: ['id', '-u'], user: 'hob' });
+    expect(execQuery(['id'], { user: 'root' }, { forwardStdin: false })).toMatchObject({ cmd: ['id'], user: 'root' });
+    expect(execQuery(['id'], { user: '1000' }, { forwardStdin: false }).user).toBe('1000');
+    expect(execQuery(['id'], {}, { forwardStdin: false }).user).toBeUndefined();
+  });
+  it('refuses a -u that is no user name or uid before sending anything', () => {
+    expect(userParam(undefined)).toBeUndefined();
+    expect(userParam('www-data')).toBe('www-data');
+    for (const bad of ['bad user', '', 'a:b', '-rf', 'x'.repeat(65), 'hob\n']) expect(() => userParam(bad)).toThrow(UsageError);
   });
 });

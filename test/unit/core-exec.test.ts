@@ -49,7 +49,7 @@ function core(exec: () => Promise<GuestProcess>): { core: ExecCore; sessions: Se
   return { core: { sandboxes: { agent: async () => guest }, sessions }, sessions };
 }
 
-const spec = (tty: boolean): ExecSpec => ({ argv: ['nope'], env: undefined, cwd: undefined, tty: tty ? { rows: 30, cols: 100 } : undefined, stdin: tty });
+const spec = (tty: boolean): ExecSpec => ({ argv: ['nope'], env: undefined, cwd: undefined, tty: tty ? { rows: 30, cols: 100 } : undefined, stdin: tty, user: undefined });
 
 describe('core exec', () => {
   it('answers a command the guest cannot find like a shell, holding nothing', async () => {

@@ -15,6 +15,8 @@
  *     (`output` is stdout and stderr interleaved as they arrived). A command
  *     that cannot start answers exit_code 127/126 with the reason on stderr,
  *     as a shell would.
+ *   Both take hob's `user` query parameter (a name or uid; default: the
+ *   image's default user); a user the guest does not know is a 400.
  */
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
@@ -29,6 +31,7 @@ import { ndjsonStream } from '../ndjson.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema } from '../../wire/exec.js';
 import { queryObject } from '../../wire/request-primitives.js';
 import { parseInput, readJsonBody } from '../validate.js';
+import { ExecUserQuery } from '../../wire/exec-user.js';
 import { nameParam } from './sandboxes.js';
 
 /** Per-stream cap of the JSON exec response; beyond it output is dropped and `truncated` set. */
@@ -66,9 +69,10 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     const name = nameParam(c.req.param('name'));
     const params = new URL(c.req.url).searchParams;
     if (params.has('cmd')) return streamedExec(c.req.raw, name, params);
+    const { user } = parseInput(ExecUserQuery, { user: params.get('user') ?? undefined }, 'query');
     const body = await readJsonBody(c.req.raw, HttpExecBody);
     const sandbox = deps.sandboxes.get(name);
-    const spec = specFromHttpBody(body, sandbox.environment);
+    const spec = specFromHttpBody(body, sandbox.environment, user);
 
     const out = new Collector(MAX_JSON_EXEC_OUTPUT);
     const err = new Collector(MAX_JSON_EXEC_OUTPUT);

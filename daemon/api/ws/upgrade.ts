@@ -6,7 +6,8 @@
  * query, the sandbox, the session, waking the sandbox's agent.
  *
  * Routes (under `/v1/sprites` and `/v1/sandboxes`):
- * - `GET /{name}/exec?cmd=...`            start a process, as a session
+ * - `GET /{name}/exec?cmd=...`            start a process, as a session (hob's `user=NAME|UID`
+ *                                         runs it as that user; default the image's default user)
  * - `GET /{name}/exec/{session_id}`       attach to a session
  * - `GET /{name}/exec?id={session_id}`    attach, legacy form
  * - `GET /{name}/proxy`                   TCP connection to a guest port (proxy-socket.ts)

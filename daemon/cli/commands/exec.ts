@@ -3,6 +3,10 @@
  * websocket (see ../exec-session.ts).
  *
  *   hob exec [NAME] [-t] [-i] [-e K=V]... [-w DIR] [-u USER] -- CMD ARGS...
+ *   hob console [NAME] [-u USER]
+ *
+ * Both run as the image's default user (`hob` in the dev image, root in the
+ * minimal one) unless `-u` names another (docs/architecture.md §5).
  *
  * NAME may be left out when a `.hob` names the sandbox, but then the command
  * must follow `--` (`hob exec -- ls -la`): without `--` the first word is
@@ -23,6 +27,7 @@ import { runSession, type SessionOutcome } from '../exec-session.js';
 import { printJson } from '../output.js';
 import { collect, parseEnvPairs } from '../units.js';
 import type { Query } from '../client.js';
+import { ExecUser } from '../../wire/exec-user.js';
 
 export interface ExecOptions {
   readonly tty?: boolean;
@@ -46,21 +51,23 @@ export function splitExecOperands(operands: readonly string[], raw: readonly str
 }
 
 /**
- * How `-u USER` is honoured: the API has no user field yet, so the command
- * runs under util-linux's `runuser` (present in every hob image), which sets
- * HOME, USER, LOGNAME and SHELL like `su` does and keeps argv as is.
+ * `-u USER` as the exec API's `user` parameter; without it the sandbox's
+ * default user (docs/architecture.md §5). Checked here with the API's own
+ * schema so that a typo is a usage error before anything is sent.
  */
-export function asUser(user: string | undefined, argv: readonly string[]): string[] {
-  if (user === undefined || user === 'root' || user === '0') return [...argv];
-  if (!/^[a-z_][a-z0-9_-]*\$?$|^\d+$/i.test(user)) throw new UsageError(`-u: "${user}" is not a user name`);
-  return ['runuser', '-u', user, '--', ...argv];
+export function userParam(user: string | undefined): string | undefined {
+  if (user === undefined) return undefined;
+  const parsed = ExecUser.safeParse(user);
+  if (!parsed.success) throw new UsageError(`-u: "${user}" is not a user name or uid (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  return parsed.data;
 }
 
 /** The websocket query of an exec. */
 export function execQuery(argv: readonly string[], o: ExecOptions, terminal: { forwardStdin: boolean; rows?: number; cols?: number }): Query {
   const env = parseEnvPairs(o.env ?? [], '-e');
   return {
-    cmd: asUser(o.user, argv),
+    cmd: [...argv],
+    user: userParam(o.user),
     tty: o.tty ? true : undefined,
     rows: o.tty ? terminal.rows : undefined,
     cols: o.tty ? terminal.cols : undefined,
@@ -124,7 +131,7 @@ export function registerExecCommands(program: Command, ctx: CliContext): void {
       .option('-i, --interactive', 'forward stdin even when it is a terminal')
       .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect)
       .option('-w, --workdir <dir>', 'working directory (absolute)')
-      .option('-u, --user <user>', 'run as this user (through runuser)'),
+      .option('-u, --user <user>', "run as this user (name or uid; default: the image's default user)"),
   ).action(async (_name: string | undefined, _command: string[], o: ExecOptions, cmd: Command) => {
     const raw = (cmd.parent?.args ?? []).slice(1);
     const split = splitExecOperands(cmd.args, raw);
@@ -169,14 +176,17 @@ export function registerExecCommands(program: Command, ctx: CliContext): void {
     program
       .command('console')
       .description('open a login shell in a sandbox (Ctrl+\\ detaches; the shell keeps running)')
-      .argument('[name]', 'sandbox (default: from .hob)'),
+      .argument('[name]', 'sandbox (default: from .hob)')
+      .option('-u, --user <user>', "log in as this user (name or uid; default: the image's default user)"),
     { json: false },
-  ).action(async (given: string | undefined, _o: unknown, cmd: Command) => {
+  ).action(async (given: string | undefined, o: { user?: string }, cmd: Command) => {
     if (io.stdin.isTTY !== true) throw new UsageError('console needs a terminal on stdin; for scripts use: hob exec NAME -- CMD');
+    const user = userParam(o.user);
     const name = await sandboxName(given, ctx);
     try {
       const socket = await clientFor(cmd, ctx).openWebSocket(sandboxPath(name, '/exec'), {
         cmd: CONSOLE_COMMAND,
+        user,
         tty: true,
         rows: io.stdout.rows,
         cols: io.stdout.columns,

@@ -8,11 +8,11 @@ export const ExecRequestSchema = z.object({
   op: z.literal('exec'),
   /** argv[0] is looked up in PATH when it contains no slash. */
   argv: z.array(z.string().max(128 * 1024)).min(1).max(10_000),
-  /** Environment; replaces the agent's default environment when given. */
+  /** Environment; replaces the agent's default environment when given, except that the user's HOME, USER and LOGNAME are kept unless set here. */
   env: z.record(z.string(), z.string()).optional(),
   /** Working directory; default: the user's home directory, or "/". */
   cwd: GuestPathSchema.optional(),
-  /** User name or numeric uid to run as; default root. */
+  /** User name or numeric uid to run as; default: the image's default user (/etc/hob/default-user), else root. */
   user: z.string().max(64).optional(),
   /** Run under a PTY of this size; the output then arrives on Stdout only, and stdin is always open. */
   tty: TtySize.optional(),

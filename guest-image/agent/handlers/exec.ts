@@ -11,17 +11,18 @@
 import { spawn } from 'node:child_process';
 import { finished } from 'node:stream/promises';
 import { StreamId, type Channel, type RequestOf } from '../../../daemon/protocol/index.js';
-import { commandAs, defaultEnv, resolveCommand, resolveCwd, type PreparedExec } from '../command.js';
+import { commandAs, defaultEnv, identityEnv, resolveCommand, resolveCwd, type PreparedExec } from '../command.js';
+import { resolveExecUser } from '../default-user.js';
 import { OpError } from '../errors.js';
 import { log } from '../log.js';
-import { resolveUser } from '../users.js';
 import { execPty } from './exec-pty.js';
 import { forwardSignals, hangUpGroup } from './process-group.js';
 
 export async function handleExec(req: RequestOf<'exec'>, channel: Channel): Promise<void> {
-  const user = await resolveUser(req.user);
+  const user = await resolveExecUser(req.user);
   const cwd = await resolveCwd(req.cwd, user);
-  const env = req.env ?? defaultEnv(user);
+  // A given environment keeps the user's HOME, USER and LOGNAME unless it sets them (the host does not know who the default user is).
+  const env = req.env ? { ...identityEnv(user), ...req.env } : defaultEnv(user);
   const file = await resolveCommand(req.argv[0] as string, env.PATH, cwd);
   const cmd = await commandAs(user, file, req.argv);
   const prepared: PreparedExec = { ...cmd, env, cwd };
