@@ -1,7 +1,7 @@
 /**
  * Keep-awake holds taken or released inside the guest (`hob-keep-awake`),
  * watched live (AgentClient.watchKeepAwake; protocol `keep-awake.watch` in
- * daemon/protocol/messages.ts).
+ * daemon/protocol/messages/keep-awake.ts).
  *
  * The guest is not trusted to send changes at a sane rate: past
  * KEEP_AWAKE_BURST changes, at most KEEP_AWAKE_RATE_PER_S a second are

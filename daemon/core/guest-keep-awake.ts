@@ -1,7 +1,7 @@
 /**
  * Keep-awake holds taken inside the guest (docs/architecture.md §7): a program there
  * runs `hob-keep-awake --for 1h` (or `--release`); the agent passes the change
- * on over a `keep-awake.watch` channel (daemon/protocol/messages.ts), and this
+ * on over a `keep-awake.watch` channel (daemon/protocol/messages/keep-awake.ts), and this
  * turns it into the sandbox's keep-awake hold, the same one `hob keep-awake`
  * sets (`apply` is SandboxManager.keepAwake: the last change wins, from either
  * side).

@@ -14,37 +14,27 @@
  *
  * It is the facade: it owns the locks, the live VMs and the in-flight starts
  * (SandboxContext) and delegates the work to its parts: launcher.ts (starting
- * VMs, their network), checkpointing.ts (checkpoint, restore, fork, diff),
- * sleep.ts and schedules.ts (sleep, the idle policy, automatic checkpoints).
+ * VMs, their network), provisioning.ts (create from an image, destroy),
+ * checkpointing.ts (checkpoint, restore, fork, diff), sleep.ts and
+ * schedules.ts (sleep, the idle policy, automatic checkpoints).
  */
-import { rm } from 'node:fs/promises';
 import type { AgentClient } from '../agent/index.js';
-import {
-  appendEvent,
-  deleteSandbox,
-  getSandboxByName,
-  insertSandbox,
-  listSandboxes,
-  setSandboxState,
-  updateSandbox,
-  type Sandbox as SandboxRow,
-} from '../db/index.js';
+import { appendEvent, getSandboxByName, listSandboxes, setSandboxState, updateSandbox, type Sandbox as SandboxRow } from '../db/index.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { parsePolicy, type NetworkPolicy } from '../net/index.js';
 import { checkpointName, toCheckpointInfo } from './checkpoint-info.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { Checkpointing } from './checkpointing.js';
 import { crashPoint } from './crash-point.js';
-import { requireCreateSpace } from './free-space.js';
 import { GuestKeepAwake } from './guest-keep-awake.js';
 import { IdleTracker } from './idle.js';
-import { imageExists } from './images.js';
 import { CheckpointInputSchema, CreateInputSchema, configWithPatch, formatZodError, parseGuestPath } from './input-schemas.js';
 import { VmLauncher } from './launcher.js';
 import type { LiveVm } from './live-vm.js';
 import { KeyedLock } from './lock.js';
 import { SandboxNameSchema } from './names.js';
 import { emit } from './progress.js';
+import { SandboxProvisioning } from './provisioning.js';
 import { networkPolicyOf, toSandbox } from './row-config.js';
 import { freshRow, type ManagerDeps, type SandboxContext } from './sandbox-context.js';
 import { Schedules } from './schedules.js';
@@ -61,14 +51,13 @@ import type {
   SandboxService,
   UpdateSandboxInput,
 } from './types.js';
-import { vmRunDir, type VmNet } from './vm-spec.js';
+import type { VmNet } from './vm-spec.js';
 
 export type { ManagerDeps } from './sandbox-context.js';
 export { MIN_FREE_FOR_CREATE_BYTES } from './free-space.js';
 
 /** How long a guest gets to power off cleanly before its VMM is killed. */
 const STOP_GRACE_MS = 15_000;
-const GiB = 1024 ** 3;
 /** Longest keep-awake hold: a week. */
 const MAX_KEEP_AWAKE_SECONDS = 7 * 86_400;
 
@@ -82,6 +71,7 @@ export class SandboxManager implements SandboxService {
   private readonly checkpoints: CheckpointStore;
   private readonly idle = new IdleTracker();
   private readonly launcher: VmLauncher;
+  private readonly provisioning: SandboxProvisioning;
   private readonly checkpointing: Checkpointing;
   private readonly sleeping: SandboxSleep;
   private readonly schedules: Schedules;
@@ -91,7 +81,8 @@ export class SandboxManager implements SandboxService {
     this.checkpoints = new CheckpointStore(deps.db, deps.volumes);
     const ctx: SandboxContext = { deps, log: this.log, locks: this.locks, live: this.live, booting: this.booting, idle: this.idle, checkpoints: this.checkpoints };
     this.launcher = new VmLauncher(ctx);
-    this.checkpointing = new Checkpointing(ctx, this.launcher, (row) => this.destroy(row));
+    this.provisioning = new SandboxProvisioning(ctx, this.launcher);
+    this.checkpointing = new Checkpointing(ctx, this.launcher, (row) => this.provisioning.destroy(row));
     // Keep-awake holds taken inside guests become the sandbox's hold.
     const guestKeepAwake = new GuestKeepAwake((name, seconds) => this.keepAwake(name, seconds), (m) => this.log(m));
     this.sleeping = new SandboxSleep(ctx, this.launcher, guestKeepAwake);
@@ -122,43 +113,8 @@ export class SandboxManager implements SandboxService {
       const { from: _from, image: _image, ...rest } = req;
       return this.checkpointing.fork(source, cp, rest, progress);
     }
-    const { db, volumes, config, driver } = this.deps;
-    const defaults = config.sandboxDefaults;
-    const image = req.image ?? defaults.image;
-    if (!(await imageExists(this.deps.images, image))) {
-      throw new BadRequestError(`there is no image named "${image}" (build one with: hob images build ${image === 'minimal' ? '--variant minimal ' : ''}${image})`);
-    }
-    await requireCreateSpace(volumes);
-    // The row comes first, in state `creating`: if hobd dies from here on, reconcile undoes the rest.
-    const row = insertSandbox(db, {
-      name: req.name,
-      state: 'creating',
-      image,
-      cpus: req.cpus ?? defaults.cpus,
-      memoryMiB: req.memoryMiB ?? defaults.memoryMiB,
-      diskBytes: req.diskBytes ?? defaults.diskGiB * GiB,
-      vmm: driver.kind,
-      urlAuth: req.urlAuth ?? 'private',
-      labels: [...(req.labels ?? [])],
-      environment: req.environment ?? {},
-    });
-    return this.locks.run(row.id, 'create', async () => {
-      try {
-        emit(progress, 'info', `Creating disk from image ${image}...`);
-        await volumes.createFromImage(row.id, image, row.diskBytes);
-        crashPoint('create.disk');
-        emit(progress, 'info', `Booting VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${driver.kind})...`);
-        await this.launcher.boot(row);
-        crashPoint('create.booted');
-        const running = setSandboxState(db, row.id, 'running', { error: null });
-        emit(progress, 'complete', `Sandbox ${row.name} is running`);
-        return toSandbox(running);
-      } catch (err) {
-        emit(progress, 'error', (err as Error).message);
-        await this.destroy(row).catch((cleanupErr: Error) => this.log(`hob: cleanup after failed create of ${row.name}: ${cleanupErr.message}`));
-        throw err;
-      }
-    });
+    const { from: _from, image, ...settings } = req;
+    return this.provisioning.createFromImage(settings, image, progress);
   }
 
   async update(name: string, patch: UpdateSandboxInput): Promise<Sandbox> {
@@ -360,19 +316,8 @@ export class SandboxManager implements SandboxService {
   }
 
   /** @internal Removes every trace of a sandbox (VM, run dir, volumes, checkpoints, row). Idempotent. */
-  async destroy(row: SandboxRow): Promise<void> {
-    const { volumes, config, db } = this.deps;
-    this.deps.sessions.removeSandbox(row.name, 'the sandbox was removed');
-    const vm = this.live.get(row.id);
-    if (vm) {
-      await vm.kill();
-      this.live.delete(row.id);
-    }
-    crashPoint('rm.vm-killed');
-    await this.launcher.releaseNetwork(row.id);
-    await volumes.trashSandbox(row.id);
-    await rm(vmRunDir(config, row.id), { recursive: true, force: true });
-    deleteSandbox(db, row.id);
+  destroy(row: SandboxRow): Promise<void> {
+    return this.provisioning.destroy(row);
   }
 
   // ---------------------------------------------------------------- internals

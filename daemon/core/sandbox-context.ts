@@ -1,8 +1,9 @@
 /**
  * What the sandbox manager's parts share (docs/architecture.md §2). The
  * manager (manager.ts) owns every piece and hands this context to the parts
- * it delegates to: launching VMs (launcher.ts), checkpoints, restore, fork and
- * diff (checkpointing.ts), sleep (sleep.ts) and the background schedules
+ * it delegates to: launching VMs (launcher.ts), creating from an image and
+ * destroying (provisioning.ts), checkpoints, restore, fork and diff
+ * (checkpointing.ts), sleep (sleep.ts) and the background schedules
  * (schedules.ts). They use it instead of reaching into the manager.
  */
 import type { HobConfig } from '../config.js';

@@ -11,16 +11,9 @@ import { CheckpointBody, CheckpointRefSchema, CheckpointSourceSchema, DiffQuery,
 import { queryObject } from '../../daemon/wire/request-primitives.js';
 import { CreateSandboxBody } from '../../daemon/wire/sprite.js';
 import { toCheckpointObject } from '../../daemon/api/routes/checkpoints.js';
-import {
-  checkCheckpointRef,
-  checkCheckpointSource,
-  checkpointTable,
-  diffSummary,
-  formatDiffEntry,
-  nameAndRef,
-  splitDiffOperands,
-  splitNameAndRefs,
-} from '../../daemon/cli/commands/checkpoints.js';
+import { checkCheckpointRef, checkCheckpointSource, nameAndRef, splitNameAndRefs } from '../../daemon/cli/checkpoint-refs.js';
+import { checkpointTable } from '../../daemon/cli/commands/checkpoints.js';
+import { diffSummary, formatDiffEntry, splitDiffOperands } from '../../daemon/cli/commands/diff.js';
 import { createBody } from '../../daemon/cli/commands/sandboxes.js';
 import type { CliContext } from '../../daemon/cli/context.js';
 import { UsageError } from '../../daemon/cli/errors.js';

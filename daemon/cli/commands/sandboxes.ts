@@ -2,6 +2,7 @@
  * Sandbox lifecycle: `hob create | ls | info | rm | start | stop`.
  */
 import type { Command } from 'commander';
+import { checkCheckpointSource } from '../checkpoint-refs.js';
 import { parseResponse, type HobClient } from '../client.js';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { CliError, ExitCode, UsageError, describeFailure, formatFailureLine } from '../errors.js';
@@ -9,7 +10,7 @@ import { progressFor, runWithProgress } from '../operation.js';
 import { formatBytes, formatFields, formatSince, formatTable, printJson } from '../output.js';
 import { SandboxList, SandboxObject } from '../schemas.js';
 import { checkImageName, checkSandboxName, collect, parseDiskGiB, parseEnvPairs, parseMemoryMiB, parsePositiveInt } from '../units.js';
-import { autoCheckpointText, checkCheckpointSource } from './checkpoints.js';
+import { autoCheckpointText } from './checkpoints.js';
 import { idleText, keepAwakeText } from './sleep.js';
 
 export interface CreateOptions {

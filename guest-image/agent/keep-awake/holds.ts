@@ -1,7 +1,7 @@
 /**
  * Keep-awake holds asked for inside the guest (`hob-keep-awake`, see cli.ts),
  * passed on to every host watching them (`keep-awake.watch`, protocol in
- * daemon/protocol/messages.ts). The agent keeps no hold of its own: the host
+ * daemon/protocol/messages/keep-awake.ts). The agent keeps no hold of its own: the host
  * owns the hold (the sandbox's `keepAwakeUntil`), the agent only relays
  * changes. A change made while no host watches is kept (the latest only) and
  * handed to the next watch as `pending`, its remaining time counted on the

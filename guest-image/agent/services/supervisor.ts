@@ -4,7 +4,7 @@
  *
  * Operations that change something run one at a time (a queue); reads
  * (list, get, logs) answer at once from memory. Failures are OpErrors with
- * the codes listed in daemon/protocol/messages.ts: ENOENT, EINVAL, EBUSY, ESRCH.
+ * the codes listed in daemon/protocol/messages/services.ts: ENOENT, EINVAL, EBUSY, ESRCH.
  *
  * boot() runs when the agent starts: it ends the processes a previous agent
  * left (pid files), loads every definition and starts the enabled ones in

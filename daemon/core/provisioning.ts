@@ -1,0 +1,89 @@
+/**
+ * A sandbox coming into being from an image, and going out of it
+ * (docs/architecture.md §7): the row is written first, in state `creating`,
+ * so that reconcile undoes a create hobd did not finish; destroying removes
+ * every trace (VM, network, volumes, run dir, row) and is what undoes a
+ * failed create or fork. Creating from a checkpoint is a fork (checkpointing.ts).
+ */
+import { rm } from 'node:fs/promises';
+import { deleteSandbox, insertSandbox, setSandboxState, type Sandbox as SandboxRow } from '../db/index.js';
+import { BadRequestError } from '../errors.js';
+import { crashPoint } from './crash-point.js';
+import { requireCreateSpace } from './free-space.js';
+import { imageExists } from './images.js';
+import type { NewSandboxSettings } from './input-schemas.js';
+import type { VmLauncher } from './launcher.js';
+import { emit } from './progress.js';
+import { toSandbox } from './row-config.js';
+import type { SandboxContext } from './sandbox-context.js';
+import type { ProgressSink, Sandbox } from './types.js';
+import { vmRunDir } from './vm-spec.js';
+
+const GiB = 1024 ** 3;
+
+export class SandboxProvisioning {
+  constructor(
+    private readonly ctx: SandboxContext,
+    private readonly launcher: VmLauncher,
+  ) {}
+
+  /**
+   * A new sandbox with a disk made from `image` (default: the configured one), booted.
+   * Takes the new sandbox's lock. @throws BadRequestError (no such image), PoolFullError, ConflictError (name taken).
+   */
+  async createFromImage(req: NewSandboxSettings, image: string | undefined, progress: ProgressSink): Promise<Sandbox> {
+    const { db, volumes, config, driver, images } = this.ctx.deps;
+    const defaults = config.sandboxDefaults;
+    const imageName = image ?? defaults.image;
+    if (!(await imageExists(images, imageName))) {
+      throw new BadRequestError(`there is no image named "${imageName}" (build one with: hob images build ${imageName === 'minimal' ? '--variant minimal ' : ''}${imageName})`);
+    }
+    await requireCreateSpace(volumes);
+    // The row comes first, in state `creating`: if hobd dies from here on, reconcile undoes the rest.
+    const row = insertSandbox(db, {
+      name: req.name,
+      state: 'creating',
+      image: imageName,
+      cpus: req.cpus ?? defaults.cpus,
+      memoryMiB: req.memoryMiB ?? defaults.memoryMiB,
+      diskBytes: req.diskBytes ?? defaults.diskGiB * GiB,
+      vmm: driver.kind,
+      urlAuth: req.urlAuth ?? 'private',
+      labels: [...(req.labels ?? [])],
+      environment: req.environment ?? {},
+    });
+    return this.ctx.locks.run(row.id, 'create', async () => {
+      try {
+        emit(progress, 'info', `Creating disk from image ${imageName}...`);
+        await volumes.createFromImage(row.id, imageName, row.diskBytes);
+        crashPoint('create.disk');
+        emit(progress, 'info', `Booting VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${driver.kind})...`);
+        await this.launcher.boot(row);
+        crashPoint('create.booted');
+        const running = setSandboxState(db, row.id, 'running', { error: null });
+        emit(progress, 'complete', `Sandbox ${row.name} is running`);
+        return toSandbox(running);
+      } catch (err) {
+        emit(progress, 'error', (err as Error).message);
+        await this.destroy(row).catch((cleanupErr: Error) => this.ctx.log(`hob: cleanup after failed create of ${row.name}: ${cleanupErr.message}`));
+        throw err;
+      }
+    });
+  }
+
+  /** Removes every trace of a sandbox (VM, run dir, volumes, checkpoints, row). Idempotent. */
+  async destroy(row: SandboxRow): Promise<void> {
+    const { volumes, config, db, sessions } = this.ctx.deps;
+    sessions.removeSandbox(row.name, 'the sandbox was removed');
+    const vm = this.ctx.live.get(row.id);
+    if (vm) {
+      await vm.kill();
+      this.ctx.live.delete(row.id);
+    }
+    crashPoint('rm.vm-killed');
+    await this.launcher.releaseNetwork(row.id);
+    await volumes.trashSandbox(row.id);
+    await rm(vmRunDir(config, row.id), { recursive: true, force: true });
+    deleteSandbox(db, row.id);
+  }
+}
