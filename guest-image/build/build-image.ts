@@ -5,6 +5,8 @@
  *   image (kernel, initramfs, rootfs) key = base key + agent bundle + node + node-pty
  *                                           + builder code + rootfs overlay
  *
+ * The guest's Node is pinned per architecture (node-runtime.ts), not the host's.
+ *
  * A build whose image key is in the cache returns at once (after hashing the
  * inputs and bundling the agent, well under a second). The agent bundle's
  * hash stands for the agent sources: it covers exactly the files esbuild
@@ -14,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { bundleAgentInto, findNodePty, hostNode } from './agent-files.js';
+import { bundleAgentInto, findNodePty } from './agent-files.js';
 import { baseKey, baseSpec, ensureBaseTree, findBaseTree } from './base-tree.js';
 import {
   cleanStaleWork,
@@ -31,10 +33,12 @@ import {
 import { ImageBuildError } from './errors.js';
 import { makeExt4, uuidFromHash } from './ext4.js';
 import { hashInputs, hashTree, sha256File } from './hash.js';
+import { checkElfArch } from './elf.js';
 import { checkBuildHost, hostArch, toolVersion } from './host.js';
 import { buildInitramfs } from './initramfs.js';
 import { extractKernel } from './kernel.js';
 import { imageManifestSchema, readManifest, type ImageManifest } from './manifest.js';
+import { pinnedNode, type NodeRuntime } from './node-runtime.js';
 import { resolveMirrors } from './packages.js';
 import { repoRoot, sourcePaths } from './paths.js';
 import { ProgressReporter } from './progress.js';
@@ -75,7 +79,8 @@ export function imagePaths(dir: string): GuestImagePaths {
  * Progress goes to `onProgress`; the last event is `done`.
  *
  * Failure modes (all ImageBuildError): not root, a tool missing, the agent entry
- * missing or not bundling, mmdebstrap failing (network, mirror), the kernel or
+ * missing or not bundling, mmdebstrap failing (network, mirror), the pinned Node's
+ * tarball not matching its hash, a binary of the wrong arch, the kernel or
  * a required module missing, mkfs failing, the signal aborting. The cache is
  * never left with a partial entry.
  */
@@ -95,9 +100,9 @@ export async function buildImage(options: BuildOptions = {}, onProgress?: Progre
   const work = await makeWorkDir(cache, 'image');
   try {
     const bundle = await bundleAgentInto(path.join(work, 'agent.mjs'), options.agentEntry);
-    const [nodePty, node, code, overlay] = await Promise.all([
+    const node = await pinnedNode(cache, arch.arch, (l) => p.log(l));
+    const [nodePty, code, overlay] = await Promise.all([
       findNodePty(),
-      hostNode(),
       // The CLI wrapper does not shape the image.
       hashTree(sourcePaths.buildDir, (rel) => rel !== 'main.ts'),
       hashTree(sourcePaths.rootfsOverlay),
@@ -164,7 +169,7 @@ interface AssembleInput {
   readonly spec: ReturnType<typeof baseSpec>;
   readonly bundle: Awaited<ReturnType<typeof bundleAgentInto>>;
   readonly nodePty: Awaited<ReturnType<typeof findNodePty>>;
-  readonly node: Awaited<ReturnType<typeof hostNode>>;
+  readonly node: NodeRuntime;
   readonly progress: ProgressReporter;
   readonly forceBase?: boolean;
   readonly signal?: AbortSignal;
@@ -208,6 +213,8 @@ async function assemble(a: AssembleInput): Promise<void> {
 
   p.begin('rootfs', 'installing the hob runtime (node, agent, node-pty, /opt/hob/init)');
   await resetHostFiles(tree);
+  await checkElfArch(a.node.path, spec.arch.arch);
+  for (const f of a.nodePty.files.filter((n) => n.endsWith('.node'))) await checkElfArch(path.join(a.nodePty.dir, f), spec.arch.arch);
   await installRuntime(tree, { node: a.node, agentBundle: a.bundle.outfile, nodePty: a.nodePty });
   await applyOverlay(tree);
   const [packages, npmGlobal] = await Promise.all([installedPackages(tree), globalNpmPackages(tree)]);
