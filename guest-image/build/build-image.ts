@@ -5,7 +5,10 @@
  *   image (kernel, initramfs, rootfs) key = base key + agent bundle + node + node-pty
  *                                           + builder code + rootfs overlay
  *
- * The guest's Node is pinned per architecture (node-runtime.ts), not the host's.
+ * Either architecture builds on either host (docs/architecture.md §5): the base
+ * tree of a foreign one under qemu-user through binfmt_misc (binfmt.ts), with the
+ * pinned Node of the target (node-runtime.ts) and node-pty cross-compiled for it
+ * (node-pty-cross.ts). Both stages' keys and cache entry names carry the arch.
  *
  * A build whose image key is in the cache returns at once (after hashing the
  * inputs and bundling the agent, well under a second). The agent bundle's
@@ -33,12 +36,14 @@ import {
 import { ImageBuildError } from './errors.js';
 import { makeExt4, uuidFromHash } from './ext4.js';
 import { hashInputs, hashTree, sha256File } from './hash.js';
+import { withForeignExec } from './binfmt.js';
 import { checkElfArch } from './elf.js';
-import { checkBuildHost, hostArch, toolVersion } from './host.js';
+import { archInfo, checkBuildHost, hostArch, toolVersion } from './host.js';
 import { buildInitramfs } from './initramfs.js';
 import { extractKernel } from './kernel.js';
 import { imageManifestSchema, readManifest, type ImageManifest } from './manifest.js';
 import { pinnedNode, type NodeRuntime } from './node-runtime.js';
+import { crossNodePty } from './node-pty-cross.js';
 import { resolveMirrors } from './packages.js';
 import { repoRoot, sourcePaths } from './paths.js';
 import { ProgressReporter } from './progress.js';
@@ -75,23 +80,25 @@ export function imagePaths(dir: string): GuestImagePaths {
 }
 
 /**
- * Builds (or finds in the cache) the guest image for the host's architecture.
+ * Builds (or finds in the cache) the guest image for `options.arch` (default: the host's).
  * Progress goes to `onProgress`; the last event is `done`.
  *
  * Failure modes (all ImageBuildError): not root, a tool missing, the agent entry
- * missing or not bundling, mmdebstrap failing (network, mirror), the pinned Node's
- * tarball not matching its hash, a binary of the wrong arch, the kernel or
+ * missing or not bundling, mmdebstrap failing (network, mirror), for a foreign
+ * arch qemu-user-static or the cross compiler missing, the pinned Node's tarball
+ * not matching its hash, a binary of the wrong arch, the kernel or
  * a required module missing, mkfs failing, the signal aborting. The cache is
  * never left with a partial entry.
  */
 export async function buildImage(options: BuildOptions = {}, onProgress?: ProgressListener): Promise<BuildResult> {
   const p = new ProgressReporter(onProgress);
   const variant = options.variant ?? 'minimal';
-  const arch = hostArch();
+  const host = hostArch();
+  const arch = options.arch ? archInfo(options.arch) : host;
   const signal = options.signal;
 
   p.begin('inputs', `hashing inputs of the ${variant} image (${arch.arch}), bundling the agent`);
-  await checkBuildHost();
+  await checkBuildHost(arch.arch !== host.arch);
   const cache = await openCache(resolveCacheRoot(options.cacheDir));
   for (const problem of await cleanStaleWork(cache)) p.log(`warning: ${problem}`);
   const spec = baseSpec(variant, arch, resolveMirrors(options));
@@ -102,7 +109,7 @@ export async function buildImage(options: BuildOptions = {}, onProgress?: Progre
     const bundle = await bundleAgentInto(path.join(work, 'agent.mjs'), options.agentEntry);
     const node = await pinnedNode(cache, arch.arch, (l) => p.log(l));
     const [nodePty, code, overlay] = await Promise.all([
-      findNodePty(),
+      arch.arch === host.arch ? findNodePty() : crossNodePty(cache, arch, node, (l) => p.log(l)),
       // The CLI wrapper does not shape the image.
       hashTree(sourcePaths.buildDir, (rel) => rel !== 'main.ts'),
       hashTree(sourcePaths.rootfsOverlay),
@@ -190,12 +197,15 @@ async function assemble(a: AssembleInput): Promise<void> {
       ? `reusing the cached Debian base tree (built ${known.meta.builtAt})`
       : `building the Debian ${spec.suite} base tree with mmdebstrap (slow; cached afterwards)`,
   );
-  const base = await ensureBaseTree(a.cache, spec, {
-    force: a.forceBase ?? false,
-    onLine: (l) => p.log(l),
-    onWait: (pid) => p.log(`waiting for another build of the same base tree (pid ${pid})`),
-    ...(signal ? { signal } : {}),
-  });
+  const ensure = () =>
+    ensureBaseTree(a.cache, spec, {
+      force: a.forceBase ?? false,
+      onLine: (l) => p.log(l),
+      onWait: (pid) => p.log(`waiting for another build of the same base tree (pid ${pid})`),
+      ...(signal ? { signal } : {}),
+    });
+  // A foreign tree runs its maintainer scripts under qemu-user: binfmt only while mmdebstrap runs.
+  const base = known ? await ensure() : await withForeignExec(spec.arch, hostArch(), ensure, (l) => p.log(l));
   if (!base.cached) p.log('built and cached the base tree');
 
   p.begin('unpack', 'unpacking the base tree');

@@ -91,7 +91,7 @@ function pidAlive(pid: number): boolean {
  * holds it, calling `onWait` once; takes over a lock whose owner is gone.
  */
 export async function withLock<T>(
-  c: CacheLayout,
+  c: Pick<CacheLayout, 'locksDir'>,
   name: string,
   fn: () => Promise<T>,
   onWait?: (ownerPid: number) => void,
