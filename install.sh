@@ -233,6 +233,27 @@ else
   step "Debian packages already installed"
 fi
 
+# --ci also installs what the cross-architecture test needs (test/e2e/arm64.test.ts builds an arm64
+# image on x86_64 and boots it under TCG; on aarch64 the same for amd64): the other architecture's
+# qemu-system, qemu-user-static and arch-test for mmdebstrap's foreign build, and the C++ cross
+# compiler for node-pty. Without recommends: qemu-user-static's (binfmt-support) would register
+# the qemu handlers for good, where the image build registers them only while it runs.
+if [ "$mode" = ci ]; then
+  case "$(uname -m)" in
+    x86_64) cross_packages=(qemu-system-arm qemu-user-static arch-test g++-aarch64-linux-gnu) ;;
+    aarch64) cross_packages=(qemu-system-x86 qemu-user-static arch-test g++-x86-64-linux-gnu) ;;
+  esac
+  missing=()
+  for p in "${cross_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing the cross-architecture test packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || exit 1
+  fi
+fi
+
 node_help() {
   echo "install.sh: $1" >&2
   echo "  Get Node.js 20 or newer from NodeSource (https://github.com/nodesource/distributions, e.g." >&2
