@@ -8,7 +8,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { z } from 'zod';
+import type { HobConfig } from '../config.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
+import { hostArch } from '../vmm/arch.js';
+import { requireRunnableArch } from '../vmm/guest-arch.js';
+import type { GuestArch, VmmKind } from '../vmm/types.js';
 import type { Pool } from '../storage/index.js';
 import { IMAGE_FILES } from './layout.js';
 import { ImageNameSchema } from './names.js';
@@ -79,6 +83,25 @@ export async function listImages(pool: Pool): Promise<ImageInfo[]> {
 export async function removeImage(pool: Pool, name: string): Promise<void> {
   if (!(await imageExists(pool, name))) throw new NotFoundError(`no image named "${name}"`);
   await pool.trash(pool.imagePath(name));
+}
+
+const ManifestArchSchema = z.object({ arch: z.enum(['x86_64', 'aarch64']) });
+
+/** The image's architecture from its manifest.json; null if the manifest is unreadable or has none. */
+export async function imageArch(pool: Pool, name: string): Promise<GuestArch | null> {
+  const parsed = ManifestArchSchema.safeParse(await readManifest(join(pool.imagePath(name), IMAGE_FILES.manifest)));
+  return parsed.success ? parsed.data.arch : null;
+}
+
+/**
+ * Refuses, with ForeignArchError (400), an image of another architecture than the host's
+ * unless the driver is qemu and `vmm.allowForeignArch` is set (docs/architecture.md §4).
+ * An image without a readable arch passes: the driver checks the kernel itself at boot.
+ */
+export async function requireImageRunsHere(pool: Pool, config: HobConfig, driver: VmmKind, name: string): Promise<void> {
+  const arch = await imageArch(pool, name);
+  if (arch === null) return;
+  requireRunnableArch(`image "${name}"`, arch, { hostArch: hostArch(), driver, allowForeignArch: config.vmm.allowForeignArch });
 }
 
 async function readManifest(path: string): Promise<Record<string, unknown> | null> {

@@ -38,7 +38,7 @@ import { guestCmdlineArgs, netSpecFor, parsePolicy, transitSlotCount, type Netwo
 import { checkpointName, toCheckpointInfo } from './checkpoint-info.js';
 import { CheckpointStore, DEFAULT_AUTO_KEEP } from './checkpoint-store.js';
 import { applyIdentity, machineIdFor } from './identity.js';
-import { imageExists } from './images.js';
+import { imageExists, requireImageRunsHere } from './images.js';
 import { DISK_FILE, IMAGE_FILES, MEMORY_DIR, restoreStagingName, sandboxPaths, vmSpecFor, type VmNet } from './layout.js';
 import { LiveVm } from './live-vm.js';
 import { KeyedLock } from './lock.js';
@@ -167,6 +167,7 @@ export class SandboxManager implements SandboxService {
     if (!(await imageExists(pool, image))) {
       throw new BadRequestError(`there is no image named "${image}" (build one with: hob images build ${image === 'minimal' ? '--variant minimal ' : ''}${image})`);
     }
+    await requireImageRunsHere(pool, config, driver.kind, image);
     await this.requireCreateSpace();
     // The row comes first, in state `creating`: if hobd dies from here on, reconcile undoes the rest.
     const row = insertSandbox(db, {
