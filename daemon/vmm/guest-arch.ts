@@ -40,13 +40,18 @@ export function requireRunnableArch(subject: string, guest: GuestArch, policy: A
 
 const arm64ImageMagic = Buffer.from('ARM\x64', 'latin1');
 
+/** ELF e_machine values (header offset 18, little endian) of the architectures hob runs. */
+const elfMachines: Record<number, GuestArch> = { 0x3e: 'x86_64', 0xb7: 'aarch64' };
+
 /**
  * The architecture of a kernel file, from its header: an x86 bzImage has "HdrS" at
- * 0x202 (boot protocol header), an arm64 `Image` "ARM\x64" at 56. The kernel is
- * what boots, so it decides the guest's architecture (images record theirs in
- * manifest.json too). Throws VmmError for anything else or an unreadable file.
+ * 0x202 (boot protocol header), an arm64 `Image` "ARM\x64" at 56, an ELF vmlinux
+ * (x86 PVH) its e_machine. The kernel is what boots, so it decides the guest's
+ * architecture (images record theirs in manifest.json too). null for any other
+ * format (a gzip'd arm64 kernel, garbage): the caller assumes the host's and lets
+ * the VMM refuse it. Throws VmmError when the file cannot be read.
  */
-export async function kernelArch(kernelPath: string): Promise<GuestArch> {
+export async function kernelArch(kernelPath: string): Promise<GuestArch | null> {
   let head: Buffer;
   try {
     const fh = await open(kernelPath, 'r');
@@ -61,5 +66,6 @@ export async function kernelArch(kernelPath: string): Promise<GuestArch> {
   }
   if (head.subarray(56, 60).equals(arm64ImageMagic)) return 'aarch64';
   if (head.toString('latin1', 0x202, 0x206) === 'HdrS') return 'x86_64';
-  throw new VmmError(`${kernelPath} is neither an x86 bzImage nor an arm64 Image (an aarch64 kernel must be uncompressed)`);
+  if (head.toString('latin1', 0, 4) === '\x7fELF' && head[4] === 2 && head[5] === 1) return elfMachines[head.readUInt16LE(18)] ?? null;
+  return null;
 }

@@ -67,8 +67,14 @@ describe('kernelArch', () => {
     expect(await kernelArch(await file('Image', image))).toBe('aarch64');
     expect(await kernelArch(await file('bzImage', bz))).toBe('x86_64');
   });
-  it('rejects a compressed or unknown kernel and a missing file', async () => {
-    await expect(kernelArch(await file('vmlinuz.gz', Buffer.from([0x1f, 0x8b, 8, 0])))).rejects.toBeInstanceOf(VmmError);
+  it('reads an ELF vmlinux, knows no compressed kernel, and throws on a missing file', async () => {
+    const elf = Buffer.alloc(0x400);
+    elf.write('\x7fELF', 0, 'latin1');
+    elf[4] = 2;
+    elf[5] = 1;
+    elf.writeUInt16LE(0x3e, 18);
+    expect(await kernelArch(await file('vmlinux', elf))).toBe('x86_64');
+    expect(await kernelArch(await file('vmlinuz.gz', Buffer.from([0x1f, 0x8b, 8, 0])))).toBeNull();
     await expect(kernelArch(join(dir, 'none'))).rejects.toBeInstanceOf(VmmError);
   });
 });

@@ -124,11 +124,12 @@ export class QemuDriver implements VmmDriver {
    * How `spec`'s guest runs. Its own architecture: this driver's accelerator and binary.
    * The other one (docs/architecture.md §4): TCG and qemu-system-<arch>, only with
    * allowForeignArch (ForeignArchError otherwise); `-cpu host` cannot emulate another ISA.
-   * VmmError when a file of the spec is missing or the kernel is of no known format.
+   * A kernel of no known format is taken for the host's (qemu then says what is wrong with it).
+   * VmmError when a file of the spec is missing.
    */
   private async guestRun(spec: VmSpec): Promise<GuestRun> {
     await this.checkFiles(spec);
-    const arch = await kernelArch(spec.kernelPath);
+    const arch = (await kernelArch(spec.kernelPath)) ?? this.arch;
     requireRunnableArch(`VM ${spec.id}`, arch, { hostArch: this.arch, driver: 'qemu', allowForeignArch: this.allowForeignArch });
     if (arch === this.arch) return { arch, accel: this.accel, binary: this.binary };
     return { arch, accel: 'tcg', binary: qemuBinaryName(arch) };
