@@ -22,7 +22,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { withLock } from './cache.js';
+import { pidAlive, withLock } from './cache.js';
 import { ImageBuildError } from './errors.js';
 import type { ArchInfo } from './host.js';
 
@@ -47,15 +47,6 @@ export function parseBinfmtConf(text: string): BinfmtEntry {
   const [, name = '', , , , , interpreter = '', flags = ''] = f;
   const withF = flags.includes('F') ? flags : `${flags}F`;
   return { name, interpreter, line: [...f.slice(0, 7), withF].join(':') };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function liveHolders(dir: string): Promise<number[]> {
