@@ -215,10 +215,16 @@ if [ "$mode" = full ]; then packages+=(curl passwd mount rsync); fi
 apt_install=(apt-get install -y -qq)
 if [ "$mode" = full ]; then apt_install+=(--no-install-recommends); fi
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
+# Sets `missing` to those of the given Debian packages that are not installed.
+find_missing() {
+  missing=()
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+}
+
+find_missing "${packages[@]}"
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -243,10 +249,7 @@ if [ "$mode" = ci ]; then
     x86_64) cross_packages=(qemu-system-arm qemu-user-static arch-test g++-aarch64-linux-gnu) ;;
     aarch64) cross_packages=(qemu-system-x86 qemu-user-static arch-test g++-x86-64-linux-gnu) ;;
   esac
-  missing=()
-  for p in "${cross_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
+  find_missing "${cross_packages[@]}"
   if [ "${#missing[@]}" -gt 0 ]; then
     step "installing the cross-architecture test packages: ${missing[*]}"
     apt-get update -qq
