@@ -16,16 +16,12 @@ import { WebSocket } from 'ws';
 import { formatProgress } from '../../guest-image/build/index.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { crossArchUnavailable, ensureCrossTestImage } from '../helpers/image.js';
+import { sandboxShell } from '../helpers/sandbox-exec.js';
 
 const NAME = 'arm1';
 const missing = process.arch === 'arm64' ? null : crossArchUnavailable('aarch64');
 if (missing) process.stderr.write(`[arm64.test] skipped: ${missing}\n`);
 
-interface ExecResult {
-  stdout: string;
-  stderr: string;
-  exit_code: number;
-}
 interface ProgressLine {
   type: string;
   data?: string;
@@ -58,16 +54,7 @@ describe.skipIf(missing !== null)('arm64 guests under qemu-system-aarch64 TCG', 
     process.stderr.write(`[arm64.test] timings: ${JSON.stringify(timings)}\n`);
   });
 
-  const exec = async (name: string, script: string): Promise<ExecResult> => {
-    const r = await d.request({ method: 'POST', path: `/v1/sandboxes/${name}/exec`, body: { command: ['sh', '-c', script] } });
-    expect(r.status, r.text()).toBe(200);
-    return r.json<ExecResult>();
-  };
-  const ok = async (name: string, script: string): Promise<string> => {
-    const r = await exec(name, script);
-    expect(r.exit_code, `${script}: ${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
+  const { ok } = sandboxShell(() => d);
   const operation = async (path: string, body: object = {}): Promise<ProgressLine[]> => {
     const r = await d.request({ method: 'POST', path, body });
     expect(r.status, r.text()).toBe(200);
