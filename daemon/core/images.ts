@@ -88,7 +88,7 @@ export async function removeImage(pool: Pool, name: string): Promise<void> {
 const ManifestArchSchema = z.object({ arch: z.enum(['x86_64', 'aarch64']) });
 
 /** The image's architecture from its manifest.json; null if the manifest is unreadable or has none. */
-export async function imageArch(pool: Pool, name: string): Promise<GuestArch | null> {
+export async function imageArch(pool: Pick<Pool, 'imagePath'>, name: string): Promise<GuestArch | null> {
   const parsed = ManifestArchSchema.safeParse(await readManifest(join(pool.imagePath(name), IMAGE_FILES.manifest)));
   return parsed.success ? parsed.data.arch : null;
 }
@@ -98,7 +98,12 @@ export async function imageArch(pool: Pool, name: string): Promise<GuestArch | n
  * unless the driver is qemu and `vmm.allowForeignArch` is set (docs/architecture.md §4).
  * An image without a readable arch passes: the driver checks the kernel itself at boot.
  */
-export async function requireImageRunsHere(pool: Pool, config: HobConfig, driver: VmmKind, name: string): Promise<void> {
+export async function requireImageRunsHere(
+  pool: Pick<Pool, 'imagePath'>,
+  config: { readonly vmm: Pick<HobConfig['vmm'], 'allowForeignArch'> },
+  driver: VmmKind,
+  name: string,
+): Promise<void> {
   const arch = await imageArch(pool, name);
   if (arch === null) return;
   requireRunnableArch(`image "${name}"`, arch, { hostArch: hostArch(), driver, allowForeignArch: config.vmm.allowForeignArch });

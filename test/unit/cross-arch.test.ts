@@ -2,13 +2,16 @@
  * Pure parts of the cross-architecture path (docs/architecture.md §4, §5): the binfmt
  * registration line, ELF and kernel header sniffing, the foreign-arch policy, the config key.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBinfmtConf } from '../../guest-image/build/binfmt.js';
 import { elfArch } from '../../guest-image/build/elf.js';
 import { parseConfig } from '../../daemon/config.js';
+import { requireImageRunsHere } from '../../daemon/core/images.js';
+import type { PoolPath } from '../../daemon/storage/index.js';
+import { hostArch } from '../../daemon/vmm/arch.js';
 import { ForeignArchError, VmmError } from '../../daemon/errors.js';
 import { foreignArchRefusal, kernelArch, requireRunnableArch } from '../../daemon/vmm/guest-arch.js';
 
@@ -102,5 +105,30 @@ describe('foreign-architecture policy', () => {
   it('is off by default in the config', () => {
     expect(parseConfig('', { env: {} }).vmm.allowForeignArch).toBe(false);
     expect(parseConfig('vmm:\n  allowForeignArch: true\n', { env: {} }).vmm.allowForeignArch).toBe(true);
+  });
+});
+
+describe('creating a sandbox from an image of the other architecture', () => {
+  const pool = { imagePath: (name: string) => join(dir, 'images', name) as PoolPath };
+  const foreign = hostArch() === 'x86_64' ? 'aarch64' : 'x86_64';
+  beforeAll(async () => {
+    for (const [name, arch] of [['native', hostArch()], ['foreign', foreign], ['unreadable', null]] as const) {
+      await mkdir(pool.imagePath(name), { recursive: true });
+      await writeFile(join(pool.imagePath(name), 'manifest.json'), arch ? JSON.stringify({ arch }) : '{');
+    }
+  });
+  const refuses = { vmm: { allowForeignArch: false } };
+  const allows = { vmm: { allowForeignArch: true } };
+
+  it('is refused with a 400 naming the setting, unless the config allows it under qemu', async () => {
+    await expect(requireImageRunsHere(pool, refuses, 'qemu', 'native')).resolves.toBeUndefined();
+    const err = await requireImageRunsHere(pool, refuses, 'qemu', 'foreign').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ForeignArchError);
+    expect((err as Error).message).toMatch(new RegExp(`^image "foreign": this is an ${foreign} guest .*vmm\\.allowForeignArch: true`));
+    await expect(requireImageRunsHere(pool, allows, 'qemu', 'foreign')).resolves.toBeUndefined();
+    await expect(requireImageRunsHere(pool, allows, 'cloud-hypervisor', 'foreign')).rejects.toBeInstanceOf(ForeignArchError);
+  });
+  it('leaves an image without a readable arch to the driver', async () => {
+    await expect(requireImageRunsHere(pool, refuses, 'qemu', 'unreadable')).resolves.toBeUndefined();
   });
 });
