@@ -6,6 +6,10 @@
  *
  * Skips, naming what is missing, only without qemu-system-aarch64 or qemu-user-static
  * (install.sh --ci installs both). On an aarch64 host it is the native arm64 image.
+ *
+ * Cost, measured on a 2-core x86_64 box: the arm64 image from scratch 6 min (5 min 45 s of it
+ * the base tree under qemu-user; 25 min when the cores were shared with a load of 11), from
+ * the cache 3 s (30-50 s when only the image stage is rebuilt); the tests 3.5-5 min.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
