@@ -215,10 +215,16 @@ if [ "$mode" = full ]; then packages+=(curl passwd mount rsync); fi
 apt_install=(apt-get install -y -qq)
 if [ "$mode" = full ]; then apt_install+=(--no-install-recommends); fi
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
+# Sets `missing` to those of the given Debian packages that are not installed.
+find_missing() {
+  missing=()
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+}
+
+find_missing "${packages[@]}"
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -231,6 +237,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 else
   step "Debian packages already installed"
+fi
+
+# --ci also installs what the cross-architecture test needs (test/e2e/arm64.test.ts builds an arm64
+# image on x86_64 and boots it under TCG; on aarch64 the same for amd64): the other architecture's
+# qemu-system, qemu-user-static and arch-test for mmdebstrap's foreign build, and the C++ cross
+# compiler for node-pty. Without recommends: qemu-user-static's (binfmt-support) would register
+# the qemu handlers for good, where the image build registers them only while it runs.
+if [ "$mode" = ci ]; then
+  case "$(uname -m)" in
+    x86_64) cross_packages=(qemu-system-arm qemu-user-static arch-test g++-aarch64-linux-gnu) ;;
+    aarch64) cross_packages=(qemu-system-x86 qemu-user-static arch-test g++-x86-64-linux-gnu) ;;
+  esac
+  find_missing "${cross_packages[@]}"
+  if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing the cross-architecture test packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || exit 1
+  fi
 fi
 
 node_help() {

@@ -23,6 +23,7 @@
  *   driver: auto
  *   # chBinary: /opt/ch/cloud-hypervisor   # default: /usr/local/lib/hob/cloud-hypervisor, else PATH
  *   qemuBinary: qemu-system-x86_64   # default depends on the host arch
+ *   allowForeignArch: false          # true: boot other-arch images under qemu TCG (slow)
  * sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: dev }
  * idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 }
  * network:
@@ -160,6 +161,13 @@ const vmmSchema = z.strictObject({
     .optional(),
   /** QEMU binary. Default `qemu-system-x86_64` or `qemu-system-aarch64` after the host architecture. */
   qemuBinary: z.string().min(1).optional(),
+  /**
+   * Boot images of the other CPU architecture (an arm64 image on x86_64 or the reverse) with
+   * qemu under TCG emulation, tens of times slower than KVM (docs/architecture.md §4). Default
+   * false: creating a sandbox from such an image is refused with a 400. For tests and
+   * cross-architecture checks; cloud-hypervisor never runs them.
+   */
+  allowForeignArch: z.boolean().default(false),
 });
 
 const sandboxDefaultsSchema = z.strictObject({
@@ -262,6 +270,8 @@ export interface HobConfig {
     /** undefined: the default search (see vmmSchema.chBinary). */
     readonly chBinary: string | undefined;
     readonly qemuBinary: string;
+    /** Run foreign-architecture images under qemu's TCG (see vmmSchema.allowForeignArch). */
+    readonly allowForeignArch: boolean;
   };
   readonly sandboxDefaults: FileConfig['sandboxDefaults'];
   readonly idle: FileConfig['idle'];
@@ -381,6 +391,7 @@ function resolve(c: FileConfig, source: string | undefined): HobConfig {
       driver: c.vmm.driver,
       chBinary: c.vmm.chBinary,
       qemuBinary: c.vmm.qemuBinary ?? `qemu-system-${arch}`,
+      allowForeignArch: c.vmm.allowForeignArch,
     },
     sandboxDefaults: c.sandboxDefaults,
     idle: c.idle,

@@ -64,3 +64,9 @@ export class UnknownUserError extends BadRequestError {
 export class TimeoutError extends HobError {
   constructor(message: string) { super('timeout', message); }
 }
+/**
+ * A guest image of another CPU architecture than the host's, where hob cannot or may not
+ * run it (docs/architecture.md §4): only qemu under TCG runs foreign guests, and only with
+ * `vmm.allowForeignArch`. A 400: the request names an image this hobd will not boot.
+ */
+export class ForeignArchError extends BadRequestError {}

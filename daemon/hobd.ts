@@ -67,7 +67,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
 
   const db = openDatabase(config.dbPath);
   const pool = await Pool.open({ stateDir: config.stateDir, ...config.pool, onBackgroundError: (err, p) => log(`hob: cannot delete ${p}: ${err.message}`) });
-  const selection = await selectDriver({ ...(config.vmm.driver === 'auto' ? {} : { configured: config.vmm.driver }), ...(config.vmm.chBinary ? { chBinary: config.vmm.chBinary } : {}), qemuBinary: config.vmm.qemuBinary });
+  const selection = await selectDriver({ ...(config.vmm.driver === 'auto' ? {} : { configured: config.vmm.driver }), ...(config.vmm.chBinary ? { chBinary: config.vmm.chBinary } : {}), qemuBinary: config.vmm.qemuBinary, allowForeignArch: config.vmm.allowForeignArch });
   log(`hobd ${hobVersion()}: pool ${pool.root} (${pool.kind}), VMM ${selection.kind}: ${selection.reason}`);
 
   // Before reconcile: it re-attaches the networks of adopted VMs and removes the rest.

@@ -2,8 +2,13 @@
  * Guest images as sandboxes use them: their names (DNS labels) and how they
  * are built. Their volumes belong to storage (storage/image-volumes.ts).
  */
+import { z } from 'zod';
+import type { HobConfig } from '../config.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { ImageVolumes, type ImageVolume, type Pool } from '../storage/index.js';
+import { hostArch } from '../vmm/arch.js';
+import { requireRunnableArch } from '../vmm/guest-arch.js';
+import type { GuestArch, VmmKind } from '../vmm/types.js';
 import { ImageNameSchema } from './names.js';
 import { emit } from './progress.js';
 import type { ProgressSink } from './types.js';
@@ -12,6 +17,30 @@ export type ImageInfo = ImageVolume;
 
 export async function imageExists(images: ImageVolumes, name: string): Promise<boolean> {
   return ImageNameSchema.safeParse(name).success && images.exists(name);
+}
+
+const ManifestArchSchema = z.object({ arch: z.enum(['x86_64', 'aarch64']) });
+
+/** The image's architecture from its manifest; null if the manifest is unreadable or has none. */
+export async function imageArch(images: Pick<ImageVolumes, 'manifest'>, name: string): Promise<GuestArch | null> {
+  const parsed = ManifestArchSchema.safeParse(await images.manifest(name));
+  return parsed.success ? parsed.data.arch : null;
+}
+
+/**
+ * Refuses, with ForeignArchError (400), an image of another architecture than the host's
+ * unless the driver is qemu and `vmm.allowForeignArch` is set (docs/architecture.md §4).
+ * An image without a readable arch passes: the driver checks the kernel itself at boot.
+ */
+export async function requireImageRunsHere(
+  images: Pick<ImageVolumes, 'manifest'>,
+  config: { readonly vmm: Pick<HobConfig['vmm'], 'allowForeignArch'> },
+  driver: VmmKind,
+  name: string,
+): Promise<void> {
+  const arch = await imageArch(images, name);
+  if (arch === null) return;
+  requireRunnableArch(`image "${name}"`, arch, { hostArch: hostArch(), driver, allowForeignArch: config.vmm.allowForeignArch });
 }
 
 /**

@@ -10,7 +10,7 @@ import { deleteSandbox, insertSandbox, setSandboxState, type Sandbox as SandboxR
 import { BadRequestError } from '../errors.js';
 import { crashPoint } from './crash-point.js';
 import { requireCreateSpace } from './free-space.js';
-import { imageExists } from './images.js';
+import { imageExists, requireImageRunsHere } from './images.js';
 import type { NewSandboxSettings } from './input-schemas.js';
 import type { VmLauncher } from './launcher.js';
 import { emit } from './progress.js';
@@ -38,6 +38,7 @@ export class SandboxProvisioning {
     if (!(await imageExists(images, imageName))) {
       throw new BadRequestError(`there is no image named "${imageName}" (build one with: hob images build ${imageName === 'minimal' ? '--variant minimal ' : ''}${imageName})`);
     }
+    await requireImageRunsHere(images, config, driver.kind, imageName);
     await requireCreateSpace(volumes);
     // The row comes first, in state `creating`: if hobd dies from here on, reconcile undoes the rest.
     const row = insertSandbox(db, {

@@ -68,6 +68,11 @@ export class ImageVolumes {
     }
   }
 
+  /** What the image's manifest.json says; null if it is missing or unreadable. */
+  manifest(name: string): Promise<Readonly<Record<string, unknown>> | null> {
+    return readManifest(join(this.pool.imagePath(name), IMAGE_FILES.manifest));
+  }
+
   /** Image volumes whose name `accept`s, by name. */
   async list(accept: (name: string) => boolean): Promise<ImageVolume[]> {
     const out: ImageVolume[] = [];

@@ -92,6 +92,8 @@ export interface SelectDriverOptions {
   readonly chBinary?: string;
   /** hobd's `vmm.qemuBinary` setting (a path, or a name looked up on PATH); unset = qemu-system-<arch>. */
   readonly qemuBinary?: string;
+  /** hobd's `vmm.allowForeignArch`: the qemu driver boots other-arch guests under TCG. */
+  readonly allowForeignArch?: boolean;
   /** Environment to read $HOB_VMM, $HOB_CH_BINARY and $PATH from. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -110,7 +112,11 @@ export async function selectDriver(opts: SelectDriverOptions = {}): Promise<Driv
   });
   const driver: VmmDriver =
     choice.kind === 'qemu'
-      ? new QemuDriver({ kvm: choice.kvm, ...(opts.qemuBinary !== undefined ? { binary: opts.qemuBinary } : {}) })
+      ? new QemuDriver({
+          kvm: choice.kvm,
+          allowForeignArch: opts.allowForeignArch ?? false,
+          ...(opts.qemuBinary !== undefined ? { binary: opts.qemuBinary } : {}),
+        })
       : new ChDriver(chBinary ? { binary: chBinary } : opts.chBinary !== undefined ? { configuredBinary: opts.chBinary } : {});
   return { ...choice, driver, kvmStatus: kvm };
 }

@@ -1,8 +1,10 @@
 /**
  * The hob runtime that goes into /opt/hob of every image:
- *   /opt/hob/node                           the host's Node binary (links only glibc, libstdc++, libgcc_s)
+ *   /opt/hob/node                           the pinned Node of the image's architecture (node-runtime.ts)
  *   /opt/hob/agent/agent.mjs                the bundled guest agent
- *   /opt/hob/agent/node_modules/node-pty/   the host's built node-pty (package.json, lib/, build/Release/*.node)
+ *   /opt/hob/agent/node_modules/node-pty/   node-pty built for the image's architecture (package.json, lib/,
+ *                                           build/Release/*.node): the repository's own build on the host's
+ *                                           architecture, a cross build for the other (node-pty-cross.ts)
  * The agent thus runs on a Node of our choosing, whatever Node the user installs.
  */
 import { createRequire } from 'node:module';
@@ -30,7 +32,7 @@ export async function bundleAgentInto(outfile: string, entry?: string): Promise<
   }
 }
 
-/** The host's node-pty: where it is and the files that go into the image. */
+/** A built node-pty: where it is and the files that go into the image. */
 export interface NodePtyFiles {
   readonly dir: string;
   readonly version: string;
@@ -40,14 +42,18 @@ export interface NodePtyFiles {
   readonly sha256: string;
 }
 
-export async function findNodePty(): Promise<NodePtyFiles> {
-  let pkgJson: string;
+/** The repository's node-pty package directory (built by npm install for the host). */
+export function repoNodePtyDir(): string {
   try {
-    pkgJson = createRequire(path.join(repoRoot, 'package.json')).resolve('node-pty/package.json');
+    return path.dirname(createRequire(path.join(repoRoot, 'package.json')).resolve('node-pty/package.json'));
   } catch (err) {
     throw new ImageBuildError('node-pty is not installed in the repository (npm install)', { cause: err });
   }
-  const dir = path.dirname(pkgJson);
+}
+
+/** The files of the node-pty package in `dir` (default: the repository's own build). */
+export async function findNodePty(dir: string = repoNodePtyDir()): Promise<NodePtyFiles> {
+  const pkgJson = path.join(dir, 'package.json');
   const version = (JSON.parse(await readFile(pkgJson, 'utf8')) as { version: string }).version;
   const files: string[] = ['package.json'];
   // lib/: the runtime JavaScript, without tests and source maps.
@@ -78,15 +84,4 @@ export async function installNodePty(pty: NodePtyFiles, dest: string): Promise<v
     await copyFile(path.join(pty.dir, f), to);
     await chmod(to, f.endsWith('.node') ? 0o755 : 0o644);
   }
-}
-
-/** The Node binary that runs the build, which becomes /opt/hob/node. */
-export interface NodeRuntime {
-  readonly path: string;
-  readonly version: string;
-  readonly sha256: string;
-}
-
-export async function hostNode(): Promise<NodeRuntime> {
-  return { path: process.execPath, version: process.version, sha256: await sha256File(process.execPath) };
 }

@@ -5,6 +5,11 @@
  *   image (kernel, initramfs, rootfs) key = base key + agent bundle + node + node-pty
  *                                           + builder code + rootfs overlay
  *
+ * Either architecture builds on either host (docs/architecture.md §5): the base
+ * tree of a foreign one under qemu-user through binfmt_misc (binfmt.ts), with the
+ * pinned Node of the target (node-runtime.ts) and node-pty cross-compiled for it
+ * (node-pty-cross.ts). Both stages' keys and cache entry names carry the arch.
+ *
  * A build whose image key is in the cache returns at once (after hashing the
  * inputs and bundling the agent, well under a second). The agent bundle's
  * hash stands for the agent sources: it covers exactly the files esbuild
@@ -14,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { bundleAgentInto, findNodePty, hostNode } from './agent-files.js';
+import { bundleAgentInto, findNodePty } from './agent-files.js';
 import { baseKey, baseSpec, ensureBaseTree, findBaseTree } from './base-tree.js';
 import {
   cleanStaleWork,
@@ -32,10 +37,14 @@ import { installDefaultUser, VARIANT_DEFAULT_USER } from './default-user.js';
 import { ImageBuildError } from './errors.js';
 import { makeExt4, uuidFromHash } from './ext4.js';
 import { hashInputs, hashTree, sha256File } from './hash.js';
-import { checkBuildHost, hostArch, toolVersion } from './host.js';
+import { withForeignExec } from './binfmt.js';
+import { checkElfArch } from './elf.js';
+import { archInfo, checkBuildHost, hostArch, toolVersion } from './host.js';
 import { buildInitramfs } from './initramfs.js';
 import { extractKernel } from './kernel.js';
 import { imageManifestSchema, readManifest, type ImageManifest } from './manifest.js';
+import { pinnedNode, type NodeRuntime } from './node-runtime.js';
+import { crossNodePty } from './node-pty-cross.js';
 import { resolveMirrors } from './packages.js';
 import { repoRoot, sourcePaths } from './paths.js';
 import { ProgressReporter } from './progress.js';
@@ -72,22 +81,25 @@ export function imagePaths(dir: string): GuestImagePaths {
 }
 
 /**
- * Builds (or finds in the cache) the guest image for the host's architecture.
+ * Builds (or finds in the cache) the guest image for `options.arch` (default: the host's).
  * Progress goes to `onProgress`; the last event is `done`.
  *
  * Failure modes (all ImageBuildError): not root, a tool missing, the agent entry
- * missing or not bundling, mmdebstrap failing (network, mirror), the kernel or
+ * missing or not bundling, mmdebstrap failing (network, mirror), for a foreign
+ * arch qemu-user-static or the cross compiler missing, the pinned Node's tarball
+ * not matching its hash, a binary of the wrong arch, the kernel or
  * a required module missing, mkfs failing, the signal aborting. The cache is
  * never left with a partial entry.
  */
 export async function buildImage(options: BuildOptions = {}, onProgress?: ProgressListener): Promise<BuildResult> {
   const p = new ProgressReporter(onProgress);
   const variant = options.variant ?? 'minimal';
-  const arch = hostArch();
+  const host = hostArch();
+  const arch = options.arch ? archInfo(options.arch) : host;
   const signal = options.signal;
 
   p.begin('inputs', `hashing inputs of the ${variant} image (${arch.arch}), bundling the agent`);
-  await checkBuildHost();
+  await checkBuildHost(arch.arch !== host.arch);
   const cache = await openCache(resolveCacheRoot(options.cacheDir));
   for (const problem of await cleanStaleWork(cache)) p.log(`warning: ${problem}`);
   const spec = baseSpec(variant, arch, resolveMirrors(options));
@@ -96,9 +108,9 @@ export async function buildImage(options: BuildOptions = {}, onProgress?: Progre
   const work = await makeWorkDir(cache, 'image');
   try {
     const bundle = await bundleAgentInto(path.join(work, 'agent.mjs'), options.agentEntry);
-    const [nodePty, node, code, overlay] = await Promise.all([
-      findNodePty(),
-      hostNode(),
+    const node = await pinnedNode(cache, arch.arch, (l) => p.log(l));
+    const [nodePty, code, overlay] = await Promise.all([
+      arch.arch === host.arch ? findNodePty() : crossNodePty(cache, arch, node, (l) => p.log(l)),
       // The CLI wrapper does not shape the image.
       hashTree(sourcePaths.buildDir, (rel) => rel !== 'main.ts'),
       hashTree(sourcePaths.rootfsOverlay),
@@ -165,7 +177,7 @@ interface AssembleInput {
   readonly spec: ReturnType<typeof baseSpec>;
   readonly bundle: Awaited<ReturnType<typeof bundleAgentInto>>;
   readonly nodePty: Awaited<ReturnType<typeof findNodePty>>;
-  readonly node: Awaited<ReturnType<typeof hostNode>>;
+  readonly node: NodeRuntime;
   readonly progress: ProgressReporter;
   readonly forceBase?: boolean;
   readonly signal?: AbortSignal;
@@ -186,12 +198,15 @@ async function assemble(a: AssembleInput): Promise<void> {
       ? `reusing the cached Debian base tree (built ${known.meta.builtAt})`
       : `building the Debian ${spec.suite} base tree with mmdebstrap (slow; cached afterwards)`,
   );
-  const base = await ensureBaseTree(a.cache, spec, {
-    force: a.forceBase ?? false,
-    onLine: (l) => p.log(l),
-    onWait: (pid) => p.log(`waiting for another build of the same base tree (pid ${pid})`),
-    ...(signal ? { signal } : {}),
-  });
+  const ensure = () =>
+    ensureBaseTree(a.cache, spec, {
+      force: a.forceBase ?? false,
+      onLine: (l) => p.log(l),
+      onWait: (pid) => p.log(`waiting for another build of the same base tree (pid ${pid})`),
+      ...(signal ? { signal } : {}),
+    });
+  // A foreign tree runs its maintainer scripts under qemu-user: binfmt only while mmdebstrap runs.
+  const base = known ? await ensure() : await withForeignExec(spec.arch, hostArch(), ensure, (l) => p.log(l));
   if (!base.cached) p.log('built and cached the base tree');
 
   p.begin('unpack', 'unpacking the base tree');
@@ -209,6 +224,8 @@ async function assemble(a: AssembleInput): Promise<void> {
 
   p.begin('rootfs', 'installing the hob runtime (node, agent, node-pty, /opt/hob/init)');
   await resetHostFiles(tree);
+  await checkElfArch(a.node.path, spec.arch.arch);
+  for (const f of a.nodePty.files.filter((n) => n.endsWith('.node'))) await checkElfArch(path.join(a.nodePty.dir, f), spec.arch.arch);
   await installRuntime(tree, { node: a.node, agentBundle: a.bundle.outfile, nodePty: a.nodePty });
   await applyOverlay(tree);
   const defaultUser = VARIANT_DEFAULT_USER[spec.variant];

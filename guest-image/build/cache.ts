@@ -77,7 +77,8 @@ export async function removeTree(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-function pidAlive(pid: number): boolean {
+/** True while process `pid` exists (EPERM: it exists but is not ours). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -91,7 +92,7 @@ function pidAlive(pid: number): boolean {
  * holds it, calling `onWait` once; takes over a lock whose owner is gone.
  */
 export async function withLock<T>(
-  c: CacheLayout,
+  c: Pick<CacheLayout, 'locksDir'>,
   name: string,
   fn: () => Promise<T>,
   onWait?: (ownerPid: number) => void,

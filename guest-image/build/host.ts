@@ -1,6 +1,6 @@
 /**
- * Facts about the build host that decide what gets built: the architecture
- * (the guest always has the host's) and the tools the build runs.
+ * Facts about the build host and the target architecture: names per
+ * architecture, the host's own, and the tools the build runs.
  */
 import { execa } from 'execa';
 import type { GuestArch } from './types.js';
@@ -25,6 +25,11 @@ const archTable: Record<GuestArch, ArchInfo> = {
   aarch64: { arch: 'aarch64', debianArch: 'arm64', kernelPackage: 'linux-image-cloud-arm64', kernelFormat: 'Image' },
 };
 
+/** The names for `arch`. */
+export function archInfo(arch: GuestArch): ArchInfo {
+  return archTable[arch];
+}
+
 /** The host's architecture. Throws ImageBuildError on anything but x86_64/aarch64. */
 export function hostArch(): ArchInfo {
   switch (process.arch) {
@@ -46,17 +51,20 @@ const requiredTools: ReadonlyArray<readonly [string, string]> = [
   ['cp', 'coreutils'],
 ];
 
+/** Extra programs of a cross build: mmdebstrap runs arch-test before it uses qemu-user. */
+const crossTools: ReadonlyArray<readonly [string, string]> = [['arch-test', 'arch-test']];
+
 /**
  * Checks that the build can run here: root (mmdebstrap in root mode, and the tree's
- * files must keep their owners for mkfs.ext4 -d) and the tools above on PATH.
- * Throws ImageBuildError naming what is missing.
+ * files must keep their owners for mkfs.ext4 -d) and the tools above on PATH, plus
+ * the cross tools when `cross`. Throws ImageBuildError naming what is missing.
  */
-export async function checkBuildHost(): Promise<void> {
+export async function checkBuildHost(cross = false): Promise<void> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new ImageBuildError('building a guest image needs root (mmdebstrap, file ownership inside the image)');
   }
   const missing: string[] = [];
-  for (const [tool, pkg] of requiredTools) {
+  for (const [tool, pkg] of cross ? [...requiredTools, ...crossTools] : requiredTools) {
     const r = await execa('which', [tool], { reject: false });
     if (r.exitCode !== 0) missing.push(`${tool} (apt-get install ${pkg})`);
   }

@@ -1,8 +1,11 @@
 /**
  * CLI of the image builder (run by guest-image/build.sh through tsx):
  *
- *   build.sh [--variant minimal|dev] [--out DIR] [--json] [--cache-dir DIR]
- *            [--force] [--force-base] [--verbose]
+ *   build.sh [--variant minimal|dev] [--arch amd64|arm64] [--out DIR] [--json]
+ *            [--cache-dir DIR] [--force] [--force-base] [--verbose]
+ *
+ * --arch takes Debian's names; the default is the host's. The other one is a
+ * cross build (qemu-user-static and a C++ cross compiler, see build-image.ts).
  *
  * Human output: one line per phase ("[i/n elapsed] phase: message"), tool
  * output only with --verbose, the image directory at the end. --json: one
@@ -12,10 +15,14 @@
 import { Command, Option } from 'commander';
 import { buildImage } from './build-image.js';
 import { formatProgress } from './progress.js';
-import { imageVariants, type BuildOptions, type BuildProgress, type ImageVariant } from './types.js';
+import { imageVariants, type BuildOptions, type BuildProgress, type GuestArch, type ImageVariant } from './types.js';
+
+/** Debian's architecture names, as --arch takes them. */
+const archByDebianName: Record<string, GuestArch> = { amd64: 'x86_64', arm64: 'aarch64' };
 
 interface CliOptions {
   variant: ImageVariant;
+  arch?: string;
   out?: string;
   json: boolean;
   cacheDir?: string;
@@ -25,8 +32,9 @@ interface CliOptions {
 }
 
 const program = new Command('build.sh')
-  .description('Build the hob guest image (kernel, initramfs, rootfs.img, manifest.json) for this host')
+  .description('Build the hob guest image (kernel, initramfs, rootfs.img, manifest.json)')
   .addOption(new Option('--variant <variant>', 'package set').choices([...imageVariants]).default('minimal'))
+  .addOption(new Option('--arch <arch>', "image architecture (default: the host's)").choices(Object.keys(archByDebianName)))
   .option('--out <dir>', 'also copy the image files into this directory')
   .option('--json', 'print progress as NDJSON', false)
   .option('--cache-dir <dir>', 'cache root (default $HOB_IMAGE_CACHE or /var/cache/hob/guest-images)')
@@ -49,6 +57,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => abort.abort());
   const opts: BuildOptions = {
     variant: o.variant,
+    ...(o.arch ? { arch: archByDebianName[o.arch] } : {}),
     force: o.force,
     forceBase: o.forceBase,
     signal: abort.signal,

@@ -52,7 +52,7 @@ export const imageManifestSchema = z.object({
     modules: z.array(z.string()),
   }),
   node: z.object({
-    /** Version of /opt/hob/node (the host's Node at build time). */
+    /** Version of /opt/hob/node (the pinned Node of the image's arch, guest-image/build/node-runtime.ts). */
     version: z.string(),
     sha256,
   }),

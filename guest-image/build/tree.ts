@@ -6,8 +6,9 @@
 import { existsSync } from 'node:fs';
 import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { installNodePty, type NodePtyFiles, type NodeRuntime } from './agent-files.js';
+import { installNodePty, type NodePtyFiles } from './agent-files.js';
 import { ImageBuildError } from './errors.js';
+import type { NodeRuntime } from './node-runtime.js';
 import { sourcePaths } from './paths.js';
 import { runTool } from './run.js';
 

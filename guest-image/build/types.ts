@@ -34,6 +34,12 @@ export interface BuildOptions {
   /** Default `minimal`. */
   readonly variant?: ImageVariant;
   /**
+   * Architecture of the image. Default: the host's. Another one is a cross build:
+   * it needs qemu-user-static (binfmt_misc, registered only while mmdebstrap runs)
+   * and the C++ cross compiler for node-pty (see guest-image/build/binfmt.ts and node-pty-cross.ts).
+   */
+  readonly arch?: GuestArch;
+  /**
    * Cache root. Default: $HOB_IMAGE_CACHE, else /var/cache/hob/guest-images.
    * Must be outside the repository; it holds base trees (tarballs) and finished images.
    */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { sandboxShell } from '../helpers/sandbox-exec.js';
 
 interface ProgressLine {
   type: string;
@@ -22,11 +23,6 @@ interface CheckpointJson {
   is_auto: boolean;
   kind: string;
   size_bytes: number | null;
-}
-interface ExecResult {
-  stdout: string;
-  stderr: string;
-  exit_code: number;
 }
 interface DiffJson {
   entries: { path: string; change: string; type: string }[];
@@ -49,16 +45,7 @@ describe('checkpoints on real VMs', () => {
     await d?.stop();
   });
 
-  const exec = async (name: string, script: string): Promise<ExecResult> => {
-    const r = await d.request({ method: 'POST', path: `/v1/sandboxes/${name}/exec`, body: { command: ['sh', '-c', script] } });
-    expect(r.status, r.text()).toBe(200);
-    return r.json<ExecResult>();
-  };
-  const ok = async (name: string, script: string): Promise<string> => {
-    const r = await exec(name, script);
-    expect(r.exit_code, `${script}: ${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
+  const { exec, ok } = sandboxShell(() => d);
   /** Runs an NDJSON operation; returns its lines, the last one checked to be `complete`. */
   const operation = async (path: string, body: object = {}): Promise<ProgressLine[]> => {
     const r = await d.request({ method: 'POST', path, body });

@@ -45,6 +45,10 @@ export interface TestDaemonOptions {
   readonly internet?: boolean;
   /** Extra environment for hobd (every start, restarts included), e.g. the crash tests' HOB_TEST_CRASH_AT. */
   readonly env?: Readonly<Record<string, string>>;
+  /** More images to import besides `minimal`: pool name -> built image directory. */
+  readonly images?: Readonly<Record<string, string>>;
+  /** hobd's `vmm.allowForeignArch` (boot other-arch images under TCG). Default false. */
+  readonly allowForeignArch?: boolean;
 }
 
 export interface CliResult {
@@ -107,7 +111,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `runDir: ${runDir}`,
       `pool: { imageSize: ${options.poolSize ?? '24GiB'} }`,
       `api: { socketPath: ${socketPath}, tcpPort: ${port} }`,
-      `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'} }`,
+      `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'}, allowForeignArch: ${options.allowForeignArch ?? false} }`,
       `idle: { pauseAfterSeconds: ${options.idle?.pauseAfterSeconds ?? 0}, hibernateAfterSeconds: ${options.idle?.hibernateAfterSeconds ?? 0} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
       `network: { netnsPrefix: ${netnsPrefix}, upstreamDns: ['${options.internet ? DNS_SERVER : '127.0.0.1'}'] }`,
@@ -118,6 +122,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   // Import the image before hobd starts (hobd then finds the pool mounted).
   const pool = await Pool.open({ stateDir, imageSize: parseSize(options.poolSize ?? '24GiB') });
   await importImage(pool, 'minimal', image.dir);
+  for (const [name, dir] of Object.entries(options.images ?? {})) await importImage(pool, name, dir);
   await pool.close({ unmount: false });
 
   const netns = await createTestNetns();

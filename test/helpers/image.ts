@@ -14,7 +14,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { buildImage, type GuestImagePaths, type ProgressListener } from '../../guest-image/build/index.js';
+import { buildImage, type GuestArch, type GuestImagePaths, type ProgressListener } from '../../guest-image/build/index.js';
 
 export type { GuestImagePaths };
 
@@ -24,6 +24,40 @@ let pending: Promise<GuestImagePaths> | undefined;
 export function ensureTestImage(onProgress?: ProgressListener): Promise<GuestImagePaths> {
   pending ??= buildImage({ variant: 'minimal' }, onProgress).then((r) => r.paths);
   return pending;
+}
+
+const crossPending = new Map<GuestArch, Promise<GuestImagePaths>>();
+
+/**
+ * Builds or reuses the minimal image of `arch` (another architecture than the host's:
+ * a cross build, see guest-image/build/build-image.ts), through the same cache.
+ * Memoised per process and arch. Check `crossArchUnavailable(arch)` first.
+ */
+export function ensureCrossTestImage(arch: GuestArch, onProgress?: ProgressListener): Promise<GuestImagePaths> {
+  let p = crossPending.get(arch);
+  if (!p) {
+    p = buildImage({ variant: 'minimal', arch }, onProgress).then((r) => r.paths);
+    crossPending.set(arch, p);
+  }
+  return p;
+}
+
+/**
+ * Why an `arch` guest cannot be built and booted here (for a skip message), or null:
+ * qemu-system-<arch> must be on PATH and qemu-user-static's binfmt definition and
+ * interpreter installed (install.sh --ci installs both), besides imageBuildUnavailable().
+ */
+export function crossArchUnavailable(arch: GuestArch): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].filter(Boolean);
+  const qemu = `qemu-system-${arch}`;
+  if (!dirs.some((d) => existsSync(path.join(d, qemu)))) {
+    return `${qemu} is not installed (apt-get install ${arch === 'aarch64' ? 'qemu-system-arm' : 'qemu-system-x86'}, or install.sh --ci)`;
+  }
+  const conf = `/usr/lib/binfmt.d/qemu-${arch}.conf`;
+  if (!existsSync(conf) || !existsSync(`/usr/libexec/qemu-binfmt/${arch}-binfmt-P`)) {
+    return `qemu-user-static is not installed (${conf} and its interpreter; apt-get install qemu-user-static, or install.sh --ci)`;
+  }
+  return imageBuildUnavailable();
 }
 
 /**

@@ -10,11 +10,13 @@ import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, imageManifestSchema, type ImageManifest } from '../../guest-image/build/index.js';
+import { openCache, resolveCacheRoot } from '../../guest-image/build/cache.js';
 import { sha256File } from '../../guest-image/build/hash.js';
+import { pinnedNode, pinnedNodeVersion } from '../../guest-image/build/node-runtime.js';
 import { ensureTestImage, imageBuildUnavailable, type GuestImagePaths } from '../helpers/image.js';
 
 const unavailable = imageBuildUnavailable();
-const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+const hostArch = process.arch === 'arm64' ? ('aarch64' as const) : ('x86_64' as const);
 
 /** Runs a debugfs request against the image (read-only) and returns its output. */
 async function debugfs(image: string, request: string): Promise<string> {
@@ -53,7 +55,8 @@ describe.skipIf(unavailable !== null)(`guest image (minimal)${unavailable ? ` [s
   it('has a manifest that describes this host and the files beside it', async () => {
     expect(manifest.variant).toBe('minimal');
     expect(manifest.arch).toBe(hostArch);
-    expect(manifest.node.version).toBe(process.version);
+    // The pinned Node of the image's arch (guest-image/build/node-runtime.ts), not the host's.
+    expect(manifest.node.version).toBe(`v${pinnedNodeVersion}`);
     expect(manifest.debian.suite).toBe('bookworm');
     expect(manifest.kernel.version).toMatch(/-cloud-(amd64|arm64)$/);
     expect(manifest.packages['tini']).toBeTruthy();
@@ -107,7 +110,9 @@ describe.skipIf(unavailable !== null)(`guest image (minimal)${unavailable ? ` [s
   it('has a rootfs with the hob runtime, owned by root', async () => {
     const img = paths.rootfs;
     const node = await inode(img, '/opt/hob/node');
-    expect(node).toMatchObject({ type: 'regular', mode: '0755', uid: 0, size: (await stat(process.execPath)).size });
+    const pinned = await pinnedNode(await openCache(resolveCacheRoot()), hostArch);
+    expect(pinned.sha256).toBe(manifest.node.sha256);
+    expect(node).toMatchObject({ type: 'regular', mode: '0755', uid: 0, size: (await stat(pinned.path)).size });
     const init = await inode(img, '/opt/hob/init');
     expect(init).toMatchObject({ type: 'regular', mode: '0755', uid: 0 });
     expect(await debugfs(img, 'cat /opt/hob/init')).toMatch(/^#!\/bin\/sh\n/);

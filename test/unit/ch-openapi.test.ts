@@ -107,10 +107,22 @@ describe('cloud-hypervisor request bodies match the v53 OpenAPI schema', () => {
     expect(body.disks).toEqual([{ id: 'root', path: '/pool/sb1/root.img', readonly: false, image_type: 'Raw', sparse: true }]);
   });
 
-  it('vm.create on aarch64 uses the PL011 console', () => {
-    const body = buildVmConfig(full, 'aarch64', paths);
+  it('vm.create on aarch64: the Image booted directly, no firmware, the PL011 console, no x86-only fields', () => {
+    const arm = { ...full, kernelPath: '/img/Image' };
+    const body = buildVmConfig(arm, 'aarch64', paths);
     check(schema('VmConfig'), body);
-    expect(body.payload.cmdline).toMatch(/console=ttyAMA0/);
+    expect(body.payload).toEqual({ kernel: '/img/Image', initramfs: '/img/initrd.img', cmdline: 'root=/dev/vda rw console=ttyAMA0 panic=-1' });
+    expect(body.payload).not.toHaveProperty('firmware');
+    expect(body.cpus).toEqual({ boot_vcpus: 2, max_vcpus: 2 });
+    // Apart from the console, the same body as on x86_64 (the GIC is CH's own choice, not a field).
+    const x86 = buildVmConfig(arm, 'x86_64', paths);
+    expect({ ...body, payload: { ...body.payload, cmdline: '' } }).toEqual({ ...x86, payload: { ...x86.payload, cmdline: '' } });
+  });
+
+  it('vm.create on aarch64 without net and initramfs', () => {
+    const body = buildVmConfig({ ...bare, kernelPath: '/img/Image', disks: [full.disks[0]!] }, 'aarch64', paths);
+    check(schema('VmConfig'), body);
+    expect(body.payload).toEqual({ kernel: '/img/Image', cmdline: 'root=/dev/vda rw console=ttyAMA0 panic=-1' });
   });
 
   it('vm.snapshot and vm.restore', () => {

@@ -103,18 +103,21 @@ describe('buildQemuArgv x86_64', () => {
 });
 
 describe('buildQemuArgv aarch64', () => {
-  it('uses virt with the host GIC and -cpu host under KVM', () => {
+  it('uses virt with a GICv3 and -cpu host under KVM', () => {
     const argv = buildQemuArgv(input({ arch: 'aarch64', accel: 'kvm', machine: 'virt' }));
     expect(argv[0]).toBe('qemu-system-aarch64');
-    expect(values(argv, '-M')).toEqual(['virt,gic-version=host']);
+    expect(values(argv, '-M')).toEqual(['virt,gic-version=3']);
     expect(values(argv, '-cpu')).toEqual(['host']);
     expect(values(argv, '-append')[0]).toMatch(/ console=ttyAMA0 /);
   });
-  it('uses -cpu max and an emulated GIC under TCG', () => {
+  it('uses -cpu max and an emulated GICv3 under TCG, with virtio-pci devices', () => {
     const argv = buildQemuArgv(input({ arch: 'aarch64', accel: 'tcg', machine: 'virt-7.2' }));
-    expect(values(argv, '-M')).toEqual(['virt-7.2,gic-version=max']);
+    expect(values(argv, '-M')).toEqual(['virt-7.2,gic-version=3']);
     expect(values(argv, '-accel')).toEqual(['tcg,thread=multi']);
     expect(values(argv, '-cpu')).toEqual(['max']);
+    expect(values(argv, '-device').filter((d) => /^virtio-/.test(d)).every((d) => d.split(',')[0]!.endsWith('-pci'))).toBe(true);
+    expect(values(argv, '-kernel')).toHaveLength(1);
+    expect(argv).not.toContain('-bios');
   });
 });
 

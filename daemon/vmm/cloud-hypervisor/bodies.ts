@@ -2,6 +2,21 @@
  * Request bodies for the cloud-hypervisor REST API (v53), built by pure functions so that
  * test/unit/ch-openapi.test.ts can validate every body hob sends against the OpenAPI file.
  * Field names follow the API exactly (snake_case).
+ *
+ * aarch64 (the DGX Spark; docs/architecture.md §4) differs from x86_64 in what the guest
+ * gets, not in the body's shape, which test/unit/ch-openapi.test.ts validates for both:
+ * - payload.kernel is the uncompressed arm64 `Image` (guest-image/build inflates Debian's
+ *   gzip'd vmlinuz): CH boots it directly and hands it a device tree. No `firmware`: with
+ *   one (CLOUDHV_EFI.fd) the guest would boot through UEFI and ACPI instead, slower and with
+ *   nothing hob needs. A compressed kernel fails vm.boot; the driver refuses it before.
+ * - The serial port is a PL011, so the console is ttyAMA0 (chCmdline); as on x86 it is a socket.
+ * - The interrupt controller is the host's in-kernel vGIC: CH creates a GICv3 (with ITS for
+ *   MSI, which the virtio-pci devices use) through KVM and has no setting for it. A host
+ *   without GICv3 (GICv2-only boards) fails vm.create; Armv9 hosts like the DGX Spark have a
+ *   GICv3/v4 (a v4 host offers v3 vGICs; not yet verified on the real box).
+ * - No x86-only fields are ever sent (cpus.kvm_hyperv, cpus.features.amx, tdx/sev payloads).
+ * - boot_vcpus = max_vcpus, as on x86 (CH has no vCPU hotplug on aarch64 anyway).
+ * - Devices are the same virtio-pci ones (disk, net, vsock, rng) on CH's PCIe segment.
  */
 import { serialConsoleDevice } from '../arch.js';
 import type { GuestArch, VmSpec } from '../types.js';

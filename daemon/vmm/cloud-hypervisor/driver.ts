@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { execa } from 'execa';
 import { ConflictError, VmmError } from '../../errors.js';
 import { hostArch } from '../arch.js';
+import { kernelArch, requireRunnableArch } from '../guest-arch.js';
 import { ConsoleReader } from '../console-log.js';
 import { ExitWatch, killAndWait, processIdentity, readCmdline, readPidFile, signalProcess, spawnDetached } from '../process.js';
 import { emptyDir, removeEntries, tailFile } from '../run-dir.js';
@@ -90,11 +91,25 @@ export class ChDriver implements VmmDriver {
     validateSpec(spec, CH_SOCKET_NAMES);
     const paths = chPaths(spec.runDir);
     await this.ensureNoLiveVm(spec, paths);
+    await this.checkKernel(spec);
     await emptyDir(spec.runDir);
     return this.launch(spec, paths, 'start', async (api) => {
       await api.call('vm.create', buildVmConfig(spec, this.arch, paths));
       await api.call('vm.boot');
     }, 'running');
+  }
+
+  /**
+   * Refuses, before CH is started, a kernel CH cannot boot here (docs/architecture.md §4):
+   * another architecture's (ForeignArchError: CH has no emulator), and on aarch64 anything
+   * but an uncompressed `Image` (VmmError). A missing kernel is left to CH's own error.
+   */
+  private async checkKernel(spec: VmSpec): Promise<void> {
+    const arch = await kernelArch(spec.kernelPath).catch(() => this.arch);
+    if (arch === null && this.arch === 'aarch64') {
+      throw new VmmError(`VM ${spec.id}: ${spec.kernelPath} is not an uncompressed arm64 Image, the only kernel cloud-hypervisor boots on aarch64`);
+    }
+    requireRunnableArch(`VM ${spec.id}`, arch ?? this.arch, { hostArch: this.arch, driver: 'cloud-hypervisor', allowForeignArch: false });
   }
 
   async restore(spec: VmSpec, snapshotDir: string): Promise<VmHandle> {

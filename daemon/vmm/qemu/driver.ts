@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { ConflictError, VmmError } from '../../errors.js';
 import { hostArch } from '../arch.js';
+import { kernelArch, requireRunnableArch } from '../guest-arch.js';
 import { ConsoleReader } from '../console-log.js';
 import {
   killAndWait,
@@ -37,10 +38,16 @@ import { QmpClient } from './qmp.js';
 export interface QemuDriverOptions {
   /** Use KVM (`-accel kvm -cpu host`) instead of TCG. Default: false (TCG works everywhere). */
   readonly kvm?: boolean;
-  /** Host/guest architecture. Default: the host's. */
+  /** The host's architecture, which guests have unless allowForeignArch. Default: the host's. */
   readonly arch?: GuestArch;
-  /** qemu-system binary (name on PATH or absolute path). Default: qemu-system-<arch>. */
+  /** qemu-system binary for `arch` guests (name on PATH or absolute path). Default: qemu-system-<arch>. */
   readonly binary?: string;
+  /**
+   * Boot guests of the other architecture too (hobd's `vmm.allowForeignArch`), always under
+   * TCG with qemu-system-<their arch>. Default false: such a start or restore throws
+   * ForeignArchError. The guest's architecture is read from its kernel (guest-arch.ts).
+   */
+  readonly allowForeignArch?: boolean;
   /** x86_64 machine for new VMs. Default: q35 (see the boot-time notes in README/report). */
   readonly x86Machine?: QemuX86Machine;
   /** How long start() waits for QMP to come up. Default 30 s. */
@@ -76,6 +83,19 @@ export function hasConsoleSocket(cmdline: readonly string[]): boolean {
   return cmdline.some((a) => a.startsWith('socket,id=con0,'));
 }
 
+/** The guest architecture of a qemu command line, from its binary's name (for adopted processes). */
+function archFromCmdline(cmdline: readonly string[], fallback: GuestArch): GuestArch {
+  const exe = basename(cmdline[0] ?? '');
+  return exe.endsWith('aarch64') ? 'aarch64' : exe.endsWith('x86_64') ? 'x86_64' : fallback;
+}
+
+/** How one guest runs: its architecture, accelerator and qemu binary. */
+interface GuestRun {
+  readonly arch: GuestArch;
+  readonly accel: QemuAccel;
+  readonly binary: string;
+}
+
 /** The accelerator named in a qemu command line (for adopted processes). */
 function accelFromCmdline(cmdline: readonly string[]): QemuAccel {
   const i = cmdline.indexOf('-accel');
@@ -88,6 +108,7 @@ export class QemuDriver implements VmmDriver {
   readonly accel: QemuAccel;
   readonly binary: string;
   readonly x86Machine: QemuX86Machine;
+  readonly allowForeignArch: boolean;
   private readonly startTimeoutMs: number;
 
   constructor(opts: QemuDriverOptions = {}) {
@@ -96,6 +117,22 @@ export class QemuDriver implements VmmDriver {
     this.binary = opts.binary ?? qemuBinaryName(this.arch);
     this.x86Machine = opts.x86Machine ?? 'q35';
     this.startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+    this.allowForeignArch = opts.allowForeignArch ?? false;
+  }
+
+  /**
+   * How `spec`'s guest runs. Its own architecture: this driver's accelerator and binary.
+   * The other one (docs/architecture.md §4): TCG and qemu-system-<arch>, only with
+   * allowForeignArch (ForeignArchError otherwise); `-cpu host` cannot emulate another ISA.
+   * A kernel of no known format is taken for the host's (qemu then says what is wrong with it).
+   * VmmError when a file of the spec is missing.
+   */
+  private async guestRun(spec: VmSpec): Promise<GuestRun> {
+    await this.checkFiles(spec);
+    const arch = (await kernelArch(spec.kernelPath)) ?? this.arch;
+    requireRunnableArch(`VM ${spec.id}`, arch, { hostArch: this.arch, driver: 'qemu', allowForeignArch: this.allowForeignArch });
+    if (arch === this.arch) return { arch, accel: this.accel, binary: this.binary };
+    return { arch, accel: 'tcg', binary: qemuBinaryName(arch) };
   }
 
   async version(): Promise<string> {
@@ -112,9 +149,11 @@ export class QemuDriver implements VmmDriver {
     validateSpec(spec, QEMU_SOCKET_NAMES);
     const paths = qemuPaths(spec.runDir);
     await this.ensureNoLiveVm(spec, paths);
+    const run = await this.guestRun(spec);
     await emptyDir(spec.runDir);
-    const machine = this.arch === 'x86_64' ? this.x86Machine : 'virt';
-    return this.launch(spec, paths, machine, false, async (vm, qmp) => {
+    // aarch64: the `virt` board (GICv3, virtio-pci through its PCIe host bridge, PL011 UART).
+    const machine = run.arch === 'x86_64' ? this.x86Machine : 'virt';
+    return this.launch(spec, paths, run, machine, false, async (vm, qmp) => {
       const { status } = await qmp.execute('query-status', undefined);
       if (status !== 'running') throw new VmmError(`VM ${spec.id}: qemu reports ${status} after start, not running`);
       return vm;
@@ -126,10 +165,11 @@ export class QemuDriver implements VmmDriver {
     const meta = await readSnapshotMeta(snapshotDir);
     checkSnapshotFits(meta, 'qemu', spec);
     if (!meta.qemu) throw new VmmError(`${snapshotDir}: qemu snapshot without migration details`);
-    if (meta.arch !== this.arch) throw new VmmError(`${snapshotDir} is an ${meta.arch} snapshot, this host is ${this.arch}`);
-    if (meta.qemu.accel !== this.accel) {
+    const run = await this.guestRun(spec);
+    if (meta.arch !== run.arch) throw new VmmError(`${snapshotDir} is an ${meta.arch} snapshot, the kernel of ${spec.id} is ${run.arch}`);
+    if (meta.qemu.accel !== run.accel) {
       // -cpu host (KVM) and -cpu max (TCG) expose different CPUs: the guest would break.
-      throw new VmmError(`${snapshotDir} was taken under ${meta.qemu.accel}, this driver uses ${this.accel}`);
+      throw new VmmError(`${snapshotDir} was taken under ${meta.qemu.accel}, this VM would run under ${run.accel}`);
     }
     const memFile = join(snapshotDir, meta.qemu.memoryFile);
     const size = await stat(memFile).then((s) => s.size, () => -1);
@@ -139,7 +179,7 @@ export class QemuDriver implements VmmDriver {
     const paths = qemuPaths(spec.runDir);
     await this.ensureNoLiveVm(spec, paths);
     await removeEntries(spec.runDir, qemuTransientFiles());
-    return this.launch(spec, paths, meta.qemu.machine, true, async (vm, qmp, watch) => {
+    return this.launch(spec, paths, run, meta.qemu.machine, true, async (vm, qmp, watch) => {
       await loadMigrationFromFile(qmp, {
         socketPath: paths.migrationSocket,
         file: memFile,
@@ -170,7 +210,8 @@ export class QemuDriver implements VmmDriver {
     }
     // A qemu started by an older hob writes its console into a file by itself: nothing to read.
     const consoleReader = hasConsoleSocket(found.cmdline) ? this.consoleReader(spec, paths) : undefined;
-    const vm = await this.makeHandle(spec, paths, found.identity.pid, watch, qmp, accelFromCmdline(found.cmdline), consoleReader);
+    const run = { arch: archFromCmdline(found.cmdline, this.arch), accel: accelFromCmdline(found.cmdline) };
+    const vm = await this.makeHandle(spec, paths, found.identity.pid, watch, qmp, run, consoleReader);
     const { status } = await qmp.execute('query-status', undefined);
     if (status === 'inmigrate') {
       // A restore whose feeder (the previous hobd) died: the stream will never come.
@@ -209,7 +250,7 @@ export class QemuDriver implements VmmDriver {
     pid: number,
     watch: ExitWatch,
     qmp: QmpClient,
-    accel: QemuAccel,
+    run: Pick<GuestRun, 'arch' | 'accel'>,
     consoleReader: ConsoleReader | undefined,
   ): Promise<QemuVm> {
     const version = formatQmpVersion(await qmp.execute('query-version', undefined));
@@ -219,7 +260,7 @@ export class QemuDriver implements VmmDriver {
     const requested = (cmdline[mi + 1] ?? '').split(',')[0] ?? '';
     // Resolve aliases (q35 -> pc-q35-7.2) so a snapshot pins the concrete machine version.
     const machine = machines.find((m) => m.alias === requested)?.name ?? requested;
-    return new QemuVm({ spec, pid, watch, qmp, paths, arch: this.arch, accel, machine, version, consoleReader });
+    return new QemuVm({ spec, pid, watch, qmp, paths, arch: run.arch, accel: run.accel, machine, version, consoleReader });
   }
 
   /** Starts copying the VM's console socket into its bounded console log. */
@@ -237,21 +278,21 @@ export class QemuDriver implements VmmDriver {
   private async launch(
     spec: VmSpec,
     paths: QemuPaths,
+    run: GuestRun,
     machine: string,
     incoming: boolean,
     ready: (vm: QemuVm, qmp: QmpClient, watch: ExitWatch) => Promise<QemuVm>,
   ): Promise<QemuVm> {
-    await this.checkFiles(spec);
     const argv = buildQemuArgv({
-      arch: this.arch,
-      accel: this.accel,
+      arch: run.arch,
+      accel: run.accel,
       machine,
       spec,
       paths,
       incoming,
-      vhostNet: this.accel === 'kvm' && spec.net !== undefined && (await exists('/dev/vhost-net')),
+      vhostNet: run.accel === 'kvm' && spec.net !== undefined && (await exists('/dev/vhost-net')),
     });
-    argv[0] = this.binary;
+    argv[0] = run.binary;
     const child = spawnDetached({ argv, netns: spec.net?.netns, stdoutPath: paths.stdoutLog, stderrPath: paths.stderrLog });
     const pid = child.pid;
     const identity = pid === undefined ? null : await processIdentity(pid);
@@ -270,7 +311,7 @@ export class QemuDriver implements VmmDriver {
         what: `start of ${spec.id}`,
       });
       qmp = (await QmpClient.open(sock)).client;
-      const vm = await this.makeHandle(spec, paths, pid, watch, qmp, this.accel, consoleReader);
+      const vm = await this.makeHandle(spec, paths, pid, watch, qmp, run, consoleReader);
       return await ready(vm, qmp, watch);
     } catch (err) {
       qmp?.close();
