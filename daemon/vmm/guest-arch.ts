@@ -8,6 +8,7 @@
  */
 import { open } from 'node:fs/promises';
 import { ForeignArchError, VmmError } from '../errors.js';
+import { elfHeaderArch } from './arch.js';
 import type { GuestArch, VmmKind } from './types.js';
 
 /** What decides whether a foreign guest may run. */
@@ -40,9 +41,6 @@ export function requireRunnableArch(subject: string, guest: GuestArch, policy: A
 
 const arm64ImageMagic = Buffer.from('ARM\x64', 'latin1');
 
-/** ELF e_machine values (header offset 18, little endian) of the architectures hob runs. */
-const elfMachines: Record<number, GuestArch> = { 0x3e: 'x86_64', 0xb7: 'aarch64' };
-
 /**
  * The architecture of a kernel file, from its header: an x86 bzImage has "HdrS" at
  * 0x202 (boot protocol header), an arm64 `Image` "ARM\x64" at 56, an ELF vmlinux
@@ -66,6 +64,5 @@ export async function kernelArch(kernelPath: string): Promise<GuestArch | null> 
   }
   if (head.subarray(56, 60).equals(arm64ImageMagic)) return 'aarch64';
   if (head.toString('latin1', 0x202, 0x206) === 'HdrS') return 'x86_64';
-  if (head.toString('latin1', 0, 4) === '\x7fELF' && head[4] === 2 && head[5] === 1) return elfMachines[head.readUInt16LE(18)] ?? null;
-  return null;
+  return elfHeaderArch(head);
 }

@@ -4,11 +4,9 @@
  * image would only fail at the guest's first boot).
  */
 import { open } from 'node:fs/promises';
+import { elfHeaderArch } from '../../daemon/vmm/arch.js';
 import { ImageBuildError } from './errors.js';
 import type { GuestArch } from './types.js';
-
-/** e_machine values (ELF header offset 18, little endian). */
-const machines: Record<number, GuestArch> = { 0x3e: 'x86_64', 0xb7: 'aarch64' };
 
 /** The architecture `file` is built for, or null if it is not a 64-bit little-endian ELF of one we know. */
 export async function elfArch(file: string): Promise<GuestArch | null> {
@@ -16,8 +14,7 @@ export async function elfArch(file: string): Promise<GuestArch | null> {
   try {
     const b = Buffer.alloc(20);
     await fh.read(b, 0, 20, 0);
-    if (b.toString('latin1', 0, 4) !== '\x7fELF' || b[4] !== 2 || b[5] !== 1) return null;
-    return machines[b.readUInt16LE(18)] ?? null;
+    return elfHeaderArch(b);
   } finally {
     await fh.close();
   }
