@@ -6,7 +6,6 @@
  */
 import { z } from 'zod';
 import { AbsoluteGuestPath, DurationSchema, EnvMap, GuestPathText, MAX_DURATION_MS, QueryBool, QueryInt, signalName } from './request-primitives.js';
-import { ExecUser } from './exec-user.js';
 
 /** One entry of `GET .../exec` (Sprites' session listing, then hob's fields). */
 export const SessionListing = z.looseObject({
@@ -88,6 +87,21 @@ const EnvPair = z
   .string()
   .max(32 * 1024)
   .regex(/^[A-Za-z_][A-Za-z0-9_]*=[^\0]*$/s, 'env entries are KEY=VALUE');
+
+/**
+ * Who an exec runs as: the `user` query parameter of the exec endpoints (HTTP
+ * and websocket), a hob extension to the Sprites shapes. Without it the guest
+ * agent runs the command as the image's default user (docs/architecture.md §5).
+ * A user name (as useradd accepts it, also `.` inside) or a numeric uid.
+ */
+export const ExecUser = z
+  .string()
+  .min(1, 'user must not be empty')
+  .max(64, 'user must be at most 64 characters')
+  .regex(/^(?:[A-Za-z_][A-Za-z0-9_.-]*\$?|\d{1,10})$/, 'user must be a user name or a numeric uid');
+
+/** The query of the JSON form of `POST .../exec` (the `cmd` form has it in ExecQuery). */
+export const ExecUserQuery = z.object({ user: ExecUser.optional() });
 
 /** Query of `WSS .../exec` (and of the SDK's streamed HTTP exec). Repeatable keys arrive as arrays. */
 export const ExecQuery = z.object({

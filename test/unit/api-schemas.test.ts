@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { argvFromQuery, execEnv, specFromHttpBody, specFromQuery } from '../../daemon/core/exec-spec.js';
 import { decodeContinuation, encodeContinuation } from '../../daemon/api/routes/sandboxes.js';
-import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery } from '../../daemon/wire/exec.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, ExecUserQuery, HttpExecBody, KillSessionQuery } from '../../daemon/wire/exec.js';
 import { FileModeSchema, FsWriteQuery, formatMode, resolveGuestPath } from '../../daemon/wire/fs.js';
 import { parseDuration, queryObject } from '../../daemon/wire/request-primitives.js';
 import { CreateSandboxBody, ListSandboxesQuery, UpdateSandboxBody } from '../../daemon/wire/sprite.js';
 import { spriteStatus, toSpriteObject } from '../../daemon/api/sprite-object.js';
 import { parseInput } from '../../daemon/api/validate.js';
-import { ExecUserQuery } from '../../daemon/wire/exec-user.js';
 import { BadRequestError } from '../../daemon/errors.js';
 
 const execQuery = (qs: string) => ExecQuery.safeParse(queryObject(new URLSearchParams(qs), EXEC_QUERY_ARRAYS));

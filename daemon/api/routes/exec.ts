@@ -28,10 +28,9 @@ import { GONE_STATUS } from '../errors.js';
 import { encodeExitFrame, encodeStreamFrame, StreamByte } from '../exec-frames.js';
 import { FramePacer } from '../frame-pacer.js';
 import { ndjsonStream } from '../ndjson.js';
-import { EXEC_QUERY_ARRAYS, ExecQuery, HttpExecBody, KillSessionQuery, SessionIdSchema } from '../../wire/exec.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, ExecUserQuery, HttpExecBody, KillSessionQuery, SessionIdSchema } from '../../wire/exec.js';
 import { queryObject } from '../../wire/request-primitives.js';
 import { parseInput, readJsonBody } from '../validate.js';
-import { ExecUserQuery } from '../../wire/exec-user.js';
 import { nameParam } from './sandboxes.js';
 
 /** Per-stream cap of the JSON exec response; beyond it output is dropped and `truncated` set. */

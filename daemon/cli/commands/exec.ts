@@ -19,7 +19,7 @@
  */
 import type { Command } from 'commander';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext, type CliIo } from '../context.js';
-import type { PortEventFrame } from '../../wire/exec.js';
+import { ExecUser, type PortEventFrame } from '../../wire/exec.js';
 import { portHint } from '../port-hint.js';
 import { findDefaultSandbox } from '../dotfile.js';
 import { CliError, ExitCode, UsageError, formatFailureLine } from '../errors.js';
@@ -27,7 +27,6 @@ import { runSession, type SessionOutcome } from '../exec-session.js';
 import { printJson } from '../output.js';
 import { collect, parseEnvPairs } from '../units.js';
 import type { Query } from '../client.js';
-import { ExecUser } from '../../wire/exec-user.js';
 
 export interface ExecOptions {
   readonly tty?: boolean;
