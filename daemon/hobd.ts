@@ -12,6 +12,7 @@ import { createApi } from './api/app.js';
 import { serveApi } from './api/server.js';
 import { createSandboxHost, DEFAULT_HTTP_PORT } from './api/sandbox-host.js';
 import { TokenStore } from './auth/tokens.js';
+import { DashboardSessions } from './dashboard/sessions.js';
 import { loadConfig } from './config.js';
 import { prepareDaemonDirs } from './daemon-dirs.js';
 import { serviceHttpPort } from './core/guest.js';
@@ -90,6 +91,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   manager.startSchedules();
 
   const tokens = new TokenStore(db);
+  const dashboard = new DashboardSessions(tokens);
   const api = createApi({
     sandboxes: manager,
     sessions,
@@ -99,6 +101,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     images: new PoolImageService(pool),
     port: config.api.tcpPort,
     version: hobVersion(),
+    dashboard,
   });
   const servers = await serveApi(api, {
     socketPath: config.api.socketPath,
