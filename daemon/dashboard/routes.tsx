@@ -21,6 +21,8 @@ import type { ApiContext, ApiEnv } from '../api/context.js';
 import { loadAssets, type Assets } from './assets.js';
 import { LoginHint } from './pages/layout.js';
 import { Overview, SandboxListPage, SandboxRows } from './pages/sandboxes.js';
+import { ImageRows, ImagesPage, TokenRows, TokensPage } from './pages/admin.js';
+import { TokenList } from '../wire/tokens.js';
 import { CheckpointList, DiffView, FileDiff, FileList, SandboxPage, SessionList } from './pages/sandbox.js';
 import { clearedCookie, sessionCookie, type DashboardSessions } from './sessions.js';
 
@@ -196,6 +198,8 @@ export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hon
     '/fragments/sandboxes/:name/diff',
     fragment(async (c) => {
       const query = new URLSearchParams({ from: c.req.query('from') ?? '', to: c.req.query('to') || 'current' });
+      const under = c.req.query('path');
+      if (under) query.set('path', under);
       return <DiffView diff={await get(c, `/v1/sandboxes/${name(c)}/diff?${query}`, DiffResponse)} />;
     }),
   );
@@ -221,6 +225,25 @@ export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hon
   router.get(
     '/fragments/sandboxes/:name/sessions',
     fragment(async (c) => <SessionList sessions={(await get(c, `/v1/sandboxes/${name(c)}/exec`, SessionListSchema)).sessions} />),
+  );
+
+  router.get('/images', page(async (c, assets, csrf) => <ImagesPage assets={assets} csrf={csrf} images={(await get(c, '/v1/images', ImageList)).images} />));
+  router.get(
+    '/fragments/images',
+    fragment(async (c) => (
+      <table>
+        <ImageRows images={(await get(c, '/v1/images', ImageList)).images} />
+      </table>
+    )),
+  );
+  router.get('/tokens', page(async (c, assets, csrf) => <TokensPage assets={assets} csrf={csrf} tokens={(await get(c, '/v1/tokens', TokenList)).tokens} />));
+  router.get(
+    '/fragments/tokens',
+    fragment(async (c) => (
+      <table>
+        <TokenRows tokens={(await get(c, '/v1/tokens', TokenList)).tokens} />
+      </table>
+    )),
   );
 
   return router;

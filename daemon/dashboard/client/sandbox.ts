@@ -47,12 +47,16 @@ cpForm.addEventListener('submit', (event) => {
 });
 
 const diffOutput = document.getElementById('diff-output')!;
-const showDiff = (from: string, to: string) => load(diffOutput, `${fragments}/diff?${new URLSearchParams({ from, to })}`).catch(sayError);
+const showDiff = (from: string, to: string, path = '') => {
+  const query = new URLSearchParams({ from, to });
+  if (path !== '') query.set('path', path);
+  return load(diffOutput, `${fragments}/diff?${query}`).catch(sayError);
+};
 const diffForm = document.getElementById('diff-form') as HTMLFormElement;
 diffForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const data = new FormData(diffForm);
-  void showDiff(String(data.get('from') ?? ''), String(data.get('to') ?? '') || 'current');
+  void showDiff(String(data.get('from') ?? ''), String(data.get('to') ?? '') || 'current', String(data.get('path') ?? '').trim());
 });
 
 document.addEventListener('click', (event) => {

@@ -222,6 +222,9 @@ export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: Spri
           <label>
             To <input name="to" placeholder="current" size={8} />
           </label>
+          <label>
+            Under <input name="path" placeholder="/ (optional)" size={14} />
+          </label>
           <button type="submit">Show changes</button>
         </form>
         <CheckpointList name={s.name} checkpoints={props.checkpoints} />
