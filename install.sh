@@ -209,6 +209,8 @@ packages=(
 # A full install also downloads cloud-hypervisor (curl), creates the hob group (passwd), mounts the
 # pool (mount) and copies hob to /usr/local/lib/hob/app (rsync).
 if [ "$mode" = full ]; then packages+=(curl passwd mount rsync); fi
+# --ci: the dashboard's tests drive Debian's Chromium (test/e2e/dashboard.test.ts, bench/dashboard.ts).
+if [ "$mode" = ci ]; then packages+=(chromium); fi
 
 # A full install leaves out the packages' recommendations (qemu-system-x86's would add a GUI stack);
 # --ci keeps apt's defaults, as the CI machine has always been set up.

@@ -12,6 +12,7 @@ import { createApi } from './api/app.js';
 import { serveApi } from './api/server.js';
 import { createSandboxHost, DEFAULT_HTTP_PORT } from './api/sandbox-host.js';
 import { TokenStore } from './auth/tokens.js';
+import { DashboardSessions } from './dashboard/sessions.js';
 import { loadConfig } from './config.js';
 import { prepareDaemonDirs } from './daemon-dirs.js';
 import { serviceHttpPort } from './core/guest.js';
@@ -92,6 +93,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
 
   const tokens = new TokenStore(db);
   const events = new EventLog(db);
+  const dashboard = new DashboardSessions(tokens);
   const api = createApi({
     events,
     sandboxes: manager,
@@ -102,6 +104,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     images: new PoolImageService(pool),
     port: config.api.tcpPort,
     version: hobVersion(),
+    dashboard,
   });
   const servers = await serveApi(api, {
     socketPath: config.api.socketPath,

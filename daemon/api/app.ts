@@ -26,6 +26,8 @@ import { imageRoutes } from './routes/images.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
+import { dashboardLoginRoutes } from './routes/dashboard.js';
+import { dashboardRoutes, isDashboardPath } from '../dashboard/routes.js';
 
 export interface Api {
   /** The hono app (for tests: `app.fetch(request, {listener: 'unix'|'tcp', ...})`). */
@@ -66,9 +68,15 @@ export function createApi(deps: ApiDeps): Api {
         origin: c.req.header('origin'),
         authorization: c.req.header('authorization'),
         isUpgrade: false,
+        cookie: c.req.header('cookie'),
+        csrf: c.req.header('x-hob-csrf'),
+        secFetchSite: c.req.header('sec-fetch-site'),
+        secFetchMode: c.req.header('sec-fetch-mode'),
+        dashboardPath: deps.dashboard !== undefined && isDashboardPath(c.req.path),
       },
       policy,
       deps.tokens,
+      deps.dashboard,
     );
     if (admission.kind === 'refused') {
       const response = errorJson(admission.error, log, 'admission');
@@ -82,7 +90,13 @@ export function createApi(deps: ApiDeps): Api {
       }
       return errorJson(new NotFoundError(`no web server is served for ${admission.name} yet`), log, 'sandbox host');
     }
-    c.set('tokenId', admission.tokenId);
+    if (admission.kind === 'anonymous') {
+      c.set('tokenId', undefined);
+      c.set('dashboardSession', undefined);
+    } else {
+      c.set('tokenId', admission.tokenId);
+      c.set('dashboardSession', admission.session);
+    }
     await next();
   });
 
@@ -102,6 +116,21 @@ export function createApi(deps: ApiDeps): Api {
   if (deps.events) sandboxes.route('/', sandboxEventRoutes(deps.events));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
+  if (deps.dashboard) {
+    app.route('/v1/dashboard', dashboardLoginRoutes(deps.dashboard, deps.port));
+    // Pages fetch their data from the API in process, with the browser's own credentials.
+    app.route(
+      '/',
+      dashboardRoutes(deps.dashboard, (c, path) => {
+        const headers = new Headers();
+        for (const name of ['host', 'cookie', 'authorization']) {
+          const value = c.req.header(name);
+          if (value !== undefined) headers.set(name, value);
+        }
+        return Promise.resolve(app.fetch(new Request(new URL(path, c.req.url), { headers }), c.env));
+      }),
+    );
+  }
 
   app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => errorJson(err, log, `${c.req.method} ${c.req.path}`));

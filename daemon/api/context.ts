@@ -9,6 +9,7 @@ import type { EventService } from '../core/events.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import type { SandboxService } from '../core/types.js';
+import type { DashboardSession, DashboardSessions } from '../dashboard/sessions.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
 import type { ListenerKind } from './guard.js';
 import type { ApiLog } from './log.js';
@@ -40,6 +41,8 @@ export interface ApiDeps {
   readonly sandboxHost?: SandboxHost;
   /** Where unexpected errors are logged. Default: console. */
   readonly log?: ApiLog;
+  /** The dashboard's logins; without it the TCP listener serves no dashboard (docs/architecture.md §12). */
+  readonly dashboard?: DashboardSessions;
 }
 
 /** Hono environment of every handler. */
@@ -54,6 +57,8 @@ export interface ApiEnv {
     tokenId: string | undefined;
     /** The request is for a sandbox URL and was handed to `sandboxHost`. */
     sandboxHost: boolean | undefined;
+    /** The dashboard session whose cookie authenticated the request (TCP only). */
+    dashboardSession: DashboardSession | undefined;
   };
 }
 

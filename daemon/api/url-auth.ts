@@ -24,6 +24,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { TokenStore } from '../auth/tokens.js';
+import { DASHBOARD_COOKIE } from '../dashboard/sessions.js';
 import { bearerToken } from './security.js';
 
 export const SESSION_COOKIE = 'hob_session';
@@ -138,13 +139,16 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-/** A Cookie header without hob's cookie; undefined when nothing is left. */
+/** hob's cookies: the sandbox URL's, and the dashboard's (host-only on the API host, so a browser never sends it here; dropped all the same). */
+const HOB_COOKIES = [SESSION_COOKIE, DASHBOARD_COOKIE];
+
+/** A Cookie header without hob's cookies; undefined when nothing is left. */
 export function withoutHobCookie(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const kept = header
     .split(';')
     .map((p) => p.trim())
-    .filter((p) => p !== '' && p.slice(0, Math.max(0, p.indexOf('='))).trim() !== SESSION_COOKIE);
+    .filter((p) => p !== '' && !HOB_COOKIES.includes(p.slice(0, Math.max(0, p.indexOf('='))).trim()));
   return kept.length > 0 ? kept.join('; ') : undefined;
 }
 

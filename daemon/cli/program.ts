@@ -12,6 +12,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCheckpointCommands } from './commands/checkpoints.js';
 import { registerCpCommand } from './commands/cp.js';
 import { registerDaemonCommand } from './commands/daemon.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerDiffCommand } from './commands/diff.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerEventsCommand } from './commands/events.js';
@@ -80,6 +81,7 @@ export function createProgram(ctx: CliContext): Command {
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
   registerDaemonCommand(program, ctx);
+  registerDashboardCommand(program, ctx);
   registerDoctorCommand(program, ctx);
   return program;
 }

@@ -130,9 +130,15 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
         origin: header(request, 'origin'),
         authorization: header(request, 'authorization'),
         isUpgrade: true,
+        cookie: header(request, 'cookie'),
+        // A browser's websocket cannot carry headers: the dashboard puts its CSRF token in the query.
+        csrf: csrfQuery(request.url ?? '/'),
+        secFetchSite: header(request, 'sec-fetch-site'),
+        secFetchMode: header(request, 'sec-fetch-mode'),
       },
       { port: deps.port, extraHosts: deps.extraHosts },
       deps.tokens,
+      deps.dashboard,
     );
     if (admission.kind === 'refused') {
       rejectWith(socket, admission.error, log);
@@ -255,6 +261,14 @@ function decodePathSegment(raw: string, what: string): string {
     return decodeURIComponent(raw);
   } catch {
     throw new BadRequestError(`invalid percent-encoding in the ${what}`);
+  }
+}
+
+function csrfQuery(target: string): string | undefined {
+  try {
+    return new URL(target, 'http://localhost').searchParams.get('csrf') ?? undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,0 +1,54 @@
+/** The images and tokens pages: build and remove images, create (shown once) and revoke tokens. */
+import { api, apiProgress, say, sayError, swap, tickSince } from './common.js';
+
+tickSince();
+
+document.addEventListener('click', (event) => {
+  const target = event.target as HTMLElement;
+  const image = target.closest<HTMLButtonElement>('button[data-remove-image]')?.dataset.removeImage;
+  if (image !== undefined && window.confirm(`Remove image ${image}? Sandboxes made from it keep working.`)) {
+    api('DELETE', `/v1/images/${encodeURIComponent(image)}`).then(() => swap('/fragments/images'), sayError);
+  }
+  const token = target.closest<HTMLButtonElement>('button[data-revoke-token]')?.dataset.revokeToken;
+  if (token !== undefined && window.confirm('Revoke this token? Clients using it are refused from now on.')) {
+    api('DELETE', `/v1/tokens/${encodeURIComponent(token)}`).then(() => swap('/fragments/tokens'), sayError);
+  }
+});
+
+const build = document.getElementById('image-build') as HTMLFormElement | null;
+build?.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const data = new FormData(build);
+  const body: Record<string, unknown> = { variant: String(data.get('variant')), replace: data.get('replace') === 'on' };
+  const name = String(data.get('name') ?? '').trim();
+  if (name !== '') body.name = name;
+  const progress = document.getElementById('image-progress')!;
+  progress.hidden = false;
+  progress.textContent = '';
+  apiProgress('POST', '/v1/images', body, (line) => {
+    if (line.data) progress.textContent += `${line.data}\n`;
+  }).then(
+    () => {
+      say('image built');
+      void swap('/fragments/images');
+    },
+    (err: unknown) => {
+      progress.textContent += `failed: ${err instanceof Error ? err.message : String(err)}\n`;
+      sayError(err);
+    },
+  );
+});
+
+const create = document.getElementById('token-create') as HTMLFormElement | null;
+create?.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = String(new FormData(create).get('name') ?? '').trim();
+  api('POST', '/v1/tokens', { name })
+    .then((r) => r.json() as Promise<{ token: string }>)
+    .then((created) => {
+      document.getElementById('token-value')!.textContent = created.token;
+      document.getElementById('token-new')!.hidden = false;
+      create.reset();
+      return swap('/fragments/tokens');
+    }, sayError);
+});
