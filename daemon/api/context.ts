@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import type { TokenStore } from '../auth/tokens.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
+import type { SandboxSecrets } from '../core/secrets.js';
 import type { SandboxService } from '../core/types.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
 import type { ListenerKind } from './guard.js';
@@ -35,6 +36,8 @@ export interface ApiDeps {
    * login links; see sandbox-host.ts). Without it such requests get 404.
    */
   readonly sandboxHost?: SandboxHost;
+  /** Secrets and grants under /v1/secrets and /v1/sandboxes/{name}/secrets (docs/architecture.md §11); omitted: no such routes. */
+  readonly secrets?: SandboxSecrets;
   /** Where unexpected errors are logged. Default: console. */
   readonly log?: ApiLog;
 }
