@@ -32,6 +32,9 @@
  *   resolverPort: 10053
  *   # upstreamDns: [1.1.1.1, "[2606:4700::1111]:53"]   # default: the host's /etc/resolv.conf
  *   netnsPrefix: hob-
+ *   secretProxyPort: 10443
+ * secrets:
+ *   # upstreamCaFile: /etc/hob/upstream-ca.pem   # default: Node's bundled roots
  * ```
  */
 import { readFile } from 'node:fs/promises';
@@ -215,6 +218,12 @@ const networkSchema = z.strictObject({
    */
   resolverPort: z.number().int().min(1).max(65535).default(10053),
   /**
+   * Port of each sandbox's secret proxy on the host side of its transit link (TCP): the
+   * guest's HTTPS to hosts of its granted secrets is redirected there (docs/architecture.md §11).
+   * Default 10443.
+   */
+  secretProxyPort: z.number().int().min(1).max(65535).default(10443),
+  /**
    * DNS servers hob's resolver forwards allowed queries to: "addr" or "addr:port"
    * ("[v6]:port"). Default: the nameservers of the host's /etc/resolv.conf, read at start.
    */
@@ -231,6 +240,14 @@ const networkSchema = z.strictObject({
   netnsPrefix: netnsPrefixSchema.default('hob-'),
 });
 
+const secretsSchema = z.strictObject({
+  /**
+   * PEM bundle of the CAs the secret proxy verifies real hosts against (docs/architecture.md §11).
+   * Default: unset, Node's bundled roots.
+   */
+  upstreamCaFile: absolutePath.optional(),
+});
+
 /** Schema of the configuration file. Every key is optional. */
 export const configFileSchema = z.strictObject({
   /** Persistent state: database `hob.db`, the embedded pool. Default `/var/lib/hob`. Env: `HOB_STATE_DIR`. */
@@ -243,6 +260,7 @@ export const configFileSchema = z.strictObject({
   sandboxDefaults: sandboxDefaultsSchema.prefault({}),
   idle: idleSchema.prefault({}),
   network: networkSchema.prefault({}),
+  secrets: secretsSchema.prefault({}),
 });
 
 type FileConfig = z.output<typeof configFileSchema>;
@@ -277,6 +295,8 @@ export interface HobConfig {
   readonly idle: FileConfig['idle'];
   /** Sandbox networking (see networkSchema); upstreamDns undefined = the host's resolv.conf. */
   readonly network: FileConfig['network'];
+  /** Secrets (see secretsSchema): the key file is `<stateDir>/secrets.key`. */
+  readonly secrets: FileConfig['secrets'] & { readonly keyPath: string };
   /** The file this was loaded from, or undefined when none existed and only defaults apply. */
   readonly source: string | undefined;
 }
@@ -396,6 +416,7 @@ function resolve(c: FileConfig, source: string | undefined): HobConfig {
     sandboxDefaults: c.sandboxDefaults,
     idle: c.idle,
     network: c.network,
+    secrets: { ...c.secrets, keyPath: join(c.stateDir, 'secrets.key') },
     source,
   };
 }

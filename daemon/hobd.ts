@@ -5,6 +5,7 @@
  * On SIGTERM/SIGINT it stops serving and disconnects from the guests but leaves
  * the VMs running: the next hobd adopts them (reconcile.ts).
  */
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +21,11 @@ import { PoolImageService } from './core/images.js';
 import { SandboxManager } from './core/manager.js';
 import { EventLog } from './core/events.js';
 import { reconcile } from './core/reconcile.js';
+import { SandboxSecrets } from './core/secrets.js';
 import { SessionRegistry } from './core/sessions.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
+import { SecretCipher, SecretStore } from './secrets/index.js';
 import { ImageVolumes, Pool, SandboxVolumes } from './storage/index.js';
 import { restrictTree } from './storage/modes.js';
 import { restrictVmRunDirs } from './vmm/run-dir.js';
@@ -72,8 +75,22 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const selection = await selectDriver({ ...(config.vmm.driver === 'auto' ? {} : { configured: config.vmm.driver }), ...(config.vmm.chBinary ? { chBinary: config.vmm.chBinary } : {}), qemuBinary: config.vmm.qemuBinary, allowForeignArch: config.vmm.allowForeignArch });
   log(`hobd ${hobVersion()}: pool ${pool.root} (${pool.kind}), VMM ${selection.kind}: ${selection.reason}`);
 
+  // Secrets (docs/architecture.md §11) need the network: the proxy sits in each sandbox's path.
+  let manager: SandboxManager | undefined;
+  let network: SandboxNetwork | undefined;
+  const secrets = config.network.enabled
+    ? new SandboxSecrets({
+        db,
+        store: new SecretStore(db, SecretCipher.open(config.secrets.keyPath)),
+        caRoot: join(config.stateDir, 'secrets', 'ca'),
+        upstreamCa: config.secrets.upstreamCaFile !== undefined ? await readFile(config.secrets.upstreamCaFile, 'utf8') : undefined,
+        log,
+        refreshNetwork: async (id) => network?.refreshSecrets(id),
+        runningAgent: async (id) => manager?.runningAgent(id),
+      })
+    : undefined;
   // Before reconcile: it re-attaches the networks of adopted VMs and removes the rest.
-  const network = config.network.enabled
+  network = config.network.enabled
     ? await SandboxNetwork.open({
         transitRange: config.network.transitRange,
         resolverPort: config.network.resolverPort,
@@ -81,12 +98,13 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
         netnsPrefix: config.network.netnsPrefix,
         forwardingStateFile: join(config.runDir, 'net-forwarding.json'),
         log,
+        ...(secrets ? { secrets: { port: config.network.secretProxyPort, wants: (id: string, name: string) => secrets.wants(id, name), createProxy: (id: string, pinned: (name: string) => readonly string[]) => secrets.createProxy(id, pinned) } } : {}),
       })
     : undefined;
   const sessions = new SessionRegistry();
   const volumes = new SandboxVolumes(pool);
   const images = new ImageVolumes(pool);
-  const manager = new SandboxManager({ db, volumes, images, driver: selection.driver, config, sessions, log, network });
+  manager = new SandboxManager({ db, volumes, images, driver: selection.driver, config, sessions, log, network, secrets });
   const report = await reconcile({ db, volumes, images, driver: selection.driver, config, manager, log });
   log(`reconcile: ${JSON.stringify(report)}`);
   manager.startSchedules();
@@ -105,6 +123,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     port: config.api.tcpPort,
     version: hobVersion(),
     dashboard,
+    ...(secrets ? { secrets } : {}),
   });
   const servers = await serveApi(api, {
     socketPath: config.api.socketPath,

@@ -136,6 +136,14 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     return this.capabilities.has(capability);
   }
 
+  /**
+   * Gives the guest the secret proxy's CA and the placeholder variables (docs/architecture.md §11),
+   * replacing what it had. @throws UnsupportedByAgentError from an agent without "secrets.configure".
+   */
+  async configureSecrets(config: Omit<RequestInputOf<'secrets.configure'>, 'op'>): Promise<void> {
+    await this.unary('secrets.configure', { op: 'secrets.configure', ...config });
+  }
+
   /** Ends the connection; operations in flight fail with AgentError. */
   close(): void {
     this.mux.destroy();

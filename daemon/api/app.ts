@@ -22,6 +22,7 @@ import { fsRoutes } from './routes/fs.js';
 import { sandboxCrudRoutes } from './routes/sandboxes.js';
 import { serviceRoutes } from './routes/services.js';
 import { policyRoutes } from './routes/policy.js';
+import { sandboxSecretRoutes, secretRoutes } from './routes/secrets.js';
 import { imageRoutes } from './routes/images.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
@@ -104,6 +105,7 @@ export function createApi(deps: ApiDeps): Api {
   app.route('/v1/tokens', tokenRoutes(deps));
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, log }));
   if (deps.events) app.route('/v1/events', eventRoutes(deps.events));
+  if (deps.secrets) app.route('/v1/secrets', secretRoutes(deps.secrets));
 
   const sandboxes = new Hono<ApiEnv>();
   sandboxes.route('/', sandboxCrudRoutes(deps, log));
@@ -114,6 +116,7 @@ export function createApi(deps: ApiDeps): Api {
   sandboxes.route('/', serviceRoutes(deps, log));
   sandboxes.route('/', policyRoutes(deps));
   if (deps.events) sandboxes.route('/', sandboxEventRoutes(deps.events));
+  if (deps.secrets) sandboxes.route('/', sandboxSecretRoutes(deps.secrets));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
   if (deps.dashboard) {

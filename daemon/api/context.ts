@@ -8,6 +8,7 @@ import type { TokenStore } from '../auth/tokens.js';
 import type { EventService } from '../core/events.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
+import type { SandboxSecrets } from '../core/secrets.js';
 import type { SandboxService } from '../core/types.js';
 import type { DashboardSession, DashboardSessions } from '../dashboard/sessions.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
@@ -39,6 +40,8 @@ export interface ApiDeps {
    * login links; see sandbox-host.ts). Without it such requests get 404.
    */
   readonly sandboxHost?: SandboxHost;
+  /** Secrets and grants under /v1/secrets and /v1/sandboxes/{name}/secrets (docs/architecture.md §11); omitted: no such routes. */
+  readonly secrets?: SandboxSecrets;
   /** Where unexpected errors are logged. Default: console. */
   readonly log?: ApiLog;
   /** The dashboard's logins; without it the TCP listener serves no dashboard (docs/architecture.md §12). */

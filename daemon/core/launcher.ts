@@ -42,6 +42,7 @@ export class VmLauncher {
           .catch((err: Error) => this.ctx.log(`hob: setting the clock of ${row.name}: ${err.message}`));
         // A policy change made while it was paused reaches the guest's copy now (not waited for).
         void this.publishPolicy(row, live);
+        await this.configureSecrets(row, live);
         vm = live;
       } else if (live) {
         vm = live;
@@ -157,7 +158,24 @@ export class VmLauncher {
     this.ctx.live.set(row.id, vm);
     this.watchExit(row.id, vm);
     await this.publishPolicy(row, vm);
+    await this.configureSecrets(row, vm);
     return vm;
+  }
+
+  /**
+   * Gives the guest its secrets configuration (docs/architecture.md §11), after every boot
+   * and resume: a grant made while it was stopped, paused or hibernated, or a fork's own CA,
+   * reaches it before it counts as running. A guest that does not take it is logged: the
+   * proxy still works for programs told about the CA some other way.
+   */
+  private async configureSecrets(row: SandboxRow, vm: LiveVm): Promise<void> {
+    const secrets = this.ctx.deps.secrets;
+    if (!secrets || !this.ctx.deps.network) return;
+    try {
+      await secrets.configureGuest(row.id, await vm.agent());
+    } catch (err) {
+      this.ctx.log(`hob: giving ${row.name} its secrets: ${(err as Error).message}`);
+    }
   }
 
   /** Creates (or re-attaches to) the sandbox's network with its slot and policy (when hobd has networking). */

@@ -19,7 +19,7 @@
  * schedules.ts (sleep, the idle policy, automatic checkpoints).
  */
 import type { AgentClient } from '../agent/index.js';
-import { appendEvent, getSandboxByName, listSandboxes, setSandboxState, updateSandbox, type Sandbox as SandboxRow } from '../db/index.js';
+import { appendEvent, getSandbox, getSandboxByName, listSandboxes, setSandboxState, updateSandbox, type Sandbox as SandboxRow } from '../db/index.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { parsePolicy, type NetworkPolicy } from '../net/index.js';
 import { checkpointName, toCheckpointInfo } from './checkpoint-info.js';
@@ -106,12 +106,19 @@ export class SandboxManager implements SandboxService {
     const parsed = CreateInputSchema.safeParse(input);
     if (!parsed.success) throw new BadRequestError(formatZodError(parsed.error));
     const req = parsed.data;
+    if (req.secrets?.length) {
+      if (!this.deps.secrets) throw new BadRequestError('this hobd has no secrets (it runs without networking)');
+      this.deps.secrets.checkGrantable(req.secrets);
+    }
     if (req.from) {
       if (req.image) throw new BadRequestError('give either an image or a checkpoint to start from, not both');
       const source = this.row(req.from.sandbox);
       const cp = this.checkpoints.find(source, req.from.checkpoint);
-      const { from: _from, image: _image, ...rest } = req;
-      return this.checkpointing.fork(source, cp, rest, progress);
+      const { from: _from, image: _image, secrets: grants, ...rest } = req;
+      const forked = await this.checkpointing.fork(source, cp, rest, progress);
+      // A fork inherits no grant (docs/architecture.md §11); the ones asked for are given to the running fork.
+      for (const g of grants ?? []) await this.deps.secrets?.grant(forked.name, g);
+      return forked;
     }
     const { from: _from, image, ...settings } = req;
     return this.provisioning.createFromImage(settings, image, progress);
@@ -203,6 +210,14 @@ export class SandboxManager implements SandboxService {
     updateSandbox(this.deps.db, row.id, { config: seconds === null ? rest : { ...rest, keepAwakeUntil: Date.now() + seconds * 1000 } });
     if (seconds !== null) await this.wake(name);
     return this.get(name);
+  }
+
+  /** The agent of a sandbox whose VM runs (not paused, not starting), for pushing a change to it; else undefined. */
+  async runningAgent(id: string): Promise<AgentClient | undefined> {
+    const vm = this.live.get(id);
+    const row = getSandbox(this.deps.db, id);
+    if (!vm || row?.state !== 'running') return undefined;
+    return vm.agent();
   }
 
   // ---------------------------------------------------------------- network policy

@@ -58,6 +58,8 @@ export class SandboxProvisioning {
         emit(progress, 'info', `Creating disk from image ${imageName}...`);
         await volumes.createFromImage(row.id, imageName, row.diskBytes);
         crashPoint('create.disk');
+        // Before the first boot, so that the guest starts with its placeholders.
+        if (req.secrets?.length) this.ctx.deps.secrets?.grantAll(row.id, req.secrets);
         emit(progress, 'info', `Booting VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${driver.kind})...`);
         await this.launcher.boot(row);
         crashPoint('create.booted');
@@ -86,5 +88,6 @@ export class SandboxProvisioning {
     await volumes.trashSandbox(row.id);
     await rm(vmRunDir(config, row.id), { recursive: true, force: true });
     deleteSandbox(db, row.id);
+    await this.ctx.deps.secrets?.forget(row.id).catch((err: Error) => this.ctx.log(`hob: removing the secret proxy CA of ${row.name}: ${err.message}`));
   }
 }

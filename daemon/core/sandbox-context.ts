@@ -16,6 +16,7 @@ import type { IdleTracker } from './idle.js';
 import type { LiveVm } from './live-vm.js';
 import type { KeyedLock } from './lock.js';
 import type { SandboxNetworking } from './network.js';
+import type { SandboxSecrets } from './secrets.js';
 import type { SessionRegistry } from './sessions.js';
 
 export interface ManagerDeps {
@@ -35,6 +36,8 @@ export interface ManagerDeps {
    * `network.enabled: false`, tests of other parts).
    */
   readonly network?: SandboxNetworking | undefined;
+  /** Secrets (docs/architecture.md §11): grants of a create, the guest's configuration at every start. Absent: none. */
+  readonly secrets?: SandboxSecrets | undefined;
 }
 
 export interface SandboxContext {

@@ -75,6 +75,8 @@ export interface CreateSandboxInput {
   readonly labels?: readonly string[];
   readonly environment?: Readonly<Record<string, string>>;
   readonly urlAuth?: UrlAuth;
+  /** Secrets to grant (docs/architecture.md §11); a fork inherits none but these. */
+  readonly secrets?: ReadonlyArray<{ readonly secret: string; readonly env?: string | undefined }>;
 }
 
 /** A checkpoint as the API and CLI see it. */

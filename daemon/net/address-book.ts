@@ -60,11 +60,19 @@ export class AddressBook {
    * the answer to these addresses.
    */
   allowed(policy: CompiledPolicy, now = Date.now(), only?: ReadonlySet<string>): AllowedAddress[] {
+    return this.matching((name) => policy.decide(name) === 'allow', now, only);
+  }
+
+  /**
+   * The unexpired addresses recorded for at least one name that `wanted` accepts, each with
+   * the seconds left of its latest such name (the secret proxy's redirect set, §11).
+   */
+  matching(wanted: (name: string) => boolean, now = Date.now(), only?: ReadonlySet<string>): AllowedAddress[] {
     const out: AllowedAddress[] = [];
     for (const [address, names] of this.entries) {
       if (only && !only.has(address)) continue;
       let until = 0;
-      for (const [name, expiry] of names) if (expiry > now && policy.decide(name) === 'allow') until = Math.max(until, expiry);
+      for (const [name, expiry] of names) if (expiry > now && wanted(name)) until = Math.max(until, expiry);
       if (until > now) out.push({ address, timeoutSeconds: Math.ceil((until - now) / 1000) });
     }
     return out;

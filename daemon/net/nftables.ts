@@ -25,6 +25,9 @@
  *      - forward: replies; from the guest (anti-spoofing: its own address only) the resolver
  *        and whatever chain `egress` allows; nothing else (IPv6 included) is forwarded, and
  *        nothing may enter towards the guest unless it is a reply.
+ *      - prerouting, when the secret proxy is on: TCP 443 to the set `secret4` (addresses
+ *        the resolver returned for hosts of the sandbox's granted secrets) is DNATed to the
+ *        sandbox's secret proxy on the host side of the transit link (docs/architecture.md §11).
  *      - egress: `accept` when the policy is unrestricted; otherwise accept only daddr in the
  *        set `allow4` (addresses the resolver returned for allowed names, with timeouts) and
  *        reject the rest.
@@ -79,6 +82,8 @@ export interface HostTableOptions {
   readonly resolverPort: number;
   /** Uplinks whose foreign forwarding the guard drops (HostForwarding.guardedUplinks). */
   readonly guardedUplinks: readonly string[];
+  /** Port of the sandboxes' secret proxies on the host side of each transit link (docs/architecture.md §11), if any. */
+  readonly secretProxyPort?: number;
 }
 
 /** Interface names as an nftables set's elements. */
@@ -110,7 +115,8 @@ table inet ${TABLE} {
   }
   chain sandbox_input {
     ct state established,related accept
-    meta nfproto ipv4 meta l4proto { tcp, udp } th dport ${o.resolverPort} fib daddr . iif type local accept
+    meta nfproto ipv4 meta l4proto { tcp, udp } th dport ${o.resolverPort} fib daddr . iif type local accept${o.secretProxyPort !== undefined ? `
+    meta nfproto ipv4 tcp dport ${o.secretProxyPort} fib daddr . iif type local accept` : ''}
     ${REJECT}
   }
   chain forward {
@@ -186,6 +192,10 @@ export interface SandboxTableOptions {
   readonly restricted: boolean;
   /** Content of the allow set (used only when restricted). */
   readonly allowed: readonly AllowedAddress[];
+  /** The secret proxy's port on the host side: TCP 443 to the set `secret4` is redirected there (docs/architecture.md §11). */
+  readonly secretProxyPort?: number;
+  /** Content of `secret4`: addresses hob's resolver gave for the hosts of the sandbox's granted secrets. */
+  readonly secretAddresses?: readonly AllowedAddress[];
 }
 
 /**
@@ -199,6 +209,7 @@ export function sandboxTableScript(o: SandboxTableOptions): string {
   return [
     `add table ${t}`,
     `add set ${t} allow4 { type ipv4_addr; flags timeout; }`,
+    `add set ${t} secret4 { type ipv4_addr; flags timeout; }`,
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
     `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
     `add chain ${t} input { type filter hook input priority filter; policy drop; }`,
@@ -207,6 +218,7 @@ export function sandboxTableScript(o: SandboxTableOptions): string {
     ...['prerouting', 'postrouting', 'input', 'forward'].map((c) => `flush chain ${t} ${c}`),
     `add rule ${t} prerouting iifname ${tap} ip daddr ${GATEWAY_ADDRESS} udp dport 53 dnat ip to ${o.hostAddress}:${o.resolverPort}`,
     `add rule ${t} prerouting iifname ${tap} ip daddr ${GATEWAY_ADDRESS} tcp dport 53 dnat ip to ${o.hostAddress}:${o.resolverPort}`,
+    ...(o.secretProxyPort !== undefined ? [`add rule ${t} prerouting iifname ${tap} ip daddr @secret4 tcp dport 443 dnat ip to ${o.hostAddress}:${o.secretProxyPort}`] : []),
     `add rule ${t} postrouting oifname ${up} snat ip to ${o.sandboxAddress}`,
     `add rule ${t} input iifname "lo" accept`,
     `add rule ${t} input ct state established,related accept`,
@@ -217,8 +229,26 @@ export function sandboxTableScript(o: SandboxTableOptions): string {
     `add rule ${t} forward iifname ${tap} oifname ${up} ct status dnat accept`,
     `add rule ${t} forward iifname ${tap} oifname ${up} meta nfproto ipv4 jump egress`,
     ...egressLines(o.restricted, o.allowed),
+    ...secretSetLines(o.secretAddresses ?? []),
     '',
   ].join('\n');
+}
+
+/** Lines that replace the content of `secret4`. */
+function secretSetLines(addresses: readonly AllowedAddress[]): string[] {
+  const lines = [`flush set inet ${TABLE} secret4`];
+  if (addresses.length > 0) lines.push(`add element inet ${TABLE} secret4 { ${elements(addresses)} }`);
+  return lines;
+}
+
+/** A script that replaces the content of `secret4` (a grant, a revoke, a policy change). */
+export function secretSetScript(addresses: readonly AllowedAddress[]): string {
+  return [...secretSetLines(addresses), ''].join('\n');
+}
+
+/** A script that adds addresses to `secret4` or refreshes their timeouts (see allowScript). */
+export function secretAddScript(addresses: readonly AllowedAddress[]): string {
+  return allowScript(addresses).replaceAll(' allow4 ', ' secret4 ');
 }
 
 /** A script that switches the egress chain and replaces the allow set (a policy change). */

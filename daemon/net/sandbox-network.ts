@@ -40,12 +40,15 @@ import {
   egressScript,
   removeHostTable,
   sandboxTableScript,
+  secretAddScript,
+  secretSetScript,
   setGuardedUplinks,
   TAP_NAME,
   type AllowedAddress,
 } from './nftables.js';
 import { compilePolicy, parsePolicy, UNRESTRICTED_POLICY, type CompiledPolicy, type NetworkPolicy } from './policy.js';
 import { SandboxResolver } from './resolver.js';
+import { SecretRedirect, type SecretRedirectOptions } from './secret-redirect.js';
 import { hostNameservers, parseServer, type UpstreamServer } from './upstream.js';
 
 
@@ -67,6 +70,8 @@ export interface SandboxNetworkOptions {
   readonly forwardingStateFile: string;
   /** Diagnostics. */
   readonly log?: (message: string) => void;
+  /** The secret proxies and their redirect (secret-redirect.ts, docs/architecture.md §11); undefined: none. */
+  readonly secrets?: SecretRedirectOptions;
 }
 
 /** What the manager needs to boot a sandbox's VM on its network. */
@@ -97,6 +102,7 @@ interface Active {
   /** address -> expiry (ms) of what is in the kernel's allow set, as far as hob knows. */
   readonly inSet: Map<string, number>;
   resolver: SandboxResolver | undefined;
+  secrets: SecretRedirect | undefined;
   /** Serializes this sandbox's nftables updates (answers and policy changes). */
   nft: Promise<void>;
 }
@@ -186,7 +192,7 @@ export class SandboxNetwork {
           ? previous
           : {
               id, netns, transit, policy: validPolicy, compiled: compilePolicy(validPolicy),
-              book: new AddressBook(), inSet: new Map(), resolver: undefined, nft: Promise.resolve(),
+              book: new AddressBook(), inSet: new Map(), resolver: undefined, secrets: undefined, nft: Promise.resolve(),
             };
         const s = a;
         s.policy = validPolicy;
@@ -196,6 +202,7 @@ export class SandboxNetwork {
           await applyInNetns(netns, sandboxTableScript({
             hostAddress: transit.host, sandboxAddress: transit.sandbox, resolverPort: this.opts.resolverPort,
             restricted: s.compiled.restricted, allowed,
+            secretProxyPort: this.opts.secrets?.port, secretAddresses: s.secrets?.addresses(s.book, s.compiled) ?? [],
           }));
           this.resetInSet(s, allowed);
         });
@@ -207,11 +214,13 @@ export class SandboxNetwork {
           onAnswer: (name, addresses) => this.onAnswer(s, name, addresses),
           log: this.opts.log,
         });
+        if (this.opts.secrets) s.secrets ??= await SecretRedirect.start(id, transit.host, this.opts.transitRange, s.book, this.opts.secrets);
         this.active.set(id, s);
       } catch (err) {
         if (created) {
           this.active.delete(id);
           await a?.resolver?.close().catch(() => undefined);
+          await a?.secrets?.close().catch(() => undefined);
           await deleteSandboxLinks(netns, id).catch(() => undefined);
         }
         throw err;
@@ -237,6 +246,7 @@ export class SandboxNetwork {
       const a = this.active.get(id);
       this.active.delete(id);
       await a?.resolver?.close();
+      await a?.secrets?.close();
       await deleteSandboxLinks(this.netnsName(id), id);
     });
   }
@@ -260,7 +270,25 @@ export class SandboxNetwork {
         const allowed = a.compiled.restricted ? a.book.allowed(a.compiled) : [];
         await applyInNetns(a.netns, egressScript(a.compiled.restricted, allowed));
         this.resetInSet(a, allowed);
+        if (a.secrets) await applyInNetns(a.netns, secretSetScript(a.secrets.addresses(a.book, a.compiled)));
       });
+      return true;
+    });
+  }
+
+  /**
+   * Rebuilds the sandbox's secret redirect set after its grants changed (a grant, a
+   * revoke, a secret's hosts changed or removed): addresses the guest already resolved
+   * for a newly granted host are redirected at once. Returns false when the sandbox's
+   * network is not set up (the next `setup` builds the set).
+   * @throws NetworkError when nft fails.
+   */
+  async refreshSecrets(id: string): Promise<boolean> {
+    return this.locked(id, async () => {
+      const a = this.active.get(id);
+      if (!a?.secrets) return false;
+      const r = a.secrets;
+      await this.queueNft(a, () => applyInNetns(a.netns, secretSetScript(r.addresses(a.book, a.compiled))));
       return true;
     });
   }
@@ -310,7 +338,7 @@ export class SandboxNetwork {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.locks.values()]);
-    await Promise.all([...this.active.values()].map((a) => a.resolver?.close()));
+    await Promise.all([...this.active.values()].flatMap((a) => [a.resolver?.close(), a.secrets?.close()]));
     this.active.clear();
     const left = [...(await listNetnsIds(this.opts.netnsPrefix)), ...(await listHostVethIds())];
     if (left.length === 0) {
@@ -324,6 +352,7 @@ export class SandboxNetwork {
       transitRange: this.opts.transitRange,
       resolverPort: this.opts.resolverPort,
       guardedUplinks: this.forwarding.guardedUplinks,
+      secretProxyPort: this.opts.secrets?.port,
     });
   }
 
@@ -358,6 +387,14 @@ export class SandboxNetwork {
   /** Resolver hook: record the answer; for a restricted sandbox, allow its addresses first. */
   private async onAnswer(a: Active, name: string, addresses: readonly DnsAddress[]): Promise<void> {
     a.book.record(name, addresses);
+    const secrets = a.secrets;
+    // Before the answer reaches the guest: its first connection to a secret's host is redirected.
+    if (secrets?.wants(name)) {
+      await this.queueNft(a, async () => {
+        if (this.active.get(a.id) !== a) return;
+        await applyInNetns(a.netns, secretAddScript(secrets.forAnswer(name, addresses, a.book, a.compiled)));
+      });
+    }
     if (!a.compiled.restricted) return;
     await this.queueNft(a, async () => {
       // Judged again here, in order with policy changes: the policy may have changed since.

@@ -12,3 +12,4 @@ export * from './messages/ports.js';
 export * from './messages/services.js';
 export { GuestEpochMsSchema, MAX_GUEST_EPOCH_MS } from './messages/values.js';
 export * from './mux.js';
+export * from './messages/secrets.js';

@@ -51,6 +51,7 @@ import {
   ServiceStartRequestSchema,
   ServiceStopRequestSchema,
 } from './messages/services.js';
+import { SecretsConfigureRequestSchema } from './messages/secrets.js';
 import { SignalNameSchema } from './messages/values.js';
 
 // ---------------------------------------------------------------- requests (host -> agent)
@@ -82,6 +83,7 @@ export const RequestSchema = z.discriminatedUnion('op', [
   ServiceStopRequestSchema,
   ServiceSignalRequestSchema,
   ServiceLogsRequestSchema,
+  SecretsConfigureRequestSchema,
 ]);
 export type Request = z.infer<typeof RequestSchema>;
 /** Input form of a request (defaults not yet applied), as the host writes it. */
@@ -105,6 +107,7 @@ export const ResultSchemas = {
   'fs.freeze': z.object({}),
   'fs.thaw': z.object({}),
   'clock.set': z.object({ previousEpochMs: z.number() }),
+  'secrets.configure': z.object({}),
   ping: z.object({ uptimeMs: z.number() }),
   shutdown: z.object({}),
   'service.list': z.object({ services: z.array(ServiceInfoSchema) }),

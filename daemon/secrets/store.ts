@@ -127,6 +127,17 @@ export class SecretStore {
     return this.db.select().from(secretGrants).where(eq(secretGrants.sandboxId, sandboxId)).orderBy(asc(secretGrants.secretName)).all();
   }
 
+  /** Ids of the sandboxes a secret is granted to. */
+  sandboxesGranted(secretName: string): string[] {
+    return this.db.select({ id: secretGrants.sandboxId }).from(secretGrants).where(eq(secretGrants.secretName, secretName)).all().map((r) => r.id);
+  }
+
+  /** The host patterns of every secret granted to the sandbox (no values: the redirect's question). */
+  grantedHosts(sandboxId: string): string[] {
+    return this.db.select({ hosts: secrets.hosts }).from(secretGrants).innerJoin(secrets, eq(secrets.name, secretGrants.secretName))
+      .where(eq(secretGrants.sandboxId, sandboxId)).all().flatMap((r) => r.hosts);
+  }
+
   /**
    * The sandbox's granted secrets with their values, read afresh at every call
    * (the proxy calls it per request, which is how a revoke takes effect at once).

@@ -10,6 +10,7 @@
  * Then the sandbox requests: create, update, list, sleep, keep-awake.
  */
 import { z } from 'zod';
+import { GrantSecretRequest } from './secrets.js';
 import { ImageNameSchema, SandboxNameSchema } from '../core/names.js';
 import { CheckpointSourceSchema } from './checkpoints.js';
 import { EnvMap, QueryBool, QueryInt } from './request-primitives.js';
@@ -122,6 +123,8 @@ export const CreateSandboxBody = z.object({
    * Parsed into `{sandbox, checkpoint}`. Mutually exclusive with `image`.
    */
   from: CheckpointSourceSchema.optional(),
+  /** hob extension: secrets to grant (docs/architecture.md §11); a fork inherits none but these. */
+  secrets: z.array(GrantSecretRequest).max(64).optional(),
 }).refine((b) => b.image === undefined || b.from === undefined, { message: 'give image or from, not both', path: ['from'] });
 export type CreateSandboxBody = z.infer<typeof CreateSandboxBody>;
 

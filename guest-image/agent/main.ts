@@ -43,6 +43,7 @@ import { KEEP_AWAKE_COMMAND, runKeepAwakeCli } from './keep-awake/cli.js';
 import { KEEP_AWAKE_SOCKET, serveKeepAwakeSocket } from './keep-awake/socket.js';
 import { FEATURE_SERVICES, SERVICE_OPS, startServices } from './services/index.js';
 import { loadPty } from './handlers/exec-pty.js';
+import { SECRETS_CAPABILITY, secretsServed, setSecretsRoot } from './handlers/secrets.js';
 import { log } from './log.js';
 import { serveSession, type AgentIdentity } from './session.js';
 import { listenUnix } from './transport/unix.js';
@@ -65,7 +66,7 @@ const REOPEN_DELAY_MS = 1000;
 const FREEZE_HELPER_WARM_DELAY_MS = 5000;
 
 async function identity(only: string[] | undefined, withSystemOps: boolean, withServices: boolean): Promise<AgentIdentity> {
-  const all: string[] = [...KNOWN_OPS].filter((op) => (withSystemOps || !SYSTEM_OPS.has(op)) && (withServices || !SERVICE_OPS.has(op)));
+  const all: string[] = [...KNOWN_OPS].filter((op) => (withSystemOps || !SYSTEM_OPS.has(op)) && (withServices || !SERVICE_OPS.has(op)) && (op !== SECRETS_CAPABILITY || secretsServed()));
   all.push(FEATURE_HELLO_NONCE, FEATURE_EXEC_DEFAULT_USER);
   if (withServices) all.push(FEATURE_SERVICES);
   if (await loadPty()) all.push(FEATURE_EXEC_TTY);
@@ -108,6 +109,8 @@ async function main(): Promise<void> {
   });
   const only = values.capabilities?.split(',').map((s) => s.trim()).filter(Boolean);
   const servicesRoot = values['services-root'] ?? (values.listen ? undefined : '/');
+  // Secrets write into the trust store: only in the guest, never under --listen (on a host).
+  setSecretsRoot(values.listen ? undefined : '/');
   const id = await identity(only, !values.listen || values['system-ops'] === true, servicesRoot !== undefined);
   log(`agent ${AGENT_VERSION} starting, boot ${id.bootId}`);
   if (servicesRoot !== undefined) {

@@ -93,9 +93,9 @@ describe('upstream servers and the network config', () => {
   });
 
   it('has documented defaults and rejects bad values', () => {
-    expect(parseConfig('', { env: {} }).network).toEqual({ enabled: true, transitRange: '10.213.0.0/16', resolverPort: 10053, netnsPrefix: 'hob-' });
+    expect(parseConfig('', { env: {} }).network).toEqual({ enabled: true, transitRange: '10.213.0.0/16', resolverPort: 10053, secretProxyPort: 10443, netnsPrefix: 'hob-' });
     const c = parseConfig('network: { transitRange: 192.0.2.0/24, upstreamDns: ["9.9.9.9", "[::1]:53"], netnsPrefix: hobt1- }', { env: {} });
-    expect(c.network).toEqual({ enabled: true, transitRange: '192.0.2.0/24', resolverPort: 10053, upstreamDns: ['9.9.9.9', '[::1]:53'], netnsPrefix: 'hobt1-' });
+    expect(c.network).toEqual({ enabled: true, transitRange: '192.0.2.0/24', resolverPort: 10053, secretProxyPort: 10443, upstreamDns: ['9.9.9.9', '[::1]:53'], netnsPrefix: 'hobt1-' });
     expect(() => parseConfig('network: { transitRange: 10.213.0.1/16 }', { env: {} })).toThrow(/network.transitRange.*host bits/);
     expect(() => parseConfig('network: { transitRange: 10.213.0.0/31 }', { env: {} })).toThrow(/network.transitRange/);
     expect(() => parseConfig('network: { upstreamDns: [dns.example] }', { env: {} })).toThrow(/network.upstreamDns/);

@@ -53,6 +53,7 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       diskBytes: body.config?.storage_gb === undefined ? undefined : body.config.storage_gb * 1024 ** 3,
       labels: body.labels,
       environment: body.environment,
+      secrets: body.secrets,
       urlAuth: body.url_settings?.auth === undefined ? undefined : urlAuthFromSprites(body.url_settings.auth),
     };
     if (wantsNdjson(c.req.header('accept'))) {

@@ -16,13 +16,15 @@ import { resolveExecUser } from '../default-user.js';
 import { OpError } from '../errors.js';
 import { log } from '../log.js';
 import { execPty } from './exec-pty.js';
+import { secretEnv } from './secrets.js';
 import { forwardSignals, hangUpGroup } from './process-group.js';
 
 export async function handleExec(req: RequestOf<'exec'>, channel: Channel): Promise<void> {
   const user = await resolveExecUser(req.user);
   const cwd = await resolveCwd(req.cwd, user);
   // A given environment keeps the user's HOME, USER and LOGNAME unless it sets them (the host does not know who the default user is).
-  const env = req.env ? { ...identityEnv(user), ...req.env } : defaultEnv(user);
+  // The secret placeholders and CA paths (secrets.ts) come under a given environment, which may override them.
+  const env = req.env ? { ...identityEnv(user), ...secretEnv(), ...req.env } : { ...defaultEnv(user), ...secretEnv() };
   const file = await resolveCommand(req.argv[0] as string, env.PATH, cwd);
   const cmd = await commandAs(user, file, req.argv);
   const prepared: PreparedExec = { ...cmd, env, cwd };

@@ -8,6 +8,7 @@ import { handleFsWrite } from './fs-write.js';
 import { handlePortsWatch } from './ports.js';
 import { ping, setClock, shutdown, sync } from './system.js';
 import { handleTunnel } from './tunnel.js';
+import { secretsConfigure } from './secrets.js';
 import { handleKeepAwakeWatch } from '../keep-awake/holds.js';
 import { handleServiceLogs, serviceDelete, serviceGet, serviceList, servicePut, serviceSignal, serviceStart, serviceStop } from '../services/index.js';
 
@@ -50,6 +51,7 @@ export const handlers: { readonly [O in Op]: Handler<O> } = {
   'service.stop': unary(serviceStop),
   'service.signal': unary(serviceSignal),
   'service.logs': handleServiceLogs,
+  'secrets.configure': unary(secretsConfigure),
 };
 
 /** Every op this build knows. */

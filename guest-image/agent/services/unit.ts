@@ -24,6 +24,7 @@ import { nextRestartDelay } from './backoff.js';
 import { describeExit } from './log-format.js';
 import type { ServiceLog } from './service-log.js';
 import { removePidFile, writePidFile } from './store.js';
+import { secretEnv } from '../handlers/secrets.js';
 
 /** After the leader exited, how long its pipes may stay open (held by an escaped grandchild) before they are cut. */
 const PIPE_LINGER_MS = 2000;
@@ -137,7 +138,7 @@ export class ServiceUnit {
     try {
       const user = await resolveUser(def.user);
       const cwd = await resolveCwd(def.dir, user);
-      const env = { ...defaultEnv(user), ...def.env };
+      const env = { ...defaultEnv(user), ...secretEnv(), ...def.env };
       const file = await resolveCommand(def.cmd, env.PATH, cwd);
       const cmd = await commandAs(user, file, [def.cmd, ...def.args]);
       if (!this.wanted) {
