@@ -15,6 +15,7 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import { consoleLog, errorJson, type ApiDeps, type ApiEnv } from './context.js';
 import { UnauthorizedError } from './errors.js';
 import { admit, type ListenerKind } from './guard.js';
+import { CreateSlots, scopeMiddleware } from './scope.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { execRoutes } from './routes/exec.js';
 import { fsRoutes } from './routes/fs.js';
@@ -82,19 +83,22 @@ export function createApi(deps: ApiDeps): Api {
       return errorJson(new NotFoundError(`no web server is served for ${admission.name} yet`), log, 'sandbox host');
     }
     c.set('tokenId', admission.tokenId);
+    c.set('scope', admission.scope);
     await next();
   });
+  app.use('*', scopeMiddleware());
 
   app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version }));
   app.route('/v1/tokens', tokenRoutes(deps));
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, log }));
 
+  const slots = new CreateSlots();
   const sandboxes = new Hono<ApiEnv>();
-  sandboxes.route('/', sandboxCrudRoutes(deps, log));
+  sandboxes.route('/', sandboxCrudRoutes(deps, log, slots));
   sandboxes.route('/', execRoutes(deps, log));
   sandboxes.route('/', fsRoutes(deps, log));
   if (deps.sandboxHost) sandboxes.route('/', urlRoutes(deps, deps.sandboxHost));
-  sandboxes.route('/', checkpointRoutes(deps, log));
+  sandboxes.route('/', checkpointRoutes(deps, log, slots));
   sandboxes.route('/', serviceRoutes(deps, log));
   sandboxes.route('/', policyRoutes(deps));
   app.route('/v1/sprites', sandboxes);

@@ -3,6 +3,7 @@
  * upgrade alike: on the TCP listener Host, Origin and bearer token; on the unix
  * socket nothing (its file permissions are the authentication).
  */
+import { UNSCOPED, type TokenScope } from '../auth/scope.js';
 import type { TokenStore } from '../auth/tokens.js';
 import type { HobError } from '../errors.js';
 import { ForbiddenError, UnauthorizedError } from './errors.js';
@@ -12,8 +13,8 @@ import { bearerToken, classifyHost, originAllowed, type HostPolicy } from './sec
 export type ListenerKind = 'unix' | 'tcp';
 
 export type Admission =
-  /** Go on; `tokenId` names the token used (TCP), undefined on the unix socket. */
-  | { readonly kind: 'api'; readonly tokenId: string | undefined }
+  /** Go on; `tokenId` names the token used (TCP), undefined on the unix socket; `scope` is what it may reach. */
+  | { readonly kind: 'api'; readonly tokenId: string | undefined; readonly scope: TokenScope }
   /** A request for a sandbox URL (`<name>.localhost`): handed to the sandbox proxy, not the API. */
   | { readonly kind: 'sandbox'; readonly name: string }
   | { readonly kind: 'refused'; readonly error: HobError };
@@ -27,7 +28,7 @@ export interface GuardRequest {
 }
 
 export function admit(listener: ListenerKind, request: GuardRequest, policy: HostPolicy, tokens: TokenStore): Admission {
-  if (listener === 'unix') return { kind: 'api', tokenId: undefined };
+  if (listener === 'unix') return { kind: 'api', tokenId: undefined, scope: UNSCOPED };
   const target = classifyHost(request.host, policy);
   if (target.kind === 'reject') return { kind: 'refused', error: new ForbiddenError('this Host is not served here') };
   // Sandbox URLs have their own access rules (private/public), applied by the proxy.
@@ -39,5 +40,5 @@ export function admit(listener: ListenerKind, request: GuardRequest, policy: Hos
   if (token === undefined) return { kind: 'refused', error: new UnauthorizedError('an Authorization: Bearer token is required') };
   const record = tokens.verify(token);
   if (!record) return { kind: 'refused', error: new UnauthorizedError('invalid or revoked token') };
-  return { kind: 'api', tokenId: record.id };
+  return { kind: 'api', tokenId: record.id, scope: record.scope };
 }

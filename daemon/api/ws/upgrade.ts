@@ -31,6 +31,7 @@ import { errorResponse, type ErrorBody } from '../errors.js';
 import { writeRawJson } from '../raw-response.js';
 import { CAPABILITIES, CAPABILITIES_HEADER } from '../exec-frames.js';
 import { admit, type ListenerKind } from '../guard.js';
+import { scopeRefusal } from '../scope.js';
 import { SandboxNameSchema } from '../../core/names.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, SessionIdSchema } from '../../wire/exec.js';
 import { queryObject } from '../../wire/request-primitives.js';
@@ -150,6 +151,11 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
     }
 
     const url = requestUrl(request.url ?? '/');
+    const refusal = scopeRefusal(admission.scope, request.method ?? 'GET', url.pathname);
+    if (refusal) {
+      rejectWith(socket, refusal, log);
+      return;
+    }
     const proxyRoute = PROXY_ROUTE.exec(url.pathname);
     if (proxyRoute && request.method === 'GET') {
       await handleProxy(decodePathSegment(proxyRoute[1] ?? '', 'sandbox name'), request, socket, head);
