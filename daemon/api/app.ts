@@ -15,6 +15,8 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import { consoleLog, errorJson, type ApiDeps, type ApiEnv } from './context.js';
 import { UnauthorizedError } from './errors.js';
 import { admit, type ListenerKind } from './guard.js';
+import { CreateSlots, scopeMiddleware } from './scope.js';
+import { UNSCOPED } from '../auth/scope.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { eventRoutes, sandboxEventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
@@ -94,12 +96,15 @@ export function createApi(deps: ApiDeps): Api {
     if (admission.kind === 'anonymous') {
       c.set('tokenId', undefined);
       c.set('dashboardSession', undefined);
+      c.set('scope', UNSCOPED);
     } else {
       c.set('tokenId', admission.tokenId);
       c.set('dashboardSession', admission.session);
+      c.set('scope', admission.scope);
     }
     await next();
   });
+  app.use('*', scopeMiddleware());
 
   app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version }));
   app.route('/v1/tokens', tokenRoutes(deps));
@@ -107,12 +112,13 @@ export function createApi(deps: ApiDeps): Api {
   if (deps.events) app.route('/v1/events', eventRoutes(deps.events));
   if (deps.secrets) app.route('/v1/secrets', secretRoutes(deps.secrets));
 
+  const slots = new CreateSlots();
   const sandboxes = new Hono<ApiEnv>();
-  sandboxes.route('/', sandboxCrudRoutes(deps, log));
+  sandboxes.route('/', sandboxCrudRoutes(deps, log, slots));
   sandboxes.route('/', execRoutes(deps, log));
   sandboxes.route('/', fsRoutes(deps, log));
   if (deps.sandboxHost) sandboxes.route('/', urlRoutes(deps, deps.sandboxHost));
-  sandboxes.route('/', checkpointRoutes(deps, log));
+  sandboxes.route('/', checkpointRoutes(deps, log, slots));
   sandboxes.route('/', serviceRoutes(deps, log));
   sandboxes.route('/', policyRoutes(deps));
   if (deps.events) sandboxes.route('/', sandboxEventRoutes(deps.events));

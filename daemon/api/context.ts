@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
+import type { TokenScope } from '../auth/scope.js';
 import type { TokenStore } from '../auth/tokens.js';
 import type { EventService } from '../core/events.js';
 import type { ImageService } from '../core/images.js';
@@ -58,6 +59,8 @@ export interface ApiEnv {
   Variables: {
     /** Id of the token that authenticated the request (TCP only). */
     tokenId: string | undefined;
+    /** What the request's token may reach (auth/scope.ts); UNSCOPED on the unix socket. */
+    scope: TokenScope;
     /** The request is for a sandbox URL and was handed to `sandboxHost`. */
     sandboxHost: boolean | undefined;
     /** The dashboard session whose cookie authenticated the request (TCP only). */

@@ -11,6 +11,7 @@
  * marks as coming from another site (`Sec-Fetch-Site`) is refused, except a
  * top-level navigation to a page.
  */
+import { UNSCOPED, type TokenScope } from '../auth/scope.js';
 import type { TokenStore } from '../auth/tokens.js';
 import { csrfMatches, DASHBOARD_COOKIE, type DashboardSession, type DashboardSessions } from '../dashboard/sessions.js';
 import type { HobError } from '../errors.js';
@@ -22,8 +23,11 @@ import { bearerToken, classifyHost, isStateChanging, originAllowed, type HostPol
 export type ListenerKind = 'unix' | 'tcp';
 
 export type Admission =
-  /** Go on; `tokenId` names the token used (TCP), undefined on the unix socket. */
-  | { readonly kind: 'api'; readonly tokenId: string | undefined; readonly session?: DashboardSession }
+  /**
+   * Go on; `tokenId` names the token used (TCP), undefined on the unix socket; `scope` is what it may reach;
+   * `session` is the dashboard session whose cookie authenticated the request.
+   */
+  | { readonly kind: 'api'; readonly tokenId: string | undefined; readonly scope: TokenScope; readonly session?: DashboardSession }
   /** A dashboard page or asset asked for without credentials: the dashboard answers (a login hint). */
   | { readonly kind: 'anonymous' }
   /** A request for a sandbox URL (`<name>.localhost`): handed to the sandbox proxy, not the API. */
@@ -46,7 +50,7 @@ export interface GuardRequest {
 }
 
 export function admit(listener: ListenerKind, request: GuardRequest, policy: HostPolicy, tokens: TokenStore, dashboard?: DashboardSessions): Admission {
-  if (listener === 'unix') return { kind: 'api', tokenId: undefined };
+  if (listener === 'unix') return { kind: 'api', tokenId: undefined, scope: UNSCOPED };
   const target = classifyHost(request.host, policy);
   if (target.kind === 'reject') return { kind: 'refused', error: new ForbiddenError('this Host is not served here') };
   // Sandbox URLs have their own access rules (private/public), applied by the proxy.
@@ -63,7 +67,7 @@ export function admit(listener: ListenerKind, request: GuardRequest, policy: Hos
   }
   const record = tokens.verify(token);
   if (!record) return { kind: 'refused', error: new UnauthorizedError('invalid or revoked token') };
-  return { kind: 'api', tokenId: record.id };
+  return { kind: 'api', tokenId: record.id, scope: record.scope };
 }
 
 function admitSession(request: GuardRequest, session: DashboardSession): Admission {
@@ -78,5 +82,6 @@ function admitSession(request: GuardRequest, session: DashboardSession): Admissi
     }
     if (!csrfMatches(session, request.csrf)) return { kind: 'refused', error: new ForbiddenError('missing or wrong CSRF token') };
   }
-  return { kind: 'api', tokenId: session.tokenId, session };
+  // Unscoped: a scoped token cannot mint a login link (api/scope.ts refuses it /v1/dashboard/login).
+  return { kind: 'api', tokenId: session.tokenId, scope: UNSCOPED, session };
 }

@@ -23,6 +23,7 @@
  * valid hob token (an Authorization of the application's own passes through).
  */
 import { randomBytes } from 'node:crypto';
+import { inScope } from '../auth/scope.js';
 import type { TokenStore } from '../auth/tokens.js';
 import { DASHBOARD_COOKIE } from '../dashboard/sessions.js';
 import { bearerToken } from './security.js';
@@ -91,7 +92,9 @@ export class UrlAuthenticator {
   check(sandbox: string, headers: CredentialHeaders): UrlAccess {
     const bearer = bearerToken(headers.authorization);
     if (bearer !== undefined) {
-      if (this.tokens.verify(bearer)) return { ok: true };
+      const token = this.tokens.verify(bearer);
+      // A scoped token opens only the URLs of the sandboxes it reaches (docs/architecture.md §12).
+      if (token && inScope(token.scope, sandbox)) return { ok: true };
       // Not a hob token: maybe the application's own; a hob session may still admit the request.
     }
     const session = cookieValue(headers.cookie, SESSION_COOKIE);

@@ -11,6 +11,7 @@ import { mapConstraintError } from '../db/errors.js';
 import { newId } from '../db/ids.js';
 import type { HobDb } from '../db/open.js';
 import { tokens } from '../db/schema.js';
+import { UNSCOPED, type TokenScope } from './scope.js';
 import { generateToken, hashToken, looksLikeToken, tokenMatchesHash } from './secret.js';
 
 /** A token as listed: never the secret. */
@@ -21,6 +22,8 @@ export interface TokenInfo {
   readonly createdAt: string;
   /** ISO 8601, or null if never used. Updated at most once a minute. */
   readonly lastUsedAt: string | null;
+  /** What the token may reach (auth/scope.ts); UNSCOPED for a token of the whole API. */
+  readonly scope: TokenScope;
 }
 
 /** A freshly created token: the only time the secret is available. */
@@ -37,17 +40,17 @@ export class TokenStore {
 
   constructor(private readonly db: HobDb) {}
 
-  /** Creates a token. Throws ConflictError when the name is taken. */
-  create(name: string): CreatedToken {
+  /** Creates a token, limited to `scope` if given. Throws ConflictError when the name is taken. */
+  create(name: string, scope: TokenScope = UNSCOPED): CreatedToken {
     const { token, hash } = generateToken();
     const id = newId();
     const createdAt = new Date();
     try {
-      this.db.insert(tokens).values({ id, name, hash, createdAt, lastUsedAt: null }).run();
+      this.db.insert(tokens).values({ id, name, hash, createdAt, lastUsedAt: null, scopePrefix: scope.prefix, maxSandboxes: scope.maxSandboxes }).run();
     } catch (err) {
       mapConstraintError(err, `a token named "${name}" already exists`);
     }
-    return { id, name, createdAt: createdAt.toISOString(), lastUsedAt: null, token };
+    return { id, name, createdAt: createdAt.toISOString(), lastUsedAt: null, scope, token };
   }
 
   /** Every token, oldest first. */
@@ -88,5 +91,6 @@ function toInfo(row: typeof tokens.$inferSelect): TokenInfo {
     name: row.name,
     createdAt: row.createdAt.toISOString(),
     lastUsedAt: row.lastUsedAt ? row.lastUsedAt.toISOString() : null,
+    scope: { prefix: row.scopePrefix, maxSandboxes: row.maxSandboxes },
   };
 }

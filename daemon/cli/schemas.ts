@@ -38,10 +38,11 @@ export const SessionList = exec.SessionList.extend({ sessions: z.array(SessionLi
 /** Lines of the kill stream. */
 export const KillLine = exec.KillLine.partial({ message: true, pid: true, time: true });
 
-export const TokenInfo = tokens.TokenObject;
-export type TokenInfo = tokens.TokenObject;
-export const TokenList = tokens.TokenList;
-export const CreatedToken = tokens.CreatedTokenObject;
+/** A token; older hobd versions send no scope. */
+export const TokenInfo = tokens.TokenObject.partial({ prefix: true, max_sandboxes: true });
+export type TokenInfo = z.infer<typeof TokenInfo>;
+export const TokenList = tokens.TokenList.extend({ tokens: z.array(TokenInfo) });
+export const CreatedToken = tokens.CreatedTokenObject.partial({ prefix: true, max_sandboxes: true });
 
 export const FsWriteResult = fs.FsWriteResult;
 /** `GET .../fs/list`; `mode` and `modTime` are not needed. */

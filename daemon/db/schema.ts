@@ -94,8 +94,14 @@ export const tokens = sqliteTable('tokens', {
   hash: text('hash').notNull().unique(),
   createdAt: createdAt(),
   lastUsedAt: integer('last_used_at', { mode: 'timestamp_ms' }),
+  /** Scope (docs/architecture.md §12): only sandboxes whose names start with this; null = all. */
+  scopePrefix: text('scope_prefix'),
+  /** Scope: at most this many sandboxes in the prefix (creates beyond it are refused); null = no limit. */
+  maxSandboxes: integer('max_sandboxes'),
 }, (t) => [
   check('tokens_hash_sha256', sql`length(${t.hash}) = 64 AND ${t.hash} NOT GLOB '*[^0-9a-f]*'`),
+  check('tokens_scope_prefix', sql`${t.scopePrefix} IS NULL OR (length(${t.scopePrefix}) BETWEEN 1 AND 62 AND ${t.scopePrefix} NOT GLOB '*[^a-z0-9-]*' AND ${t.scopePrefix} NOT GLOB '-*')`),
+  check('tokens_max_sandboxes', sql`${t.maxSandboxes} IS NULL OR ${t.maxSandboxes} BETWEEN 0 AND 10000`),
 ]);
 
 export const events = sqliteTable('events', {

@@ -104,7 +104,10 @@ describe('command tables', () => {
     expect(lines[2]).toMatch(/^13\s+x{57}\.\.\.\s+no\s+0\s+1h ago\s+exited \(3\)$/);
   });
   it('hob token ls and the default token name', () => {
-    expect(tokenTable([{ id: 'abc', name: 'ci', created_at: '2026-01-02T11:00:00Z', last_used_at: null }], now)).toBe('ID    NAME   CREATED   LAST USED\nabc   ci     1h ago    never\n');
+    expect(tokenTable([{ id: 'abc', name: 'ci', created_at: '2026-01-02T11:00:00Z', last_used_at: null, prefix: null, max_sandboxes: null }], now)).toBe(
+      'ID    NAME   SCOPE   CREATED   LAST USED\nabc   ci     all     1h ago    never\n',
+    );
+    expect(tokenTable([{ id: 'abc', name: 'ci', created_at: '2026-01-02T11:00:00Z', last_used_at: null, prefix: 'agent-', max_sandboxes: 3 }], now)).toContain('agent-* (max 3)');
     expect(defaultTokenName(new Date('2026-03-04T05:06:07Z'))).toBe('token-20260304-050607');
   });
   it('hob images ls', () => {

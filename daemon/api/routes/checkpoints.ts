@@ -33,6 +33,7 @@ import { CheckpointBody, CheckpointRefSchema, DiffQuery, ForkBody, ListCheckpoin
 import { queryObject } from '../../wire/request-primitives.js';
 import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
+import { CreateSlots } from '../scope.js';
 import { toSpriteObject } from '../sprite-object.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
@@ -73,7 +74,7 @@ function heldComplete(): { forward: (progress: ProgressSink) => ProgressSink; re
 
 const now = (): string => new Date().toISOString();
 
-export function checkpointRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
+export function checkpointRoutes(deps: ApiDeps, log: ApiLog, slots: CreateSlots = new CreateSlots()): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
   const unexpected = (where: string) => (err: unknown) =>
     log.error(`unexpected error in ${where}`, { error: err instanceof Error ? err.stack : String(err) });
@@ -137,15 +138,16 @@ export function checkpointRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
     const body = await readJsonBody(c.req.raw, ForkBody);
     const input = { name: body.name, from: body.from };
     const sprite = (sandbox: Sandbox) => toSpriteObject(sandbox, deps.port);
+    const fork = (progress?: ProgressSink) => slots.run(c.get('scope'), body.name, deps.sandboxes, () => deps.sandboxes.fork(source, input, progress));
     if (wantsNdjson(c.req.header('accept'))) {
       return ndjsonOperation({
-        run: (progress) => deps.sandboxes.fork(source, input, progress),
+        run: (progress) => fork(progress),
         result: sprite,
         failBeforeStart: (err) => errorJson(err, log, 'fork'),
         onUnexpected: unexpected('fork'),
       });
     }
-    return c.json(sprite(await deps.sandboxes.fork(source, input)), 201);
+    return c.json(sprite(await fork()), 201);
   });
 
   router.get('/:name/diff', async (c) => {

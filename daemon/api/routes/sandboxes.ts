@@ -19,12 +19,14 @@
  */
 import { Hono } from 'hono';
 import { BadRequestError } from '../../errors.js';
-import type { CreateSandboxInput, Sandbox, UpdateSandboxInput } from '../../core/types.js';
+import type { CreateSandboxInput, ProgressSink, Sandbox, UpdateSandboxInput } from '../../core/types.js';
 import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
 import { SandboxNameSchema } from '../../core/names.js';
 import { queryObject } from '../../wire/request-primitives.js';
 import { CreateSandboxBody, KeepAwakeBody, ListSandboxesQuery, SleepBody, UpdateSandboxBody } from '../../wire/sprite.js';
+import { CreateSlots, outOfScope, visible } from '../scope.js';
+import { inScope } from '../../auth/scope.js';
 import { ORGANIZATION, spriteStatus, toSpriteObject } from '../sprite-object.js';
 import { parseInput, readJsonBody } from '../validate.js';
 
@@ -38,7 +40,7 @@ export function nameParam(value: string | undefined): string {
   return parseInput(SandboxNameSchema, value ?? '', 'sandbox name');
 }
 
-export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
+export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog, slots: CreateSlots = new CreateSlots()): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
   const sprite = (sandbox: Sandbox) => toSpriteObject(sandbox, deps.port);
 
@@ -56,21 +58,24 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       secrets: body.secrets,
       urlAuth: body.url_settings?.auth === undefined ? undefined : urlAuthFromSprites(body.url_settings.auth),
     };
+    const scope = c.get('scope');
+    if (body.from !== undefined && !inScope(scope, body.from.sandbox)) throw outOfScope(body.from.sandbox);
+    const create = (progress?: ProgressSink) => slots.run(scope, input.name, deps.sandboxes, () => deps.sandboxes.create(input, progress));
     if (wantsNdjson(c.req.header('accept'))) {
       return ndjsonOperation({
-        run: (progress) => deps.sandboxes.create(input, progress),
+        run: (progress) => create(progress),
         result: sprite,
         failBeforeStart: (err) => errorJson(err, log, 'create'),
         onUnexpected: (err) => log.error('unexpected error in create', { error: err instanceof Error ? err.stack : String(err) }),
       });
     }
-    return c.json(sprite(await deps.sandboxes.create(input)), 201);
+    return c.json(sprite(await create()), 201);
   });
 
   router.get('/', (c) => {
     const query = parseInput(ListSandboxesQuery, queryObject(new URL(c.req.url).searchParams), 'query');
     const after = query.continuation_token === undefined ? undefined : decodeContinuation(query.continuation_token);
-    const all = deps.sandboxes.list();
+    const all = visible(c.get('scope'), deps.sandboxes.list());
     const matching = all
       .filter((s) => query.prefix === undefined || s.name.startsWith(query.prefix))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

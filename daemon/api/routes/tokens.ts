@@ -1,8 +1,10 @@
 /**
  * Token management (hob extension), at `/v1/tokens`:
- * - `GET /` → `{tokens: [{id, name, created_at, last_used_at}]}`
- * - `POST /` `{name}` → 201 `{id, name, token, created_at, last_used_at}`; the
- *   token is shown this once. 409 when the name is taken.
+ * - `GET /` → `{tokens: [{id, name, created_at, last_used_at, prefix, max_sandboxes}]}`
+ * - `POST /` `{name, prefix?, max_sandboxes?}` → 201 `{id, name, token, ...}`; the
+ *   token is shown this once. 409 when the name is taken. `prefix` and
+ *   `max_sandboxes` scope the token (docs/architecture.md §12).
+ * A scoped token may not use these routes (403, api/scope.ts).
  * - `DELETE /{id}` → 204; 404 for an unknown id.
  */
 import { Hono } from 'hono';
@@ -12,7 +14,7 @@ import type { ApiDeps, ApiEnv } from '../context.js';
 import { parseInput, readJsonBody } from '../validate.js';
 
 function tokenJson(token: TokenInfo): TokenObject {
-  return { id: token.id, name: token.name, created_at: token.createdAt, last_used_at: token.lastUsedAt };
+  return { id: token.id, name: token.name, created_at: token.createdAt, last_used_at: token.lastUsedAt, prefix: token.scope.prefix, max_sandboxes: token.scope.maxSandboxes };
 }
 
 export function tokenRoutes(deps: ApiDeps): Hono<ApiEnv> {
@@ -23,7 +25,7 @@ export function tokenRoutes(deps: ApiDeps): Hono<ApiEnv> {
   });
   router.post('/', async (c) => {
     const body = await readJsonBody(c.req.raw, CreateTokenBody);
-    const created = deps.tokens.create(body.name);
+    const created = deps.tokens.create(body.name, { prefix: body.prefix ?? null, maxSandboxes: body.max_sandboxes ?? null });
     const json: CreatedTokenObject = { ...tokenJson(created), token: created.token };
     return c.json(json, 201);
   });

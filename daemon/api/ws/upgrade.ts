@@ -27,10 +27,11 @@ import { PortEventHub } from '../../core/port-events.js';
 import { NotFoundError, BadRequestError } from '../../errors.js';
 import type { PortEventFrame } from '../../wire/exec.js';
 import type { ApiDeps, ApiLog } from '../context.js';
-import { errorResponse, type ErrorBody } from '../errors.js';
+import { errorResponse, UnauthorizedError, type ErrorBody } from '../errors.js';
 import { writeRawJson } from '../raw-response.js';
 import { CAPABILITIES, CAPABILITIES_HEADER } from '../exec-frames.js';
 import { admit, type ListenerKind } from '../guard.js';
+import { scopeRefusal } from '../scope.js';
 import { SandboxNameSchema } from '../../core/names.js';
 import { EXEC_QUERY_ARRAYS, ExecQuery, SessionIdSchema } from '../../wire/exec.js';
 import { queryObject } from '../../wire/request-primitives.js';
@@ -155,7 +156,17 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       return;
     }
 
+    // The guard never admits an upgrade anonymously; a login page is not a websocket.
+    if (admission.kind === 'anonymous') {
+      rejectWith(socket, new UnauthorizedError('an Authorization: Bearer token is required'), log);
+      return;
+    }
     const url = requestUrl(request.url ?? '/');
+    const refusal = scopeRefusal(admission.scope, request.method ?? 'GET', url.pathname);
+    if (refusal) {
+      rejectWith(socket, refusal, log);
+      return;
+    }
     const proxyRoute = PROXY_ROUTE.exec(url.pathname);
     if (proxyRoute && request.method === 'GET') {
       await handleProxy(decodePathSegment(proxyRoute[1] ?? '', 'sandbox name'), request, socket, head);
