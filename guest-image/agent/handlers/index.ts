@@ -9,6 +9,7 @@ import { handlePortsWatch } from './ports.js';
 import { ping, setClock, shutdown, sync } from './system.js';
 import { handleTunnel } from './tunnel.js';
 import { handleKeepAwakeWatch } from '../keep-awake/holds.js';
+import { handleGuestApiServe } from './guest-api.js';
 import { handleServiceLogs, serviceDelete, serviceGet, serviceList, servicePut, serviceSignal, serviceStart, serviceStop } from '../services/index.js';
 
 /** A handler owns its channel: it answers, streams, and closes it. Throwing sends `error` (errno code) and closes. */
@@ -50,6 +51,7 @@ export const handlers: { readonly [O in Op]: Handler<O> } = {
   'service.stop': unary(serviceStop),
   'service.signal': unary(serviceSignal),
   'service.logs': handleServiceLogs,
+  'guest-api.serve': handleGuestApiServe,
 };
 
 /** Every op this build knows. */
