@@ -10,6 +10,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApi } from './api/app.js';
+import { createGuestApiHandler } from './api/guest-api.js';
+import { consoleLog } from './api/log.js';
 import { serveApi } from './api/server.js';
 import { createSandboxHost, DEFAULT_HTTP_PORT } from './api/sandbox-host.js';
 import { TokenStore } from './auth/tokens.js';
@@ -125,6 +127,15 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     dashboard,
     ...(secrets ? { secrets } : {}),
   });
+  // The API inside every guest (/.sprite/api.sock): the host API, for that sandbox only.
+  manager.serveGuestApi(createGuestApiHandler({
+    fetch: (request) => Promise.resolve(api.app.fetch(request, { listener: 'unix' })),
+    nameOf: (id) => manager.nameOf(id),
+    restore: (name, ref) => manager.restore(name, ref),
+    getCheckpoint: (name, ref) => manager.getCheckpoint(name, ref),
+    tasks: manager.guestTasks,
+    log: consoleLog,
+  }));
   const servers = await serveApi(api, {
     socketPath: config.api.socketPath,
     socketGroup: config.api.socketGroup,

@@ -31,6 +31,7 @@ import { firstAnswer, parseFromGuest } from './answer.js';
 import { UnsupportedByAgentError } from './errors.js';
 import { ExecProcess, type ExecStatus } from './exec.js';
 import { openFileReader, writeFileFrom, type FileReader, type WriteFileOptions, type WriteSource } from './file-transfer.js';
+import { GuestApiChannel, type GuestApiHandler } from './guest-api.js';
 import { handshake, type HandshakeOptions } from './handshake.js';
 import { KeepAwakeWatcher } from './keep-awake.js';
 import { PortWatcher } from './ports.js';
@@ -319,6 +320,19 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     return firstAnswer(channel, 'ready', 'keep-awake.watch', (value) => {
       const ready = parseFromGuest(ReadySchemas['keep-awake.watch'], value, 'keep-awake.watch');
       return new KeepAwakeWatcher(channel, ready.pending);
+    });
+  }
+
+  /**
+   * Opens the channel the agent relays the guest's API requests on (capability
+   * "guest-api.serve"; UnsupportedByAgentError from older agents); `handler`
+   * answers each request (see GuestApiChannel for the bounds).
+   */
+  async serveGuestApi(handler: GuestApiHandler): Promise<GuestApiChannel> {
+    const channel = this.open(this.validate({ op: 'guest-api.serve' }));
+    return firstAnswer(channel, 'ready', 'guest-api.serve', (value) => {
+      parseFromGuest(ReadySchemas['guest-api.serve'], value, 'guest-api.serve');
+      return new GuestApiChannel(channel, handler);
     });
   }
 

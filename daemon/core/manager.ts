@@ -26,7 +26,9 @@ import { checkpointName, toCheckpointInfo } from './checkpoint-info.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { Checkpointing } from './checkpointing.js';
 import { crashPoint } from './crash-point.js';
+import { GuestApiRelay, type SandboxGuestApiHandler } from './guest-api.js';
 import { GuestKeepAwake } from './guest-keep-awake.js';
+import { GuestTasks } from './guest-tasks.js';
 import { IdleTracker } from './idle.js';
 import { CheckpointInputSchema, CreateInputSchema, configWithPatch, formatZodError, parseGuestPath } from './input-schemas.js';
 import { VmLauncher } from './launcher.js';
@@ -75,6 +77,9 @@ export class SandboxManager implements SandboxService {
   private readonly checkpointing: Checkpointing;
   private readonly sleeping: SandboxSleep;
   private readonly schedules: Schedules;
+  private readonly guestApi: GuestApiRelay;
+  /** Sprites' tasks asked for inside guests, folded into each sandbox's keep-awake hold. */
+  readonly guestTasks: GuestTasks;
 
   constructor(private readonly deps: ManagerDeps) {
     this.log = deps.log ?? ((m) => console.error(m));
@@ -85,7 +90,10 @@ export class SandboxManager implements SandboxService {
     this.checkpointing = new Checkpointing(ctx, this.launcher, (row) => this.provisioning.destroy(row));
     // Keep-awake holds taken inside guests become the sandbox's hold.
     const guestKeepAwake = new GuestKeepAwake((name, seconds) => this.keepAwake(name, seconds), (m) => this.log(m));
-    this.sleeping = new SandboxSleep(ctx, this.launcher, guestKeepAwake);
+    // The API inside guests (/.sprite/api.sock), relayed by their agents.
+    this.guestApi = new GuestApiRelay((id) => this.idle.touch(id), (m) => this.log(m));
+    this.guestTasks = new GuestTasks((name, seconds) => this.keepAwake(name, seconds));
+    this.sleeping = new SandboxSleep(ctx, this.launcher, guestKeepAwake, this.guestApi);
     this.schedules = new Schedules(ctx, this.sleeping, this.checkpointing);
     // Attaching, detaching and ending sessions, and requests holding the sandbox, are activity.
     deps.sessions.on('change', (name) => {
@@ -166,6 +174,7 @@ export class SandboxManager implements SandboxService {
     await this.locks.run(row.id, 'remove', async () => {
       setSandboxState(this.deps.db, row.id, 'destroying');
       crashPoint('rm.destroying');
+      this.guestTasks.forget(row.id);
       await this.destroy(row);
     });
   }
@@ -175,6 +184,16 @@ export class SandboxManager implements SandboxService {
     this.idle.touch(row.id);
     const vm = await this.ensureRunning(row, () => {});
     return vm.agent();
+  }
+
+  /** Answers the requests guests make to their own API (/.sprite/api.sock) with `handler`. */
+  serveGuestApi(handler: SandboxGuestApiHandler): void {
+    this.guestApi.serve(handler);
+  }
+
+  /** The name of the sandbox with id `id`, if it exists (for requests known by their connection). */
+  nameOf(id: string): string | undefined {
+    return getSandbox(this.deps.db, id)?.name;
   }
 
   // ---------------------------------------------------------------- sleep

@@ -6,6 +6,7 @@
 import { appendEvent, listSandboxes, setSandboxState, type Sandbox as SandboxRow } from '../db/index.js';
 import { ConflictError } from '../errors.js';
 import { crashPoint } from './crash-point.js';
+import type { GuestApiRelay } from './guest-api.js';
 import type { GuestKeepAwake } from './guest-keep-awake.js';
 import { effectiveIdle } from './idle.js';
 import type { VmLauncher } from './launcher.js';
@@ -19,6 +20,8 @@ export class SandboxSleep {
     private readonly launcher: VmLauncher,
     /** Keep-awake holds taken inside guests; the idle policy follows running guests' holds. */
     private readonly guestKeepAwake: GuestKeepAwake,
+    /** The API inside guests: served on every running guest's agent connection. */
+    private readonly guestApi: GuestApiRelay,
   ) {}
 
   /** Pauses a running VM (lock held). */
@@ -65,7 +68,10 @@ export class SandboxSleep {
       if (row.state !== 'running' && row.state !== 'paused') continue;
       const vm = this.ctx.live.get(row.id);
       if (!vm) continue;
-      if (row.state === 'running') this.guestKeepAwake.follow(row.name, vm);
+      if (row.state === 'running') {
+        this.guestKeepAwake.follow(row.name, vm);
+        this.guestApi.follow(row.id, row.name, vm);
+      }
       const activity = sessions.activity(row.name);
       const busy = activity.attachedClients + activity.runningSessions + activity.holds > 0
         || this.ctx.locks.holder(row.id) !== undefined

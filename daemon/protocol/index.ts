@@ -5,6 +5,7 @@ export * from './frame.js';
 export * from './messages.js';
 export * from './messages/exec.js';
 export * from './messages/files.js';
+export * from './messages/guest-api.js';
 export * from './messages/handshake.js';
 export * from './messages/keep-awake.js';
 export * from './messages/lifecycle.js';

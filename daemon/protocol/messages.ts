@@ -37,6 +37,7 @@ import {
   FsStatRequestSchema,
   FsWriteRequestSchema,
 } from './messages/files.js';
+import { GuestApiRequestMessageSchema, GuestApiResponseMessageSchema, GuestApiServeRequestSchema } from './messages/guest-api.js';
 import { KeepAwakeChangeSchema, KeepAwakeWatchRequestSchema } from './messages/keep-awake.js';
 import { ClockSetRequestSchema, FreezeRequestSchema, PingRequestSchema, ShutdownRequestSchema, SyncRequestSchema, ThawRequestSchema } from './messages/lifecycle.js';
 import { PortInfoSchema, PortsWatchRequestSchema, TunnelRequestSchema } from './messages/ports.js';
@@ -84,6 +85,7 @@ export const RequestSchema = z.discriminatedUnion('op', [
   ServiceSignalRequestSchema,
   ServiceLogsRequestSchema,
   SecretsConfigureRequestSchema,
+  GuestApiServeRequestSchema,
 ]);
 export type Request = z.infer<typeof RequestSchema>;
 /** Input form of a request (defaults not yet applied), as the host writes it. */
@@ -130,6 +132,7 @@ export const ReadySchemas = {
   'service.logs': z.object({ logFile: z.string().max(4096) }),
   /** The change made in the guest while no host watched (a hold's `seconds` counted from now), or null. */
   'keep-awake.watch': z.object({ pending: KeepAwakeChangeSchema.nullable() }),
+  'guest-api.serve': z.object({}),
 } as const;
 export type StreamingOp = keyof typeof ReadySchemas;
 export type ReadyOf<O extends StreamingOp> = z.infer<(typeof ReadySchemas)[O]>;
@@ -155,5 +158,8 @@ export const ChannelMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('port'), event: z.enum(['opened', 'closed']), port: PortInfoSchema }),
   /** Agent -> host on a keep-awake.watch channel: a hold taken or released in the guest (KeepAwakeChange). */
   z.object({ type: z.literal('keep_awake'), seconds: KeepAwakeChangeSchema.shape.seconds }),
+  /** On a guest-api.serve channel: a request from the guest (agent -> host) and its answer (host -> agent). */
+  GuestApiRequestMessageSchema,
+  GuestApiResponseMessageSchema,
 ]);
 export type ChannelMessage = z.infer<typeof ChannelMessageSchema>;

@@ -22,13 +22,18 @@
  *                        serve the keep-awake socket (keep-awake/socket.ts) at
  *                        PATH instead of /run/hob/keep-awake.sock. Served in the
  *                        guest; in --listen mode only with this option.
+ *   --guest-api-socket PATH
+ *                        serve the API inside the guest (guest-api/socket.ts) at
+ *                        PATH instead of /.sprite/api.sock. Served in the guest;
+ *                        in --listen mode only with this option.
  *   --default-user-file PATH
  *                        read the default user of execs from PATH instead of
  *                        /etc/hob/default-user (default-user.ts). Read in the
  *                        guest; in --listen mode only with this option.
  *
  * `agent.mjs keep-awake ARGS` runs the in-guest `hob-keep-awake` command
- * (keep-awake/cli.ts) instead of the agent.
+ * (keep-awake/cli.ts) instead of the agent; `agent.mjs sprite-env ARGS` the
+ * in-guest `sprite-env` (guest-api/cli.ts).
  *
  * The agent never exits on its own: failures are logged and the transport reopened.
  */
@@ -41,6 +46,8 @@ import { KNOWN_OPS } from './handlers/index.js';
 import { warmFreezeHelper } from './handlers/freeze.js';
 import { KEEP_AWAKE_COMMAND, runKeepAwakeCli } from './keep-awake/cli.js';
 import { KEEP_AWAKE_SOCKET, serveKeepAwakeSocket } from './keep-awake/socket.js';
+import { runSpriteEnvCli, SPRITE_ENV_COMMAND } from './guest-api/cli.js';
+import { GUEST_API_SOCKET, serveGuestApiSocket } from './guest-api/socket.js';
 import { FEATURE_SERVICES, SERVICE_OPS, startServices } from './services/index.js';
 import { loadPty } from './handlers/exec-pty.js';
 import { SECRETS_CAPABILITY, secretsServed, setSecretsRoot } from './handlers/secrets.js';
@@ -104,6 +111,7 @@ async function main(): Promise<void> {
       'services-root': { type: 'string' },
       'keep-awake-socket': { type: 'string' },
       'default-user-file': { type: 'string' },
+      'guest-api-socket': { type: 'string' },
     },
     strict: true,
   });
@@ -127,6 +135,13 @@ async function main(): Promise<void> {
     serveKeepAwakeSocket(keepAwakeSocket).then(
       () => log(`keep-awake socket at ${keepAwakeSocket}`),
       (err: unknown) => log(`keep-awake socket ${keepAwakeSocket}: ${String(err)}`),
+    );
+  }
+  const guestApiSocket = values['guest-api-socket'] ?? (values.listen ? undefined : GUEST_API_SOCKET);
+  if (guestApiSocket !== undefined) {
+    serveGuestApiSocket(guestApiSocket).then(
+      () => log(`guest API socket at ${guestApiSocket}`),
+      (err: unknown) => log(`guest API socket ${guestApiSocket}: ${String(err)}`),
     );
   }
   let sessions = 0;
@@ -166,7 +181,11 @@ async function main(): Promise<void> {
   if (id.ops.has('fs.freeze')) setTimeout(() => void warmFreezeHelper(), FREEZE_HELPER_WARM_DELAY_MS).unref();
 }
 
-if (process.argv[2] === KEEP_AWAKE_COMMAND) {
+if (process.argv[2] === SPRITE_ENV_COMMAND) {
+  void runSpriteEnvCli(process.argv.slice(3)).then((status) => {
+    process.exitCode = status;
+  });
+} else if (process.argv[2] === KEEP_AWAKE_COMMAND) {
   void runKeepAwakeCli(process.argv.slice(3)).then((status) => {
     process.exitCode = status;
   });

@@ -10,6 +10,7 @@ import { ping, setClock, shutdown, sync } from './system.js';
 import { handleTunnel } from './tunnel.js';
 import { secretsConfigure } from './secrets.js';
 import { handleKeepAwakeWatch } from '../keep-awake/holds.js';
+import { handleGuestApiServe } from './guest-api.js';
 import { handleServiceLogs, serviceDelete, serviceGet, serviceList, servicePut, serviceSignal, serviceStart, serviceStop } from '../services/index.js';
 
 /** A handler owns its channel: it answers, streams, and closes it. Throwing sends `error` (errno code) and closes. */
@@ -52,6 +53,7 @@ export const handlers: { readonly [O in Op]: Handler<O> } = {
   'service.signal': unary(serviceSignal),
   'service.logs': handleServiceLogs,
   'secrets.configure': unary(secretsConfigure),
+  'guest-api.serve': handleGuestApiServe,
 };
 
 /** Every op this build knows. */
