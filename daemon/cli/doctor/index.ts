@@ -55,6 +55,13 @@ function target(flags: ConnectionFlags, env: Readonly<Record<string, string | un
   return resolveTarget(explicit || configSocket === undefined ? flags : { ...flags, socket: configSocket }, env);
 }
 
+/** Where hobd is expected to answer, as the checks see it (the config's socket unless a flag or $HOB_SOCKET/$HOB_URL says otherwise). */
+export async function doctorTarget(options: DoctorOptions = {}): Promise<Target> {
+  const env = options.env ?? process.env;
+  const { config } = await checkConfig(env, options.configPath);
+  return target(options.connection ?? {}, env, config?.api.socketPath);
+}
+
 /**
  * Runs every check and returns the report. Never throws for what it finds;
  * throws UsageError only for contradictory connection flags (--socket with --url).
