@@ -20,6 +20,8 @@ export const ExitCode = {
   Failure: 1,
   Usage: 2,
   Unreachable: 3,
+  /** Stopped by Ctrl+C (128 + SIGINT), as shells report it. */
+  Interrupted: 130,
   RemoteCommandFailure: 255,
 } as const;
 

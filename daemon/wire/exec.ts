@@ -160,3 +160,17 @@ export const HttpExecBody = z.object({
   timeout: z.union([z.number().positive().max(MAX_DURATION_MS / 1000).transform((s) => Math.round(s * 1000)), DurationSchema]).optional(),
 });
 export type HttpExecBody = z.infer<typeof HttpExecBody>;
+
+/** Answer of the plain HTTP exec (`POST .../exec` with a JSON body): the whole output once the process ended. */
+export const HttpExecResult = z.looseObject({
+  /** stdout and stderr interleaved as they came. */
+  output: z.string(),
+  stdout: z.string(),
+  stderr: z.string(),
+  exit_code: z.number(),
+  signal: z.string().nullable(),
+  timed_out: z.boolean(),
+  /** Some output was cut at the size limit. */
+  truncated: z.boolean(),
+});
+export type HttpExecResult = z.infer<typeof HttpExecResult>;

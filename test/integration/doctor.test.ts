@@ -67,7 +67,7 @@ describe('hob doctor on this machine (no hobd)', () => {
 
   it('reports every check once, each with a detail, and a fix for what is not ok', () => {
     expect(report.checks.map((c) => c.name)).toEqual([
-      'config', 'kvm', 'vmm', 'cloud-hypervisor', 'qemu', 'btrfs-progs', 'loop', 'pool', 'nftables', 'tun', 'forwarding', 'image-build', 'daemon', 'group', 'images',
+      'config', 'kvm', 'vmm', 'cloud-hypervisor', 'qemu', 'kvm-device', 'kernel-modules', 'gic', 'cpu-cores', 'btrfs-progs', 'loop', 'pool', 'nftables', 'tun', 'forwarding', 'image-build', 'daemon', 'group', 'images',
     ]);
     for (const c of report.checks) {
       expect(['ok', 'warn', 'fail']).toContain(c.status);

@@ -28,7 +28,7 @@ import { GONE_STATUS } from '../errors.js';
 import { encodeExitFrame, encodeStreamFrame, StreamByte } from '../exec-frames.js';
 import { FramePacer } from '../frame-pacer.js';
 import { ndjsonStream } from '../ndjson.js';
-import { EXEC_QUERY_ARRAYS, ExecQuery, ExecUserQuery, HttpExecBody, KillSessionQuery, SessionIdSchema } from '../../wire/exec.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, ExecUserQuery, HttpExecBody, KillSessionQuery, type HttpExecResult, SessionIdSchema } from '../../wire/exec.js';
 import { queryObject } from '../../wire/request-primitives.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
@@ -87,7 +87,7 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
       { stdin: body.stdin === undefined ? undefined : Buffer.from(body.stdin, 'utf8'), timeoutMs: body.timeout, abort: c.req.raw.signal },
     );
     if (!run.ok) {
-      return c.json({ output: run.failure.text, stdout: '', stderr: run.failure.text, exit_code: run.failure.exitCode, signal: null, timed_out: false, truncated: false });
+      return c.json({ output: run.failure.text, stdout: '', stderr: run.failure.text, exit_code: run.failure.exitCode, signal: null, timed_out: false, truncated: false } satisfies HttpExecResult);
     }
     const result = run.result;
     if (result.status === null) throw new GuestConnectionLost(result.error ?? 'unknown');
@@ -99,7 +99,7 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
       signal: result.status.signal,
       timed_out: result.timedOut,
       truncated: out.truncated || err.truncated || all.truncated,
-    });
+    } satisfies HttpExecResult);
   });
 
   /** The SDKs' execFileHTTP form. */
