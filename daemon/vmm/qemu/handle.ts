@@ -40,6 +40,8 @@ export interface QemuVmInit {
   readonly machine: string;
   /** Version of the running qemu, as QemuDriver.version() formats it. */
   readonly version: string;
+  /** The process has a vmgenid device (recorded in its snapshots, which restore with the same). */
+  readonly vmgenid: boolean;
   /** Copies the console socket into the bounded console log; absent for a qemu of an older hob. */
   readonly consoleReader?: ConsoleReader | undefined;
 }
@@ -132,7 +134,7 @@ export class QemuVm extends VmProcess implements VmHandle {
       arch: this.init.arch,
       ...metaShape(this.spec),
       createdAt: new Date().toISOString(),
-      qemu: { machine: this.init.machine, accel: this.init.accel, memoryFile: QEMU_MEMORY_FILE, memoryFileBytes: bytes },
+      qemu: { machine: this.init.machine, accel: this.init.accel, memoryFile: QEMU_MEMORY_FILE, memoryFileBytes: bytes, vmgenid: this.init.vmgenid },
     });
   }
 
