@@ -26,6 +26,7 @@
  *   allowForeignArch: false          # true: boot other-arch images under qemu TCG (slow)
  * sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: dev }
  * idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 }
+ * templates: { enabled: true }     # warm templates: creates of the default shape resume instead of booting
  * network:
  *   enabled: true                 # false: sandboxes get no network device at all
  *   transitRange: 10.213.0.0/16   # one /30 per running sandbox (16384 here)
@@ -231,6 +232,16 @@ const networkSchema = z.strictObject({
   netnsPrefix: netnsPrefixSchema.default('hob-'),
 });
 
+const templatesSchema = z.strictObject({
+  /**
+   * Warm templates (docs/architecture.md §12): after an image is imported (and at start-up),
+   * boot a VM of the `sandboxDefaults` shape once and keep its disk and memory, so that
+   * creates of that shape resume a copy instead of booting. Default true. false: every
+   * create boots (no template VM is ever started; existing templates stay until removed).
+   */
+  enabled: z.boolean().default(true),
+});
+
 /** Schema of the configuration file. Every key is optional. */
 export const configFileSchema = z.strictObject({
   /** Persistent state: database `hob.db`, the embedded pool. Default `/var/lib/hob`. Env: `HOB_STATE_DIR`. */
@@ -243,6 +254,7 @@ export const configFileSchema = z.strictObject({
   sandboxDefaults: sandboxDefaultsSchema.prefault({}),
   idle: idleSchema.prefault({}),
   network: networkSchema.prefault({}),
+  templates: templatesSchema.prefault({}),
 });
 
 type FileConfig = z.output<typeof configFileSchema>;
@@ -277,6 +289,8 @@ export interface HobConfig {
   readonly idle: FileConfig['idle'];
   /** Sandbox networking (see networkSchema); upstreamDns undefined = the host's resolv.conf. */
   readonly network: FileConfig['network'];
+  /** Warm templates (see templatesSchema). */
+  readonly templates: FileConfig['templates'];
   /** The file this was loaded from, or undefined when none existed and only defaults apply. */
   readonly source: string | undefined;
 }
@@ -396,6 +410,7 @@ function resolve(c: FileConfig, source: string | undefined): HobConfig {
     sandboxDefaults: c.sandboxDefaults,
     idle: c.idle,
     network: c.network,
+    templates: c.templates,
     source,
   };
 }

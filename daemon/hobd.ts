@@ -18,10 +18,11 @@ import { serviceHttpPort } from './core/guest.js';
 import { PoolImageService } from './core/images.js';
 import { SandboxManager } from './core/manager.js';
 import { reconcile } from './core/reconcile.js';
+import { Templates } from './core/templates.js';
 import { SessionRegistry } from './core/sessions.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
-import { ImageVolumes, Pool, SandboxVolumes } from './storage/index.js';
+import { ImageVolumes, Pool, SandboxVolumes, TemplateVolumes } from './storage/index.js';
 import { restrictTree } from './storage/modes.js';
 import { restrictVmRunDirs } from './vmm/run-dir.js';
 import { selectDriver } from './vmm/select.js';
@@ -84,10 +85,13 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const sessions = new SessionRegistry();
   const volumes = new SandboxVolumes(pool);
   const images = new ImageVolumes(pool);
-  const manager = new SandboxManager({ db, volumes, images, driver: selection.driver, config, sessions, log, network });
+  const templates = new Templates({ db, templates: new TemplateVolumes(pool), images, driver: selection.driver, config, network, log });
+  const manager = new SandboxManager({ db, volumes, images, driver: selection.driver, config, sessions, log, network, templates });
   const report = await reconcile({ db, volumes, images, driver: selection.driver, config, manager, log });
   log(`reconcile: ${JSON.stringify(report)}`);
   manager.startSchedules();
+  // After reconcile (it removed a crashed build's VMM and network): missing or stale templates build in the background.
+  await templates.start();
 
   const tokens = new TokenStore(db);
   const api = createApi({
@@ -96,7 +100,8 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     tokens,
     // Sandbox URLs, http://<name>.localhost:<port>/: to the service declaring http_port, else 8080.
     sandboxHost: createSandboxHost({ sandboxes: manager, sessions, tokens, port: config.api.tcpPort, httpPortFor: serviceHttpPort(manager, DEFAULT_HTTP_PORT) }),
-    images: new PoolImageService(pool),
+    images: new PoolImageService(pool, { templates }),
+    templates,
     port: config.api.tcpPort,
     version: hobVersion(),
   });

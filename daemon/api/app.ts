@@ -22,6 +22,7 @@ import { sandboxCrudRoutes } from './routes/sandboxes.js';
 import { serviceRoutes } from './routes/services.js';
 import { policyRoutes } from './routes/policy.js';
 import { imageRoutes } from './routes/images.js';
+import { templateRoutes } from './routes/templates.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
@@ -87,7 +88,8 @@ export function createApi(deps: ApiDeps): Api {
 
   app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version }));
   app.route('/v1/tokens', tokenRoutes(deps));
-  if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, log }));
+  if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, templates: deps.templates, log }));
+  if (deps.templates) app.route('/v1/templates', templateRoutes({ templates: deps.templates, images: deps.images }));
 
   const sandboxes = new Hono<ApiEnv>();
   sandboxes.route('/', sandboxCrudRoutes(deps, log));

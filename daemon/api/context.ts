@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import type { TokenStore } from '../auth/tokens.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
+import type { TemplateService } from '../core/templates.js';
 import type { SandboxService } from '../core/types.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
 import type { ListenerKind } from './guard.js';
@@ -22,6 +23,8 @@ export interface ApiDeps {
   readonly sessions: SessionRegistry;
   /** Guest images under /v1/images (list, build, remove); omitted in tests that need none. */
   readonly images?: ImageService;
+  /** Warm templates under /v1/templates (and their state in the images list); omitted: none. */
+  readonly templates?: TemplateService | undefined;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */

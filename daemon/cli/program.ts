@@ -17,6 +17,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecCommands } from './commands/exec.js';
 import { registerForkCommand } from './commands/fork.js';
 import { registerImageCommands } from './commands/images.js';
+import { registerTemplateCommands } from './commands/templates.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommand } from './commands/proxy.js';
 import { registerRestoreCommand } from './commands/restore.js';
@@ -77,6 +78,7 @@ export function createProgram(ctx: CliContext): Command {
   registerTokenCommands(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
+  registerTemplateCommands(program, ctx);
   registerDaemonCommand(program, ctx);
   registerDoctorCommand(program, ctx);
   return program;

@@ -64,3 +64,5 @@ export const SessionInfoFrame = exec.SessionInfoFrame.extend({ session_id: z.uni
 });
 export const ExitFrame = exec.ExitFrame;
 export type ExitFrame = exec.ExitFrame;
+
+export { TemplateList, TemplateObject } from '../wire/templates.js';

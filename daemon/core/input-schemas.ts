@@ -23,6 +23,8 @@ export const CreateInputSchema = z.object({
   environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.string().max(32 * 1024)).optional(),
   urlAuth: z.enum(['private', 'public']).optional(),
   from: z.object({ sandbox: SandboxNameSchema, checkpoint: z.string().min(1).max(64) }).optional(),
+  /** Boot even when a warm template could serve the create. */
+  cold: z.boolean().optional(),
 });
 export type CreateRequest = z.infer<typeof CreateInputSchema>;
 /** A create's settings once its source is known (an image or a checkpoint). */

@@ -8,7 +8,7 @@ import { AgentClient, waitForAgent } from '../agent/index.js';
 import { AgentError } from '../errors.js';
 import { RESEED_SEED_BYTES } from '../protocol/index.js';
 import type { VmHandle, VmmDriver, VmSpec } from '../vmm/types.js';
-import { CLOCK_DEADLINE_MS, SHUTDOWN_DEADLINE_MS, SYNC_DEADLINE_MS, withDeadline } from './deadline.js';
+import { CLOCK_DEADLINE_MS, RESEED_DEADLINE_MS, SHUTDOWN_DEADLINE_MS, SYNC_DEADLINE_MS, withDeadline } from './deadline.js';
 
 /** How long a booting guest may take to answer. TCG boots take 10-60 s on 2 cores, and several boot at once. */
 export const BOOT_AGENT_TIMEOUT_MS = 300_000;
@@ -56,7 +56,7 @@ export class LiveVm {
       const agent = await vm.agent(RESUME_AGENT_TIMEOUT_MS);
       // First of all: every copy of one snapshot shares its random state (docs/architecture.md §13).
       if (agent.supports('random.reseed')) {
-        vm.reseedMethod = await withDeadline(agent.reseedRandom(randomBytes(RESEED_SEED_BYTES)), CLOCK_DEADLINE_MS, 'the guest agent (random.reseed)');
+        vm.reseedMethod = await withDeadline(agent.reseedRandom(randomBytes(RESEED_SEED_BYTES)), RESEED_DEADLINE_MS, 'the guest agent (random.reseed)');
       }
       // An agent that connects but then does not answer is as broken as one that never connects.
       await withDeadline(agent.setClock(Date.now()), CLOCK_DEADLINE_MS, 'the guest agent (clock.set)');

@@ -17,6 +17,7 @@ import type { LiveVm } from './live-vm.js';
 import type { KeyedLock } from './lock.js';
 import type { SandboxNetworking } from './network.js';
 import type { SessionRegistry } from './sessions.js';
+import type { Templates } from './templates.js';
 
 export interface ManagerDeps {
   readonly db: HobDb;
@@ -35,6 +36,8 @@ export interface ManagerDeps {
    * `network.enabled: false`, tests of other parts).
    */
   readonly network?: SandboxNetworking | undefined;
+  /** Warm templates (templates.ts). Absent: every create boots. */
+  readonly templates?: Templates | undefined;
 }
 
 export interface SandboxContext {

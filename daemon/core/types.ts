@@ -75,6 +75,8 @@ export interface CreateSandboxInput {
   readonly labels?: readonly string[];
   readonly environment?: Readonly<Record<string, string>>;
   readonly urlAuth?: UrlAuth;
+  /** Boot even when a warm template of the image could serve the create (hob extension; `hob create --cold`). */
+  readonly cold?: boolean;
 }
 
 /** A checkpoint as the API and CLI see it. */

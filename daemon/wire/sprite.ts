@@ -122,6 +122,8 @@ export const CreateSandboxBody = z.object({
    * Parsed into `{sandbox, checkpoint}`. Mutually exclusive with `image`.
    */
   from: CheckpointSourceSchema.optional(),
+  /** hob extension: boot even when a warm template of the image could serve the create (`hob create --cold`). */
+  cold: z.boolean().optional(),
 }).refine((b) => b.image === undefined || b.from === undefined, { message: 'give image or from, not both', path: ['from'] });
 export type CreateSandboxBody = z.infer<typeof CreateSandboxBody>;
 

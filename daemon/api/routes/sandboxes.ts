@@ -54,6 +54,7 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog): Hono<ApiEnv> {
       labels: body.labels,
       environment: body.environment,
       urlAuth: body.url_settings?.auth === undefined ? undefined : urlAuthFromSprites(body.url_settings.auth),
+      cold: body.cold,
     };
     if (wantsNdjson(c.req.header('accept'))) {
       return ndjsonOperation({

@@ -110,6 +110,13 @@ export class QemuVm extends VmProcess implements VmHandle {
     await this.init.qmp.execute('cont', undefined);
   }
 
+  async growDisk(diskId: string, bytes: number): Promise<void> {
+    this.usable();
+    if (!this.spec.disks.some((d) => d.id === diskId)) throw new VmmError(`VM ${this.spec.id} has no disk ${diskId}`);
+    // Grows the raw file (sparse) and tells the guest's virtio-blk driver the new capacity.
+    await this.init.qmp.execute('block_resize', { device: `drive-${diskId}`, size: bytes });
+  }
+
   async snapshot(dir: string): Promise<void> {
     this.usable();
     const { status } = await this.init.qmp.execute('query-status', undefined);
