@@ -26,6 +26,7 @@
  *   allowForeignArch: false          # true: boot other-arch images under qemu TCG (slow)
  * sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: dev }
  * idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 }
+ * templates: { enabled: true }     # warm templates: creates of the default shape resume instead of booting
  * network:
  *   enabled: true                 # false: sandboxes get no network device at all
  *   transitRange: 10.213.0.0/16   # one /30 per running sandbox (16384 here)
@@ -248,6 +249,16 @@ const secretsSchema = z.strictObject({
   upstreamCaFile: absolutePath.optional(),
 });
 
+const templatesSchema = z.strictObject({
+  /**
+   * Warm templates (docs/architecture.md §12): after an image is imported (and at start-up),
+   * boot a VM of the `sandboxDefaults` shape once and keep its disk and memory, so that
+   * creates of that shape resume a copy instead of booting. Default true. false: every
+   * create boots (no template VM is ever started; existing templates stay until removed).
+   */
+  enabled: z.boolean().default(true),
+});
+
 /** Schema of the configuration file. Every key is optional. */
 export const configFileSchema = z.strictObject({
   /** Persistent state: database `hob.db`, the embedded pool. Default `/var/lib/hob`. Env: `HOB_STATE_DIR`. */
@@ -261,6 +272,7 @@ export const configFileSchema = z.strictObject({
   idle: idleSchema.prefault({}),
   network: networkSchema.prefault({}),
   secrets: secretsSchema.prefault({}),
+  templates: templatesSchema.prefault({}),
 });
 
 type FileConfig = z.output<typeof configFileSchema>;
@@ -297,6 +309,8 @@ export interface HobConfig {
   readonly network: FileConfig['network'];
   /** Secrets (see secretsSchema): the key file is `<stateDir>/secrets.key`. */
   readonly secrets: FileConfig['secrets'] & { readonly keyPath: string };
+  /** Warm templates (see templatesSchema). */
+  readonly templates: FileConfig['templates'];
   /** The file this was loaded from, or undefined when none existed and only defaults apply. */
   readonly source: string | undefined;
 }
@@ -417,6 +431,7 @@ function resolve(c: FileConfig, source: string | undefined): HobConfig {
     idle: c.idle,
     network: c.network,
     secrets: { ...c.secrets, keyPath: join(c.stateDir, 'secrets.key') },
+    templates: c.templates,
     source,
   };
 }

@@ -24,11 +24,12 @@ import { SandboxManager } from './core/manager.js';
 import { EventLog } from './core/events.js';
 import { reconcile } from './core/reconcile.js';
 import { SandboxSecrets } from './core/secrets.js';
+import { Templates } from './core/templates.js';
 import { SessionRegistry } from './core/sessions.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
 import { SecretCipher, SecretStore } from './secrets/index.js';
-import { ImageVolumes, Pool, SandboxVolumes } from './storage/index.js';
+import { ImageVolumes, Pool, SandboxVolumes, TemplateVolumes } from './storage/index.js';
 import { restrictTree } from './storage/modes.js';
 import { restrictVmRunDirs } from './vmm/run-dir.js';
 import { selectDriver } from './vmm/select.js';
@@ -106,10 +107,13 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const sessions = new SessionRegistry();
   const volumes = new SandboxVolumes(pool);
   const images = new ImageVolumes(pool);
-  manager = new SandboxManager({ db, volumes, images, driver: selection.driver, config, sessions, log, network, secrets });
+  const templates = new Templates({ db, templates: new TemplateVolumes(pool), images, driver: selection.driver, config, network, log });
+  manager = new SandboxManager({ db, volumes, images, driver: selection.driver, config, sessions, log, network, secrets, templates });
   const report = await reconcile({ db, volumes, images, driver: selection.driver, config, manager, log });
   log(`reconcile: ${JSON.stringify(report)}`);
   manager.startSchedules();
+  // After reconcile (it removed a crashed build's VMM and network): missing or stale templates build in the background.
+  await templates.start();
 
   const tokens = new TokenStore(db);
   const events = new EventLog(db);
@@ -121,7 +125,8 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     tokens,
     // Sandbox URLs, http://<name>.localhost:<port>/: to the service declaring http_port, else 8080.
     sandboxHost: createSandboxHost({ sandboxes: manager, sessions, tokens, port: config.api.tcpPort, httpPortFor: serviceHttpPort(manager, DEFAULT_HTTP_PORT) }),
-    images: new PoolImageService(pool),
+    images: new PoolImageService(pool, { templates }),
+    templates,
     port: config.api.tcpPort,
     version: hobVersion(),
     dashboard,

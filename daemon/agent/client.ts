@@ -276,6 +276,14 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     return (await this.unary('clock.set', { op: 'clock.set', epochMs })).previousEpochMs;
   }
 
+  /**
+   * Gives the guest's kernel fresh entropy after a memory restore (capability "random.reseed";
+   * UnsupportedByAgentError from older agents). Resolves with how the agent applied it.
+   */
+  async reseedRandom(seed: Uint8Array): Promise<'ioctl' | 'write'> {
+    return (await this.unary('random.reseed', { op: 'random.reseed', seed: Buffer.from(seed).toString('base64') })).method;
+  }
+
   /** Round trip to the agent; resolves with the guest's uptime in ms. */
   async ping(): Promise<number> {
     return (await this.unary('ping', { op: 'ping' })).uptimeMs;

@@ -26,6 +26,7 @@ import { serviceRoutes } from './routes/services.js';
 import { policyRoutes } from './routes/policy.js';
 import { sandboxSecretRoutes, secretRoutes } from './routes/secrets.js';
 import { imageRoutes } from './routes/images.js';
+import { templateRoutes } from './routes/templates.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
@@ -108,9 +109,10 @@ export function createApi(deps: ApiDeps): Api {
 
   app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version }));
   app.route('/v1/tokens', tokenRoutes(deps));
-  if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, log }));
   if (deps.events) app.route('/v1/events', eventRoutes(deps.events));
   if (deps.secrets) app.route('/v1/secrets', secretRoutes(deps.secrets));
+  if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, templates: deps.templates, log }));
+  if (deps.templates) app.route('/v1/templates', templateRoutes({ templates: deps.templates, images: deps.images }));
 
   const slots = new CreateSlots();
   const sandboxes = new Hono<ApiEnv>();

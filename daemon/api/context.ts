@@ -10,6 +10,7 @@ import type { EventService } from '../core/events.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import type { SandboxSecrets } from '../core/secrets.js';
+import type { TemplateService } from '../core/templates.js';
 import type { SandboxService } from '../core/types.js';
 import type { DashboardSession, DashboardSessions } from '../dashboard/sessions.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
@@ -28,6 +29,8 @@ export interface ApiDeps {
   readonly images?: ImageService;
   /** The event log under /v1/events and /v1/sandboxes/{name}/events; omitted in tests that need none. */
   readonly events?: EventService;
+  /** Warm templates under /v1/templates (and their state in the images list); omitted: none. */
+  readonly templates?: TemplateService | undefined;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */

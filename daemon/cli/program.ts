@@ -19,6 +19,7 @@ import { registerEventsCommand } from './commands/events.js';
 import { registerExecCommands } from './commands/exec.js';
 import { registerForkCommand } from './commands/fork.js';
 import { registerImageCommands } from './commands/images.js';
+import { registerTemplateCommands } from './commands/templates.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommand } from './commands/proxy.js';
 import { registerRestoreCommand } from './commands/restore.js';
@@ -80,6 +81,7 @@ export function createProgram(ctx: CliContext): Command {
   registerEventsCommand(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
+  registerTemplateCommands(program, ctx);
   registerDaemonCommand(program, ctx);
   registerDashboardCommand(program, ctx);
   registerDoctorCommand(program, ctx);

@@ -71,3 +71,4 @@ export type ExitFrame = exec.ExitFrame;
 export const EventObject = events.EventObject;
 export type EventObject = events.EventObject;
 export const EventList = events.EventList;
+export { TemplateList, TemplateObject } from '../wire/templates.js';

@@ -36,3 +36,8 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
   promise.catch(() => undefined);
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/** `random.reseed` after a memory restore: the agent starts perl for two ioctls; slow under TCG. */
+export const RESEED_DEADLINE_MS = 15_000;
+/** Growing a resumed template copy's filesystem: waiting for the new size, then an online resize2fs. */
+export const GROW_DEADLINE_MS = 60_000;

@@ -10,6 +10,7 @@ import { hostArch } from '../vmm/arch.js';
 import { requireRunnableArch } from '../vmm/guest-arch.js';
 import type { GuestArch, VmmKind } from '../vmm/types.js';
 import { ImageNameSchema } from './names.js';
+import type { Templates } from './templates.js';
 import { emit } from './progress.js';
 import type { ProgressSink } from './types.js';
 
@@ -101,6 +102,8 @@ export interface PoolImageServiceOptions {
    * otherwise).
    */
   readonly builder?: ImageBuilder;
+  /** Warm templates: one is built after each import and removed with its image. */
+  readonly templates?: Pick<Templates, 'ensure' | 'imageRemoved'>;
 }
 
 /** The ImageService over a pool. */
@@ -110,10 +113,12 @@ export class PoolImageService implements ImageService {
   private readonly builder: ImageBuilder;
 
   private readonly images: ImageVolumes;
+  private readonly templates: PoolImageServiceOptions['templates'];
 
   constructor(pool: Pool, options: PoolImageServiceOptions = {}) {
     this.images = new ImageVolumes(pool);
     this.builder = options.builder ?? defaultBuilder(options.cacheDir);
+    this.templates = options.templates;
   }
 
   list(): Promise<ImageInfo[]> {
@@ -134,7 +139,10 @@ export class PoolImageService implements ImageService {
       say(`Building the ${variant} image...`);
       const built = await this.builder(variant, (line) => say(line));
       say(`Importing ${built.dir} as image ${name}...`);
-      return await this.images.import(name, built.dir, { replace: request.replace ?? false });
+      const imported = await this.images.import(name, built.dir, { replace: request.replace ?? false });
+      // In the background: its progress shows in `hob templates ls` and events.
+      this.templates?.ensure(name);
+      return imported;
     } finally {
       this.building.delete(name);
     }
@@ -143,6 +151,7 @@ export class PoolImageService implements ImageService {
   async remove(name: string): Promise<void> {
     if (!(await imageExists(this.images, name))) throw new NotFoundError(`no image named "${name}"`);
     await this.images.remove(name);
+    await this.templates?.imageRemoved(name);
   }
 }
 

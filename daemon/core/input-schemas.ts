@@ -25,6 +25,8 @@ export const CreateInputSchema = z.object({
   from: z.object({ sandbox: SandboxNameSchema, checkpoint: z.string().min(1).max(64) }).optional(),
   /** Secrets to grant (docs/architecture.md §11): before the first boot, or to a fork once it runs. */
   secrets: z.array(z.object({ secret: z.string(), env: z.string().optional() })).max(64).optional(),
+  /** Boot even when a warm template could serve the create. */
+  cold: z.boolean().optional(),
 });
 export type CreateRequest = z.infer<typeof CreateInputSchema>;
 /** A create's settings once its source is known (an image or a checkpoint). */

@@ -2,11 +2,13 @@
  * A running sandbox as the manager holds it: the VMM handle plus the agent
  * connection, which is re-opened on demand if it drops while the VM lives.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { AgentClient, waitForAgent } from '../agent/index.js';
 import { AgentError } from '../errors.js';
+import { RESEED_SEED_BYTES } from '../protocol/index.js';
 import type { VmHandle, VmmDriver, VmSpec } from '../vmm/types.js';
-import { CLOCK_DEADLINE_MS, SHUTDOWN_DEADLINE_MS, SYNC_DEADLINE_MS, withDeadline } from './deadline.js';
+import { CLOCK_DEADLINE_MS, RESEED_DEADLINE_MS, SHUTDOWN_DEADLINE_MS, SYNC_DEADLINE_MS, withDeadline } from './deadline.js';
 
 /** How long a booting guest may take to answer. TCG boots take 10-60 s on 2 cores, and several boot at once. */
 export const BOOT_AGENT_TIMEOUT_MS = 300_000;
@@ -16,6 +18,8 @@ export const RECONNECT_AGENT_TIMEOUT_MS = 15_000;
 export const RESUME_AGENT_TIMEOUT_MS = 60_000;
 
 export class LiveVm {
+  /** How the guest took fresh entropy after a memory restore (undefined: booted, or an agent without random.reseed). */
+  reseedMethod: 'ioctl' | 'write' | undefined;
   /** Set when hob itself stops or kills the VM, so the exit is not reported as a crash. */
   expectingExit = false;
   private agentClient: AgentClient | undefined;
@@ -50,6 +54,10 @@ export class LiveVm {
     try {
       await handle.resume();
       const agent = await vm.agent(RESUME_AGENT_TIMEOUT_MS);
+      // First of all: every copy of one snapshot shares its random state (docs/architecture.md §13).
+      if (agent.supports('random.reseed')) {
+        vm.reseedMethod = await withDeadline(agent.reseedRandom(randomBytes(RESEED_SEED_BYTES)), RESEED_DEADLINE_MS, 'the guest agent (random.reseed)');
+      }
       // An agent that connects but then does not answer is as broken as one that never connects.
       await withDeadline(agent.setClock(Date.now()), CLOCK_DEADLINE_MS, 'the guest agent (clock.set)');
       return vm;

@@ -8,7 +8,7 @@ import { POLICY_GUEST_PATH, renderPolicyFile, type NetworkPolicy, type SandboxNe
 import { POLICY_PUBLISH_DEADLINE_MS, withDeadline } from './deadline.js';
 
 /** What the manager uses of SandboxNetwork. */
-export type SandboxNetworking = Pick<SandboxNetwork, 'setup' | 'teardown' | 'setPolicy' | 'reconcile'>;
+export type SandboxNetworking = Pick<SandboxNetwork, 'setup' | 'setupIsolated' | 'teardown' | 'setPolicy' | 'reconcile'>;
 
 /**
  * Writes the sandbox's policy where the guest can read it (POLICY_GUEST_PATH, root's,

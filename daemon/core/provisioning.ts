@@ -6,7 +6,7 @@
  * failed create or fork. Creating from a checkpoint is a fork (checkpointing.ts).
  */
 import { rm } from 'node:fs/promises';
-import { deleteSandbox, insertSandbox, setSandboxState, type Sandbox as SandboxRow } from '../db/index.js';
+import { appendEvent, deleteSandbox, insertSandbox, setSandboxState, type Sandbox as SandboxRow } from '../db/index.js';
 import { BadRequestError } from '../errors.js';
 import { crashPoint } from './crash-point.js';
 import { requireCreateSpace } from './free-space.js';
@@ -16,6 +16,8 @@ import type { VmLauncher } from './launcher.js';
 import { emit } from './progress.js';
 import { toSandbox } from './row-config.js';
 import type { SandboxContext } from './sandbox-context.js';
+import { resumeFromTemplate } from './template-create.js';
+import type { Templates } from './templates.js';
 import type { ProgressSink, Sandbox } from './types.js';
 import { vmRunDir } from './vm-spec.js';
 
@@ -32,7 +34,7 @@ export class SandboxProvisioning {
    * Takes the new sandbox's lock. @throws BadRequestError (no such image), PoolFullError, ConflictError (name taken).
    */
   async createFromImage(req: NewSandboxSettings, image: string | undefined, progress: ProgressSink): Promise<Sandbox> {
-    const { db, volumes, config, driver, images } = this.ctx.deps;
+    const { db, volumes, config, driver, images, templates } = this.ctx.deps;
     const defaults = config.sandboxDefaults;
     const imageName = image ?? defaults.image;
     if (!(await imageExists(images, imageName))) {
@@ -55,6 +57,12 @@ export class SandboxProvisioning {
     });
     return this.ctx.locks.run(row.id, 'create', async () => {
       try {
+        if (templates && !req.cold && (await this.fromTemplate(templates, row, progress))) {
+          const running = setSandboxState(db, row.id, 'running', { error: null });
+          appendEvent(db, { sandboxId: row.id, type: 'create', data: { image: imageName, from: 'template' } });
+          emit(progress, 'complete', `Sandbox ${row.name} is running`);
+          return toSandbox(running);
+        }
         emit(progress, 'info', `Creating disk from image ${imageName}...`);
         await volumes.createFromImage(row.id, imageName, row.diskBytes);
         crashPoint('create.disk');
@@ -72,6 +80,29 @@ export class SandboxProvisioning {
         throw err;
       }
     });
+  }
+
+  /**
+   * Tries the warm template of the row's image (docs/architecture.md §12). Returns false, with
+   * the reason in the progress (and an event when a template failed), when the create must boot.
+   */
+  private async fromTemplate(templates: Templates, row: SandboxRow, progress: ProgressSink): Promise<boolean> {
+    const pick = await templates.pick(row.image, { cpus: row.cpus, memoryMiB: row.memoryMiB, diskBytes: row.diskBytes });
+    if (!pick.use) {
+      if (templates.enabled) emit(progress, 'info', `No warm start: ${pick.reason}`);
+      return false;
+    }
+    try {
+      await resumeFromTemplate(this.ctx, this.launcher, templates, row, pick.meta, progress);
+      return true;
+    } catch (err) {
+      const message = (err as Error).message;
+      this.ctx.log(`hob: creating ${row.name} from the template of ${row.image} failed (${message}); booting it instead`);
+      appendEvent(this.ctx.deps.db, { sandboxId: row.id, type: 'template-fallback', data: { image: row.image, error: message.slice(0, 2000) } });
+      emit(progress, 'info', `The warm template could not be used (${message.split('\n')[0]?.slice(0, 300)}): booting instead...`);
+      await templates.discard(row.image, message);
+      return false;
+    }
   }
 
   /** Removes every trace of a sandbox (VM, run dir, volumes, checkpoints, row). Idempotent. */

@@ -18,6 +18,7 @@ import type { KeyedLock } from './lock.js';
 import type { SandboxNetworking } from './network.js';
 import type { SandboxSecrets } from './secrets.js';
 import type { SessionRegistry } from './sessions.js';
+import type { Templates } from './templates.js';
 
 export interface ManagerDeps {
   readonly db: HobDb;
@@ -38,6 +39,8 @@ export interface ManagerDeps {
   readonly network?: SandboxNetworking | undefined;
   /** Secrets (docs/architecture.md §11): grants of a create, the guest's configuration at every start. Absent: none. */
   readonly secrets?: SandboxSecrets | undefined;
+  /** Warm templates (templates.ts). Absent: every create boots. */
+  readonly templates?: Templates | undefined;
 }
 
 export interface SandboxContext {

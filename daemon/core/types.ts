@@ -77,6 +77,8 @@ export interface CreateSandboxInput {
   readonly urlAuth?: UrlAuth;
   /** Secrets to grant (docs/architecture.md §11); a fork inherits none but these. */
   readonly secrets?: ReadonlyArray<{ readonly secret: string; readonly env?: string | undefined }>;
+  /** Boot even when a warm template of the image could serve the create (hob extension; `hob create --cold`). */
+  readonly cold?: boolean;
 }
 
 /** A checkpoint as the API and CLI see it. */

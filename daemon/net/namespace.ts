@@ -209,3 +209,23 @@ export async function deleteSandboxLinks(netns: string, id: string): Promise<voi
     if (!r.ok && (await netnsExists(netns))) await run(['ip', 'netns', 'delete', netns]);
   }
 }
+
+/**
+ * A namespace holding only a tap (no veth, no route out): for a VM that must have a network
+ * device but no network, such as a warm template being built (its clones resume with the same
+ * device). Removed by deleteSandboxLinks like any sandbox's.
+ * @throws NetworkError when an `ip` command fails.
+ */
+export async function ensureIsolatedTap(netns: string, tapOwner = 0): Promise<void> {
+  if ((await netnsState(netns)) !== 'absent') await rm(`${NETNS_DIR}/${netns}`, { force: true }).catch(() => undefined);
+  await tryRun(['ip', 'netns', 'delete', netns]);
+  await run(['ip', 'netns', 'add', netns]);
+  const ns = [
+    'link set lo up',
+    `tuntap add dev ${TAP_NAME} mode tap user ${tapOwner}`,
+    `link set ${TAP_NAME} address ${GATEWAY_MAC}`,
+    `addr add ${GATEWAY_ADDRESS}/${GUEST_PREFIX} dev ${TAP_NAME}`,
+    `link set ${TAP_NAME} up`,
+  ];
+  await run(['ip', '-n', netns, '-batch', '-'], { input: `${ns.join('\n')}\n` });
+}

@@ -32,7 +32,7 @@ import { guestCmdlineArgs, macForSandbox, netnsPrefixSchema, parseIpv4Cidr, TRAN
 import type { DnsAddress } from './dns-wire.js';
 import { NetworkError } from './errors.js';
 import { HostForwarding } from './host-forwarding.js';
-import { checkNetId, deleteSandboxLinks, ensureSandboxLinks, hostVethName, listHostVethIds, listNetnsIds } from './namespace.js';
+import { checkNetId, deleteSandboxLinks, ensureIsolatedTap, ensureSandboxLinks, hostVethName, listHostVethIds, listNetnsIds } from './namespace.js';
 import {
   allowScript,
   applyHostTable,
@@ -230,6 +230,20 @@ export class SandboxNetwork {
         cmdlineArgs: guestCmdlineArgs(),
         transit,
       };
+    });
+  }
+
+  /**
+   * A namespace with only the tap, for a VM that needs the device but no network (a warm
+   * template being built: docs/architecture.md §12). `teardown` removes it; so does
+   * `reconcile` after a crash, as for any id it does not keep.
+   */
+  async setupIsolated(id: string): Promise<{ netSpec: NetSpec; cmdlineArgs: string }> {
+    checkNetId(id);
+    return this.locked(id, async () => {
+      this.checkOpen();
+      await ensureIsolatedTap(this.netnsName(id), this.opts.tapOwner);
+      return { netSpec: netSpecFor(this.opts.netnsPrefix, id), cmdlineArgs: guestCmdlineArgs() };
     });
   }
 

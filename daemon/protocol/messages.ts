@@ -41,6 +41,7 @@ import { GuestApiRequestMessageSchema, GuestApiResponseMessageSchema, GuestApiSe
 import { KeepAwakeChangeSchema, KeepAwakeWatchRequestSchema } from './messages/keep-awake.js';
 import { ClockSetRequestSchema, FreezeRequestSchema, PingRequestSchema, ShutdownRequestSchema, SyncRequestSchema, ThawRequestSchema } from './messages/lifecycle.js';
 import { PortInfoSchema, PortsWatchRequestSchema, TunnelRequestSchema } from './messages/ports.js';
+import { RandomReseedRequestSchema, RandomReseedResultSchema } from './messages/random.js';
 import {
   ServiceDeleteRequestSchema,
   ServiceGetRequestSchema,
@@ -86,6 +87,7 @@ export const RequestSchema = z.discriminatedUnion('op', [
   ServiceLogsRequestSchema,
   SecretsConfigureRequestSchema,
   GuestApiServeRequestSchema,
+  RandomReseedRequestSchema,
 ]);
 export type Request = z.infer<typeof RequestSchema>;
 /** Input form of a request (defaults not yet applied), as the host writes it. */
@@ -119,6 +121,7 @@ export const ResultSchemas = {
   'service.start': ServiceInfoSchema,
   'service.stop': ServiceInfoSchema,
   'service.signal': z.object({}),
+  'random.reseed': RandomReseedResultSchema,
 } as const;
 export type UnaryOp = keyof typeof ResultSchemas;
 export type ResultOf<O extends UnaryOp> = z.infer<(typeof ResultSchemas)[O]>;

@@ -5,7 +5,7 @@
  * Names are checked by the caller (a DNS label); here they only have to be
  * safe single path components (else BadRequestError, as everywhere in Pool).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -71,6 +71,26 @@ export class ImageVolumes {
   /** What the image's manifest.json says; null if it is missing or unreadable. */
   manifest(name: string): Promise<Readonly<Record<string, unknown>> | null> {
     return readManifest(join(this.pool.imagePath(name), IMAGE_FILES.manifest));
+  }
+
+  /**
+   * What identifies this image's content: a hash of its manifest and of the size, mtime and
+   * inode of each file. A rebuilt or re-imported image gets another one (the files are new).
+   * Null if the image is missing.
+   */
+  async fingerprint(name: string): Promise<string | null> {
+    const dir = this.pool.imagePath(name);
+    const hash = createHash('sha256');
+    try {
+      for (const file of Object.values(IMAGE_FILES)) {
+        const s = await stat(join(dir, file), { bigint: true });
+        hash.update(`${file}:${s.size}:${s.mtimeNs}:${s.ino}\n`);
+      }
+      hash.update(await readFile(join(dir, IMAGE_FILES.manifest)));
+    } catch {
+      return null;
+    }
+    return hash.digest('hex');
   }
 
   /** Image volumes whose name `accept`s, by name. */

@@ -12,3 +12,4 @@ export type { PoolUsage, UsageMode } from './usage.js';
 export { SandboxVolumes, type BootFiles, type CheckpointVolume, type StrayVolume } from './sandbox-volumes.js';
 export { ImageVolumes, type ImageVolume } from './image-volumes.js';
 export { MemoryImage } from './memory-image.js';
+export { TemplateVolumes, type TemplateBuild, type TemplateVolume } from './template-volumes.js';

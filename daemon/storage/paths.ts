@@ -9,11 +9,12 @@ import { join, relative, resolve, sep, isAbsolute } from 'node:path';
 import { BadRequestError } from '../errors.js';
 
 /** Top-level directories of the pool. */
-export const AREAS = ['images', 'sandboxes', 'checkpoints', 'trash'] as const;
+export const AREAS = ['images', 'sandboxes', 'checkpoints', 'templates', 'trash'] as const;
 /**
  * - `images/<name>/`: read-only image subvolumes.
  * - `sandboxes/<id>/`: one writable subvolume per sandbox.
  * - `checkpoints/<sandbox-id>/<checkpoint-id>/`: read-only snapshots.
+ * - `templates/<image>/`: read-only warm templates (disk + memory of a booted VM), see template-volumes.ts.
  * - `trash/`: subvolumes being deleted in the background (emptied at start-up).
  */
 export type Area = (typeof AREAS)[number];

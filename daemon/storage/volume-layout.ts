@@ -32,3 +32,9 @@ export function restoreStagingName(sandboxId: string): string {
 
 /** Prefix of an image being imported. "_" cannot start an image name, so one is never listed as an image. */
 export const IMPORT_STAGING_PREFIX = '_import_';
+
+/** A template volume's record of what it was built with (core's TemplateMeta), written last. */
+export const TEMPLATE_META_FILE = 'template.json';
+
+/** Prefix of a template being built. "_" cannot start an image name, so one is never listed as a template. */
+export const TEMPLATE_STAGING_PREFIX = '_build_';

@@ -43,6 +43,8 @@ export const snapshotMetaSchema = z.object({
       /** File (in the snapshot dir) holding the migration stream, and its size. */
       memoryFile: z.string(),
       memoryFileBytes: z.number().int().nonnegative(),
+      /** The VM had a vmgenid device (absent in snapshots of older hobs: restored without one). */
+      vmgenid: z.boolean().optional(),
     })
     .optional(),
 });

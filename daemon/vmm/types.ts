@@ -112,6 +112,12 @@ export interface VmHandle {
    */
   snapshot(dir: string): Promise<void>;
   /**
+   * Grows disk `diskId` of the running VM to `bytes` (never shrinks) and tells the guest, whose
+   * kernel then sees the new size (its filesystem is grown from inside). Absent where the
+   * driver cannot (cloud-hypervisor for now): a caller then boots instead.
+   */
+  growDisk?(diskId: string, bytes: number): Promise<void>;
+  /**
    * Graceful stop: asks the guest to power off (ACPI power button; a paused guest is resumed
    * first so it can react) and waits up to `graceMs` (default 10 s) for the VMM to exit,
    * then kills it. Resolves when the process is gone. Never rejects.

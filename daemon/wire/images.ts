@@ -19,6 +19,8 @@ export const ImageObject = z.looseObject({
   rootfs_bytes: z.number().nullable(),
   /** Hash of every build input: equal hashes mean equal images. */
   inputs_hash: z.string().nullable(),
+  /** Its warm template's state (see wire/templates.ts), `building: <step>` while one is built; null: none (or templates off). */
+  template: z.string().nullable().optional(),
 });
 export type ImageObject = z.infer<typeof ImageObject>;
 

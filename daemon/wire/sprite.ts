@@ -125,6 +125,8 @@ export const CreateSandboxBody = z.object({
   from: CheckpointSourceSchema.optional(),
   /** hob extension: secrets to grant (docs/architecture.md §11); a fork inherits none but these. */
   secrets: z.array(GrantSecretRequest).max(64).optional(),
+  /** hob extension: boot even when a warm template of the image could serve the create (`hob create --cold`). */
+  cold: z.boolean().optional(),
 }).refine((b) => b.image === undefined || b.from === undefined, { message: 'give image or from, not both', path: ['from'] });
 export type CreateSandboxBody = z.infer<typeof CreateSandboxBody>;
 

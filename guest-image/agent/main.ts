@@ -65,7 +65,7 @@ export const FEATURE_HELLO_NONCE = 'hello.nonce';
 export const FEATURE_EXEC_DEFAULT_USER = 'exec.default-user';
 
 /** Operations that act on the whole machine the agent runs on. */
-export const SYSTEM_OPS: ReadonlySet<Op> = new Set<Op>(['fs.freeze', 'fs.thaw', 'clock.set', 'shutdown']);
+export const SYSTEM_OPS: ReadonlySet<Op> = new Set<Op>(['fs.freeze', 'fs.thaw', 'clock.set', 'shutdown', 'random.reseed']);
 
 const DISCOVERY_RETRY_MS = 1000;
 const REOPEN_DELAY_MS = 1000;

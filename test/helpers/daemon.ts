@@ -49,6 +49,11 @@ export interface TestDaemonOptions {
   readonly images?: Readonly<Record<string, string>>;
   /** hobd's `vmm.allowForeignArch` (boot other-arch images under TCG). Default false. */
   readonly allowForeignArch?: boolean;
+  /**
+   * hobd's warm templates (`templates.enabled`). Default false: a template boots a VM after
+   * every import, which every e2e file would pay; the template tests opt in.
+   */
+  readonly templates?: boolean;
 }
 
 export interface CliResult {
@@ -113,6 +118,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `api: { socketPath: ${socketPath}, tcpPort: ${port} }`,
       `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'}, allowForeignArch: ${options.allowForeignArch ?? false} }`,
       `idle: { pauseAfterSeconds: ${options.idle?.pauseAfterSeconds ?? 0}, hibernateAfterSeconds: ${options.idle?.hibernateAfterSeconds ?? 0} }`,
+      `templates: { enabled: ${options.templates ?? false} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
       `network: { netnsPrefix: ${netnsPrefix}, upstreamDns: ['${options.internet ? DNS_SERVER : '127.0.0.1'}'] }`,
       '',

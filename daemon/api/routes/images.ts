@@ -22,6 +22,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { IMAGE_VARIANTS, type ImageInfo, type ImageService } from '../../core/images.js';
 import { ImageNameSchema } from '../../core/names.js';
+import type { TemplateService } from '../../core/templates.js';
 import type { ImageBuildComplete, ImageList, ImageObject } from '../../wire/images.js';
 import { consoleLog, errorJson, type ApiEnv, type ApiLog } from '../context.js';
 import { ndjsonOperation } from '../ndjson.js';
@@ -29,6 +30,8 @@ import { parseInput, readJsonBody } from '../validate.js';
 
 export interface ImageRouteDeps {
   readonly images: ImageService;
+  /** Warm templates, whose state each image shows. */
+  readonly templates?: TemplateService | undefined;
   /** Where unexpected errors are logged. Default: console. */
   readonly log?: ApiLog;
 }
@@ -72,7 +75,10 @@ export function imageRoutes(deps: ImageRouteDeps): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
 
   router.get('/', async (c) => {
-    const images = (await deps.images.list()).map(toImageObject).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const templates = new Map((await deps.templates?.list() ?? []).map((t) => [t.image, t.state === 'building' && t.detail ? `building: ${t.detail}` : t.state]));
+    const images = (await deps.images.list())
+      .map((info) => ({ ...toImageObject(info), ...(deps.templates ? { template: templates.get(info.name) ?? null } : {}) }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const list: ImageList = { images };
     return c.json(list);
   });

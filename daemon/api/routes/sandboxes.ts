@@ -57,6 +57,7 @@ export function sandboxCrudRoutes(deps: ApiDeps, log: ApiLog, slots: CreateSlots
       environment: body.environment,
       secrets: body.secrets,
       urlAuth: body.url_settings?.auth === undefined ? undefined : urlAuthFromSprites(body.url_settings.auth),
+      cold: body.cold,
     };
     const scope = c.get('scope');
     if (body.from !== undefined && !inScope(scope, body.from.sandbox)) throw outOfScope(body.from.sandbox);

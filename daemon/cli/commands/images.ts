@@ -12,9 +12,14 @@ import { ImageBuildComplete, ImageList, type ImageObject } from '../schemas.js';
 import { checkImageName } from '../units.js';
 
 export function imageTable(images: readonly ImageObject[], now: Date = new Date()): string {
+  // TEMPLATE only from a hobd that reports it (templates on: `-` for none).
+  const withTemplate = images.some((i) => i.template !== undefined);
   return formatTable(
-    ['NAME', 'VARIANT', 'ARCH', 'KERNEL', 'ROOTFS', 'BUILT'],
-    images.map((i) => [i.name, i.variant ?? '-', i.arch ?? '-', i.kernel ?? '-', i.rootfs_bytes === null ? '-' : formatBytes(i.rootfs_bytes), i.built_at === null ? '-' : formatSince(i.built_at, now)]),
+    ['NAME', 'VARIANT', 'ARCH', 'KERNEL', 'ROOTFS', 'BUILT', ...(withTemplate ? ['TEMPLATE'] : [])],
+    images.map((i) => [
+      i.name, i.variant ?? '-', i.arch ?? '-', i.kernel ?? '-', i.rootfs_bytes === null ? '-' : formatBytes(i.rootfs_bytes), i.built_at === null ? '-' : formatSince(i.built_at, now),
+      ...(withTemplate ? [i.template ?? '-'] : []),
+    ]),
   );
 }
 

@@ -23,6 +23,7 @@ export interface CreateOptions {
   readonly label?: readonly string[];
   readonly env?: readonly string[];
   readonly public?: boolean;
+  readonly cold?: boolean;
 }
 
 /** The API body of `hob create` (Sprites' create body plus hob's `image` and `from`). @throws UsageError for bad values. */
@@ -39,6 +40,7 @@ export function createBody(name: string, o: CreateOptions): Record<string, unkno
   if (o.label !== undefined && o.label.length > 0) body.labels = [...o.label];
   if (o.env !== undefined && o.env.length > 0) body.environment = parseEnvPairs(o.env, '--env');
   if (o.public) body.url_settings = { auth: 'public' };
+  if (o.cold) body.cold = true;
   return body;
 }
 
@@ -103,7 +105,8 @@ export function registerSandboxCommands(program: Command, ctx: CliContext): void
       .option('--disk <size>', 'disk size in whole GiB, e.g. 100G (sparse: costs only what is written)')
       .option('--label <label>', 'a label (repeatable)', collect)
       .option('--env <KEY=VALUE>', 'an environment variable of every command run in it (repeatable)', collect)
-      .option('--public', 'make its URL reachable without a token'),
+      .option('--public', 'make its URL reachable without a token')
+      .option('--cold', 'boot it even when a warm template of its image could start it at once'),
   ).action(async (name: string, o: CreateOptions, cmd: Command) => {
     const body = createBody(name, o);
     const client = clientFor(cmd, ctx);

@@ -73,6 +73,22 @@ export interface QemuArgvInput {
   readonly incoming: boolean;
   /** Use vhost-net for the tap (only with KVM and /dev/vhost-net). */
   readonly vhostNet?: boolean;
+  /**
+   * Add a VM generation ID device (x86_64 only; see vmgenidFor). A restore must match what
+   * the snapshot was taken with (its vmm.json `qemu.vmgenid`): the device is guest-visible state.
+   */
+  readonly vmgenid?: boolean;
+}
+
+/**
+ * Whether new VMs of `arch` get QEMU's `vmgenid` device (docs/architecture.md §13). With
+ * `guid=auto` every qemu process, a restoring one too, writes a new random generation ID into
+ * guest memory after loading a snapshot and notifies the guest over ACPI; a kernel with
+ * CONFIG_VMGENID then reseeds its generator. x86_64 only: on the aarch64 `virt` board hob
+ * boots with a device tree, where the ACPI device is not seen.
+ */
+export function vmgenidFor(arch: GuestArch): boolean {
+  return arch === 'x86_64';
 }
 
 export function qemuBinaryName(arch: GuestArch): string {
@@ -171,6 +187,8 @@ export function buildQemuArgv(input: QemuArgvInput): string[] {
   // Entropy, so early getrandom() in the guest (node) does not wait.
   a.push('-object', 'rng-random,id=rng0,filename=/dev/urandom');
   a.push('-device', 'virtio-rng-pci,rng=rng0');
+
+  if (input.vmgenid && arch === 'x86_64') a.push('-device', 'vmgenid,guid=auto');
 
   if (input.incoming) a.push('-S', '-incoming', 'defer');
   return a;

@@ -29,6 +29,7 @@ import {
   type QemuAccel,
   type QemuPaths,
   type QemuX86Machine,
+  vmgenidFor,
 } from './argv.js';
 import { migrationTimeoutMs, QemuVm } from './handle.js';
 import { loadMigrationFromFile } from './migration.js';
@@ -153,7 +154,7 @@ export class QemuDriver implements VmmDriver {
     await emptyDir(spec.runDir);
     // aarch64: the `virt` board (GICv3, virtio-pci through its PCIe host bridge, PL011 UART).
     const machine = run.arch === 'x86_64' ? this.x86Machine : 'virt';
-    return this.launch(spec, paths, run, machine, false, async (vm, qmp) => {
+    return this.launch(spec, paths, run, machine, false, vmgenidFor(run.arch), async (vm, qmp) => {
       const { status } = await qmp.execute('query-status', undefined);
       if (status !== 'running') throw new VmmError(`VM ${spec.id}: qemu reports ${status} after start, not running`);
       return vm;
@@ -179,7 +180,7 @@ export class QemuDriver implements VmmDriver {
     const paths = qemuPaths(spec.runDir);
     await this.ensureNoLiveVm(spec, paths);
     await removeEntries(spec.runDir, qemuTransientFiles());
-    return this.launch(spec, paths, run, meta.qemu.machine, true, async (vm, qmp, watch) => {
+    return this.launch(spec, paths, run, meta.qemu.machine, true, meta.qemu.vmgenid ?? false, async (vm, qmp, watch) => {
       await loadMigrationFromFile(qmp, {
         socketPath: paths.migrationSocket,
         file: memFile,
@@ -260,7 +261,9 @@ export class QemuDriver implements VmmDriver {
     const requested = (cmdline[mi + 1] ?? '').split(',')[0] ?? '';
     // Resolve aliases (q35 -> pc-q35-7.2) so a snapshot pins the concrete machine version.
     const machine = machines.find((m) => m.alias === requested)?.name ?? requested;
-    return new QemuVm({ spec, pid, watch, qmp, paths, arch: run.arch, accel: run.accel, machine, version, consoleReader });
+    // From the process itself, so that an adopted VM's next snapshot records it too.
+    const vmgenid = cmdline.some((a) => a.startsWith('vmgenid,'));
+    return new QemuVm({ spec, pid, watch, qmp, paths, arch: run.arch, accel: run.accel, machine, version, vmgenid, consoleReader });
   }
 
   /** Starts copying the VM's console socket into its bounded console log. */
@@ -281,6 +284,7 @@ export class QemuDriver implements VmmDriver {
     run: GuestRun,
     machine: string,
     incoming: boolean,
+    vmgenid: boolean,
     ready: (vm: QemuVm, qmp: QmpClient, watch: ExitWatch) => Promise<QemuVm>,
   ): Promise<QemuVm> {
     const argv = buildQemuArgv({
@@ -290,6 +294,7 @@ export class QemuDriver implements VmmDriver {
       spec,
       paths,
       incoming,
+      vmgenid,
       vhostNet: run.accel === 'kvm' && spec.net !== undefined && (await exists('/dev/vhost-net')),
     });
     argv[0] = run.binary;

@@ -40,6 +40,8 @@ export interface QemuVmInit {
   readonly machine: string;
   /** Version of the running qemu, as QemuDriver.version() formats it. */
   readonly version: string;
+  /** The process has a vmgenid device (recorded in its snapshots, which restore with the same). */
+  readonly vmgenid: boolean;
   /** Copies the console socket into the bounded console log; absent for a qemu of an older hob. */
   readonly consoleReader?: ConsoleReader | undefined;
 }
@@ -108,6 +110,13 @@ export class QemuVm extends VmProcess implements VmHandle {
     await this.init.qmp.execute('cont', undefined);
   }
 
+  async growDisk(diskId: string, bytes: number): Promise<void> {
+    this.usable();
+    if (!this.spec.disks.some((d) => d.id === diskId)) throw new VmmError(`VM ${this.spec.id} has no disk ${diskId}`);
+    // Grows the raw file (sparse) and tells the guest's virtio-blk driver the new capacity.
+    await this.init.qmp.execute('block_resize', { device: `drive-${diskId}`, size: bytes });
+  }
+
   async snapshot(dir: string): Promise<void> {
     this.usable();
     const { status } = await this.init.qmp.execute('query-status', undefined);
@@ -132,7 +141,7 @@ export class QemuVm extends VmProcess implements VmHandle {
       arch: this.init.arch,
       ...metaShape(this.spec),
       createdAt: new Date().toISOString(),
-      qemu: { machine: this.init.machine, accel: this.init.accel, memoryFile: QEMU_MEMORY_FILE, memoryFileBytes: bytes },
+      qemu: { machine: this.init.machine, accel: this.init.accel, memoryFile: QEMU_MEMORY_FILE, memoryFileBytes: bytes, vmgenid: this.init.vmgenid },
     });
   }
 

@@ -69,6 +69,7 @@ export const qmpCommands = {
   stop: emptyReturn,
   cont: emptyReturn,
   system_powerdown: emptyReturn,
+  block_resize: emptyReturn,
   quit: emptyReturn,
   migrate: emptyReturn,
   'migrate-incoming': emptyReturn,
@@ -96,6 +97,7 @@ export interface QmpArgs {
   stop: undefined;
   cont: undefined;
   system_powerdown: undefined;
+  block_resize: { device: string; size: number };
   quit: undefined;
   migrate: { uri: string };
   'migrate-incoming': { uri: string };

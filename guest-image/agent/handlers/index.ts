@@ -6,6 +6,7 @@ import { fsChmod, fsList, fsMkdir, fsRemove, fsRename, fsStat } from './fs-ops.j
 import { handleFsRead } from './fs-read.js';
 import { handleFsWrite } from './fs-write.js';
 import { handlePortsWatch } from './ports.js';
+import { reseedRandom } from './random.js';
 import { ping, setClock, shutdown, sync } from './system.js';
 import { handleTunnel } from './tunnel.js';
 import { secretsConfigure } from './secrets.js';
@@ -54,6 +55,7 @@ export const handlers: { readonly [O in Op]: Handler<O> } = {
   'service.logs': handleServiceLogs,
   'secrets.configure': unary(secretsConfigure),
   'guest-api.serve': handleGuestApiServe,
+  'random.reseed': unary(reseedRandom),
 };
 
 /** Every op this build knows. */

@@ -1,0 +1,322 @@
+/**
+ * Warm templates (docs/architecture.md §12): for each image, a VM of the default shape booted
+ * once, its agent up, kept as disk + memory (storage/template-volumes.ts), so that a create
+ * resumes a copy of it instead of booting (core/template-create.ts). This module builds them
+ * in the background (one at a time), says whether one may serve a create, lists and removes
+ * them. A template records a key: the image's content, the VMM and its version, the network
+ * device and the shape. Anything that changes it makes the template stale: never used,
+ * rebuilt. Builds are crash safe: they happen in a staging volume that only a complete build
+ * renames into place; a VMM, namespace or staging volume left by a crash is removed at the
+ * next start (reconcile kills orphan VMMs and networks, `start` the staging volumes).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { z } from 'zod';
+import type { HobConfig } from '../config.js';
+import { appendEvent, type HobDb } from '../db/index.js';
+import { NotFoundError } from '../errors.js';
+import type { ImageVolumes, TemplateVolumes } from '../storage/index.js';
+import type { VmmDriver, VmmKind, VmSpec } from '../vmm/types.js';
+import { SYNC_DEADLINE_MS, withDeadline } from './deadline.js';
+import { machineIdFor } from './identity.js';
+import { requireImageRunsHere } from './images.js';
+import { LiveVm } from './live-vm.js';
+import type { SandboxNetworking } from './network.js';
+import { vmRunDir } from './vm-spec.js';
+
+/** Format of template.json and of the key; bump it when what a template holds changes. */
+const TEMPLATE_FORMAT = 1;
+const GiB = 1024 ** 3;
+
+export const TemplateMetaSchema = z.object({
+  format: z.literal(TEMPLATE_FORMAT),
+  image: z.string(),
+  key: z.string(),
+  vmm: z.enum(['qemu', 'cloud-hypervisor']),
+  vmmVersion: z.string(),
+  cpus: z.number().int().positive(),
+  memoryMiB: z.number().int().positive(),
+  diskBytes: z.number().int().positive(),
+  builtAt: z.string(),
+  /** How long the template VM took from VMM start to its agent's answer. */
+  bootMs: z.number().nonnegative(),
+});
+export type TemplateMeta = z.infer<typeof TemplateMetaSchema>;
+
+/** The VM shape a template is built for, and a create asks for. */
+export interface TemplateShape {
+  readonly cpus: number;
+  readonly memoryMiB: number;
+  readonly diskBytes: number;
+}
+
+export type TemplateState = 'ready' | 'stale' | 'building' | 'failed' | 'broken';
+
+export interface TemplateInfo {
+  readonly image: string;
+  /** ready: serves creates of its shape; stale: its key no longer matches (rebuilt when enabled); building; failed: the last build failed; broken: unreadable. */
+  readonly state: TemplateState;
+  readonly cpus: number | null;
+  readonly memoryMiB: number | null;
+  readonly diskBytes: number | null;
+  readonly builtAt: string | null;
+  /** While building: the current step. After a failure: the error. */
+  readonly detail: string | null;
+}
+
+/** Whether a create may resume the template; if not, why (said in the create's progress). */
+export type TemplatePick =
+  | { readonly use: true; readonly image: string; readonly meta: TemplateMeta }
+  | { readonly use: false; readonly reason: string };
+
+export interface TemplateDeps {
+  readonly db: HobDb;
+  readonly templates: TemplateVolumes;
+  readonly images: ImageVolumes;
+  readonly driver: VmmDriver;
+  readonly config: HobConfig;
+  readonly network?: SandboxNetworking | undefined;
+  readonly log: (message: string) => void;
+}
+
+/** What the API uses of templates (`/v1/templates`, the images list). */
+export type TemplateService = Pick<Templates, 'list' | 'remove' | 'ensure'>;
+
+export class Templates {
+  /** Images whose build runs or waits, with its current step. */
+  private readonly building = new Map<string, string>();
+  /** The last failed build per image. */
+  private readonly failed = new Map<string, string>();
+  /** Builds run one after the other (each boots a VM). */
+  private queue: Promise<void> = Promise.resolve();
+  /** Bumped by remove(): a build that started before does not commit. */
+  private readonly generation = new Map<string, number>();
+  private vmmVersion: Promise<string> | undefined;
+
+  constructor(private readonly deps: TemplateDeps) {}
+
+  get enabled(): boolean {
+    return this.deps.config.templates.enabled;
+  }
+
+  /** The shape templates are built in: hobd's sandboxDefaults. */
+  defaultShape(): TemplateShape {
+    const d = this.deps.config.sandboxDefaults;
+    return { cpus: d.cpus, memoryMiB: d.memoryMiB, diskBytes: d.diskGiB * GiB };
+  }
+
+  /** At start-up (after reconcile): removes interrupted builds, then builds what is missing or stale. */
+  async start(): Promise<void> {
+    const removed = await this.deps.templates.cleanStaging();
+    if (removed.length > 0) this.deps.log(`hob: templates: removed interrupted builds ${removed.join(', ')}`);
+    if (!this.enabled) return;
+    for (const image of await this.deps.images.list(() => true)) this.ensure(image.name);
+  }
+
+  /**
+   * Queues a build of `image`'s template unless a valid one of the default shape exists or a
+   * build is under way. Returns at once; progress shows in `list()` and events. No-op when off.
+   */
+  ensure(image: string): void {
+    if (!this.enabled || this.building.has(image)) return;
+    this.building.set(image, 'waiting for another build');
+    const generation = this.generation.get(image) ?? 0;
+    this.queue = this.queue.then(async () => {
+      try {
+        if ((this.generation.get(image) ?? 0) !== generation) return;
+        if (await this.isCurrent(image)) return;
+        await this.build(image, generation);
+        this.failed.delete(image);
+      } catch (err) {
+        const message = (err as Error).message;
+        this.failed.set(image, message);
+        this.deps.log(`hob: building the template of ${image} failed: ${message}`);
+        appendEvent(this.deps.db, { type: 'template', data: { image, phase: 'failed', error: message.slice(0, 2000) } });
+      } finally {
+        this.building.delete(image);
+      }
+    });
+  }
+
+  /** Resolves once every queued build has ended (tests, shutdown). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const q = this.queue;
+      await q;
+      if (q === this.queue) return;
+    }
+  }
+
+  /** Whether a create of `shape` from `image` may resume its template. Never throws. */
+  async pick(image: string, shape: TemplateShape): Promise<TemplatePick> {
+    if (!this.enabled) return { use: false, reason: 'warm templates are off' };
+    try {
+      const vol = await this.deps.templates.get(image);
+      if (!vol) return { use: false, reason: this.building.has(image) ? `the template of ${image} is still being built` : `image ${image} has no template` };
+      const parsed = TemplateMetaSchema.safeParse(vol.meta);
+      if (!parsed.success) return { use: false, reason: `the template of ${image} is unreadable` };
+      const meta = parsed.data;
+      if (meta.cpus !== shape.cpus || meta.memoryMiB !== shape.memoryMiB) {
+        return { use: false, reason: `the template of ${image} has ${meta.cpus} vCPU and ${meta.memoryMiB} MiB, not ${shape.cpus} and ${shape.memoryMiB}` };
+      }
+      if (shape.diskBytes < meta.diskBytes) return { use: false, reason: `the template of ${image} has a larger disk than asked for` };
+      if (meta.key !== (await this.key(image, meta))) {
+        this.ensure(image);
+        return { use: false, reason: `the template of ${image} is stale (the image, the VMM or hob's settings changed)` };
+      }
+      return { use: true, image, meta };
+    } catch (err) {
+      return { use: false, reason: `the template of ${image} could not be checked: ${(err as Error).message}` };
+    }
+  }
+
+  /**
+   * A template that failed to serve a create is removed (and rebuilt when enabled), so that
+   * the next create does not try it again.
+   */
+  async discard(image: string, reason: string): Promise<void> {
+    appendEvent(this.deps.db, { type: 'template', data: { image, phase: 'discarded', reason: reason.slice(0, 2000) } });
+    await this.deps.templates.remove(image).catch((err: Error) => this.deps.log(`hob: removing the template of ${image}: ${err.message}`));
+    this.ensure(image);
+  }
+
+  async list(): Promise<TemplateInfo[]> {
+    const out = new Map<string, TemplateInfo>();
+    for (const vol of await this.deps.templates.list()) {
+      const parsed = TemplateMetaSchema.safeParse(vol.meta);
+      if (!parsed.success) {
+        out.set(vol.image, { image: vol.image, state: 'broken', cpus: null, memoryMiB: null, diskBytes: null, builtAt: null, detail: null });
+        continue;
+      }
+      const m = parsed.data;
+      const current = m.key === (await this.key(vol.image, m).catch(() => ''));
+      out.set(vol.image, { image: vol.image, state: current ? 'ready' : 'stale', cpus: m.cpus, memoryMiB: m.memoryMiB, diskBytes: m.diskBytes, builtAt: m.builtAt, detail: null });
+    }
+    for (const [image, error] of this.failed) {
+      if (!out.has(image)) out.set(image, { image, state: 'failed', cpus: null, memoryMiB: null, diskBytes: null, builtAt: null, detail: error });
+    }
+    for (const [image, step] of this.building) {
+      const prev = out.get(image);
+      out.set(image, { image, state: 'building', cpus: prev?.cpus ?? null, memoryMiB: prev?.memoryMiB ?? null, diskBytes: prev?.diskBytes ?? null, builtAt: prev?.builtAt ?? null, detail: step });
+    }
+    return [...out.values()].sort((a, b) => a.image.localeCompare(b.image));
+  }
+
+  /** Makes sandbox `sandboxId`'s volume a copy of `image`'s template (template-create.ts). */
+  copyInto(image: string, sandboxId: string): Promise<void> {
+    return this.deps.templates.sandboxFrom(image, sandboxId);
+  }
+
+  /** Removes `image`'s template (a build under way does not commit). @throws NotFoundError if there is none. */
+  async remove(image: string): Promise<void> {
+    this.generation.set(image, (this.generation.get(image) ?? 0) + 1);
+    const removed = await this.deps.templates.remove(image);
+    this.failed.delete(image);
+    if (!removed) throw new NotFoundError(`image ${image} has no template`);
+    appendEvent(this.deps.db, { type: 'template', data: { image, phase: 'removed' } });
+  }
+
+  /** The image was removed: so is its template, quietly if it had none. */
+  async imageRemoved(image: string): Promise<void> {
+    await this.remove(image).catch((err: unknown) => {
+      if (!(err instanceof NotFoundError)) this.deps.log(`hob: removing the template of ${image}: ${(err as Error).message}`);
+    });
+  }
+
+  private async isCurrent(image: string): Promise<boolean> {
+    const vol = await this.deps.templates.get(image);
+    const parsed = TemplateMetaSchema.safeParse(vol?.meta);
+    if (!parsed.success) return false;
+    const want = this.defaultShape();
+    const m = parsed.data;
+    return m.cpus === want.cpus && m.memoryMiB === want.memoryMiB && m.diskBytes === want.diskBytes && m.key === (await this.key(image, m));
+  }
+
+  /**
+   * The key of a template of `image` in `shape` with this hobd: what must not change for a
+   * copy of it to be a correct sandbox. The agent's version and the kernel are in the image.
+   */
+  private async key(image: string, shape: TemplateShape): Promise<string> {
+    const fingerprint = await this.deps.images.fingerprint(image);
+    if (fingerprint === null) throw new NotFoundError(`no image named "${image}"`);
+    const parts = {
+      format: TEMPLATE_FORMAT,
+      image: fingerprint,
+      vmm: this.deps.driver.kind,
+      vmmVersion: await this.version(),
+      network: this.deps.network !== undefined,
+      cpus: shape.cpus,
+      memoryMiB: shape.memoryMiB,
+      diskBytes: shape.diskBytes,
+    };
+    return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+  }
+
+  /** The VMM's version, asked once per hobd (a VMM upgraded under a running hobd is caught by the restore's own checks). */
+  private version(): Promise<string> {
+    this.vmmVersion ??= this.deps.driver.version().catch((err: unknown) => {
+      this.vmmVersion = undefined;
+      throw err;
+    });
+    return this.vmmVersion;
+  }
+
+  /** Boots a template VM of the default shape and keeps its disk and memory. */
+  private async build(image: string, generation: number): Promise<void> {
+    const { db, templates, driver, config, network } = this.deps;
+    const shape = this.defaultShape();
+    const step = (text: string): void => {
+      this.building.set(image, text);
+    };
+    await requireImageRunsHere(this.deps.images, config, driver.kind, image);
+    step('creating the disk');
+    appendEvent(db, { type: 'template', data: { image, phase: 'building', cpus: shape.cpus, memoryMiB: shape.memoryMiB } });
+    const key = await this.key(image, shape);
+    const build = await templates.beginBuild(image, shape.diskBytes);
+    // An id of its own: the VMM's run dir and namespace are the orphans reconcile removes after a crash.
+    const id = `tpl${randomBytes(4).toString('hex')}`;
+    const runDir = vmRunDir(config, id);
+    let vm: LiveVm | undefined;
+    try {
+      const net = network ? await network.setupIsolated(id) : undefined;
+      const cmdline = `root=/dev/vda rw hob.hostname=hob-template hob.machine_id=${machineIdFor(id)}`;
+      const spec: VmSpec = {
+        id,
+        runDir,
+        kernelPath: build.bootFiles.kernel,
+        initramfsPath: build.bootFiles.initramfs,
+        cmdline: net ? `${cmdline} ${net.cmdlineArgs}` : cmdline,
+        disks: [{ id: 'root', path: build.bootFiles.disk }],
+        cpus: shape.cpus,
+        memoryMiB: shape.memoryMiB,
+        ...(net ? { net: net.netSpec } : {}),
+      };
+      step(`booting (${shape.cpus} vCPU, ${shape.memoryMiB} MiB, ${driver.kind})`);
+      const started = Date.now();
+      vm = await LiveVm.boot(driver, spec);
+      const bootMs = Date.now() - started;
+      step('saving its memory');
+      await withDeadline((async () => (await vm.agent()).sync())(), SYNC_DEADLINE_MS, 'the template guest agent (sync)');
+      await vm.handle.pause();
+      await build.memory.create();
+      await vm.handle.snapshot(build.memory.dir);
+      await vm.kill();
+      vm = undefined;
+      if ((this.generation.get(image) ?? 0) !== generation) throw new Error('the template was removed while it was built');
+      const meta: TemplateMeta = {
+        format: TEMPLATE_FORMAT, image, key, vmm: driver.kind as VmmKind, vmmVersion: await this.version(),
+        ...shape, builtAt: new Date().toISOString(), bootMs,
+      };
+      await build.commit(meta);
+      appendEvent(db, { type: 'template', data: { image, phase: 'ready', bootMs } });
+      this.deps.log(`hob: template of ${image} ready (${shape.cpus} vCPU, ${shape.memoryMiB} MiB; booted in ${bootMs} ms)`);
+    } catch (err) {
+      await vm?.kill().catch(() => undefined);
+      await build.discard().catch((e: Error) => this.deps.log(`hob: removing a template build of ${image}: ${e.message}`));
+      throw err;
+    } finally {
+      await network?.teardown(id).catch((e: Error) => this.deps.log(`hob: removing the network of template VM ${id}: ${e.message}`));
+      await rm(runDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Warm templates on the wire (daemon/api/routes/templates.ts serves them, the CLI reads
+ * them; docs/architecture.md §12). Key order is the order `--json` prints them in.
+ */
+import { z } from 'zod';
+
+export const TemplateStateSchema = z.enum(['ready', 'stale', 'building', 'failed', 'broken']);
+
+/** One image's template. Shape fields are null while the first build runs or after a failure. */
+export const TemplateObject = z.looseObject({
+  image: z.string(),
+  /** ready: serves creates of its shape; stale: built for another image, VMM or setting (rebuilt); building; failed; broken: unreadable. */
+  state: TemplateStateSchema,
+  cpus: z.number().nullable(),
+  memory_mib: z.number().nullable(),
+  disk_bytes: z.number().nullable(),
+  /** ISO 8601. */
+  built_at: z.string().nullable(),
+  /** The build's current step, or the last build's error. */
+  detail: z.string().nullable(),
+});
+export type TemplateObject = z.infer<typeof TemplateObject>;
+
+/** `GET /v1/templates`, sorted by image. */
+export const TemplateList = z.looseObject({ templates: z.array(TemplateObject) });
+export type TemplateList = z.infer<typeof TemplateList>;
