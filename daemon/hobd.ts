@@ -18,6 +18,7 @@ import { prepareDaemonDirs } from './daemon-dirs.js';
 import { serviceHttpPort } from './core/guest.js';
 import { PoolImageService } from './core/images.js';
 import { SandboxManager } from './core/manager.js';
+import { EventLog } from './core/events.js';
 import { reconcile } from './core/reconcile.js';
 import { SessionRegistry } from './core/sessions.js';
 import { closeDatabase, openDatabase } from './db/index.js';
@@ -92,7 +93,9 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
 
   const tokens = new TokenStore(db);
   const dashboard = new DashboardSessions(tokens);
+  const events = new EventLog(db);
   const api = createApi({
+    events,
     sandboxes: manager,
     sessions,
     tokens,
@@ -118,6 +121,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  events.close();
   await servers.close();
   sessions.shutdown('hobd is stopping');
   manager.stopSchedules();

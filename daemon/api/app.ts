@@ -1,7 +1,7 @@
 /**
  * The hobd HTTP API: a hono app plus the websocket upgrade handlers.
  *
- * Layout: `/healthz`; `/v1/tokens`; the sandbox router (CRUD, exec, fs,
+ * Layout: `/healthz`; `/v1/tokens`; `/v1/events`; the sandbox router (CRUD, exec, fs,
  * checkpoints with fork and diff)
  * mounted twice, at `/v1/sprites` (Sprites SDK compatibility) and
  * `/v1/sandboxes` (hob's name). Every response carries `Sprite-Version`.
@@ -16,6 +16,7 @@ import { consoleLog, errorJson, type ApiDeps, type ApiEnv } from './context.js';
 import { UnauthorizedError } from './errors.js';
 import { admit, type ListenerKind } from './guard.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
+import { eventRoutes, sandboxEventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { fsRoutes } from './routes/fs.js';
 import { sandboxCrudRoutes } from './routes/sandboxes.js';
@@ -102,6 +103,7 @@ export function createApi(deps: ApiDeps): Api {
   app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version }));
   app.route('/v1/tokens', tokenRoutes(deps));
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, log }));
+  if (deps.events) app.route('/v1/events', eventRoutes(deps.events));
 
   const sandboxes = new Hono<ApiEnv>();
   sandboxes.route('/', sandboxCrudRoutes(deps, log));
@@ -111,6 +113,7 @@ export function createApi(deps: ApiDeps): Api {
   sandboxes.route('/', checkpointRoutes(deps, log));
   sandboxes.route('/', serviceRoutes(deps, log));
   sandboxes.route('/', policyRoutes(deps));
+  if (deps.events) sandboxes.route('/', sandboxEventRoutes(deps.events));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
   if (deps.dashboard) {

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import type { TokenStore } from '../auth/tokens.js';
+import type { EventService } from '../core/events.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import type { SandboxService } from '../core/types.js';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   readonly sessions: SessionRegistry;
   /** Guest images under /v1/images (list, build, remove); omitted in tests that need none. */
   readonly images?: ImageService;
+  /** The event log under /v1/events and /v1/sandboxes/{name}/events; omitted in tests that need none. */
+  readonly events?: EventService;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */

@@ -10,6 +10,7 @@
  */
 import type { ProgressEvent, ProgressSink } from '../core/types.js';
 import { errorResponse } from './errors.js';
+import { textStream } from './text-stream.js';
 
 export const NDJSON = 'application/x-ndjson';
 
@@ -29,11 +30,6 @@ export interface NdjsonOptions<T> {
   readonly onUnexpected: (err: unknown) => void;
 }
 
-const encoder = new TextEncoder();
-
-/** Bytes queued for a client before `room()` waits for it to read (backpressure). */
-const DEFAULT_HIGH_WATER_BYTES = 64 * 1024;
-
 /** What writes the lines of an NDJSON response. */
 export interface NdjsonWriter {
   /** Queues one line; dropped once the client has gone away. */
@@ -49,57 +45,10 @@ export interface NdjsonWriter {
  * (and errors when it rejects). The one writer of NDJSON in the API.
  */
 export function ndjsonStream(run: (out: NdjsonWriter) => Promise<void>, options: { signal?: AbortSignal; highWaterMark?: number } = {}): Response {
-  const aborted = new AbortController();
-  const onAbort = (): void => aborted.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  /** Writers waiting for room, woken by pull() or the abort. */
-  let waiting: Array<() => void> = [];
-  const wake = (): void => {
-    const woken = waiting;
-    waiting = [];
-    for (const resolve of woken) resolve();
-  };
-  aborted.signal.addEventListener('abort', wake, { once: true });
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        const out: NdjsonWriter = {
-          aborted: aborted.signal,
-          line(value) {
-            if (aborted.signal.aborted) return;
-            try {
-              controller.enqueue(encoder.encode(`${JSON.stringify(value)}\n`));
-            } catch {
-              aborted.abort();
-            }
-          },
-          async room() {
-            while ((controller.desiredSize ?? 0) <= 0 && !aborted.signal.aborted) await new Promise<void>((resolve) => waiting.push(resolve));
-          },
-        };
-        run(out)
-          .then(
-            () => {
-              try {
-                controller.close();
-              } catch {
-                // cancelled by the client
-              }
-            },
-            (err: unknown) => controller.error(err),
-          )
-          .finally(() => options.signal?.removeEventListener('abort', onAbort));
-      },
-      pull() {
-        wake();
-      },
-      cancel() {
-        aborted.abort();
-      },
-    },
-    new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_BYTES }),
+  return textStream(
+    (text) => run({ aborted: text.aborted, line: (value) => text.write(`${JSON.stringify(value)}\n`), room: () => text.room() }),
+    { ...options, headers: { 'content-type': NDJSON } },
   );
-  return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
 }
 
 export function ndjsonOperation<T>(options: NdjsonOptions<T>): Promise<Response> {

@@ -208,6 +208,33 @@ export class HobClient {
   }
 
   /**
+   * A request answered with server-sent events (`?follow=1` feeds). Yields the
+   * `data` of each message parsed as JSON; ends when hobd ends the stream.
+   */
+  async *sse(path: string, options: RequestOptions = {}): AsyncGenerator<unknown> {
+    const res = await this.send('GET', path, { ...options, headers: { accept: 'text/event-stream', ...options.headers } });
+    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    let data: string[] = [];
+    for await (const line of lines) {
+      if (line === '') {
+        if (data.length > 0) {
+          const text = data.join('\n');
+          data = [];
+          try {
+            yield JSON.parse(text) as unknown;
+          } catch {
+            throw new CliError(`hobd sent an event that is not JSON: ${text.slice(0, 200)}`);
+          }
+        }
+      } else if (line.startsWith('data:')) {
+        data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+      }
+      // Other fields (id:, event:) and comments (heartbeats) carry nothing the CLI needs.
+    }
+    if (!res.complete) throw new CliError('the connection to hobd broke');
+  }
+
+  /**
    * Opens a websocket (exec, attach). Resolves once open, with the socket
    * paused: hobd sends its first frames right after the handshake, often in
    * the same packet, so they would be emitted before the caller could listen.

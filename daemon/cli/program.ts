@@ -15,6 +15,7 @@ import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerDiffCommand } from './commands/diff.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerEventsCommand } from './commands/events.js';
 import { registerExecCommands } from './commands/exec.js';
 import { registerForkCommand } from './commands/fork.js';
 import { registerImageCommands } from './commands/images.js';
@@ -76,6 +77,7 @@ export function createProgram(ctx: CliContext): Command {
   registerUrlCommand(program, ctx);
   registerPolicyCommand(program, ctx);
   registerTokenCommands(program, ctx);
+  registerEventsCommand(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
   registerDaemonCommand(program, ctx);

@@ -4,6 +4,7 @@
  * The shapes hobd sends are in daemon/wire/; this is how the CLI reads them.
  */
 import { z } from 'zod';
+import * as events from '../wire/events.js';
 import * as exec from '../wire/exec.js';
 import * as fs from '../wire/fs.js';
 import * as images from '../wire/images.js';
@@ -64,3 +65,8 @@ export const SessionInfoFrame = exec.SessionInfoFrame.extend({ session_id: z.uni
 });
 export const ExitFrame = exec.ExitFrame;
 export type ExitFrame = exec.ExitFrame;
+
+/** The event log (`GET /v1/events`, wire/events.ts). */
+export const EventObject = events.EventObject;
+export type EventObject = events.EventObject;
+export const EventList = events.EventList;

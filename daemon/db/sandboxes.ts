@@ -101,9 +101,10 @@ export function updateSandbox(db: DbLike, id: string, patch: SandboxPatch): Sand
 /** Deletes the row (its checkpoint rows go with it; events stay). Returns false if it did not exist. */
 export function deleteSandbox(db: DbLike, id: string): boolean {
   return db.transaction((tx) => {
-    const deleted = tx.delete(sandboxes).where(eq(sandboxes.id, id)).returning({ id: sandboxes.id }).all().length > 0;
-    if (deleted) appendEvent(tx, { sandboxId: id, type: 'deleted' });
-    return deleted;
+    const deleted = tx.delete(sandboxes).where(eq(sandboxes.id, id)).returning({ name: sandboxes.name }).get();
+    // The name goes into the event: the history of a destroyed sandbox keeps it (db/events.ts listNamedEvents).
+    if (deleted) appendEvent(tx, { sandboxId: id, type: 'deleted', data: { name: deleted.name } });
+    return deleted !== undefined;
   }, { behavior: 'immediate' });
 }
 
