@@ -13,6 +13,8 @@
  * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
  * - `arm64` (only when named: long): arm64 image build and TCG boot vs amd64 (bench/arm64.ts).
  * - `pinning` (only when named): a VM's threads pinned to one CPU vs free (bench/pinning.ts).
+ * - the dashboard in Chromium: time to a usable list of 20 sandboxes, bytes of a first and a later
+ *   load, terminal keystroke echo vs `hob console` (bench/dashboard.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
  *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
@@ -29,6 +31,7 @@ import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchArm64 } from './arm64.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchCrash } from './crash.js';
+import { benchDashboard } from './dashboard.js';
 import { benchDiff } from './diff.js';
 import { benchFloods } from './floods.js';
 import { benchIdle } from './idle.js';
@@ -39,7 +42,7 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'pinning'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'pinning', 'dashboard'] as const;
 /** Suites run only when named. */
 const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'pinning']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
@@ -77,6 +80,7 @@ async function main(): Promise<void> {
     if (runs('idle')) await benchIdle(d, record);
     if (runs('network')) await benchNetwork(d, record);
     if (runs('load')) await benchLoad(d, record);
+    if (runs('dashboard')) await benchDashboard(d, record);
   } finally {
     await d.stop();
   }

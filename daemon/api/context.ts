@@ -48,7 +48,7 @@ export interface ApiDeps {
   readonly secrets?: SandboxSecrets;
   /** Where unexpected errors are logged. Default: console. */
   readonly log?: ApiLog;
-  /** The dashboard's logins; without it the TCP listener serves no dashboard (docs/architecture.md §12). */
+  /** The dashboard's logins; without it the TCP listener serves no dashboard (docs/architecture.md §13). */
   readonly dashboard?: DashboardSessions;
 }
 

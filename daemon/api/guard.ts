@@ -5,7 +5,7 @@
  * permissions are the authentication).
  *
  * A cookie is ambient (the browser adds it), so a request that uses it must
- * show it comes from the dashboard itself (docs/architecture.md §12): a
+ * show it comes from the dashboard itself (docs/architecture.md §13): a
  * state-changing request or a websocket needs an Origin equal to the
  * dashboard's own and the session's CSRF token; any request the browser
  * marks as coming from another site (`Sec-Fetch-Site`) is refused, except a

@@ -2,7 +2,7 @@
  * The dashboard's static assets: the client modules (`client/*.ts`, bundled
  * with esbuild, xterm.js and uPlot included) and one stylesheet, served by
  * hobd under content-hashed names with `Cache-Control: immutable`
- * (docs/architecture.md §12).
+ * (docs/architecture.md §13).
  *
  * `npm run build` writes the bundles to `dist/dashboard-assets/` (run
  * `node dist/daemon/dashboard/build-assets.js`); an installed hob serves

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /**
- * The dashboard's routes on the TCP listener (docs/architecture.md §12):
+ * The dashboard's routes on the TCP listener (docs/architecture.md §13):
  * `/login?code=` (trades a one-time code for the session cookie), `POST
  * /logout`, `/assets/<name>-<hash>.<ext>` (immutable), the pages (`/`,
  * `/sandboxes/<name>`) and their fragments (`/fragments/...`, the parts

@@ -1,5 +1,5 @@
 /**
- * Dashboard logins (docs/architecture.md §12): one-time login codes, traded
+ * Dashboard logins (docs/architecture.md §13): one-time login codes, traded
  * once for a browser session, and the sessions themselves.
  *
  * A code is minted by an authenticated API call (`POST /v1/dashboard/login`,

@@ -276,6 +276,38 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     await shot('policy-error');
   });
 
+  it('images and tokens: a token is shown once at creation and can be revoked', async () => {
+    await page.goto(`http://127.0.0.1:${daemon.port}/images`);
+    await page.locator('#image-rows tr[data-name="minimal"]').waitFor();
+    await shot('images');
+    await page.goto(`http://127.0.0.1:${daemon.port}/tokens`);
+    await page.fill('#token-create input[name="name"]', 'from-the-browser');
+    await page.click('#token-create button[type="submit"]');
+    await page.locator('#token-value', { hasText: 'hob_' }).waitFor();
+    const token = (await page.textContent('#token-value'))!;
+    const row = page.locator('#token-rows tr', { hasText: 'from-the-browser' });
+    await row.waitFor();
+    await shot('tokens');
+    const withToken = await daemon.tcpRequest({ path: '/v1/sandboxes', headers: { authorization: `Bearer ${token}` } });
+    expect(withToken.status).toBe(200);
+    await row.locator('button[data-revoke-token]').click();
+    await row.waitFor({ state: 'detached' });
+    const revoked = await daemon.tcpRequest({ path: '/v1/sandboxes', headers: { authorization: `Bearer ${token}` } });
+    expect(revoked.status).toBe(401);
+  });
+
+  it('keyboard and narrow windows: the first Tab reaches the skip link, with a visible focus; the list fits 480 px', async () => {
+    await page.goto(`http://127.0.0.1:${daemon.port}/`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.className')).toBe('skip');
+    expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).toBe('solid');
+    await shot('focus');
+    await page.setViewportSize({ width: 480, height: 800 });
+    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+    await shot('list-narrow');
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
   it('logs out: the cookie no longer works', async () => {
     const cookie = (await context.cookies())[0]!;
     await page.goto(`http://127.0.0.1:${daemon.port}/`);

@@ -1,5 +1,5 @@
 /**
- * Dashboard logins and the admission of cookie requests (docs/architecture.md §12):
+ * Dashboard logins and the admission of cookie requests (docs/architecture.md §13):
  * codes work once and expire, sessions expire, end at logout and with the
  * token that minted them; a cookie request that changes state needs the
  * dashboard's Origin and the CSRF token; requests from other sites are

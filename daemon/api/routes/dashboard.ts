@@ -1,7 +1,7 @@
 /**
  * `POST /v1/dashboard/login` → `{url, expires_at}` (wire/dashboard.ts): a
  * one-time link that logs a browser in to the dashboard (`hob dashboard`;
- * docs/architecture.md §12). Any authenticated API client may ask, except a
+ * docs/architecture.md §13). Any authenticated API client may ask, except a
  * browser through its dashboard cookie: a session does not mint sessions.
  */
 import { Hono } from 'hono';
