@@ -21,6 +21,7 @@ import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommand } from './commands/proxy.js';
 import { registerRestoreCommand } from './commands/restore.js';
 import { registerSandboxCommands } from './commands/sandboxes.js';
+import { registerSecretCommands } from './commands/secrets.js';
 import { registerServiceCommands } from './commands/services.js';
 import { registerSessionCommands } from './commands/sessions.js';
 import { registerSleepCommands } from './commands/sleep.js';
@@ -75,6 +76,7 @@ export function createProgram(ctx: CliContext): Command {
   registerUrlCommand(program, ctx);
   registerPolicyCommand(program, ctx);
   registerTokenCommands(program, ctx);
+  registerSecretCommands(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
   registerDaemonCommand(program, ctx);
