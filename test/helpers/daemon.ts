@@ -49,6 +49,8 @@ export interface TestDaemonOptions {
   readonly images?: Readonly<Record<string, string>>;
   /** hobd's `vmm.allowForeignArch` (boot other-arch images under TCG). Default false. */
   readonly allowForeignArch?: boolean;
+  /** More top-level lines of hobd's config.yaml, e.g. `secrets: { upstreamCaFile: /tmp/ca.pem }`. */
+  readonly configLines?: readonly string[];
 }
 
 export interface CliResult {
@@ -115,6 +117,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `idle: { pauseAfterSeconds: ${options.idle?.pauseAfterSeconds ?? 0}, hibernateAfterSeconds: ${options.idle?.hibernateAfterSeconds ?? 0} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
       `network: { netnsPrefix: ${netnsPrefix}, upstreamDns: ['${options.internet ? DNS_SERVER : '127.0.0.1'}'] }`,
+      ...(options.configLines ?? []),
       '',
     ].join('\n'),
   );
