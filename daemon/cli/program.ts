@@ -24,6 +24,7 @@ import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommand } from './commands/proxy.js';
 import { registerRestoreCommand } from './commands/restore.js';
 import { registerSandboxCommands } from './commands/sandboxes.js';
+import { registerSecretCommands } from './commands/secrets.js';
 import { registerServiceCommands } from './commands/services.js';
 import { registerSessionCommands } from './commands/sessions.js';
 import { registerSleepCommands } from './commands/sleep.js';
@@ -79,6 +80,7 @@ export function createProgram(ctx: CliContext): Command {
   registerPolicyCommand(program, ctx);
   registerTokenCommands(program, ctx);
   registerEventsCommand(program, ctx);
+  registerSecretCommands(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
   registerTemplateCommands(program, ctx);

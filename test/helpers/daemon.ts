@@ -54,6 +54,8 @@ export interface TestDaemonOptions {
    * every import, which every e2e file would pay; the template tests opt in.
    */
   readonly templates?: boolean;
+  /** More top-level lines of hobd's config.yaml, e.g. `secrets: { upstreamCaFile: /tmp/ca.pem }`. */
+  readonly configLines?: readonly string[];
 }
 
 export interface CliResult {
@@ -121,6 +123,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `templates: { enabled: ${options.templates ?? false} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
       `network: { netnsPrefix: ${netnsPrefix}, upstreamDns: ['${options.internet ? DNS_SERVER : '127.0.0.1'}'] }`,
+      ...(options.configLines ?? []),
       '',
     ].join('\n'),
   );

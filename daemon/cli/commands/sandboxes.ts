@@ -22,6 +22,8 @@ export interface CreateOptions {
   readonly disk?: string;
   readonly label?: readonly string[];
   readonly env?: readonly string[];
+  /** `NAME[=VAR]`: secrets to grant (docs/architecture.md §11). */
+  readonly secret?: readonly string[];
   readonly public?: boolean;
   readonly cold?: boolean;
 }
@@ -39,6 +41,13 @@ export function createBody(name: string, o: CreateOptions): Record<string, unkno
   if (Object.keys(config).length > 0) body.config = config;
   if (o.label !== undefined && o.label.length > 0) body.labels = [...o.label];
   if (o.env !== undefined && o.env.length > 0) body.environment = parseEnvPairs(o.env, '--env');
+  if (o.secret !== undefined && o.secret.length > 0) {
+    body.secrets = o.secret.map((s) => {
+      const m = /^([A-Za-z][A-Za-z0-9_-]{0,63})(?:=([A-Za-z_][A-Za-z0-9_]{0,127}))?$/.exec(s);
+      if (!m) throw new UsageError(`--secret ${s}: expected NAME or NAME=VAR (a secret name, a variable name)`);
+      return m[2] !== undefined ? { secret: m[1], env: m[2] } : { secret: m[1] };
+    });
+  }
   if (o.public) body.url_settings = { auth: 'public' };
   if (o.cold) body.cold = true;
   return body;
@@ -105,6 +114,7 @@ export function registerSandboxCommands(program: Command, ctx: CliContext): void
       .option('--disk <size>', 'disk size in whole GiB, e.g. 100G (sparse: costs only what is written)')
       .option('--label <label>', 'a label (repeatable)', collect)
       .option('--env <KEY=VALUE>', 'an environment variable of every command run in it (repeatable)', collect)
+      .option('--secret <NAME[=VAR]>', 'grant a secret (see hob secrets): $VAR holds a placeholder (repeatable; a fork inherits none but these)', collect)
       .option('--public', 'make its URL reachable without a token')
       .option('--cold', 'boot it even when a warm template of its image could start it at once'),
   ).action(async (name: string, o: CreateOptions, cmd: Command) => {

@@ -1,0 +1,104 @@
+/**
+ * A fake HTTPS upstream for the secrets e2e test and bench, run inside the fake internet's
+ * namespace (net/internet.ts) with its own CA (not the sandbox's): port 443 of the given
+ * addresses, a leaf per TLS server name. It records every request (server name, method,
+ * URL, headers, body) and answers:
+ * - `GET /sse`: a server-sent event stream: `data: first`, then nothing until some
+ *   request for `/release` arrives, then `data: last` and the end. A client that gets
+ *   `first` before asking for `/release` proves the stream is not buffered on its way.
+ * - `GET /bytes/N`: N bytes (bench).
+ * - anything else: `{"ok":true}`.
+ *
+ * argv[2]: JSON {addresses: string[], ca: {certPem, keyPem}}. RPC: `take` → the requests since the last take.
+ */
+import type { ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { SandboxCa } from '../../../daemon/net/secret-proxy/index.js';
+import { serve } from './rpc.js';
+
+interface Received {
+  sni: string | undefined;
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as { addresses: string[]; ca: { certPem: string; keyPem: string } };
+const ca = await SandboxCa.load(config.ca);
+const contexts = new Map<string, Promise<SecureContext>>();
+const contextFor = (name: string): Promise<SecureContext> => {
+  let c = contexts.get(name);
+  if (!c) {
+    c = ca.mintLeaf(name).then((l) => createSecureContext({ cert: l.certPem, key: l.keyPem }));
+    contexts.set(name, c);
+  }
+  return c;
+};
+const fallback = await ca.mintLeaf('upstream.invalid');
+let received: Received[] = [];
+const waiting = new Set<ServerResponse>();
+const chunk = Buffer.alloc(64 * 1024, 0x61);
+
+const server = createServer({
+  cert: fallback.certPem,
+  key: fallback.keyPem,
+  SNICallback: (name, cb) => { contextFor(name).then((c) => cb(null, c), (e: Error) => cb(e)); },
+}, (req, res) => {
+  const parts: Buffer[] = [];
+  req.on('error', () => res.destroy());
+  req.on('data', (c: Buffer) => parts.push(c));
+  req.on('end', () => {
+    const url = req.url ?? '';
+    const sni = (req.socket as import('node:tls').TLSSocket).servername || undefined;
+    if (!url.startsWith('/bytes/')) received.push({ sni, method: req.method ?? '', url, headers: req.headers, body: Buffer.concat(parts).toString('utf8') });
+    if (url === '/sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write('data: first\n\n');
+      waiting.add(res);
+      res.on('close', () => waiting.delete(res));
+      return;
+    }
+    if (url === '/release') {
+      for (const w of waiting) w.end('data: last\n\n');
+      waiting.clear();
+    }
+    const bytes = /^\/bytes\/(\d+)$/.exec(url);
+    if (bytes) {
+      let left = Number(bytes[1]);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
+      const pump = (): void => {
+        while (left > 0) {
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      return pump();
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ok: true }));
+  });
+});
+// One server object cannot listen twice: one per address, sharing the handler.
+const servers = [server, ...config.addresses.slice(1).map(() => createServer({
+  cert: fallback.certPem,
+  key: fallback.keyPem,
+  SNICallback: (name, cb) => { contextFor(name).then((c) => cb(null, c), (e: Error) => cb(e)); },
+}, (req, res) => server.emit('request', req, res)))];
+await Promise.all(config.addresses.map((address, i) => new Promise<void>((resolve, reject) => {
+  const s = servers[i]!;
+  s.on('tlsClientError', () => undefined);
+  s.once('error', reject);
+  s.listen(443, address, () => resolve());
+})));
+
+serve({
+  take: () => {
+    const out = received;
+    received = [];
+    return out;
+  },
+});
