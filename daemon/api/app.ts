@@ -23,6 +23,7 @@ import { sandboxCrudRoutes } from './routes/sandboxes.js';
 import { serviceRoutes } from './routes/services.js';
 import { policyRoutes } from './routes/policy.js';
 import { imageRoutes } from './routes/images.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
@@ -90,6 +91,7 @@ export function createApi(deps: ApiDeps): Api {
 
   app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version }));
   app.route('/v1/tokens', tokenRoutes(deps));
+  app.route('/mcp', mcpRoutes(deps, (request, env) => app.fetch(request, env)));
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, log }));
 
   const slots = new CreateSlots();

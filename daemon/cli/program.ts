@@ -17,6 +17,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecCommands } from './commands/exec.js';
 import { registerForkCommand } from './commands/fork.js';
 import { registerImageCommands } from './commands/images.js';
+import { registerMcpCommand } from './commands/mcp.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommand } from './commands/proxy.js';
 import { registerRestoreCommand } from './commands/restore.js';
@@ -79,6 +80,7 @@ export function createProgram(ctx: CliContext): Command {
   registerImageCommands(program, ctx);
   registerDaemonCommand(program, ctx);
   registerDoctorCommand(program, ctx);
+  registerMcpCommand(program, ctx);
   return program;
 }
 

@@ -160,3 +160,18 @@ export const HttpExecBody = z.object({
   timeout: z.union([z.number().positive().max(MAX_DURATION_MS / 1000).transform((s) => Math.round(s * 1000)), DurationSchema]).optional(),
 });
 export type HttpExecBody = z.infer<typeof HttpExecBody>;
+
+/** Answer of the JSON form of `POST .../exec` (daemon/api/routes/exec.ts). */
+export const HttpExecResult = z.looseObject({
+  /** stdout and stderr interleaved as they arrived. */
+  output: z.string(),
+  stdout: z.string(),
+  stderr: z.string(),
+  exit_code: z.number(),
+  /** The signal that ended the process ("SIGKILL"), or null. */
+  signal: z.string().nullable(),
+  timed_out: z.boolean(),
+  /** A stream went over the API's cap (8 MiB) and was cut. */
+  truncated: z.boolean(),
+});
+export type HttpExecResult = z.infer<typeof HttpExecResult>;
