@@ -12,6 +12,7 @@
  * - load: a few hundred concurrent exec, fs and URL clients over 3 sandboxes for 2 minutes (bench/load.ts).
  * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
  * - `arm64` (only when named: long): arm64 image build and TCG boot vs amd64 (bench/arm64.ts).
+ * - `mcp`: MCP exec round trip (hob mcp over stdio) vs the API's (bench/mcp.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
  *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
@@ -32,12 +33,13 @@ import { benchDiff } from './diff.js';
 import { benchFloods } from './floods.js';
 import { benchIdle } from './idle.js';
 import { benchLoad } from './load.js';
+import { benchMcp } from './mcp.js';
 import { benchNetwork } from './network.js';
 import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'mcp'] as const;
 /** Suites run only when named. */
 const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
     if (runs('idle')) await benchIdle(d, record);
     if (runs('network')) await benchNetwork(d, record);
     if (runs('load')) await benchLoad(d, record);
+    if (runs('mcp')) await benchMcp(d, record);
   } finally {
     await d.stop();
   }
