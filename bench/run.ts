@@ -16,6 +16,7 @@
  * - the dashboard in Chromium: time to a usable list of 20 sandboxes, bytes of a first and a later
  *   load, terminal keystroke echo vs `hob console` (bench/dashboard.ts).
  * - `secrets` (only when named): through the secret proxy vs direct, from a guest (bench/secrets.ts).
+ * - `mcp`: MCP exec round trip (hob mcp over stdio) vs the API's (bench/mcp.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
  *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
@@ -37,6 +38,7 @@ import { benchDiff } from './diff.js';
 import { benchFloods } from './floods.js';
 import { benchIdle } from './idle.js';
 import { benchLoad } from './load.js';
+import { benchMcp } from './mcp.js';
 import { benchNetwork } from './network.js';
 import { benchPinning } from './pinning.js';
 import { benchSecrets } from './secrets.js';
@@ -44,7 +46,7 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'pinning', 'dashboard', 'secrets'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'pinning', 'dashboard', 'secrets', 'mcp'] as const;
 /** Suites run only when named. */
 const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'pinning', 'secrets']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
     if (runs('network')) await benchNetwork(d, record);
     if (runs('load')) await benchLoad(d, record);
     if (runs('dashboard')) await benchDashboard(d, record);
+    if (runs('mcp')) await benchMcp(d, record);
   } finally {
     await d.stop();
   }

@@ -27,6 +27,7 @@ import { policyRoutes } from './routes/policy.js';
 import { sandboxSecretRoutes, secretRoutes } from './routes/secrets.js';
 import { imageRoutes } from './routes/images.js';
 import { templateRoutes } from './routes/templates.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
@@ -111,6 +112,7 @@ export function createApi(deps: ApiDeps): Api {
   app.route('/v1/tokens', tokenRoutes(deps));
   if (deps.events) app.route('/v1/events', eventRoutes(deps.events));
   if (deps.secrets) app.route('/v1/secrets', secretRoutes(deps.secrets));
+  app.route('/mcp', mcpRoutes(deps, (request, env) => app.fetch(request, env)));
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, templates: deps.templates, log }));
   if (deps.templates) app.route('/v1/templates', templateRoutes({ templates: deps.templates, images: deps.images }));
 

@@ -16,7 +16,7 @@ import { NotFoundError } from '../errors.js';
 import type { ApiEnv } from './context.js';
 import { ForbiddenError } from './errors.js';
 
-const SANDBOX_ROUTE = /^\/v1\/(?:sprites|sandboxes)(?:\/([^/]*))?(?:\/.*)?$/;
+const SANDBOX_ROUTE = /^\/v1\/(?:sprites|sandboxes)(?:\/([^/]*)(\/.*)?)?$/;
 
 /** The answer for a sandbox a scope does not reach: the manager's own words for an unknown name. */
 export function outOfScope(name: string): NotFoundError {
@@ -27,7 +27,8 @@ export function outOfScope(name: string): NotFoundError {
 export function sandboxOfPath(path: string): string | undefined | null {
   const m = SANDBOX_ROUTE.exec(path);
   if (!m) return null;
-  if (m[1] === undefined || m[1] === '') return undefined;
+  if (m[1] === undefined || (m[1] === '' && m[2] === undefined)) return undefined;
+  if (m[1] === '') return null; // `//name`: not a route hob serves, refused rather than guessed at
   try {
     return decodeURIComponent(m[1]);
   } catch {

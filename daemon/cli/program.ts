@@ -20,6 +20,7 @@ import { registerExecCommands } from './commands/exec.js';
 import { registerForkCommand } from './commands/fork.js';
 import { registerImageCommands } from './commands/images.js';
 import { registerTemplateCommands } from './commands/templates.js';
+import { registerMcpCommand } from './commands/mcp.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerProxyCommand } from './commands/proxy.js';
 import { registerRestoreCommand } from './commands/restore.js';
@@ -87,6 +88,7 @@ export function createProgram(ctx: CliContext): Command {
   registerDaemonCommand(program, ctx);
   registerDashboardCommand(program, ctx);
   registerDoctorCommand(program, ctx);
+  registerMcpCommand(program, ctx);
   return program;
 }
 

@@ -161,16 +161,17 @@ export const HttpExecBody = z.object({
 });
 export type HttpExecBody = z.infer<typeof HttpExecBody>;
 
-/** Answer of the plain HTTP exec (`POST .../exec` with a JSON body): the whole output once the process ended. */
+/** Answer of the JSON form of `POST .../exec` (daemon/api/routes/exec.ts). */
 export const HttpExecResult = z.looseObject({
-  /** stdout and stderr interleaved as they came. */
+  /** stdout and stderr interleaved as they arrived. */
   output: z.string(),
   stdout: z.string(),
   stderr: z.string(),
   exit_code: z.number(),
+  /** The signal that ended the process ("SIGKILL"), or null. */
   signal: z.string().nullable(),
   timed_out: z.boolean(),
-  /** Some output was cut at the size limit. */
+  /** A stream went over the API's cap (8 MiB) and was cut. */
   truncated: z.boolean(),
 });
 export type HttpExecResult = z.infer<typeof HttpExecResult>;
