@@ -7,8 +7,9 @@
  *   - `error` then CLOSE, when the operation failed or is unknown;
  *   - `result` then CLOSE, for a unary operation (stat, list, mkdir, sync, ...);
  *   - `ready`, for a streaming operation (exec, fs.read, fs.write, tunnel,
- *     ports.watch, keep-awake.watch), followed by DATA/EOF frames and
- *     operation-specific messages (`exit`, `port`, `keep_awake`), and finally CLOSE.
+ *     ports.watch, keep-awake.watch, guest-api.serve), followed by DATA/EOF
+ *     frames and operation-specific messages (`exit`, `port`, `keep_awake`,
+ *     `api_request`/`api_response`), and finally CLOSE.
  * Either side may send CLOSE at any time to abandon the channel; the agent then
  * releases what the channel holds (kills nothing: an exec keeps running only if
  * it was started detached, which protocol v1 does not offer).

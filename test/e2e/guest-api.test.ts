@@ -48,6 +48,12 @@ describe('the API inside the guest', () => {
   it('tells each sandbox its own name, and hob-env is the same command', async () => {
     expect(JSON.parse(await ok(A, 'sprite-env info'))).toMatchObject({ name: A });
     expect(JSON.parse(await ok(B, 'hob-env info'))).toMatchObject({ name: B });
+    // Any user of the sandbox may use it (the socket is 0666).
+    const asNobody = await d.request({ method: 'POST', path: `/v1/sandboxes/${B}/exec?user=nobody`, body: { command: ['sh', '-c', 'id -un && ls -l /.sprite/api.sock && hob-env info'] } });
+    const out = asNobody.json<{ stdout: string; stderr: string; exit_code: number }>();
+    expect(out.exit_code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^nobody\nsrw-rw-rw- /);
+    expect(out.stdout).toContain(`"name": "${B}"`);
     expect(await ok(A, 'sprite-env --help')).toContain('checkpoints create');
     expect(JSON.parse(await ok(A, 'sprite-env services list'))).toEqual([]);
   });
