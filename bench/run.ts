@@ -12,6 +12,7 @@
  * - load: a few hundred concurrent exec, fs and URL clients over 3 sandboxes for 2 minutes (bench/load.ts).
  * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
  * - `arm64` (only when named: long): arm64 image build and TCG boot vs amd64 (bench/arm64.ts).
+ * - `templates` (only when named: its own daemon): warm create, cold create, live fork (bench/templates.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
  *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
@@ -33,13 +34,14 @@ import { benchFloods } from './floods.js';
 import { benchIdle } from './idle.js';
 import { benchLoad } from './load.js';
 import { benchNetwork } from './network.js';
+import { benchTemplates } from './templates.js';
 import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'templates'] as const;
 /** Suites run only when named. */
-const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64']);
+const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'templates']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => (chosen.length === 0 && !ON_REQUEST.has(suite)) || chosen.includes(suite);
 
@@ -61,6 +63,7 @@ async function hobdRssMiB(d: TestDaemon): Promise<number> {
 async function main(): Promise<void> {
   if (runs('crash')) await benchCrash(record);
   if (runs('arm64')) await benchArm64(record);
+  if (runs('templates')) await benchTemplates(record);
   if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
   if (runs('diff')) await benchDiff(record);
   if (runs('floods')) await benchFloods(record);
