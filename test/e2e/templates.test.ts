@@ -50,8 +50,10 @@ describe('warm templates', () => {
   const create = async (body: Record<string, unknown>): Promise<string[]> => {
     const r = await d.request({ method: 'POST', path: '/v1/sandboxes', body, headers: { accept: 'application/x-ndjson' } });
     expect(r.status, r.text()).toBe(200);
-    const lines = r.text().trim().split('\n').map((l) => JSON.parse(l) as ProgressLine);
-    expect(lines.at(-1), r.text()).toMatchObject({ type: 'complete' });
+    const lines = r.text().trim().split('\n').map((l) => JSON.parse(l) as ProgressLine & { name?: string; status?: string });
+    // Progress lines, `complete`, then the sandbox object.
+    expect(lines.at(-2), r.text()).toMatchObject({ type: 'complete' });
+    expect(lines.at(-1), r.text()).toMatchObject({ name: body['name'], status: 'running' });
     return lines.map((l) => l.data ?? '');
   };
   const events = (type: string): { sandbox_id: string | null; data: Record<string, unknown> }[] => {
