@@ -13,6 +13,7 @@ import { requireCreateSpace } from './free-space.js';
 import { imageExists, requireImageRunsHere } from './images.js';
 import type { NewSandboxSettings } from './input-schemas.js';
 import type { VmLauncher } from './launcher.js';
+import type { LiveVm } from './live-vm.js';
 import { emit } from './progress.js';
 import { toSandbox } from './row-config.js';
 import type { SandboxContext } from './sandbox-context.js';
@@ -57,9 +58,10 @@ export class SandboxProvisioning {
     });
     return this.ctx.locks.run(row.id, 'create', async () => {
       try {
-        if (templates && !req.cold && (await this.fromTemplate(templates, row, progress))) {
+        const warm = templates && !req.cold ? await this.fromTemplate(templates, row, progress) : undefined;
+        if (warm) {
           const running = setSandboxState(db, row.id, 'running', { error: null });
-          appendEvent(db, { sandboxId: row.id, type: 'create', data: { image: imageName, from: 'template' } });
+          appendEvent(db, { sandboxId: row.id, type: 'create', data: { image: imageName, from: 'template', reseed: warm.reseedMethod ?? null } });
           emit(progress, 'complete', `Sandbox ${row.name} is running`);
           return toSandbox(running);
         }
@@ -72,6 +74,7 @@ export class SandboxProvisioning {
         await this.launcher.boot(row);
         crashPoint('create.booted');
         const running = setSandboxState(db, row.id, 'running', { error: null });
+        appendEvent(db, { sandboxId: row.id, type: 'create', data: { image: imageName, from: 'image' } });
         emit(progress, 'complete', `Sandbox ${row.name} is running`);
         return toSandbox(running);
       } catch (err) {
@@ -83,25 +86,24 @@ export class SandboxProvisioning {
   }
 
   /**
-   * Tries the warm template of the row's image (docs/architecture.md §12). Returns false, with
+   * Tries the warm template of the row's image (docs/architecture.md §12). Returns undefined, with
    * the reason in the progress (and an event when a template failed), when the create must boot.
    */
-  private async fromTemplate(templates: Templates, row: SandboxRow, progress: ProgressSink): Promise<boolean> {
+  private async fromTemplate(templates: Templates, row: SandboxRow, progress: ProgressSink): Promise<LiveVm | undefined> {
     const pick = await templates.pick(row.image, { cpus: row.cpus, memoryMiB: row.memoryMiB, diskBytes: row.diskBytes });
     if (!pick.use) {
       if (templates.enabled) emit(progress, 'info', `No warm start: ${pick.reason}`);
-      return false;
+      return undefined;
     }
     try {
-      await resumeFromTemplate(this.ctx, this.launcher, templates, row, pick.meta, progress);
-      return true;
+      return await resumeFromTemplate(this.ctx, this.launcher, templates, row, pick.meta, progress);
     } catch (err) {
       const message = (err as Error).message;
       this.ctx.log(`hob: creating ${row.name} from the template of ${row.image} failed (${message}); booting it instead`);
       appendEvent(this.ctx.deps.db, { sandboxId: row.id, type: 'template-fallback', data: { image: row.image, error: message.slice(0, 2000) } });
       emit(progress, 'info', `The warm template could not be used (${message.split('\n')[0]?.slice(0, 300)}): booting instead...`);
       await templates.discard(row.image, message);
-      return false;
+      return undefined;
     }
   }
 

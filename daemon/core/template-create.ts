@@ -20,7 +20,7 @@ import type { TemplateMeta, Templates } from './templates.js';
 import type { ProgressSink } from './types.js';
 import { vmRunDir } from './vm-spec.js';
 
-/** Resumes `row` (state `creating`, no volume yet) from `meta`'s template. @throws after undoing what it did. */
+/** Resumes `row` (state `creating`, no volume yet) from `meta`'s template; returns its VM. @throws after undoing what it did. */
 export async function resumeFromTemplate(
   ctx: SandboxContext,
   launcher: VmLauncher,
@@ -28,7 +28,7 @@ export async function resumeFromTemplate(
   row: SandboxRow,
   meta: TemplateMeta,
   progress: ProgressSink,
-): Promise<void> {
+): Promise<LiveVm> {
   const { volumes, driver, config } = ctx.deps;
   let vm: LiveVm | undefined;
   try {
@@ -49,6 +49,7 @@ export async function resumeFromTemplate(
       await growGuestFilesystem(vm, row.diskBytes);
     }
     crashPoint('create.booted');
+    return vm;
   } catch (err) {
     if (vm) {
       await vm.kill().catch(() => undefined);

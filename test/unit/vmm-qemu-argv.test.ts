@@ -151,3 +151,11 @@ describe('qemu helpers', () => {
     expect(mapQemuRunState('guest-panicked')).toBe('stopped');
   });
 });
+
+describe('buildQemuArgv vmgenid (docs/architecture.md §13)', () => {
+  it('adds the generation ID device on x86_64 only when asked, so restores match their snapshot', () => {
+    expect(values(buildQemuArgv(input({ vmgenid: true })), '-device')).toContain('vmgenid,guid=auto');
+    expect(values(buildQemuArgv(input()), '-device').some((d) => d.startsWith('vmgenid'))).toBe(false);
+    expect(values(buildQemuArgv(input({ arch: 'aarch64', machine: 'virt', vmgenid: true })), '-device').some((d) => d.startsWith('vmgenid'))).toBe(false);
+  });
+});

@@ -1,0 +1,177 @@
+/**
+ * Warm templates and fresh randomness after a memory restore (issue 18, docs/architecture.md
+ * §12, §13), on real VMs: one hobd with templates on builds the template of `minimal` at
+ * start; sandboxes made from it pass a short lifecycle, differ from each other in random state
+ * and identity; a template of another shape is never used, `cold` boots, and a truncated
+ * template file makes the create boot with an event, never a broken sandbox. The cases run
+ * in order and share the daemon.
+ */
+import { execa } from 'execa';
+import Database from 'better-sqlite3';
+import { truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { sandboxShell } from '../helpers/sandbox-exec.js';
+
+interface ProgressLine {
+  type: string;
+  data?: string;
+}
+interface TemplateJson {
+  image: string;
+  state: string;
+  cpus: number | null;
+  memory_mib: number | null;
+  detail: string | null;
+}
+
+const GiB = 1024 ** 3;
+
+describe('warm templates', () => {
+  let d: TestDaemon;
+
+  const { ok } = sandboxShell(() => d);
+  const templates = async (): Promise<TemplateJson[]> => {
+    const r = await d.request({ path: '/v1/templates' });
+    expect(r.status, r.text()).toBe(200);
+    return r.json<{ templates: TemplateJson[] }>().templates;
+  };
+  const waitReady = async (): Promise<void> => {
+    for (let i = 0; i < 600; i++) {
+      const t = (await templates()).find((x) => x.image === 'minimal');
+      if (t?.state === 'ready') return;
+      if (t?.state === 'failed') throw new Error(`the template build failed: ${t.detail}\n${d.logs().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    throw new Error(`no template after 10 minutes\n${d.logs().slice(-3000)}`);
+  };
+  /** Creates through the NDJSON API; returns the progress texts. */
+  const create = async (body: Record<string, unknown>): Promise<string[]> => {
+    const r = await d.request({ method: 'POST', path: '/v1/sandboxes', body, headers: { accept: 'application/x-ndjson' } });
+    expect(r.status, r.text()).toBe(200);
+    const lines = r.text().trim().split('\n').map((l) => JSON.parse(l) as ProgressLine & { name?: string; status?: string });
+    // Progress lines, `complete`, then the sandbox object.
+    expect(lines.at(-2), r.text()).toMatchObject({ type: 'complete' });
+    expect(lines.at(-1), r.text()).toMatchObject({ name: body['name'], status: 'running' });
+    return lines.map((l) => l.data ?? '');
+  };
+  const events = (type: string): { sandbox_id: string | null; data: Record<string, unknown> }[] => {
+    const db = new Database(join(d.stateDir, 'hob.db'), { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare('SELECT sandbox_id, data FROM events WHERE type = ? ORDER BY id').all(type) as { sandbox_id: string | null; data: string }[])
+        .map((e) => ({ sandbox_id: e.sandbox_id, data: JSON.parse(e.data) as Record<string, unknown> }));
+    } finally {
+      db.close();
+    }
+  };
+  const sandboxId = async (name: string): Promise<string> => (await d.request({ path: `/v1/sandboxes/${name}` })).json<{ id: string }>().id;
+  const remove = async (name: string): Promise<void> => {
+    const r = await d.request({ method: 'DELETE', path: `/v1/sandboxes/${name}?force=true` });
+    expect([200, 204], r.text()).toContain(r.status);
+  };
+
+  beforeAll(async () => {
+    d = await startTestDaemon({ templates: true });
+    await waitReady();
+  });
+  afterAll(async () => {
+    await d?.stop();
+  });
+
+  it('lists the template and shows it in hob images ls', async () => {
+    const ls = await d.cli(['templates', 'ls', '--json']);
+    expect(ls.exitCode, ls.stderr).toBe(0);
+    expect(JSON.parse(ls.stdout)).toMatchObject([{ image: 'minimal', state: 'ready', cpus: 1, memory_mib: 512, disk_bytes: 4 * GiB }]);
+    const images = await d.cli(['images', 'ls', '--json']);
+    expect(JSON.parse(images.stdout)).toMatchObject([{ name: 'minimal', template: 'ready' }]);
+    expect(events('template').map((e) => e.data['phase'])).toEqual(['building', 'ready']);
+  });
+
+  it('creates from the template: own identity, grown disk, fresh randomness; then a short lifecycle', async () => {
+    const progress = await create({ name: 'a', config: { storage_gb: 6 } });
+    expect(progress.join('\n')).toContain('Resuming the template VM');
+    expect(progress.join('\n')).not.toContain('Booting VM');
+    const aId = await sandboxId('a');
+    const created = events('create').find((e) => e.sandbox_id === aId);
+    expect(created?.data).toMatchObject({ image: 'minimal', from: 'template', reseed: 'ioctl' });
+    expect((await ok('a', 'hostname')).trim()).toBe('a');
+    // The guest's filesystem follows the 6 GiB disk (the template's has 4).
+    const kib = Number((await ok('a', "df -k / | awk 'NR==2 {print $2}'")).trim());
+    expect(kib).toBeGreaterThan(5 * 1024 * 1024);
+
+    await ok('a', 'echo kept > /root/kept.txt && sync');
+    const cp = await d.request({ method: 'POST', path: '/v1/sandboxes/a/checkpoint', body: { memory: true } });
+    expect(cp.status, cp.text()).toBe(200);
+    await ok('a', 'rm /root/kept.txt && sync');
+    const restored = await d.request({ method: 'POST', path: '/v1/sandboxes/a/checkpoints/v1/restore' });
+    expect(restored.status, restored.text()).toBe(200);
+    expect(restored.text()).toContain('Restored to v1');
+    expect((await ok('a', 'cat /root/kept.txt')).trim()).toBe('kept');
+
+    const stop = await d.cli(['stop', 'a', '--json']);
+    expect(stop.exitCode, stop.stderr).toBe(0);
+    const start = await d.cli(['start', 'a', '--json']);
+    expect(start.exitCode, start.stderr).toBe(0);
+    expect((await ok('a', 'cat /root/kept.txt; hostname')).trim()).toBe('kept\na');
+  });
+
+  it('gives two sandboxes from one template different random state and identities', async () => {
+    await create({ name: 'b' });
+    await create({ name: 'c' });
+    const probe = 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo; cat /proc/sys/kernel/random/boot_id /etc/machine-id; hostname';
+    const [b, c] = await Promise.all([ok('b', probe), ok('c', probe)]);
+    const [bRandom, bBoot, bMachine, bHost] = b.trim().split('\n');
+    const [cRandom, cBoot, cMachine, cHost] = c.trim().split('\n');
+    expect(bRandom).toMatch(/^[0-9a-f]{64}$/);
+    expect(bRandom).not.toBe(cRandom);
+    expect(bBoot).toMatch(/^[0-9a-f-]{36}$/);
+    expect(bBoot).not.toBe(cBoot);
+    expect(bMachine).not.toBe(cMachine);
+    expect([bHost, cHost]).toEqual(['b', 'c']);
+    // The same probe in the kernel's view: a reseed from the host's entropy was forced in both.
+    for (const name of ['b', 'c']) {
+      const id = await sandboxId(name);
+      expect(events('create').find((e) => e.sandbox_id === id)?.data).toMatchObject({ from: 'template', reseed: 'ioctl' });
+    }
+    await Promise.all([remove('b'), remove('c')]);
+  });
+
+  it('boots with --cold, and for a shape the template does not have', async () => {
+    const cold = await d.cli(['create', 'cold', '--cold', '--json']);
+    expect(cold.exitCode, cold.stderr).toBe(0);
+    const coldId = JSON.parse(cold.stdout).id as string;
+    expect(events('create').find((e) => e.sandbox_id === coldId)?.data).toMatchObject({ from: 'image' });
+    await remove('cold');
+
+    const progress = (await create({ name: 'big', config: { ram_mb: 640 } })).join('\n');
+    expect(progress).toContain('No warm start: the template of minimal has 1 vCPU and 512 MiB, not 1 and 640');
+    expect(progress).toContain('Booting VM (1 vCPU, 640 MiB');
+    expect((await ok('big', "awk '/MemTotal/ {print $2}' /proc/meminfo")).trim()).not.toBe('');
+    await remove('big');
+  });
+
+  it('boots instead when the template file is truncated, with an event, and the sandbox works', async () => {
+    const tpl = join(d.stateDir, 'pool', 'templates', 'minimal');
+    await execa('btrfs', ['property', 'set', '-ts', tpl, 'ro', 'false']);
+    await truncate(join(tpl, 'memory', 'memory.qemu'), 1024 * 1024);
+    await execa('btrfs', ['property', 'set', '-ts', tpl, 'ro', 'true']);
+
+    const progress = (await create({ name: 'e' })).join('\n');
+    expect(progress).toContain('The warm template could not be used');
+    expect(progress).toContain('Booting VM');
+    const id = await sandboxId('e');
+    expect(events('template-fallback').find((e) => e.sandbox_id === id)?.data['error']).toMatch(/memory\.qemu has 1048576 bytes/);
+    expect(events('template').map((e) => e.data['phase'])).toContain('discarded');
+    expect((await ok('e', 'hostname')).trim()).toBe('e');
+  });
+
+  it('removes the template with its image', async () => {
+    await Promise.all([remove('a'), remove('e')]);
+    const rm = await d.cli(['images', 'rm', 'minimal', '--json']);
+    expect(rm.exitCode, rm.stderr).toBe(0);
+    expect((await templates()).filter((t) => t.state === 'ready')).toEqual([]);
+    const left = await execa('ls', [join(d.stateDir, 'pool', 'templates')]);
+    expect(left.stdout.split('\n').filter((n) => n === 'minimal')).toEqual([]);
+  });
+});
