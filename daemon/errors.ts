@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'guest_error'
   | 'timeout'
   | 'image_unreadable'
+  | 'not_supported'
   | 'internal';
 
 export class HobError extends Error {
@@ -70,3 +71,11 @@ export class TimeoutError extends HobError {
  * `vmm.allowForeignArch`. A 400: the request names an image this hobd will not boot.
  */
 export class ForeignArchError extends BadRequestError {}
+/**
+ * A request for something hob deliberately does not do (a Sprites feature with no
+ * local meaning, or one the sandbox's agent is too old for): 501, with a message
+ * that says what to do instead. Nothing changes.
+ */
+export class NotSupportedError extends HobError {
+  constructor(message: string) { super('not_supported', message); }
+}

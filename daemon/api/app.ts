@@ -21,6 +21,10 @@ import { checkpointRoutes } from './routes/checkpoints.js';
 import { eventRoutes, sandboxEventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { fsRoutes } from './routes/fs.js';
+import { fsToolRoutes } from './routes/fs-tools.js';
+import { lifecycleRoutes } from './routes/lifecycle.js';
+import { policiesRoutes } from './routes/policies.js';
+import { spriteWatchRoutes } from './routes/sprite-watch.js';
 import { sandboxCrudRoutes } from './routes/sandboxes.js';
 import { serviceRoutes } from './routes/services.js';
 import { policyRoutes } from './routes/policy.js';
@@ -118,7 +122,11 @@ export function createApi(deps: ApiDeps): Api {
 
   const slots = new CreateSlots();
   const sandboxes = new Hono<ApiEnv>();
+  sandboxes.route('/', spriteWatchRoutes(deps)); // GET / with Accept: application/x-ndjson, before the list
   sandboxes.route('/', sandboxCrudRoutes(deps, log, slots));
+  sandboxes.route('/', lifecycleRoutes(deps));
+  sandboxes.route('/', policiesRoutes(deps));
+  sandboxes.route('/', fsToolRoutes(deps, log));
   sandboxes.route('/', execRoutes(deps, log));
   sandboxes.route('/', fsRoutes(deps, log));
   if (deps.sandboxHost) sandboxes.route('/', urlRoutes(deps, deps.sandboxHost));

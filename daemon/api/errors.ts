@@ -32,6 +32,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   timeout: 504,
   // A guest disk image hob's user-space ext4 reader could not read (corrupt, crafted, unsupported, reader limit): see storage/ext4/errors.ts.
   image_unreadable: 422,
+  // Something hob deliberately does not do (NotSupportedError): the message says what to do instead.
+  not_supported: 501,
   internal: 500,
 };
 

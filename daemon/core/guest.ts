@@ -24,6 +24,7 @@ export type GuestConnection = Pick<
   | 'isClosed'
   | 'supports'
   | 'exec'
+  | 'run'
   | 'watchPorts'
   | 'openTunnel'
   | 'services'

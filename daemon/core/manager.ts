@@ -29,6 +29,7 @@ import { crashPoint } from './crash-point.js';
 import { GuestApiRelay, type SandboxGuestApiHandler } from './guest-api.js';
 import { GuestKeepAwake } from './guest-keep-awake.js';
 import { GuestTasks } from './guest-tasks.js';
+import { checkHealth, type SandboxHealth } from './health.js';
 import { IdleTracker } from './idle.js';
 import { CheckpointInputSchema, CreateInputSchema, configWithPatch, formatZodError, parseGuestPath } from './input-schemas.js';
 import { VmLauncher } from './launcher.js';
@@ -37,6 +38,7 @@ import { KeyedLock } from './lock.js';
 import { SandboxNameSchema } from './names.js';
 import { emit } from './progress.js';
 import { SandboxProvisioning } from './provisioning.js';
+import { defaultSize, resize, type ResizeInput } from './resources.js';
 import { networkPolicyOf, toSandbox } from './row-config.js';
 import { freshRow, type ManagerDeps, type SandboxContext } from './sandbox-context.js';
 import { Schedules } from './schedules.js';
@@ -80,11 +82,13 @@ export class SandboxManager implements SandboxService {
   private readonly guestApi: GuestApiRelay;
   /** Sprites' tasks asked for inside guests, folded into each sandbox's keep-awake hold. */
   readonly guestTasks: GuestTasks;
+  private readonly ctx: SandboxContext;
 
   constructor(private readonly deps: ManagerDeps) {
     this.log = deps.log ?? ((m) => console.error(m));
     this.checkpoints = new CheckpointStore(deps.db, deps.volumes);
     const ctx: SandboxContext = { deps, log: this.log, locks: this.locks, live: this.live, booting: this.booting, idle: this.idle, checkpoints: this.checkpoints };
+    this.ctx = ctx;
     this.launcher = new VmLauncher(ctx);
     this.provisioning = new SandboxProvisioning(ctx, this.launcher);
     this.checkpointing = new Checkpointing(ctx, this.launcher, (row) => this.provisioning.destroy(row));
@@ -177,6 +181,21 @@ export class SandboxManager implements SandboxService {
       this.guestTasks.forget(row.id);
       await this.destroy(row);
     });
+  }
+
+  async check(name: string): Promise<SandboxHealth> {
+    const row = this.row(name);
+    return checkHealth(this.fresh(row), this.live.get(row.id));
+  }
+
+  async restart(name: string, progress: ProgressSink = () => {}): Promise<Sandbox> {
+    await this.stop(name);
+    return this.start(name, progress);
+  }
+
+  async resize(name: string, input: ResizeInput | 'defaults'): Promise<Sandbox> {
+    const row = this.row(name);
+    return this.locks.run(row.id, 'resize', async () => resize(this.ctx, this.fresh(row), input === 'defaults' ? defaultSize(this.ctx) : input));
   }
 
   async agent(name: string): Promise<AgentClient> {

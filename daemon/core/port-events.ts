@@ -74,6 +74,9 @@ interface Feed {
   ignoredReported: boolean;
   watcher: PortWatcher | undefined;
   closed: boolean;
+  /** Settles once the watch has started (its initial ports known) or failed. */
+  readonly ready: Promise<void>;
+  markReady: () => void;
 }
 
 const socketKey = (p: PortInfo): string => `${p.family}|${p.address}`;
@@ -94,7 +97,11 @@ export class PortEventHub {
     if (!agent.supports(CAPABILITY) || agent.isClosed) return () => undefined;
     let feed = this.feeds.get(agent);
     if (!feed) {
+      let markReady: () => void = () => undefined;
+      const ready = new Promise<void>((resolve) => (markReady = resolve));
       feed = {
+        ready,
+        markReady,
         listeners: new Set(),
         byPort: new Map(),
         sockets: 0,
@@ -117,6 +124,20 @@ export class PortEventHub {
       current.listeners.delete(listener);
       if (current.listeners.size === 0) this.stop(agent, current);
     };
+  }
+
+  /**
+   * The ports listening now in the guest behind `agent`, one entry per port (the
+   * first address seen), in port order, once its watch has started. Call it
+   * while subscribed; [] when the sandbox is not watched or the watch failed.
+   */
+  async listening(agent: GuestConnection): Promise<Array<{ readonly port: number; readonly address: string }>> {
+    const feed = this.feeds.get(agent);
+    if (!feed) return [];
+    await feed.ready;
+    return [...feed.byPort]
+      .map(([port, sockets]) => ({ port, address: (sockets.values().next().value as PortInfo).address }))
+      .sort((a, b) => a.port - b.port);
   }
 
   /** What is remembered for `agent`'s sandbox (diagnostics and tests); undefined when it is not watched. */
@@ -145,6 +166,7 @@ export class PortEventHub {
         watcher.on('opened', (p) => this.changed(agent, feed, 'opened', p));
         watcher.on('closed', (p) => this.changed(agent, feed, 'closed', p));
         watcher.once('close', () => this.stop(agent, feed));
+        feed.markReady();
       },
       (err: Error) => {
         this.onError(`port watch failed: ${err.message}`);
@@ -156,6 +178,7 @@ export class PortEventHub {
   private stop(agent: GuestConnection, feed: Feed): void {
     if (feed.closed) return;
     feed.closed = true;
+    feed.markReady();
     if (feed.timer) clearTimeout(feed.timer);
     if (this.feeds.get(agent) === feed) this.feeds.delete(agent);
     feed.watcher?.close();

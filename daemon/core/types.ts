@@ -5,6 +5,8 @@
 import type { AgentClient } from '../agent/client.js';
 import type { NetworkPolicy } from '../net/policy.js';
 import type { DiffResult } from '../storage/ext4/types.js';
+import type { SandboxHealth } from './health.js';
+import type { ResizeInput } from './resources.js';
 
 /**
  * Lifecycle states (docs/architecture.md §7).
@@ -167,6 +169,18 @@ export interface SandboxService {
    * This is how exec, fs and tunnels reach the guest.
    */
   agent(name: string): Promise<AgentClient>;
+
+  // ------------------------------------------------------------ health, restart, size (docs/architecture.md §12)
+
+  /** Whether the sandbox answers, without waking or booting it (health.ts). Throws NotFoundError. */
+  check(name: string): Promise<SandboxHealth>;
+  /** Stops the sandbox (if it runs) and boots it again: a fresh boot, memory state dropped. */
+  restart(name: string, progress?: ProgressSink): Promise<Sandbox>;
+  /**
+   * Changes vCPUs and memory ('defaults': hobd's default size) of a sandbox that has no VM
+   * (resources.ts). Throws BadRequestError, ConflictError (a VM exists), NotSupportedError (disk).
+   */
+  resize(name: string, input: ResizeInput | 'defaults'): Promise<Sandbox>;
 
   // ------------------------------------------------------------ sleep (docs/architecture.md §7)
 

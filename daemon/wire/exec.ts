@@ -80,6 +80,15 @@ export const PortEventFrame = z.looseObject({
 });
 export type PortEventFrame = z.infer<typeof PortEventFrame>;
 
+/**
+ * Sent on an exec websocket every KEEPALIVE_INTERVAL_MS while it is open: the JS
+ * SDK drops a connection that has received nothing for 45 s (it cannot see
+ * websocket pings), which would end every quiet command. Clients ignore it.
+ */
+export const KeepaliveFrame = z.looseObject({ type: z.literal('keepalive') });
+export type KeepaliveFrame = z.infer<typeof KeepaliveFrame>;
+export const KEEPALIVE_INTERVAL_MS = 15_000;
+
 // ---------------------------------------------------------------- requests
 
 const Argv = z.array(z.string().max(128 * 1024).refine((a) => !a.includes('\0'), 'arguments must not contain NUL')).max(10_000);

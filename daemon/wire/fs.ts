@@ -72,3 +72,33 @@ export const FsDeleteQuery = z.object({
 export const FsRenameBody = z.object({ source: GuestPathText, dest: GuestPathText, workingDir: WorkingDir });
 
 export const FsChmodBody = z.object({ path: GuestPathText, workingDir: WorkingDir, mode: FileModeSchema });
+
+/** `POST .../fs/copy` (the SDKs' copyFile). */
+export const FsCopyBody = z.object({
+  source: GuestPathText,
+  dest: GuestPathText,
+  workingDir: WorkingDir,
+  recursive: z.boolean().optional(),
+  /** Keep mode, ownership and times (`cp -a`). */
+  preserveAttrs: z.boolean().optional(),
+  /** hob's file API always works as root: accepted and ignored. */
+  asRoot: z.boolean().optional(),
+});
+
+/** A user or group: a numeric id, or a name as the guest's passwd/group files have it. */
+const OwnerSchema = z.union([
+  z.number().int().min(0).max(0xffff_fffe),
+  z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}\$?$/i, 'must be a user or group name or a numeric id'),
+]);
+
+/** `POST .../fs/chown` (the SDKs' chown): at least one of uid and gid. */
+export const FsChownBody = z
+  .object({
+    path: GuestPathText,
+    workingDir: WorkingDir,
+    uid: OwnerSchema.optional(),
+    gid: OwnerSchema.optional(),
+    recursive: z.boolean().optional(),
+    asRoot: z.boolean().optional(),
+  })
+  .refine((b) => b.uid !== undefined || b.gid !== undefined, 'uid or gid is required');

@@ -5,7 +5,7 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import type { Session, SessionClient, SessionExit } from '../../core/session.js';
-import type { ExitFrame, SessionInfoFrame } from '../../wire/exec.js';
+import { KEEPALIVE_INTERVAL_MS, type ExitFrame, type KeepaliveFrame, type SessionInfoFrame } from '../../wire/exec.js';
 import type { ApiLog } from '../context.js';
 import {
   closeCodeFor,
@@ -82,8 +82,12 @@ export function serveExecSocket(accepted: Accepted, session: Session, isOwner: b
   };
 
   const detach = session.attach(client);
+  const keepalive: KeepaliveFrame = { type: 'keepalive' };
+  const keepaliveTimer = setInterval(() => send(JSON.stringify(keepalive)), KEEPALIVE_INTERVAL_MS);
+  keepaliveTimer.unref();
   ws.on('close', () => {
     closed = true;
+    clearInterval(keepaliveTimer);
     detach();
   });
   ws.on('error', (err) => log.warn('exec websocket error', { session: session.id, error: err.message }));

@@ -11,6 +11,9 @@
  * - `GET /{name}/exec/{session_id}`       attach to a session
  * - `GET /{name}/exec?id={session_id}`    attach, legacy form
  * - `GET /{name}/proxy`                   TCP connection to a guest port (proxy-socket.ts)
+ * - `GET /{name}/control`                 control mode: execs one after another (control-socket.ts)
+ * - `GET /{name}/ports/watch`             listening ports and their changes (watch-sockets.ts)
+ * - `GET /{name}/fs/watch`                file changes: answered with a clear error (watch-sockets.ts)
  *
  * Exec websockets also carry `port_opened` / `port_closed` text frames while
  * they are open (core/port-events.ts). Upgrades of any kind addressed to a
@@ -40,6 +43,8 @@ import { DEFAULT_HTTP_PORT } from '../sandbox-host.js';
 import { sandboxUrl } from '../sprite-object.js';
 import { failExecSocket, serveExecSocket, type Accepted, type EarlyMessage } from './exec-socket.js';
 import { serveProxySocket } from './proxy-socket.js';
+import { serveControlSocket } from './control-socket.js';
+import { serveFsWatchSocket, servePortsWatchSocket } from './watch-sockets.js';
 
 /** Largest message a client may send (stdin chunks, control messages). */
 const MAX_CLIENT_MESSAGE = 4 * 1024 * 1024;
@@ -48,6 +53,8 @@ const HEARTBEAT_MS = 30_000;
 
 const EXEC_ROUTE = /^\/v1\/(?:sprites|sandboxes)\/([^/]+)\/exec(?:\/([^/]+))?\/?$/;
 const PROXY_ROUTE = /^\/v1\/(?:sprites|sandboxes)\/([^/]+)\/proxy\/?$/;
+/** The SDKs' other websockets, by what follows the sandbox name. */
+const EXTRA_ROUTE = /^\/v1\/(?:sprites|sandboxes)\/([^/]+)\/(control|ports\/watch|fs\/watch)\/?$/;
 
 export interface UpgradeHandlers {
   /** The `upgrade` event handler for a server of the given kind. */
@@ -172,6 +179,11 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       await handleProxy(decodePathSegment(proxyRoute[1] ?? '', 'sandbox name'), request, socket, head);
       return;
     }
+    const extraRoute = EXTRA_ROUTE.exec(url.pathname);
+    if (extraRoute && request.method === 'GET') {
+      await handleExtra(decodePathSegment(extraRoute[1] ?? '', 'sandbox name'), extraRoute[2] ?? '', request, socket, head);
+      return;
+    }
     const route = EXEC_ROUTE.exec(url.pathname);
     if (!route || request.method !== 'GET') {
       rejectWith(socket, new NotFoundError(`no websocket endpoint at ${url.pathname}`), log);
@@ -239,6 +251,32 @@ export function createUpgradeHandlers(deps: ApiDeps, log: ApiLog): UpgradeHandle
       if (!accepted) return;
       handed = true;
       serveProxySocket(accepted, { name, agent, release, log });
+    } finally {
+      if (!handed) release();
+    }
+  };
+
+  /** control, ports/watch, fs/watch: the sandbox is checked (and for ports woken) before the handshake. */
+  const handleExtra = async (rawName: string, kind: string, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const name = parseInput(SandboxNameSchema, rawName, 'sandbox name');
+    deps.sandboxes.get(name);
+    if (kind === 'control') {
+      const accepted = await complete(request, socket, head);
+      if (accepted) serveControlSocket(accepted, { core: deps, name, environment: () => deps.sandboxes.get(name).environment, log });
+      return;
+    }
+    if (kind === 'fs/watch') {
+      const accepted = await complete(request, socket, head);
+      if (accepted) serveFsWatchSocket(accepted.ws, 'hob cannot watch files in a sandbox yet: poll with stat (fs/list) instead');
+      return;
+    }
+    const { agent, release } = await useAgent(deps, name); // held for as long as the watch is open
+    let handed = false;
+    try {
+      const accepted = await complete(request, socket, head);
+      if (!accepted) return;
+      handed = true;
+      servePortsWatchSocket(accepted, { name, agent, release, ports, url: sandboxUrl(name, deps.port), log });
     } finally {
       if (!handed) release();
     }
