@@ -18,7 +18,8 @@ import { UnsupportedByAgentError } from '../agent/errors.js';
 import { appendEvent, getSandboxByName, type HobDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
 import { loadOrCreateCa, SandboxCa, SecretProxy, type SecretAuditEvent } from '../net/secret-proxy/index.js';
-import { hostMatches, type GrantInfo, type SecretInfo, type SecretStore } from '../secrets/index.js';
+import { defaultEnvName, hostMatches, SecretConflictError, type GrantInfo, type SecretInfo, type SecretStore } from '../secrets/index.js';
+import { envNameSchema, parseField } from '../secrets/validate.js';
 import { withDeadline } from './deadline.js';
 
 /** The agent capability that takes the CA and the placeholder variables. */
@@ -108,9 +109,22 @@ export class SandboxSecrets {
     return this.deps.store.grants(this.sandboxId(sandboxName));
   }
 
-  /** Checks grants a create asks for before anything is made: the secrets exist and the variables are distinct. */
+  /**
+   * Checks grants a create asks for before anything is made: the secrets exist, each is
+   * asked once, and the variables are valid and distinct.
+   * @throws SecretNotFoundError, InvalidSecretInputError, SecretConflictError
+   */
   checkGrantable(reqs: readonly GrantRequest[]): void {
-    for (const r of reqs) this.deps.store.get(r.secret);
+    const secrets = new Set<string>();
+    const vars = new Set<string>();
+    for (const r of reqs) {
+      const name = this.deps.store.get(r.secret).name;
+      const env = parseField(envNameSchema, 'env', r.env ?? defaultEnvName(name));
+      if (secrets.has(name)) throw new SecretConflictError(`secret "${name}" is asked for twice`);
+      if (vars.has(env)) throw new SecretConflictError(`variable ${env} is asked for twice`);
+      secrets.add(name);
+      vars.add(env);
+    }
   }
 
   /** The grants of a new sandbox (before its first boot). @throws as grant */

@@ -27,14 +27,16 @@ export interface SecretRedirectOptions {
   readonly createProxy: (id: string, pinned: (name: string) => readonly string[]) => Promise<SecretProxy>;
 }
 
-/** Ranges as [first, last] integers. */
-function ranges(cidrs: readonly string[]): Array<[number, number]> {
-  return cidrs.map((c) => {
-    const { prefix } = parseIpv4Cidr(c);
+/** Whether an address lies outside every range of `cidrs` (and is IPv4 at all). */
+function outside(cidrs: readonly string[]): (address: string) => boolean {
+  const ranges = cidrs.map((c): [number, number] => {
     const base = ipv4ToInt(c.split('/')[0] as string) as number;
-    const size = 2 ** (32 - prefix);
-    return [base, base + size - 1];
+    return [base, base + 2 ** (32 - parseIpv4Cidr(c).prefix) - 1];
   });
+  return (address) => {
+    const n = ipv4ToInt(address);
+    return n !== undefined && !ranges.some(([lo, hi]) => n >= lo && n <= hi);
+  };
 }
 
 export class SecretRedirect {
@@ -42,16 +44,12 @@ export class SecretRedirect {
     private readonly id: string,
     private readonly opts: SecretRedirectOptions,
     private readonly proxy: SecretProxy,
-    private readonly blocked: Array<[number, number]>,
+    private readonly reachable: (address: string) => boolean,
   ) {}
 
   /** Starts the sandbox's proxy on `hostAddress` (the host side of its transit link). */
   static async start(id: string, hostAddress: string, transitRange: string, book: AddressBook, opts: SecretRedirectOptions): Promise<SecretRedirect> {
-    const blocked = ranges([...BLOCKED_IPV4, transitRange]);
-    const reachable = (address: string): boolean => {
-      const n = ipv4ToInt(address);
-      return n !== undefined && !blocked.some(([lo, hi]) => n >= lo && n <= hi);
-    };
+    const reachable = outside([...BLOCKED_IPV4, transitRange]);
     const proxy = await opts.createProxy(id, (name) => book.addressesOf(name).filter(reachable));
     try {
       await proxy.listen(opts.port, hostAddress);
@@ -59,7 +57,7 @@ export class SecretRedirect {
       await proxy.close();
       throw err;
     }
-    return new SecretRedirect(id, opts, proxy, blocked);
+    return new SecretRedirect(id, opts, proxy, reachable);
   }
 
   /** Whether `name` is a host of one of the sandbox's granted secrets. */
@@ -69,11 +67,6 @@ export class SecretRedirect {
     } catch {
       return false;
     }
-  }
-
-  private reachable(address: string): boolean {
-    const n = ipv4ToInt(address);
-    return n !== undefined && !this.blocked.some(([lo, hi]) => n >= lo && n <= hi);
   }
 
   /** What `secret4` should hold now: addresses of wanted names the policy allows. */

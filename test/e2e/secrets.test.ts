@@ -120,7 +120,8 @@ describe('secrets on a real VM', () => {
     dir = await mkdtemp(join(tmpdir(), 'hob-secrets-e2e-'));
     upstreamCa = await SandboxCa.create('upstream');
     await writeFile(join(dir, 'upstream-ca.pem'), upstreamCa.certPem);
-    d = await startTestDaemon({ internet: true, configLines: [`secrets: { upstreamCaFile: ${join(dir, 'upstream-ca.pem')} }`] });
+    // A 1 GiB disk: the test reads the disk and checkpoint images whole, holes included.
+    d = await startTestDaemon({ internet: true, diskGiB: 1, configLines: [`secrets: { upstreamCaFile: ${join(dir, 'upstream-ca.pem')} }`] });
     upstream = await startRpc(d.internet!.netns.name, 'test/helpers/net/https-upstream.ts', [JSON.stringify({ addresses: [WEB.web, WEB.other, WEB.sub], ca: upstreamCa.material() })]);
   });
   afterAll(async () => {
@@ -241,10 +242,6 @@ describe('secrets on a real VM', () => {
     expect(cp.status, cp.text()).toBe(200);
     liveCheckpoint = /Checkpoint (v\d+) created/.exec(cp.text())?.[1] ?? '';
     expect(liveCheckpoint, cp.text()).not.toBe('');
-    // For the fork below, taken while the grant holds: a disk-only one (a cold boot copes with a loaded machine better than a memory resume).
-    const disk = await d.request({ method: 'POST', path: '/v1/sandboxes/s1/checkpoint', body: {} });
-    diskCheckpoint = /Checkpoint (v\d+) created/.exec(disk.text())?.[1] ?? '';
-    expect(diskCheckpoint, disk.text()).not.toBe('');
     const id = (await d.request({ path: '/v1/sandboxes/s1' })).json<{ id: string }>().id;
     for (const where of [join(d.stateDir, 'pool', 'sandboxes', id), join(d.stateDir, 'pool', 'checkpoints', id)]) {
       // Control: the placeholder is there (the guest's env file, its memory), the value is not.
@@ -252,6 +249,10 @@ describe('secrets on a real VM', () => {
       expect(withPlaceholder, where).not.toEqual([]);
       expect(withValue, where).toEqual([]);
     }
+    // For the fork below, taken while the grant holds: a disk-only one (a cold boot copes with a loaded machine better than a memory resume).
+    const disk = await d.request({ method: 'POST', path: '/v1/sandboxes/s1/checkpoint', body: {} });
+    diskCheckpoint = /Checkpoint (v\d+) created/.exec(disk.text())?.[1] ?? '';
+    expect(diskCheckpoint, disk.text()).not.toBe('');
   });
 
   it('stops substituting at once when the grant is revoked', async () => {
