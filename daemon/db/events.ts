@@ -1,6 +1,7 @@
 /** The event log: every state change and other notable things, append-only. */
 import { and, asc, desc, eq, gt, gte, inArray, lt, max, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
+import type { EventType } from '../wire/events.js';
 import type { DbLike } from './open.js';
 import { events, sandboxes } from './schema.js';
 
@@ -13,8 +14,8 @@ export type NamedEvent = HobEvent & { readonly sandboxName: string | null };
 export interface NewEvent {
   /** The sandbox concerned, or null/undefined for daemon-wide events. */
   sandboxId?: string | null;
-  /** Event type, e.g. 'state'. */
-  type: string;
+  /** Event type, one of wire/events.ts EVENT_TYPES. */
+  type: EventType;
   /** JSON-serialisable details. Default {}. */
   data?: Record<string, unknown>;
 }

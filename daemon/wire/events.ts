@@ -60,7 +60,21 @@ export const EVENT_TYPES = [
   'vmm-exit',
   /** The egress policy was replaced: {rules}. */
   'network-policy',
+  /** The sandbox was made: {image, from: 'image' | 'template', reseed?}. */
+  'create',
+  /** A warm template of an image was built, invalidated or removed (docs/architecture.md §17). */
+  'template',
+  /** A create could not use a warm template and booted instead: {reason}. */
+  'template-fallback',
+  /** The secret proxy put a secret's value into a request: {secret, host, method, path, status} (never the value; §11). */
+  'secret-used',
+  /** A placeholder was seen on its way to a host it is not for, and left as it was (§11). */
+  'secret-blocked',
+  /** The guest's agent cannot take the secrets configuration (an image older than secrets). */
+  'secret-unsupported',
 ] as const;
+/** One of EVENT_TYPES: what `appendEvent` accepts, so that a new type cannot be written without being listed. */
+export type EventType = (typeof EVENT_TYPES)[number];
 
 export const EventTypeSchema = z.string().refine((t) => (EVENT_TYPES as readonly string[]).includes(t), {
   message: `unknown event type (known: ${EVENT_TYPES.join(', ')})`,

@@ -76,7 +76,7 @@ describe('database', () => {
       ['state', { from: 'running', to: 'error', error: 'vmm died' }],
     ]);
     expect(listEvents(db, { afterId: evs[1]!.id }).map((x) => x.id)).toEqual([evs[2]!.id]);
-    const global = appendEvent(db, { type: 'daemon.start', data: { version: '0.1.0' } });
+    const global = appendEvent(db, { type: 'template', data: { image: 'minimal' } });
     expect(global.sandboxId).toBeNull();
   });
 
