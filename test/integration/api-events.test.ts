@@ -188,5 +188,21 @@ describe('events API and hob events', () => {
     appendEvent(db, { type: 'checkpoint', data: { after: 'drop' } });
     expect(await next.next()).toMatchObject({ type: 'checkpoint', data: { after: 'drop' } });
     next.destroy();
+    await until(() => events.followers === 0);
+  });
+  // Last: it ends every follow (as hobd does when it stops).
+  it('hob events -f prints each new event as a JSON line, and ends when hobd ends the stream', async () => {
+    const io = capturedIo({ cwd: tmp, env: { HOB_SOCKET: socketPath } });
+    io.stdin.end();
+    await until(() => events.followers === 0);
+    const run = runCli(['events', '-f', '--json', '--type', 'checkpoint'], io);
+    await until(() => events.followers === 1);
+    appendEvent(db, { type: 'state', data: { skipped: true } });
+    appendEvent(db, { type: 'checkpoint', data: { seq: 42 } });
+    await until(() => io.stdoutText().includes('\n'));
+    events.close();
+    expect(await run).toBe(0);
+    const lines = io.stdoutText().trim().split('\n').map((l) => JSON.parse(l) as EventObject);
+    expect(lines).toEqual([expect.objectContaining({ type: 'checkpoint', data: { seq: 42 }, sandbox: null })]);
   });
 });
