@@ -26,6 +26,7 @@ import { reconcile } from './core/reconcile.js';
 import { SandboxSecrets } from './core/secrets.js';
 import { Templates } from './core/templates.js';
 import { SessionRegistry } from './core/sessions.js';
+import { StatsSampler } from './core/stats.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
 import { SecretCipher, SecretStore } from './secrets/index.js';
@@ -118,8 +119,11 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const tokens = new TokenStore(db);
   const events = new EventLog(db);
   const dashboard = new DashboardSessions(tokens);
+  const stats = new StatsSampler({ db, liveProcesses: () => manager.liveProcesses(), diskUsedBytes: (id) => volumes.diskAllocatedBytes(id) });
+  stats.start();
   const api = createApi({
     events,
+    stats,
     sandboxes: manager,
     sessions,
     tokens,
@@ -157,6 +161,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   events.close();
+  stats.stop();
   await servers.close();
   sessions.shutdown('hobd is stopping');
   manager.stopSchedules();

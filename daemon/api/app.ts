@@ -1,7 +1,7 @@
 /**
  * The hobd HTTP API: a hono app plus the websocket upgrade handlers.
  *
- * Layout: `/healthz`; `/v1/tokens`; `/v1/events`; the sandbox router (CRUD, exec, fs,
+ * Layout: `/healthz`; `/v1/tokens`; `/v1/events`; `/v1/stats`; the sandbox router (CRUD, exec, fs,
  * checkpoints with fork and diff)
  * mounted twice, at `/v1/sprites` (Sprites SDK compatibility) and
  * `/v1/sandboxes` (hob's name). Every response carries `Sprite-Version`.
@@ -32,6 +32,7 @@ import { sandboxSecretRoutes, secretRoutes } from './routes/secrets.js';
 import { imageRoutes } from './routes/images.js';
 import { templateRoutes } from './routes/templates.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { sandboxStatsRoutes, statsRoutes } from './routes/stats.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
@@ -119,6 +120,7 @@ export function createApi(deps: ApiDeps): Api {
   app.route('/mcp', mcpRoutes(deps, (request, env) => app.fetch(request, env)));
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, templates: deps.templates, log }));
   if (deps.templates) app.route('/v1/templates', templateRoutes({ templates: deps.templates, images: deps.images }));
+  if (deps.stats) app.route('/v1/stats', statsRoutes(deps.stats));
 
   const slots = new CreateSlots();
   const sandboxes = new Hono<ApiEnv>();
@@ -135,6 +137,7 @@ export function createApi(deps: ApiDeps): Api {
   sandboxes.route('/', policyRoutes(deps));
   if (deps.events) sandboxes.route('/', sandboxEventRoutes(deps.events));
   if (deps.secrets) sandboxes.route('/', sandboxSecretRoutes(deps.secrets));
+  if (deps.stats) sandboxes.route('/', sandboxStatsRoutes(deps.stats));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
   if (deps.dashboard) {

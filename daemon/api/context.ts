@@ -11,6 +11,7 @@ import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
 import type { SandboxSecrets } from '../core/secrets.js';
 import type { TemplateService } from '../core/templates.js';
+import type { StatsService } from '../core/stats.js';
 import type { SandboxService } from '../core/types.js';
 import type { DashboardSession, DashboardSessions } from '../dashboard/sessions.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
@@ -31,6 +32,8 @@ export interface ApiDeps {
   readonly events?: EventService;
   /** Warm templates under /v1/templates (and their state in the images list); omitted: none. */
   readonly templates?: TemplateService | undefined;
+  /** Resource stats under /v1/stats and /v1/sandboxes/{name}/stats; omitted in tests that need none. */
+  readonly stats?: StatsService;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */

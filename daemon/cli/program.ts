@@ -29,6 +29,7 @@ import { registerSecretCommands } from './commands/secrets.js';
 import { registerServiceCommands } from './commands/services.js';
 import { registerSessionCommands } from './commands/sessions.js';
 import { registerSleepCommands } from './commands/sleep.js';
+import { registerStatsCommand } from './commands/stats.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerUrlCommand } from './commands/url.js';
 import { registerUseCommand } from './commands/use.js';
@@ -82,6 +83,7 @@ export function createProgram(ctx: CliContext): Command {
   registerTokenCommands(program, ctx);
   registerEventsCommand(program, ctx);
   registerSecretCommands(program, ctx);
+  registerStatsCommand(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
   registerTemplateCommands(program, ctx);

@@ -4,7 +4,6 @@
  * (insertSandbox, setSandboxState, insertCheckpoint, deleteSandbox), the real
  * hobd API served on a unix socket, read over HTTP, server-sent events and the CLI.
  */
-import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,69 +18,11 @@ import { appendEvent, closeDatabase, deleteSandbox, insertCheckpoint, insertSand
 import type { EventList, EventObject } from '../../daemon/wire/events.js';
 import { capturedIo } from '../helpers/cli-io.js';
 import { unixRequest } from '../helpers/http.js';
+import { follow } from '../helpers/sse.js';
 import { noSandboxService } from '../helpers/no-sandboxes.js';
 
 const base: NewSandbox = { name: 'dev', state: 'creating', image: 'minimal', cpus: 1, memoryMiB: 512, diskBytes: 4 * 1024 ** 3, vmm: 'qemu' };
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** A follow request read as server-sent events. */
-interface Follow {
-  /** The next event (waits for it). */
-  next(): Promise<EventObject>;
-  /** Comment lines seen so far (": ready", ": heartbeat"). */
-  readonly comments: string[];
-  /** Resolves when the server ends or drops the connection. */
-  readonly closed: Promise<void>;
-  readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
-  readonly response: http.IncomingMessage;
-  destroy(): void;
-}
-
-function follow(socketPath: string, path: string, headers: Record<string, string> = {}): Promise<Follow> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path, agent: false, headers: { host: 'localhost', accept: 'text/event-stream', ...headers } }, (res) => {
-      const events: EventObject[] = [];
-      const comments: string[] = [];
-      let waiter: (() => void) | undefined;
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const message = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          for (const line of message.split('\n')) {
-            if (line.startsWith(':')) comments.push(line);
-            if (line.startsWith('data: ')) events.push(JSON.parse(line.slice(6)) as EventObject);
-          }
-          waiter?.();
-        }
-      });
-      const closed = new Promise<void>((done) => res.once('close', () => done()));
-      res.on('error', () => undefined);
-      void closed.then(() => waiter?.());
-      resolve({
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        response: res,
-        comments,
-        closed,
-        destroy: () => req.destroy(),
-        async next() {
-          while (events.length === 0) {
-            if (res.closed) throw new Error('the stream ended');
-            await new Promise<void>((r) => (waiter = r));
-          }
-          return events.shift() as EventObject;
-        },
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 20));
@@ -196,7 +137,7 @@ describe('events API and hob events', () => {
     const dev = insertSandbox(db, { ...base, name: 'live' });
     const created = (await get('/v1/events?sandbox=live')).json<EventList>().events[0] as EventObject;
 
-    const stream = await follow(socketPath, `/v1/sandboxes/live/events?follow=1&after=${created.id - 1}`);
+    const stream = await follow<EventObject>(socketPath, `/v1/sandboxes/live/events?follow=1&after=${created.id - 1}`);
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toBe('text/event-stream');
     expect(await stream.next()).toMatchObject({ id: created.id, sandbox: 'live', type: 'state', data: { to: 'creating' } });
@@ -210,12 +151,12 @@ describe('events API and hob events', () => {
     stream.destroy();
 
     // A reconnecting EventSource sends the last id it saw.
-    const resumed = await follow(socketPath, '/v1/events?follow=1&type=state', { 'last-event-id': String(created.id) });
+    const resumed = await follow<EventObject>(socketPath, '/v1/events?follow=1&type=state', { 'last-event-id': String(created.id) });
     expect((await resumed.next()).id).toBeGreaterThan(created.id);
     resumed.destroy();
 
     // Without a cursor, only what happens from now on.
-    const fresh = await follow(socketPath, '/v1/events?follow=1');
+    const fresh = await follow<EventObject>(socketPath, '/v1/events?follow=1');
     setSandboxState(db, dev.id, 'running');
     expect(await fresh.next()).toMatchObject({ sandbox: 'live', data: { from: 'stopped', to: 'running' } });
     fresh.destroy();
@@ -243,9 +184,25 @@ describe('events API and hob events', () => {
     await until(() => events.followers === 0);
     await slow.closed;
     // The others are unaffected: a new follower gets new events.
-    const next = await follow(socketPath, '/v1/events?follow=1');
+    const next = await follow<EventObject>(socketPath, '/v1/events?follow=1');
     appendEvent(db, { type: 'checkpoint', data: { after: 'drop' } });
     expect(await next.next()).toMatchObject({ type: 'checkpoint', data: { after: 'drop' } });
     next.destroy();
+    await until(() => events.followers === 0);
+  });
+  // Last: it ends every follow (as hobd does when it stops).
+  it('hob events -f prints each new event as a JSON line, and ends when hobd ends the stream', async () => {
+    const io = capturedIo({ cwd: tmp, env: { HOB_SOCKET: socketPath } });
+    io.stdin.end();
+    await until(() => events.followers === 0);
+    const run = runCli(['events', '-f', '--json', '--type', 'checkpoint'], io);
+    await until(() => events.followers === 1);
+    appendEvent(db, { type: 'state', data: { skipped: true } });
+    appendEvent(db, { type: 'checkpoint', data: { seq: 42 } });
+    await until(() => io.stdoutText().includes('\n'));
+    events.close();
+    expect(await run).toBe(0);
+    const lines = io.stdoutText().trim().split('\n').map((l) => JSON.parse(l) as EventObject);
+    expect(lines).toEqual([expect.objectContaining({ type: 'checkpoint', data: { seq: 42 }, sandbox: null })]);
   });
 });
