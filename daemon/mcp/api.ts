@@ -51,9 +51,9 @@ export class McpApi {
   constructor(private readonly fetch: ApiFetch) {}
 
   /** A JSON answer, validated with the wire schema. */
-  async json<S extends z.ZodType>(method: string, path: string, schema: S, request: ApiRequest = {}): Promise<z.infer<S>> {
-    const { data, truncated } = await this.bytes(method, path, MAX_JSON, request);
-    if (truncated) throw new McpApiError(`the answer to ${method} ${path} is over ${MAX_JSON} bytes`);
+  async json<S extends z.ZodType>(method: string, path: string, schema: S, request: ApiRequest = {}, limit = MAX_JSON): Promise<z.infer<S>> {
+    const { data, truncated } = await this.bytes(method, path, limit, request);
+    if (truncated) throw new McpApiError(`the answer to ${method} ${path} is over ${limit} bytes`);
     let value: unknown;
     try {
       value = JSON.parse(data.toString('utf8'));

@@ -109,8 +109,15 @@ export const ExecUser = z
   .max(64, 'user must be at most 64 characters')
   .regex(/^(?:[A-Za-z_][A-Za-z0-9_.-]*\$?|\d{1,10})$/, 'user must be a user name or a numeric uid');
 
-/** The query of the JSON form of `POST .../exec` (the `cmd` form has it in ExecQuery). */
-export const ExecUserQuery = z.object({ user: ExecUser.optional() });
+/** Most output the JSON form of `POST .../exec` keeps of each stream (api/routes/exec.ts). */
+export const MAX_JSON_EXEC_OUTPUT = 8 * 1024 * 1024;
+
+/** The query of the JSON form of `POST .../exec` (the `cmd` form has `user` in ExecQuery). */
+export const ExecUserQuery = z.object({
+  user: ExecUser.optional(),
+  /** hob: keep at most this many bytes of each stream (the first ones; `truncated` says when more came), default and maximum 8 MiB. */
+  max_output: QueryInt(1, MAX_JSON_EXEC_OUTPUT).optional(),
+});
 
 /** Query of `WSS .../exec` (and of the SDK's streamed HTTP exec). Repeatable keys arrive as arrays. */
 export const ExecQuery = z.object({
@@ -180,7 +187,10 @@ export const HttpExecResult = z.looseObject({
   /** The signal that ended the process ("SIGKILL"), or null. */
   signal: z.string().nullable(),
   timed_out: z.boolean(),
-  /** A stream went over the API's cap (8 MiB) and was cut. */
+  /** A stream went over the cap (8 MiB, or `max_output`) and was cut. */
   truncated: z.boolean(),
+  /** hob: how many bytes each stream produced in all, kept or not. */
+  stdout_bytes: z.number().optional(),
+  stderr_bytes: z.number().optional(),
 });
 export type HttpExecResult = z.infer<typeof HttpExecResult>;

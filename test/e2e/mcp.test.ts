@@ -91,8 +91,9 @@ describe('hob mcp (MCP SDK client, stdio, real VMs)', () => {
 
     expect(await ok('exec', { name: 'mcp-a', command: 'uname -s; echo oops >&2; exit 3' })).toBe('exit code 3\n--- stdout ---\nLinux\n--- stderr ---\noops');
     expect(await ok('exec', { name: 'mcp-a', command: ['sleep', '30'], timeout: 2 })).toMatch(/^timed out after 2 s and was killed/);
-    const capped = await ok('exec', { name: 'mcp-a', command: "head -c 100000 /dev/zero | tr '\\0' x; echo END", max_output_bytes: 1000 });
-    expect(capped).toMatch(/xEND\n\[stdout truncated: only its last 1000 of 100004 bytes are shown\]$/);
+    // A guest that floods its output: hobd keeps only the first max_output_bytes, and the result says how much there was.
+    const capped = await ok('exec', { name: 'mcp-a', command: "head -c 20000000 /dev/zero | tr '\\0' x; echo END", max_output_bytes: 1000 });
+    expect(capped).toMatch(/^exit code 0\n--- stdout ---\nx{1000}\n\[stdout truncated: only its first 1000 of 20000004 bytes are shown\]$/);
 
     expect(await ok('write_file', { name: 'mcp-a', path: '/root/work/notes.txt', content: 'the good version\n' })).toMatch(/^wrote 17 bytes to \/root\/work\/notes.txt/);
     const checkpoint = JSON.parse(await ok('create_checkpoint', { name: 'mcp-a', comment: 'before the risky step' })) as { checkpoint: { id: string; comment: string } };

@@ -318,6 +318,14 @@ describe('exec, sessions and files through the API (guest agent on the host)', (
       expect(String(body.output)).toContain('err\n');
     });
 
+    it('keeps only the first max_output bytes of each stream, and counts all of them', async () => {
+      const res = await fetch(`${base}/exec?max_output=1000`, { method: 'POST', headers: { ...headers(), 'content-type': 'application/json' }, body: JSON.stringify({ command: 'head -c 5000 /dev/zero | tr "\\0" x; echo oops >&2' }) });
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ stdout: 'x'.repeat(1000), stderr: 'oops\n', truncated: true, stdout_bytes: 5000, stderr_bytes: 5, exit_code: 0 });
+      const bad = await fetch(`${base}/exec?max_output=0`, { method: 'POST', headers: { ...headers(), 'content-type': 'application/json' }, body: JSON.stringify({ command: 'true' }) });
+      expect(bad.status).toBe(400);
+    });
+
     it('feeds stdin, runs argv, honours dir', async () => {
       const res = await post({ command: ['sh', '-c', 'cat; pwd'], stdin: 'input\n', dir: work });
       expect(await res.json()).toMatchObject({ stdout: `input\n${work}\n`, exit_code: 0 });

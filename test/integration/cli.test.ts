@@ -263,7 +263,15 @@ describe('hob CLI against the API and a host guest agent', () => {
       const list = JSON.parse((await hob(['token', 'ls', '--json'])).stdout) as Array<{ id: string; name: string }>;
       const mine = list.find((t) => t.name === 'from-cli');
       expect(mine).toBeDefined();
-      expect((await hob(['token', 'ls'])).stdout).toMatch(new RegExp(`^${mine!.id}\\s+from-cli\\s+\\d+s ago\\s+`, 'm'));
+      expect((await hob(['token', 'ls'])).stdout).toMatch(new RegExp(`^${mine!.id}\\s+from-cli\\s+all\\s+\\d+s ago\\s+`, 'm'));
+      const scoped = await hob(['token', 'create', '--name', 'agent', '--prefix', 'agent-', '--max-sandboxes', '2']);
+      expect(scoped.code).toBe(0);
+      expect(scoped.stderr).toMatch(/created \(scope: agent-\* \(max 2\)\)/);
+      expect((await hob(['token', 'ls'])).stdout).toMatch(/\sagent\s+agent-\* \(max 2\)\s/);
+      const scopedJson = JSON.parse((await hob(['token', 'ls', '--json'])).stdout) as Array<{ name: string; prefix: string | null; max_sandboxes: number | null }>;
+      expect(scopedJson.find((t) => t.name === 'agent')).toMatchObject({ prefix: 'agent-', max_sandboxes: 2 });
+      expect(await hob(['token', 'create', '--name', 'bad', '--prefix', 'Agent_'])).toMatchObject({ code: 2 });
+      expect(await hob(['token', 'create', '--name', 'bad', '--max-sandboxes', '-1'])).toMatchObject({ code: 2 });
       const taken = await hob(['token', 'create', '--name', 'from-cli']);
       expect(taken).toMatchObject({ code: 1, stderr: 'hob: a token named "from-cli" already exists\n' });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRefusal, inScope, UNSCOPED } from '../../daemon/auth/scope.js';
 import { sandboxOfPath, scopeRefusal } from '../../daemon/api/scope.js';
-import { formatExec, tail } from '../../daemon/mcp/tools/exec.js';
+import { formatExec } from '../../daemon/mcp/tools/exec.js';
 
 const scope = { prefix: 'agent-', maxSandboxes: 2 };
 
@@ -42,13 +42,10 @@ describe('token scopes', () => {
 });
 
 describe('MCP exec results', () => {
-  it('keeps the end of a long output without splitting a UTF-8 character, and says what it cut', () => {
-    expect(tail('short', 100)).toEqual({ text: 'short', dropped: 0, total: 5 });
-    const cut = tail(`${'é'.repeat(10)}END`, 6);
-    expect(cut.text).toBe('éEND');
-    expect(cut.total).toBe(23);
-    const text = formatExec({ output: '', stdout: `${'x'.repeat(5000)}\n`, stderr: '', exit_code: 0, signal: null, timed_out: false, truncated: false }, 1000, 60_000);
-    expect(text).toMatch(/^exit code 0\n--- stdout ---\nx{999}\n\[stdout truncated: only its last 1000 of 5001 bytes are shown\]$/);
-    expect(formatExec({ output: '', stdout: '', stderr: '', exit_code: 137, signal: 'SIGKILL', timed_out: true, truncated: false }, 1000, 2000)).toBe('timed out after 2 s and was killed (exit code 137)');
+  it('states how much of each stream hobd kept', () => {
+    const text = formatExec({ output: '', stdout: `${'x'.repeat(1000)}`, stderr: '', exit_code: 0, signal: null, timed_out: false, truncated: true, stdout_bytes: 5001, stderr_bytes: 0 }, 60_000);
+    expect(text).toMatch(/^exit code 0\n--- stdout ---\nx{1000}\n\[stdout truncated: only its first 1000 of 5001 bytes are shown\]$/);
+    expect(formatExec({ output: '', stdout: 'é\n', stderr: 'oops\n', exit_code: 3, signal: null, timed_out: false, truncated: false, stdout_bytes: 3, stderr_bytes: 5 }, 1000)).toBe('exit code 3\n--- stdout ---\né\n--- stderr ---\noops');
+    expect(formatExec({ output: '', stdout: '', stderr: '', exit_code: 137, signal: 'SIGKILL', timed_out: true, truncated: false, stdout_bytes: 0, stderr_bytes: 0 }, 2000)).toBe('timed out after 2 s and was killed (exit code 137)');
   });
 });

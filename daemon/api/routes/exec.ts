@@ -11,8 +11,10 @@
  *     stdin (when `stdin=true`), the response streams binary frames of the
  *     websocket framing (1 stdout, 2 stderr, 3 exit code), one per HTTP chunk;
  *   - otherwise a JSON body `{command: string | string[], stdin?, env?, dir?, timeout?}`
- *     answered with `{output, stdout, stderr, exit_code, signal, timed_out, truncated}`
- *     (`output` is stdout and stderr interleaved as they arrived). A command
+ *     answered with `{output, stdout, stderr, exit_code, signal, timed_out, truncated, stdout_bytes, stderr_bytes}`
+ *     (`output` is stdout and stderr interleaved as they arrived; hob's
+ *     `max_output=N` query keeps only the first N bytes of each stream, the
+ *     `_bytes` fields count all of it). A command
  *     that cannot start answers exit_code 127/126 with the reason on stderr,
  *     as a shell would.
  *   Both take hob's `user` query parameter (a name or uid; default: the
@@ -28,13 +30,13 @@ import { GONE_STATUS } from '../errors.js';
 import { encodeExitFrame, encodeStreamFrame, StreamByte } from '../exec-frames.js';
 import { FramePacer } from '../frame-pacer.js';
 import { ndjsonStream } from '../ndjson.js';
-import { EXEC_QUERY_ARRAYS, ExecQuery, ExecUserQuery, HttpExecBody, KillSessionQuery, type HttpExecResult, SessionIdSchema } from '../../wire/exec.js';
+import { EXEC_QUERY_ARRAYS, ExecQuery, ExecUserQuery, HttpExecBody, KillSessionQuery, MAX_JSON_EXEC_OUTPUT, type HttpExecResult, SessionIdSchema } from '../../wire/exec.js';
 import { queryObject } from '../../wire/request-primitives.js';
 import { parseInput, readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';
 
-/** Per-stream cap of the JSON exec response; beyond it output is dropped and `truncated` set. */
-export const MAX_JSON_EXEC_OUTPUT = 8 * 1024 * 1024;
+/** Per-stream cap of the JSON exec response (lowered by `max_output`); beyond it output is dropped and `truncated` set. */
+export { MAX_JSON_EXEC_OUTPUT } from '../../wire/exec.js';
 /** Output the streamed HTTP exec holds before it pauses the process's output. */
 const PACER_HIGH_WATER = 1024 * 1024;
 
@@ -68,14 +70,14 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
     const name = nameParam(c.req.param('name'));
     const params = new URL(c.req.url).searchParams;
     if (params.has('cmd')) return streamedExec(c.req.raw, name, params);
-    const { user } = parseInput(ExecUserQuery, { user: params.get('user') ?? undefined }, 'query');
+    const { user, max_output: maxOutput = MAX_JSON_EXEC_OUTPUT } = parseInput(ExecUserQuery, { user: params.get('user') ?? undefined, max_output: params.get('max_output') ?? undefined }, 'query');
     const body = await readJsonBody(c.req.raw, HttpExecBody);
     const sandbox = deps.sandboxes.get(name);
     const spec = specFromHttpBody(body, sandbox.environment, user);
 
-    const out = new Collector(MAX_JSON_EXEC_OUTPUT);
-    const err = new Collector(MAX_JSON_EXEC_OUTPUT);
-    const all = new Collector(2 * MAX_JSON_EXEC_OUTPUT);
+    const out = new Collector(maxOutput);
+    const err = new Collector(maxOutput);
+    const all = new Collector(2 * maxOutput);
     const run = await runExec(
       deps,
       name,
@@ -99,6 +101,8 @@ export function execRoutes(deps: ApiDeps, log: ApiLog = consoleLog): Hono<ApiEnv
       signal: result.status.signal,
       timed_out: result.timedOut,
       truncated: out.truncated || err.truncated || all.truncated,
+      stdout_bytes: out.seen,
+      stderr_bytes: err.seen,
     } satisfies HttpExecResult);
   });
 
@@ -186,10 +190,13 @@ class Collector {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   truncated = false;
+  /** Bytes offered, kept or not. */
+  seen = 0;
 
   constructor(private readonly limit: number) {}
 
   add(data: Buffer): void {
+    this.seen += data.length;
     const room = this.limit - this.size;
     if (room <= 0) {
       this.truncated = true;
