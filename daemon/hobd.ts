@@ -21,6 +21,7 @@ import { SandboxManager } from './core/manager.js';
 import { EventLog } from './core/events.js';
 import { reconcile } from './core/reconcile.js';
 import { SessionRegistry } from './core/sessions.js';
+import { StatsSampler } from './core/stats.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
 import { ImageVolumes, Pool, SandboxVolumes } from './storage/index.js';
@@ -94,8 +95,11 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const tokens = new TokenStore(db);
   const dashboard = new DashboardSessions(tokens);
   const events = new EventLog(db);
+  const stats = new StatsSampler({ db, liveProcesses: () => manager.liveProcesses(), diskUsedBytes: (id) => volumes.diskAllocatedBytes(id) });
+  stats.start();
   const api = createApi({
     events,
+    stats,
     sandboxes: manager,
     sessions,
     tokens,
@@ -122,6 +126,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   events.close();
+  stats.stop();
   await servers.close();
   sessions.shutdown('hobd is stopping');
   manager.stopSchedules();

@@ -1,7 +1,7 @@
 /**
  * The hobd HTTP API: a hono app plus the websocket upgrade handlers.
  *
- * Layout: `/healthz`; `/v1/tokens`; `/v1/events`; the sandbox router (CRUD, exec, fs,
+ * Layout: `/healthz`; `/v1/tokens`; `/v1/events`; `/v1/stats`; the sandbox router (CRUD, exec, fs,
  * checkpoints with fork and diff)
  * mounted twice, at `/v1/sprites` (Sprites SDK compatibility) and
  * `/v1/sandboxes` (hob's name). Every response carries `Sprite-Version`.
@@ -23,6 +23,7 @@ import { sandboxCrudRoutes } from './routes/sandboxes.js';
 import { serviceRoutes } from './routes/services.js';
 import { policyRoutes } from './routes/policy.js';
 import { imageRoutes } from './routes/images.js';
+import { sandboxStatsRoutes, statsRoutes } from './routes/stats.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { urlRoutes } from './routes/url.js';
 import { createUpgradeHandlers } from './ws/upgrade.js';
@@ -104,6 +105,7 @@ export function createApi(deps: ApiDeps): Api {
   app.route('/v1/tokens', tokenRoutes(deps));
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, log }));
   if (deps.events) app.route('/v1/events', eventRoutes(deps.events));
+  if (deps.stats) app.route('/v1/stats', statsRoutes(deps.stats));
 
   const sandboxes = new Hono<ApiEnv>();
   sandboxes.route('/', sandboxCrudRoutes(deps, log));
@@ -114,6 +116,7 @@ export function createApi(deps: ApiDeps): Api {
   sandboxes.route('/', serviceRoutes(deps, log));
   sandboxes.route('/', policyRoutes(deps));
   if (deps.events) sandboxes.route('/', sandboxEventRoutes(deps.events));
+  if (deps.stats) sandboxes.route('/', sandboxStatsRoutes(deps.stats));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
   if (deps.dashboard) {

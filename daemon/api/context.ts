@@ -8,6 +8,7 @@ import type { TokenStore } from '../auth/tokens.js';
 import type { EventService } from '../core/events.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
+import type { StatsService } from '../core/stats.js';
 import type { SandboxService } from '../core/types.js';
 import type { DashboardSession, DashboardSessions } from '../dashboard/sessions.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   readonly images?: ImageService;
   /** The event log under /v1/events and /v1/sandboxes/{name}/events; omitted in tests that need none. */
   readonly events?: EventService;
+  /** Resource stats under /v1/stats and /v1/sandboxes/{name}/stats; omitted in tests that need none. */
+  readonly stats?: StatsService;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */

@@ -26,6 +26,7 @@ import { registerSandboxCommands } from './commands/sandboxes.js';
 import { registerServiceCommands } from './commands/services.js';
 import { registerSessionCommands } from './commands/sessions.js';
 import { registerSleepCommands } from './commands/sleep.js';
+import { registerStatsCommand } from './commands/stats.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerUrlCommand } from './commands/url.js';
 import { registerUseCommand } from './commands/use.js';
@@ -78,6 +79,7 @@ export function createProgram(ctx: CliContext): Command {
   registerPolicyCommand(program, ctx);
   registerTokenCommands(program, ctx);
   registerEventsCommand(program, ctx);
+  registerStatsCommand(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
   registerDaemonCommand(program, ctx);

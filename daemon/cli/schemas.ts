@@ -9,6 +9,7 @@ import * as exec from '../wire/exec.js';
 import * as fs from '../wire/fs.js';
 import * as images from '../wire/images.js';
 import { SpriteList, SpriteObject } from '../wire/sprite.js';
+import * as stats from '../wire/stats.js';
 import * as tokens from '../wire/tokens.js';
 
 /**
@@ -70,3 +71,8 @@ export type ExitFrame = exec.ExitFrame;
 export const EventObject = events.EventObject;
 export type EventObject = events.EventObject;
 export const EventList = events.EventList;
+
+/** Resource stats (`GET /v1/stats`, `GET /v1/sandboxes/{name}/stats`, wire/stats.ts). */
+export const SandboxStatsObject = stats.SandboxStatsObject;
+export type SandboxStatsObject = stats.SandboxStatsObject;
+export const StatsList = stats.StatsList;

@@ -85,6 +85,11 @@ export class LiveVm {
     }
   }
 
+  /** The agent connection if it is open now; never connects (stats must not wait for a guest). */
+  get connectedAgent(): AgentClient | undefined {
+    return this.agentClient && !this.agentClient.isClosed ? this.agentClient : undefined;
+  }
+
   /** Closes the agent connection without touching the VM. */
   detach(): void {
     this.agentClient?.close();

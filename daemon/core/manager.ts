@@ -54,6 +54,15 @@ import type {
 import type { VmNet } from './vm-spec.js';
 
 export type { ManagerDeps } from './sandbox-context.js';
+
+/** A live VM as the stats sampler sees it. */
+export interface LiveProcess {
+  readonly id: string;
+  /** The VMM's pid on the host. */
+  readonly pid: number;
+  /** The agent, if connected now. */
+  readonly agent: AgentClient | undefined;
+}
 export { MIN_FREE_FOR_CREATE_BYTES } from './free-space.js';
 
 /** How long a guest gets to power off cleanly before its VMM is killed. */
@@ -296,6 +305,14 @@ export class SandboxManager implements SandboxService {
     const vms = [...this.live.values()];
     this.live.clear();
     for (const vm of vms) vm.release();
+  }
+
+  /**
+   * The VMM process and (when connected) the agent of every live VM, for the stats
+   * sampler (core/stats.ts): read without the sandbox lock, never connecting or waking.
+   */
+  liveProcesses(): LiveProcess[] {
+    return [...this.live].map(([id, vm]) => ({ id, pid: vm.handle.pid, agent: vm.connectedAgent }));
   }
 
   // ---------------------------------------------------------------- used by reconcile

@@ -10,7 +10,7 @@
  * Failure modes, unless an operation says more: those of Pool (BadRequestError
  * for an id that is not a safe name, PoolFullError, HobError 'internal').
  */
-import { truncate } from 'node:fs/promises';
+import { stat, truncate } from 'node:fs/promises';
 import { MemoryImage } from './memory-image.js';
 import type { PoolPath } from './paths.js';
 import type { Pool } from './pool.js';
@@ -69,6 +69,19 @@ export class SandboxVolumes {
   /** Sets the disk's size; sparse, so growing costs nothing until the guest writes (the guest grows its filesystem at boot). */
   async growDisk(sandboxId: string, bytes: number): Promise<void> {
     await truncate(this.disk(sandboxId), bytes);
+  }
+
+  /**
+   * Bytes the sandbox's disk image occupies in the pool (its allocated blocks: what the
+   * guest has written, extents shared with the image or checkpoints included). One stat,
+   * cheap enough for stats every few seconds; null when there is no disk.
+   */
+  async diskAllocatedBytes(sandboxId: string): Promise<number | null> {
+    try {
+      return (await stat(this.disk(sandboxId))).blocks * 512;
+    } catch {
+      return null;
+    }
   }
 
   /** The files a VMM boots the sandbox from (they may not exist yet). */
