@@ -191,6 +191,11 @@ export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: Spri
         {s.cpus} CPUs · {formatBytes(s.memory_mib * 1024 * 1024)} memory · {formatBytes(s.disk_bytes)} disk · image {s.image} · {s.vmm}
       </p>
 
+      <section aria-labelledby="charts-title">
+        <h2 id="charts-title">Resources, last hour</h2>
+        <div id="charts" class="charts"></div>
+      </section>
+
       <section aria-labelledby="term-title">
         <h2 id="term-title">Terminal</h2>
         <div class="toolbar">
