@@ -214,6 +214,9 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
 
   it('terminal: echo hi shows hi; stty size follows the window', async () => {
     await page.goto(`http://127.0.0.1:${daemon.port}/sandboxes/${NAME}`);
+    // The resource graphs (uPlot, fed by GET .../stats): CPU, memory, disk.
+    await page.locator('#charts .uplot').nth(2).waitFor();
+    expect(await page.$$eval('#charts .uplot .u-title', (els) => els.map((e) => e.textContent))).toEqual(['CPU', 'Memory', 'Disk used']);
     await page.click('#term-new');
     await waitForLine((l) => /[#$] ?$/.test(l), 'a prompt');
     await typeLine('echo hi');

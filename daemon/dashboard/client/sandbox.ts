@@ -4,6 +4,7 @@
  * and URL access.
  */
 import { api, apiProgress, coalesced, followEvents, load, say, sayError, swap, tickSince } from './common.js';
+import { startCharts } from './charts.js';
 import { createTerminal } from './terminal.js';
 
 const name = document.getElementById('sandbox')!.dataset.name!;
@@ -21,6 +22,8 @@ followEvents(`${base}/events?follow=1`, (event) => {
 window.setInterval(() => {
   if (!document.hidden) refreshState();
 }, 5000);
+
+startCharts(document.getElementById('charts')!, `${base}/stats`);
 
 // ---------------------------------------------------------------- terminal
 const refreshSessions = () => swap(`${fragments}/sessions`).catch(sayError);
