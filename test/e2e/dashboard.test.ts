@@ -279,7 +279,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     const rows = await page.$$eval('#event-rows tr', (trs) => trs.map((tr) => (tr.textContent ?? '').replace(/\s+/g, ' ')));
     expect(rows.length).toBeGreaterThanOrEqual(1);
     for (const row of rows) expect(row).toContain('checkpoint');
-    expect(rows.some((r) => r.includes('id=v1'))).toBe(true);
+    expect(rows.some((r) => r.includes('seq=1'))).toBe(true); // v1
     await shot('events');
     await page.goto(`http://127.0.0.1:${daemon.port}/events?since=yesterday`);
     expect(await page.textContent('main .error')).toContain('since');
