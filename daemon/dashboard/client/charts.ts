@@ -37,7 +37,7 @@ function chart(parent: HTMLElement, title: string, unit: string, series: { label
       width: Math.max(280, Math.min(parent.clientWidth, 560)),
       height: 170,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false, value: (_: uPlot, v: number | null) => (v === null ? '–' : `${v.toFixed(1)} ${unit}`) }))],
-      axes: [{}, { size: 60, values: (_: uPlot, ticks: number[]) => ticks.map((t) => `${t} ${unit}`) }],
+      axes: [{}, { size: 76, values: (_: uPlot, ticks: number[]) => ticks.map((t) => `${t} ${unit}`) }],
       scales: { y: { range: (_: uPlot, min: number, max: number) => [0, Math.max(max * 1.1, unit === '%' ? 10 : 1)] } },
       legend: { live: false },
     },
