@@ -16,7 +16,8 @@ import { launchBrowserIn } from '../test/helpers/browser.js';
 import type { TestDaemon } from '../test/helpers/daemon.js';
 import { median, time, type Record } from './measure.js';
 
-const SANDBOXES = 20;
+/** The issue asks for 20; HOB_BENCH_DASHBOARD_SANDBOXES makes a quick run on a busy machine. */
+const SANDBOXES = Number(process.env.HOB_BENCH_DASHBOARD_SANDBOXES ?? 20);
 const REPO = resolve(import.meta.dirname, '..');
 
 export async function benchDashboard(d: TestDaemon, record: Record): Promise<void> {

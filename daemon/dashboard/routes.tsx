@@ -23,6 +23,8 @@ import { LoginHint } from './pages/layout.js';
 import { Overview, SandboxListPage, SandboxRows } from './pages/sandboxes.js';
 import { ImageRows, ImagesPage, TokenRows, TokensPage } from './pages/admin.js';
 import { TokenList } from '../wire/tokens.js';
+import { EventList } from '../wire/events.js';
+import { EventRows, EventsPage, type EventFilterForm } from './pages/events.js';
 import { CheckpointList, DiffView, FileDiff, FileList, SandboxPage, SessionList } from './pages/sandbox.js';
 import { clearedCookie, sessionCookie, type DashboardSessions } from './sessions.js';
 
@@ -38,9 +40,12 @@ const PAGE_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-store',
 };
 
+/** Events shown in a sandbox's history (the events page shows four times as many). */
+const HISTORY = 50;
+
 /** Paths the dashboard serves (the rest of the TCP listener's paths are the API's). */
 export function isDashboardPath(path: string): boolean {
-  return path === '/' || path === '/login' || path === '/logout' || /^\/(assets|sandboxes|fragments|images|tokens)(\/|$)/.test(path);
+  return path === '/' || path === '/login' || path === '/logout' || /^\/(assets|sandboxes|fragments|images|tokens|events)(\/|$)/.test(path);
 }
 
 /** The API answered with an error: its message, shown on the page. */
@@ -168,12 +173,13 @@ export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hon
   router.get(
     '/sandboxes/:name',
     page(async (c, assets, csrf) => {
-      const [sandbox, checkpoints, policy] = await Promise.all([
+      const [sandbox, checkpoints, policy, events] = await Promise.all([
         get(c, `/v1/sandboxes/${name(c)}`, SpriteObject),
         get(c, `/v1/sandboxes/${name(c)}/checkpoints`, CheckpointObject.array()),
         get(c, `/v1/sandboxes/${name(c)}/policy/network`, PolicyShape),
+        get(c, `/v1/sandboxes/${name(c)}/events?order=desc&limit=${HISTORY}`, EventList),
       ]);
-      return <SandboxPage assets={assets} csrf={csrf} sandbox={sandbox} checkpoints={checkpoints} policy={policy} />;
+      return <SandboxPage assets={assets} csrf={csrf} sandbox={sandbox} checkpoints={checkpoints} policy={policy} events={events.events} />;
     }),
   );
 
@@ -225,6 +231,43 @@ export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hon
   router.get(
     '/fragments/sandboxes/:name/sessions',
     fragment(async (c) => <SessionList sessions={(await get(c, `/v1/sandboxes/${name(c)}/exec`, SessionListSchema)).sessions} />),
+  );
+
+  router.get(
+    '/fragments/sandboxes/:name/events',
+    fragment(async (c) => (
+      <table>
+        <EventRows events={(await get(c, `/v1/sandboxes/${name(c)}/events?order=desc&limit=${HISTORY}`, EventList)).events} withSandbox={false} />
+      </table>
+    )),
+  );
+
+  const eventFilter = (c: ApiContext): [EventFilterForm, URLSearchParams] => {
+    const filter = { sandbox: c.req.query('sandbox') ?? '', type: c.req.query('type') ?? '', since: c.req.query('since') ?? '' };
+    const query = new URLSearchParams({ order: 'desc', limit: String(HISTORY * 4) });
+    for (const [k, v] of Object.entries(filter)) if (v !== '') query.set(k, v);
+    return [filter, query];
+  };
+  router.get(
+    '/events',
+    page(async (c, assets, csrf) => {
+      const [filter, query] = eventFilter(c);
+      try {
+        const events = await get(c, `/v1/events?${query}`, EventList);
+        return <EventsPage assets={assets} csrf={csrf} filter={filter} events={events.events} />;
+      } catch (err) {
+        if (!(err instanceof ApiFailure) || err.status !== 400) throw err;
+        return <EventsPage assets={assets} csrf={csrf} filter={filter} events={[]} error={err.message} />;
+      }
+    }),
+  );
+  router.get(
+    '/fragments/events',
+    fragment(async (c) => (
+      <table>
+        <EventRows events={(await get(c, `/v1/events?${eventFilter(c)[1]}`, EventList)).events} />
+      </table>
+    )),
   );
 
   router.get('/images', page(async (c, assets, csrf) => <ImagesPage assets={assets} csrf={csrf} images={(await get(c, '/v1/images', ImageList)).images} />));

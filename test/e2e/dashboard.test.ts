@@ -203,6 +203,10 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     expect(await page.evaluate('window.marker')).toBe(42);
     expect(await page.textContent('#create-progress')).toContain('created two');
     await shot('create-done');
+    // A change made elsewhere (the CLI) shows up without a reload too (the live event log).
+    expect((await daemon.cli(['stop', 'two'])).exitCode).toBe(0);
+    await page.locator('tr[data-name="two"][data-state="stopped"]').waitFor();
+    expect(await page.evaluate('window.marker')).toBe(42);
     // Removed again through its row (confirmed), to free the machine.
     await page.click('tr[data-name="two"] button[data-action="remove"]');
     await page.locator('tr[data-name="two"]').waitFor({ state: 'detached', timeout: VM_DEADLINE_MS });
@@ -210,6 +214,9 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
 
   it('terminal: echo hi shows hi; stty size follows the window', async () => {
     await page.goto(`http://127.0.0.1:${daemon.port}/sandboxes/${NAME}`);
+    // The resource graphs (uPlot, fed by GET .../stats): CPU, memory, disk.
+    await page.locator('#charts .uplot').nth(2).waitFor();
+    expect(await page.$$eval('#charts .uplot .u-title', (els) => els.map((e) => e.textContent))).toEqual(['CPU', 'Memory', 'Disk used']);
     await page.click('#term-new');
     await waitForLine((l) => /[#$] ?$/.test(l), 'a prompt');
     await typeLine('echo hi');
@@ -264,6 +271,19 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     await page.locator('#checkpoint-progress', { hasText: 'Restored to v1' }).waitFor({ timeout: VM_DEADLINE_MS });
     expect(await exec('cat /root/work/keep.txt /root/work/notes.txt; ls /root/work')).toBe('precious\nold line\nsame\nkeep.txt\nnotes.txt');
     await shot('restored');
+  });
+
+  it('the event log: the sandbox history and the filtered events page show the checkpoint and restore', async () => {
+    await page.locator('#event-rows tr', { hasText: 'restore' }).first().waitFor();
+    await page.goto(`http://127.0.0.1:${daemon.port}/events?sandbox=${NAME}&type=checkpoint`);
+    const rows = await page.$$eval('#event-rows tr', (trs) => trs.map((tr) => (tr.textContent ?? '').replace(/\s+/g, ' ')));
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    for (const row of rows) expect(row).toContain('checkpoint');
+    expect(rows.some((r) => r.includes('seq=1'))).toBe(true); // v1
+    await shot('events');
+    await page.goto(`http://127.0.0.1:${daemon.port}/events?since=yesterday`);
+    expect(await page.textContent('main .error')).toContain('since');
+    await page.goto(`http://127.0.0.1:${daemon.port}/sandboxes/${NAME}`);
   });
 
   it('a bad policy rule shows the error and changes nothing', async () => {

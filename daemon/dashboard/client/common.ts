@@ -128,3 +128,42 @@ document.getElementById('logout')?.addEventListener('click', () => {
     (err: unknown) => sayError(err),
   );
 });
+
+/**
+ * Follows the event log (`GET .../events?follow=1`, server-sent events; the
+ * browser reconnects and resumes by itself) and calls `onEvent` for each
+ * event, at most once per animation frame burst (changes come in groups).
+ */
+export function followEvents(url: string, onEvent: (event: { type: string; sandbox: string | null }) => void): void {
+  const source = new EventSource(url);
+  source.onmessage = (message) => {
+    try {
+      onEvent(JSON.parse(message.data as string) as { type: string; sandbox: string | null });
+    } catch {
+      // not an event: ignore
+    }
+  };
+}
+
+/** Runs `fn` at most once at a time; a call while it runs makes it run once more afterwards. */
+export function coalesced(fn: () => Promise<unknown>): () => void {
+  let running = false;
+  let again = false;
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    void fn()
+      .catch(() => undefined)
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  return run;
+}

@@ -1,26 +1,19 @@
 /**
- * The sandbox list: kept current (the table fragment is fetched every
- * second and swapped in where it changed), the row actions (confirmed where
- * they lose state), and the create form with its progress.
+ * The sandbox list: kept current (each event of the live event log makes the
+ * table fragment be fetched and swapped in where it changed; a slow poll
+ * catches what no event announces), the row actions (confirmed where they
+ * lose state), and the create form with its progress.
  */
-import { api, apiProgress, say, sayError, swap, tickSince } from './common.js';
+import { api, apiProgress, coalesced, followEvents, say, sayError, swap, tickSince } from './common.js';
 
-const REFRESH_MS = 1000;
+/** The fallback poll. */
+const POLL_MS = 5000;
 
-async function refresh(): Promise<void> {
-  try {
-    await swap('/fragments/sandboxes');
-  } catch {
-    // the next tick tries again (hobd restarting, say)
-  }
-}
-
-let refreshing = false;
+const refresh = coalesced(() => swap('/fragments/sandboxes'));
+followEvents('/v1/events?follow=1', () => refresh());
 window.setInterval(() => {
-  if (refreshing || document.hidden) return;
-  refreshing = true;
-  void refresh().finally(() => (refreshing = false));
-}, REFRESH_MS);
+  if (!document.hidden) refresh();
+}, POLL_MS);
 tickSince();
 
 const CONFIRM: Record<string, string> = {
@@ -42,7 +35,7 @@ document.addEventListener('click', (event) => {
   call.then(
     () => {
       say(`${action} ${name}: done`);
-      void refresh();
+      refresh();
     },
     (err: unknown) => {
       button.disabled = false;
@@ -70,20 +63,20 @@ form?.addEventListener('submit', (event) => {
   progress!.hidden = false;
   progress!.textContent = '';
   const started = Date.now();
-  void refresh();
+  refresh();
   apiProgress('POST', '/v1/sandboxes', body, (line) => {
     if (line.data) progress!.textContent += `[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line.data}\n`;
-    void refresh();
+    refresh();
   }).then(
     () => {
       progress!.textContent += `created ${String(body.name)}\n`;
       form.reset();
-      void refresh();
+      refresh();
     },
     (err: unknown) => {
       progress!.textContent += `failed: ${err instanceof Error ? err.message : String(err)}\n`;
       sayError(err);
-      void refresh();
+      refresh();
     },
   ).finally(() => (submit.disabled = false));
 });

@@ -1,7 +1,18 @@
-/** The images and tokens pages: build and remove images, create (shown once) and revoke tokens. */
-import { api, apiProgress, say, sayError, swap, tickSince } from './common.js';
+/**
+ * The images, tokens and events pages: build and remove images, create (shown
+ * once) and revoke tokens; the event log kept current from its live follow.
+ */
+import { api, apiProgress, coalesced, followEvents, say, sayError, swap, tickSince } from './common.js';
 
 tickSince();
+
+if (document.getElementById('event-filter') && !document.querySelector('main .error')) {
+  const filter = new URLSearchParams(location.search);
+  const follow = new URLSearchParams({ follow: '1' });
+  for (const key of ['sandbox', 'type']) if (filter.get(key)) follow.set(key, filter.get(key)!);
+  const refresh = coalesced(() => swap(`/fragments/events${location.search}`));
+  followEvents(`/v1/events?${follow}`, () => refresh());
+}
 
 document.addEventListener('click', (event) => {
   const target = event.target as HTMLElement;

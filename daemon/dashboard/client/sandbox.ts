@@ -3,7 +3,8 @@
  * checkpoint timeline (create, restore, fork, diffs), files, egress policy
  * and URL access.
  */
-import { api, apiProgress, load, say, sayError, swap, tickSince } from './common.js';
+import { api, apiProgress, coalesced, followEvents, load, say, sayError, swap, tickSince } from './common.js';
+import { startCharts } from './charts.js';
 import { createTerminal } from './terminal.js';
 
 const name = document.getElementById('sandbox')!.dataset.name!;
@@ -11,9 +12,18 @@ const base = `/v1/sandboxes/${encodeURIComponent(name)}`;
 const fragments = `/fragments/sandboxes/${encodeURIComponent(name)}`;
 tickSince();
 
+// The sandbox's own events keep its state, history and timeline current; a slow poll catches the rest.
+const refreshState = coalesced(() => Promise.all([swap(`${fragments}/state`), swap(`${fragments}/events`)]));
+const refreshTimeline = coalesced(() => swap(`${fragments}/checkpoints`));
+followEvents(`${base}/events?follow=1`, (event) => {
+  refreshState();
+  if (event.type === 'checkpoint' || event.type === 'restore') refreshTimeline();
+});
 window.setInterval(() => {
-  if (!document.hidden) swap(`${fragments}/state`).catch(() => undefined);
-}, 1000);
+  if (!document.hidden) refreshState();
+}, 5000);
+
+startCharts(document.getElementById('charts')!, `${base}/stats`);
 
 // ---------------------------------------------------------------- terminal
 const refreshSessions = () => swap(`${fragments}/sessions`).catch(sayError);

@@ -110,7 +110,9 @@ export function TokensPage(props: { assets: Assets; csrf: string; tokens: readon
   return (
     <Layout title="Tokens" assets={props.assets} csrf={props.csrf} script="page.js" current="tokens">
       <h1>API tokens</h1>
-      <p>For the TCP listener (scripts, the SDKs, a remote `hob --url`). hob keeps only a hash: a new token is shown once.</p>
+      <p>
+        For the TCP listener (scripts, the SDKs, <code>hob --url</code>). hob keeps only a hash: a new token is shown once.
+      </p>
       <div class="table-wrap">
         <table>
           <thead>

@@ -13,7 +13,7 @@ export interface PageFrame {
   readonly csrf?: string;
   /** Client module to load (`list.js`, `sandbox.js`). */
   readonly script?: 'list.js' | 'sandbox.js' | 'page.js';
-  readonly current?: 'sandboxes' | 'images' | 'tokens';
+  readonly current?: 'sandboxes' | 'images' | 'tokens' | 'events';
   readonly children?: Child;
 }
 
@@ -45,6 +45,7 @@ export function Layout(props: PageFrame) {
             <nav aria-label="Main">
               {nav('/', 'sandboxes', 'Sandboxes')}
               {nav('/images', 'images', 'Images')}
+              {nav('/events', 'events', 'Events')}
               {nav('/tokens', 'tokens', 'Tokens')}
             </nav>
           )}

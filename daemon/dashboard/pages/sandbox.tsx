@@ -7,10 +7,12 @@
  */
 import type { CheckpointObject, DiffResponse } from '../../wire/checkpoints.js';
 import type { SessionListing } from '../../wire/exec.js';
+import type { EventObject } from '../../wire/events.js';
 import type { FsEntry } from '../../wire/fs.js';
 import type { SpriteObject } from '../../wire/sprite.js';
 import type { Assets } from '../assets.js';
 import { formatBytes, formatSince } from '../format.js';
+import { EventTable } from './events.js';
 import { Layout } from './layout.js';
 
 export function CheckpointList(props: { name: string; checkpoints: readonly CheckpointObject[] }) {
@@ -175,7 +177,7 @@ export function SessionList(props: { sessions: readonly SessionListing[] }) {
   );
 }
 
-export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: SpriteObject; checkpoints: readonly CheckpointObject[]; policy: unknown }) {
+export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: SpriteObject; checkpoints: readonly CheckpointObject[]; policy: unknown; events: readonly EventObject[] }) {
   const s = props.sandbox;
   return (
     <Layout title={s.name} assets={props.assets} csrf={props.csrf} script="sandbox.js" current="sandboxes">
@@ -188,6 +190,11 @@ export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: Spri
       <p class="facts">
         {s.cpus} CPUs · {formatBytes(s.memory_mib * 1024 * 1024)} memory · {formatBytes(s.disk_bytes)} disk · image {s.image} · {s.vmm}
       </p>
+
+      <section aria-labelledby="charts-title">
+        <h2 id="charts-title">Resources, last hour</h2>
+        <div id="charts" class="charts"></div>
+      </section>
 
       <section aria-labelledby="term-title">
         <h2 id="term-title">Terminal</h2>
@@ -272,6 +279,11 @@ export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: Spri
             {s.url_settings.auth === 'public' ? 'Make private' : 'Make public'}
           </button>
         </p>
+      </section>
+
+      <section aria-labelledby="events-title">
+        <h2 id="events-title">History</h2>
+        <EventTable events={props.events} withSandbox={false} label={`Events of ${s.name}, newest first`} />
       </section>
     </Layout>
   );
