@@ -21,6 +21,7 @@ import { SYNC_DEADLINE_MS, withDeadline } from './deadline.js';
 import { machineIdFor } from './identity.js';
 import { requireImageRunsHere } from './images.js';
 import { LiveVm } from './live-vm.js';
+import { ImageNameSchema } from './names.js';
 import type { SandboxNetworking } from './network.js';
 import { vmRunDir } from './vm-spec.js';
 
@@ -110,7 +111,7 @@ export class Templates {
     const removed = await this.deps.templates.cleanStaging();
     if (removed.length > 0) this.deps.log(`hob: templates: removed interrupted builds ${removed.join(', ')}`);
     if (!this.enabled) return;
-    for (const image of await this.deps.images.list(() => true)) this.ensure(image.name);
+    for (const image of await this.deps.images.list((name) => ImageNameSchema.safeParse(name).success)) this.ensure(image.name);
   }
 
   /**
