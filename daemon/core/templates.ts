@@ -17,16 +17,18 @@ import { appendEvent, type HobDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
 import type { ImageVolumes, TemplateVolumes } from '../storage/index.js';
 import type { VmmDriver, VmmKind, VmSpec } from '../vmm/types.js';
-import { SYNC_DEADLINE_MS, withDeadline } from './deadline.js';
 import { machineIdFor } from './identity.js';
 import { requireImageRunsHere } from './images.js';
 import { LiveVm } from './live-vm.js';
+import { ImageNameSchema } from './names.js';
 import type { SandboxNetworking } from './network.js';
 import { vmRunDir } from './vm-spec.js';
 
 /** Format of template.json and of the key; bump it when what a template holds changes. */
 const TEMPLATE_FORMAT = 1;
 const GiB = 1024 ** 3;
+/** A failed build is retried by a create no sooner than this. */
+const RETRY_AFTER_MS = 10 * 60_000;
 
 export const TemplateMetaSchema = z.object({
   format: z.literal(TEMPLATE_FORMAT),
@@ -86,7 +88,7 @@ export class Templates {
   /** Images whose build runs or waits, with its current step. */
   private readonly building = new Map<string, string>();
   /** The last failed build per image. */
-  private readonly failed = new Map<string, string>();
+  private readonly failed = new Map<string, { message: string; at: number }>();
   /** Builds run one after the other (each boots a VM). */
   private queue: Promise<void> = Promise.resolve();
   /** Bumped by remove(): a build that started before does not commit. */
@@ -110,7 +112,7 @@ export class Templates {
     const removed = await this.deps.templates.cleanStaging();
     if (removed.length > 0) this.deps.log(`hob: templates: removed interrupted builds ${removed.join(', ')}`);
     if (!this.enabled) return;
-    for (const image of await this.deps.images.list(() => true)) this.ensure(image.name);
+    for (const image of await this.deps.images.list((name) => ImageNameSchema.safeParse(name).success)) this.ensure(image.name);
   }
 
   /**
@@ -129,7 +131,7 @@ export class Templates {
         this.failed.delete(image);
       } catch (err) {
         const message = (err as Error).message;
-        this.failed.set(image, message);
+        this.failed.set(image, { message, at: Date.now() });
         this.deps.log(`hob: building the template of ${image} failed: ${message}`);
         appendEvent(this.deps.db, { type: 'template', data: { image, phase: 'failed', error: message.slice(0, 2000) } });
       } finally {
@@ -152,7 +154,13 @@ export class Templates {
     if (!this.enabled) return { use: false, reason: 'warm templates are off' };
     try {
       const vol = await this.deps.templates.get(image);
-      if (!vol) return { use: false, reason: this.building.has(image) ? `the template of ${image} is still being built` : `image ${image} has no template` };
+      if (!vol) {
+        if (this.building.has(image)) return { use: false, reason: `the template of ${image} is still being built` };
+        // A failed build is tried again by a later create, at most every RETRY_AFTER_MS.
+        const failed = this.failed.get(image);
+        if (!failed || Date.now() - failed.at > RETRY_AFTER_MS) this.ensure(image);
+        return { use: false, reason: `image ${image} has no template${failed ? ` (its last build failed: ${failed.message.slice(0, 200)})` : ''}` };
+      }
       const parsed = TemplateMetaSchema.safeParse(vol.meta);
       if (!parsed.success) return { use: false, reason: `the template of ${image} is unreadable` };
       const meta = parsed.data;
@@ -193,7 +201,7 @@ export class Templates {
       out.set(vol.image, { image: vol.image, state: current ? 'ready' : 'stale', cpus: m.cpus, memoryMiB: m.memoryMiB, diskBytes: m.diskBytes, builtAt: m.builtAt, detail: null });
     }
     for (const [image, error] of this.failed) {
-      if (!out.has(image)) out.set(image, { image, state: 'failed', cpus: null, memoryMiB: null, diskBytes: null, builtAt: null, detail: error });
+      if (!out.has(image)) out.set(image, { image, state: 'failed', cpus: null, memoryMiB: null, diskBytes: null, builtAt: null, detail: error.message });
     }
     for (const [image, step] of this.building) {
       const prev = out.get(image);
@@ -296,7 +304,8 @@ export class Templates {
       vm = await LiveVm.boot(driver, spec);
       const bootMs = Date.now() - started;
       step('saving its memory');
-      await withDeadline((async () => (await vm.agent()).sync())(), SYNC_DEADLINE_MS, 'the template guest agent (sync)');
+      // No guest sync needed: memory and disk are saved at one instant (the VMM flushed the
+      // disk when it paused), so the guest's dirty pages travel in the memory image.
       await vm.handle.pause();
       await build.memory.create();
       await vm.handle.snapshot(build.memory.dir);

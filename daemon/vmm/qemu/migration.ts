@@ -135,9 +135,10 @@ export async function loadMigrationFromFile(
     await enableEvents(qmp);
     await qmp.execute('migrate-incoming', { uri: `unix:${opts.socketPath}` });
     const sock = await connectUnixWhenReady(opts.socketPath, { timeoutMs: 10_000, gone: opts.gone, what: opts.what });
-    // qemu closes its end once it has read the whole stream; EPIPE after that is harmless.
+    // qemu closes its end once it has read the whole stream; EPIPE, a reset or a close before our
+    // end() is seen after that is harmless: qemu's migration status (waited for below) decides.
     const fed = pipeline(createReadStream(opts.file), sock).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') throw err;
+      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
     });
     fed.catch(() => undefined);
     await waitMigration(qmp, opts);
