@@ -1,6 +1,6 @@
 /**
  * Is pinning a VM's vCPU threads to one kind of core worth a setting
- * (docs/architecture.md §12)? On a big.LITTLE host (the DGX Spark's
+ * (docs/architecture.md §15)? On a big.LITTLE host (the DGX Spark's
  * Cortex-X925 + A725) the question is whether a vCPU that the scheduler puts
  * on a small core costs enough to pin. This machine has identical cores, so
  * what it can measure is the other half: the cost or gain of confining every

@@ -1,5 +1,5 @@
 /**
- * Warm templates (issue 18, docs/architecture.md §12), as ratios measured side by side in one
+ * Warm templates (issue 18, docs/architecture.md §17), as ratios measured side by side in one
  * run on its own daemon (templates on): create from the template vs a cold create (`cold`,
  * target under TCG <= 0.15), and a live fork (from a checkpoint with memory) vs a cold create.
  * Creates alternate warm/cold so that load drifts hit both alike. Each create is timed until

@@ -251,7 +251,7 @@ const secretsSchema = z.strictObject({
 
 const templatesSchema = z.strictObject({
   /**
-   * Warm templates (docs/architecture.md §12): after an image is imported (and at start-up),
+   * Warm templates (docs/architecture.md §17): after an image is imported (and at start-up),
    * boot a VM of the `sandboxDefaults` shape once and keep its disk and memory, so that
    * creates of that shape resume a copy instead of booting. Default true. false: every
    * create boots (no template VM is ever started; existing templates stay until removed).

@@ -1,5 +1,5 @@
 /**
- * The API inside each guest (/.sprite/api.sock, docs/architecture.md §12),
+ * The API inside each guest (/.sprite/api.sock, docs/architecture.md §14),
  * answered on the host: what a sandbox may do to itself, in the Sprites shapes.
  * Paths are Sprites' in-sprite ones, without a sandbox name:
  *

@@ -1,5 +1,5 @@
 /**
- * Holds a scoped token to its scope on every route (docs/architecture.md §12).
+ * Holds a scoped token to its scope on every route (docs/architecture.md §16).
  *
  * Default deny: a scoped token reaches `/healthz`, `/mcp` (whose tools call
  * back into this API with the same token), the image list, and the sandbox

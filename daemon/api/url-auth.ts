@@ -93,7 +93,7 @@ export class UrlAuthenticator {
     const bearer = bearerToken(headers.authorization);
     if (bearer !== undefined) {
       const token = this.tokens.verify(bearer);
-      // A scoped token opens only the URLs of the sandboxes it reaches (docs/architecture.md §12).
+      // A scoped token opens only the URLs of the sandboxes it reaches (docs/architecture.md §16).
       if (token && inScope(token.scope, sandbox)) return { ok: true };
       // Not a hob token: maybe the application's own; a hob session may still admit the request.
     }

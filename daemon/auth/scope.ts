@@ -1,5 +1,5 @@
 /**
- * What a token may reach (docs/architecture.md §12): sandboxes whose names
+ * What a token may reach (docs/architecture.md §16): sandboxes whose names
  * start with a prefix, and at most so many of them. Pure rules; the API
  * applies them to every route (api/scope.ts), the MCP server's client-side
  * scope (`hob mcp --prefix`) applies the same ones.

@@ -1,5 +1,5 @@
 /**
- * The API inside each guest (docs/architecture.md §12): the agent serves
+ * The API inside each guest (docs/architecture.md §14): the agent serves
  * /.sprite/api.sock and relays each request over a `guest-api.serve` channel
  * (daemon/protocol/messages/guest-api.ts); this opens that channel on every
  * running sandbox's agent connection and hands each request, with the id of

@@ -1,6 +1,6 @@
 /**
  * File operations the agent has no request for, done by the guest's own
- * coreutils (docs/architecture.md §12): copy (`cp`) and change of owner
+ * coreutils (docs/architecture.md §20): copy (`cp`) and change of owner
  * (`chown`), run as root with argument arrays (`--` before the paths, so a
  * path never reads as an option), under a deadline, their output capped. The
  * paths are checked first through the agent's stat, so the common failures

@@ -1,5 +1,5 @@
 /**
- * A sandbox's health as `checkSprite` asks for it (docs/architecture.md §12):
+ * A sandbox's health as `checkSprite` asks for it (docs/architecture.md §20):
  * a running sandbox is healthy when its agent answers a ping within
  * CHECK_DEADLINE_MS; anything else says what it is and why. A check never
  * wakes or boots a sandbox: it looks at what is there.

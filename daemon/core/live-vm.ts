@@ -54,7 +54,7 @@ export class LiveVm {
     try {
       await handle.resume();
       const agent = await vm.agent(RESUME_AGENT_TIMEOUT_MS);
-      // First of all: every copy of one snapshot shares its random state (docs/architecture.md §13).
+      // First of all: every copy of one snapshot shares its random state (docs/architecture.md §18).
       if (agent.supports('random.reseed')) {
         vm.reseedMethod = await withDeadline(agent.reseedRandom(randomBytes(RESEED_SEED_BYTES)), RESEED_DEADLINE_MS, 'the guest agent (random.reseed)');
       }

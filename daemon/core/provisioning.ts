@@ -86,7 +86,7 @@ export class SandboxProvisioning {
   }
 
   /**
-   * Tries the warm template of the row's image (docs/architecture.md §12). Returns undefined, with
+   * Tries the warm template of the row's image (docs/architecture.md §17). Returns undefined, with
    * the reason in the progress (and an event when a template failed), when the create must boot.
    */
   private async fromTemplate(templates: Templates, row: SandboxRow, progress: ProgressSink): Promise<LiveVm | undefined> {

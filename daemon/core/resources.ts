@@ -1,6 +1,6 @@
 /**
  * A sandbox's size, changed after create (the Sprites resources policy;
- * docs/architecture.md §12). vCPUs and memory are the VM's: they change only
+ * docs/architecture.md §20). vCPUs and memory are the VM's: they change only
  * while no VM exists (stopped, or error), because a running, paused or
  * hibernated VM (its memory image included) keeps the size it booted with; the
  * new size applies at the next boot. The disk's size is fixed after create.

@@ -1,6 +1,6 @@
 /**
  * Following the sandbox list (the SDKs' `watchSprites`; docs/architecture.md
- * §12): the list as it is, then what changed. The list is read again every
+ * §20): the list as it is, then what changed. The list is read again every
  * WATCH_INTERVAL_MS and compared with the last reading (a read of the
  * database, no guest involved), so a state that lasts less than one interval
  * may be missed: a watcher sees where each sandbox went, not every step.

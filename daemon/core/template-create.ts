@@ -1,5 +1,5 @@
 /**
- * A create served by a warm template (docs/architecture.md §12): the sandbox's volume is a
+ * A create served by a warm template (docs/architecture.md §17): the sandbox's volume is a
  * snapshot of the template's (disk + memory), a new VMM resumes the memory (LiveVm.resume: the
  * guest's kernel gets fresh entropy first, then the clock), then the sandbox gets its own
  * identity (hostname, machine-id, ssh host keys), its disk size (grown live) and its network

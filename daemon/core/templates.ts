@@ -1,5 +1,5 @@
 /**
- * Warm templates (docs/architecture.md §12): for each image, a VM of the default shape booted
+ * Warm templates (docs/architecture.md §17): for each image, a VM of the default shape booted
  * once, its agent up, kept as disk + memory (storage/template-volumes.ts), so that a create
  * resumes a copy of it instead of booting (core/template-create.ts). This module builds them
  * in the background (one at a time), says whether one may serve a create, lists and removes

@@ -170,7 +170,7 @@ export interface SandboxService {
    */
   agent(name: string): Promise<AgentClient>;
 
-  // ------------------------------------------------------------ health, restart, size (docs/architecture.md §12)
+  // ------------------------------------------------------------ health, restart, size (docs/architecture.md §20)
 
   /** Whether the sandbox answers, without waking or booting it (health.ts). Throws NotFoundError. */
   check(name: string): Promise<SandboxHealth>;

@@ -94,7 +94,7 @@ export const tokens = sqliteTable('tokens', {
   hash: text('hash').notNull().unique(),
   createdAt: createdAt(),
   lastUsedAt: integer('last_used_at', { mode: 'timestamp_ms' }),
-  /** Scope (docs/architecture.md §12): only sandboxes whose names start with this; null = all. */
+  /** Scope (docs/architecture.md §16): only sandboxes whose names start with this; null = all. */
   scopePrefix: text('scope_prefix'),
   /** Scope: at most this many sandboxes in the prefix (creates beyond it are refused); null = no limit. */
   maxSandboxes: integer('max_sandboxes'),

@@ -2,7 +2,7 @@
  * What every tool works with: the API (mcp/api.ts), the scope the server
  * applies before it calls it, and the shape of tool results.
  *
- * The scope here is the client side of docs/architecture.md §12: for `hob mcp
+ * The scope here is the client side of docs/architecture.md §16: for `hob mcp
  * --prefix` on stdio it is the only guard (the socket itself is unscoped);
  * behind a scoped token the API enforces the same rules again, and this copy
  * only words the refusal earlier.

@@ -1,5 +1,5 @@
 /**
- * hob's MCP server (docs/architecture.md §12): one McpServer with every tool,
+ * hob's MCP server (docs/architecture.md §16): one McpServer with every tool,
  * built on the official SDK, talking to hob only through its API (mcp/api.ts).
  * The stdio command (`hob mcp`) and the streamable HTTP endpoint of hobd
  * (`POST /mcp`) both build it here.

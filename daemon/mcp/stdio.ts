@@ -2,7 +2,7 @@
  * `hob mcp`: the MCP server on stdin/stdout, a client of hobd like the rest of
  * the CLI (the socket, or the TCP listener with a token). Nothing but the
  * protocol may go to stdout; the scope given here is applied client-side
- * (docs/architecture.md §12: a scoped token is the stronger guard).
+ * (docs/architecture.md §16: a scoped token is the stronger guard).
  */
 import type { Readable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';

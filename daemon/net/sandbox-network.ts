@@ -235,7 +235,7 @@ export class SandboxNetwork {
 
   /**
    * A namespace with only the tap, for a VM that needs the device but no network (a warm
-   * template being built: docs/architecture.md §12). `teardown` removes it; so does
+   * template being built: docs/architecture.md §17). `teardown` removes it; so does
    * `reconcile` after a crash, as for any id it does not keep.
    */
   async setupIsolated(id: string): Promise<{ netSpec: NetSpec; cmdlineArgs: string }> {

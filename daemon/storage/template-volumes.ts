@@ -1,5 +1,5 @@
 /**
- * Warm template volumes (docs/architecture.md §12): `templates/<image>/`, a read-only
+ * Warm template volumes (docs/architecture.md §17): `templates/<image>/`, a read-only
  * subvolume holding what a sandbox made from it starts with: the disk of a VM booted from the
  * image, its kernel and initramfs, its memory image (MEMORY_DIR) and `template.json` (what it
  * was built with, written last). A build happens in a writable staging volume

@@ -1,6 +1,6 @@
 /**
  * Shapes of the API inside the guest (/.sprite/api.sock, docs/architecture.md
- * §12) that the host API does not already have: Sprites' tasks (keep-awake
+ * §14) that the host API does not already have: Sprites' tasks (keep-awake
  * holds) and the answer to a restore a sandbox asks of itself. The rest of
  * that API answers with the host API's own shapes (wire/sprite.ts,
  * wire/checkpoints.ts, wire/services.ts).

@@ -1,5 +1,5 @@
 /**
- * The rest of the Sprites surface on the wire (docs/architecture.md §12), in the
+ * The rest of the Sprites surface on the wire (docs/architecture.md §20), in the
  * shapes the official SDKs decode: a sprite's health check, restart, the
  * privileges and resources policies, the NDJSON list watch, the port watch
  * websocket, and the control websocket's envelopes. Then their requests.

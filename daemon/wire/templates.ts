@@ -1,6 +1,6 @@
 /**
  * Warm templates on the wire (daemon/api/routes/templates.ts serves them, the CLI reads
- * them; docs/architecture.md §12). Key order is the order `--json` prints them in.
+ * them; docs/architecture.md §17). Key order is the order `--json` prints them in.
  */
 import { z } from 'zod';
 

@@ -10,7 +10,7 @@ export const TokenObject = z.looseObject({
   created_at: z.string(),
   /** ISO 8601, or null if never used. */
   last_used_at: z.string().nullable(),
-  /** Scope (docs/architecture.md §12): only sandboxes whose names start with this; null: all. */
+  /** Scope (docs/architecture.md §16): only sandboxes whose names start with this; null: all. */
   prefix: z.string().nullable(),
   /** Scope: at most this many sandboxes under the prefix; null: no limit. */
   max_sandboxes: z.number().nullable(),

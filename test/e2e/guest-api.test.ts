@@ -1,6 +1,6 @@
 /**
  * The API inside the guest on real VMs (issue 14 item 2, docs/architecture.md
- * §12): `sprite-env` in a sandbox reaches /.sprite/api.sock, the agent relays
+ * §14): `sprite-env` in a sandbox reaches /.sprite/api.sock, the agent relays
  * to hobd, and hobd answers for that sandbox only. Two sandboxes: `ga1`
  * carries the cases in order (info, a checkpoint the host sees, tasks, a
  * restore asked from inside), `ga2` tries to reach `ga1`'s resources.

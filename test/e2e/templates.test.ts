@@ -1,6 +1,6 @@
 /**
  * Warm templates and fresh randomness after a memory restore (issue 18, docs/architecture.md
- * §12, §13), on real VMs: one hobd with templates on builds the template of `minimal` at
+ * §17, §18), on real VMs: one hobd with templates on builds the template of `minimal` at
  * start; sandboxes made from it pass a short lifecycle, differ from each other in random state
  * and identity; a template of another shape is never used, `cold` boots, and a truncated
  * template file makes the create boot with an event, never a broken sandbox. The cases run

@@ -1,5 +1,5 @@
 /**
- * random.reseed against a hostile guest (docs/architecture.md §13): the host sends fresh
+ * random.reseed against a hostile guest (docs/architecture.md §18): the host sends fresh
  * entropy after every memory restore; whatever the guest answers is parsed before use, and a
  * guest that never answers is cut off by the resume's deadline. A scripted agent plays the
  * guest over the real protocol.

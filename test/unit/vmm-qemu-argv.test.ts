@@ -152,7 +152,7 @@ describe('qemu helpers', () => {
   });
 });
 
-describe('buildQemuArgv vmgenid (docs/architecture.md §13)', () => {
+describe('buildQemuArgv vmgenid (docs/architecture.md §18)', () => {
   it('adds the generation ID device on x86_64 only when asked, so restores match their snapshot', () => {
     expect(values(buildQemuArgv(input({ vmgenid: true })), '-device')).toContain('vmgenid,guid=auto');
     expect(values(buildQemuArgv(input()), '-device').some((d) => d.startsWith('vmgenid'))).toBe(false);

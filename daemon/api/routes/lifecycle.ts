@@ -1,5 +1,5 @@
 /**
- * The Sprites lifecycle calls beyond CRUD (docs/architecture.md §12), mounted at
+ * The Sprites lifecycle calls beyond CRUD (docs/architecture.md §20), mounted at
  * `/v1/sprites` and `/v1/sandboxes`:
  *
  * - `GET /{name}/check` → `{sprite_name, sprite_id, status, reason, checked_at, elapsed}`;

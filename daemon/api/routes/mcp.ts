@@ -1,6 +1,6 @@
 /**
  * hob's MCP server over MCP's streamable HTTP transport (docs/architecture.md
- * §12), at `/mcp` on both listeners: on TCP it needs a hob token like every
+ * §16), at `/mcp` on both listeners: on TCP it needs a hob token like every
  * route, and a scoped token holds the agent to its scope.
  *
  * Stateless: every `POST /mcp` gets its own server and transport, answered

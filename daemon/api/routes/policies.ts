@@ -1,6 +1,6 @@
 /**
  * The privileges and resources policies of a sandbox, in the Sprites shapes
- * (docs/architecture.md §12), mounted at `/v1/sprites` and `/v1/sandboxes`:
+ * (docs/architecture.md §20), mounted at `/v1/sprites` and `/v1/sandboxes`:
  *
  * - `GET /{name}/policy/privileges` → `{profile: "privileged", devices: [], noNewPrivileges: false}`:
  *   fixed. The VM is the boundary; inside it processes may do anything (root, sudo).

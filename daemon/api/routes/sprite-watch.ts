@@ -1,6 +1,6 @@
 /**
  * `GET /` with `Accept: application/x-ndjson`: the SDKs' `watchSprites`
- * (docs/architecture.md §12). One `snapshot` line per sandbox (name order,
+ * (docs/architecture.md §20). One `snapshot` line per sandbox (name order,
  * `prefix` applied), then `created`, `update` (status or state changed) and
  * `deleted` lines as the list changes (core/sandbox-watch.ts), each with the
  * counts by status. It runs until the client leaves. A plain `GET /` falls

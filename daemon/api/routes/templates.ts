@@ -1,5 +1,5 @@
 /**
- * Warm templates (hob extension, docs/architecture.md §12), at `/v1/templates`:
+ * Warm templates (hob extension, docs/architecture.md §17), at `/v1/templates`:
  *
  * - `GET /` → `{templates: [TemplateObject]}`, sorted by image.
  * - `POST /{image}` → 202: queues a build of the image's template (in the background; none

@@ -3,7 +3,7 @@
  * - `GET /` → `{tokens: [{id, name, created_at, last_used_at, prefix, max_sandboxes}]}`
  * - `POST /` `{name, prefix?, max_sandboxes?}` → 201 `{id, name, token, ...}`; the
  *   token is shown this once. 409 when the name is taken. `prefix` and
- *   `max_sandboxes` scope the token (docs/architecture.md §12).
+ *   `max_sandboxes` scope the token (docs/architecture.md §16).
  * A scoped token may not use these routes (403, api/scope.ts).
  * - `DELETE /{id}` → 204; 404 for an unknown id.
  */

@@ -1,5 +1,5 @@
 /**
- * `WSS .../{name}/control`: the SDKs' control mode (docs/architecture.md §12),
+ * `WSS .../{name}/control`: the SDKs' control mode (docs/architecture.md §20),
  * one websocket that runs operations one after another. A text frame
  * `control:{"type":"op.start","op":"exec","args":{...}}` starts a process (args:
  * the exec query as JSON, wire/sprite-ops.ts); then frames are the exec

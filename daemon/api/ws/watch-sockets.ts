@@ -1,5 +1,5 @@
 /**
- * The SDKs' watch websockets (docs/architecture.md §12):
+ * The SDKs' watch websockets (docs/architecture.md §20):
  *
  * - `WSS .../{name}/ports/watch`: `{"type":"port_list","ports":[...]}` first (the
  *   ports listening now), then `port_opened` / `port_closed` frames as on the

@@ -1,5 +1,5 @@
 /**
- * Warm templates (docs/architecture.md §12): `hob templates ls | build | rm`. hobd builds one
+ * Warm templates (docs/architecture.md §17): `hob templates ls | build | rm`. hobd builds one
  * per image by itself (after an import, at start); creates of the template's shape resume it.
  */
 import type { Command } from 'commander';

@@ -1,5 +1,5 @@
 /**
- * The Arm host's CPU side (docs/architecture.md §12): the interrupt
+ * The Arm host's CPU side (docs/architecture.md §15): the interrupt
  * controller's version (`gic`) and, on big.LITTLE CPUs such as the DGX
  * Spark's Cortex-X925 + Cortex-A725, a note on where vCPUs run
  * (`cpu-cores`). Both read world-readable files only (host-files.ts): the
@@ -163,6 +163,6 @@ export function evaluateCpus(arch: GuestArch, facts: CpuFacts): Check {
     'cpu-cores',
     'ok',
     `big.LITTLE: ${types.map(describeType).join(', ')}. hob does not pin vCPU threads: the kernel's scheduler places them, so a vCPU may run on a ${types[types.length - 1]!.name} and go slower for a while. ` +
-      `To keep a VM on the ${big.name} cores: taskset -a -p -c ${cpuList(big.cpus)} <its VMM's pid> (docs/architecture.md §12)`,
+      `To keep a VM on the ${big.name} cores: taskset -a -p -c ${cpuList(big.cpus)} <its VMM's pid> (docs/architecture.md §15)`,
   );
 }

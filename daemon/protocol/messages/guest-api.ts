@@ -1,7 +1,7 @@
 /**
  * The API inside the guest (`guest-api.serve`, capability "guest-api"):
  * requests a program in the guest makes to /.sprite/api.sock, relayed by the
- * agent to hobd and answered there (docs/architecture.md §12).
+ * agent to hobd and answered there (docs/architecture.md §14).
  *
  * The host opens one `guest-api.serve` channel per agent connection, as soon
  * as it is connected; the agent answers `ready {}` and then sends an

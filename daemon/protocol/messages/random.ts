@@ -1,5 +1,5 @@
 /**
- * Fresh randomness for a guest resumed from a memory snapshot (docs/architecture.md §13):
+ * Fresh randomness for a guest resumed from a memory snapshot (docs/architecture.md §18):
  * every copy of one snapshot starts with the same kernel random state, so the host sends
  * each one its own seed right after the resume, before anything else runs in it.
  */

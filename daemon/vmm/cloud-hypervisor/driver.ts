@@ -18,7 +18,7 @@ import { CH_SOCKET_NAMES, CH_TRANSIENT_FILES, ChVm, chPaths, type ChPaths } from
 import { prepareRestoreSource } from './restore-source.js';
 
 /*
- * Randomness after a restore (docs/architecture.md §13): cloud-hypervisor v53 has no VM
+ * Randomness after a restore (docs/architecture.md §18): cloud-hypervisor v53 has no VM
  * generation ID device (its OpenAPI has none; QEMU's `vmgenid` is ACPI + fw_cfg, which CH
  * does not emulate), so a guest restored by CH learns that it is a copy only from the agent's
  * `random.reseed`, which LiveVm.resume sends before anything else.

@@ -81,7 +81,7 @@ export interface QemuArgvInput {
 }
 
 /**
- * Whether new VMs of `arch` get QEMU's `vmgenid` device (docs/architecture.md §13). With
+ * Whether new VMs of `arch` get QEMU's `vmgenid` device (docs/architecture.md §18). With
  * `guid=auto` every qemu process, a restoring one too, writes a new random generation ID into
  * guest memory after loading a snapshot and notifies the guest over ACPI; a kernel with
  * CONFIG_VMGENID then reseeds its generator. x86_64 only: on the aarch64 `virt` board hob

@@ -2,7 +2,7 @@
  * The API inside the guest: HTTP on the unix socket /.sprite/api.sock, as in
  * Sprites (`curl --unix-socket /.sprite/api.sock http://sprite/v1/...`).
  * Each request is relayed to hobd (handlers/guest-api.ts), which answers for
- * this sandbox only (docs/architecture.md §12).
+ * this sandbox only (docs/architecture.md §14).
  *
  * Mode 0666, like Sprites' socket and hob's keep-awake socket: the sandbox
  * is one trust domain (the default user has sudo), and every process in it

@@ -1,5 +1,5 @@
 /**
- * random.reseed (docs/architecture.md §13): mixes host entropy into the kernel's pool after
+ * random.reseed (docs/architecture.md §18): mixes host entropy into the kernel's pool after
  * the guest was resumed from a memory snapshot, and makes the kernel rekey its generator
  * from it at once, so that two guests resumed from one snapshot stop sharing random state.
  *
