@@ -83,7 +83,7 @@ describe.skipIf(missing !== undefined)('btrfs pool (real loop-mounted btrfs)', (
     expect(line).toMatch(/ - btrfs \/dev\/loop\d+ /);
     expect(line).toMatch(/compress=zstd:1/);
     expect(line).toMatch(/discard=async/);
-    expect((await readdir(pool.root)).sort()).toEqual(['checkpoints', 'images', 'sandboxes', 'trash']);
+    expect((await readdir(pool.root)).sort()).toEqual(['checkpoints', 'images', 'sandboxes', 'templates', 'trash']);
     expect(existsSync(join(stateDir, 'pool.img.new'))).toBe(false);
     expect((await readdir(stateDir)).filter((n) => n.includes('.new-'))).toEqual([]);
   });
@@ -117,7 +117,7 @@ describe.skipIf(missing !== undefined)('btrfs pool (real loop-mounted btrfs)', (
     expect(external.kind).toBe('external');
     expect(external.root).toBe(ext);
     expect(external.usageMode).toBe('du'); // never enables quotas on a user's filesystem
-    expect((await readdir(ext)).sort()).toEqual(['checkpoints', 'images', 'sandboxes', 'trash']);
+    expect((await readdir(ext)).sort()).toEqual(['checkpoints', 'images', 'sandboxes', 'templates', 'trash']);
     await external.close({ unmount: true }); // no-op for external pools
     expect(await mountCount(pool.root)).toBe(1);
     await pool.delete(ext);
