@@ -88,6 +88,8 @@ export async function crossNodePty(
           CXX: cxx,
           LINK: cxx,
           AR: `${t.triplet}-ar`,
+          // node-gyp lets npm's environment (npm run, npx; nodedir from an npmrc) override --nodedir.
+          npm_config_nodedir: node.nodedir,
         },
         ...(onLine ? { onLine } : {}),
       });
