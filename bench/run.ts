@@ -12,6 +12,8 @@
  * - load: a few hundred concurrent exec, fs and URL clients over 3 sandboxes for 2 minutes (bench/load.ts).
  * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
  * - `arm64` (only when named: long): arm64 image build and TCG boot vs amd64 (bench/arm64.ts).
+ * - `arm64-install` (only when named: long): install.sh in an arm64 root under qemu-user, native
+ *   modules from source and the whole unit suite there, per phase (bench/arm64-install.ts).
  * - `pinning` (only when named): a VM's threads pinned to one CPU vs free (bench/pinning.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
@@ -27,6 +29,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchArm64 } from './arm64.js';
+import { benchArm64Install } from './arm64-install.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchCrash } from './crash.js';
 import { benchDiff } from './diff.js';
@@ -39,9 +42,9 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'pinning'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning'] as const;
 /** Suites run only when named. */
-const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'pinning']);
+const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => (chosen.length === 0 && !ON_REQUEST.has(suite)) || chosen.includes(suite);
 
@@ -63,6 +66,7 @@ async function hobdRssMiB(d: TestDaemon): Promise<number> {
 async function main(): Promise<void> {
   if (runs('crash')) await benchCrash(record);
   if (runs('arm64')) await benchArm64(record);
+  if (runs('arm64-install')) await benchArm64Install(record);
   if (runs('pinning')) await benchPinning(record);
   if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
   if (runs('diff')) await benchDiff(record);
