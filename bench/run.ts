@@ -12,6 +12,8 @@
  * - load: a few hundred concurrent exec, fs and URL clients over 3 sandboxes for 2 minutes (bench/load.ts).
  * - `crash` (only when named: long): the kill -9 matrix and its pass count (bench/crash.ts).
  * - `arm64` (only when named: long): arm64 image build and TCG boot vs amd64 (bench/arm64.ts).
+ * - `arm64-install` (only when named: long): install.sh in an arm64 root under qemu-user, native
+ *   modules from source and the whole unit suite there, per phase (bench/arm64-install.ts).
  * - `pinning` (only when named): a VM's threads pinned to one CPU vs free (bench/pinning.ts).
  * - the dashboard in Chromium: time to a usable list of 20 sandboxes, bytes of a first and a later
  *   load, terminal keystroke echo vs `hob console` (bench/dashboard.ts).
@@ -32,6 +34,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchArm64 } from './arm64.js';
+import { benchArm64Install } from './arm64-install.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchCrash } from './crash.js';
 import { benchDashboard } from './dashboard.js';
@@ -48,9 +51,9 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates'] as const;
 /** Suites run only when named. */
-const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'pinning', 'secrets', 'templates']);
+const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => (chosen.length === 0 && !ON_REQUEST.has(suite)) || chosen.includes(suite);
 
@@ -72,6 +75,7 @@ async function hobdRssMiB(d: TestDaemon): Promise<number> {
 async function main(): Promise<void> {
   if (runs('crash')) await benchCrash(record);
   if (runs('arm64')) await benchArm64(record);
+  if (runs('arm64-install')) await benchArm64Install(record);
   if (runs('pinning')) await benchPinning(record);
   if (runs('secrets')) await benchSecrets(record);
   if (runs('templates')) await benchTemplates(record);

@@ -35,7 +35,7 @@ export function crossCompilerPackage(target: ArchInfo): string {
 }
 
 /** npm's bundled node-gyp (next to the npm that is on PATH). */
-async function nodeGypScript(): Promise<string> {
+export async function nodeGypScript(): Promise<string> {
   const r = await execa('npm', ['root', '-g'], { reject: false });
   const candidates = [
     path.join(r.stdout.trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
@@ -88,6 +88,8 @@ export async function crossNodePty(
           CXX: cxx,
           LINK: cxx,
           AR: `${t.triplet}-ar`,
+          // node-gyp lets npm's environment (npm run, npx; nodedir from an npmrc) override --nodedir.
+          npm_config_nodedir: node.nodedir,
         },
         ...(onLine ? { onLine } : {}),
       });

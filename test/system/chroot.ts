@@ -17,15 +17,23 @@
  * node-gyp compiles against), the host's npm configuration (global and
  * root's npmrc: registry CA file, nodedir) and the extra CA certificates in
  * /usr/local/share/ca-certificates, and better-sqlite3's prebuilt binary
- * (see seedPrebuilds).
+ * (see seedPrebuilds). A root of the other architecture (arm64 on x86_64) gets that
+ * architecture's Node.js and a cross-built better-sqlite3 instead (foreign-node.ts), and its
+ * programs run under qemu-user through binfmt_misc, registered for the root's lifetime only
+ * (foreign-exec.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, readlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { hostArch } from '../../guest-image/build/host.js';
+import type { NodeRuntime } from '../../guest-image/build/node-runtime.js';
+import type { GuestArch } from '../../guest-image/build/types.js';
+import { holdForeignExec } from './foreign-exec.js';
+import { crossBetterSqlite3, foreignNode } from './foreign-node.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const CACHE = process.env.HOB_TEST_CACHE ?? '/var/cache/hob/test-install';
@@ -44,23 +52,33 @@ export function chrootUnavailable(): string | null {
   return null;
 }
 
-function mmdebstrapArgs(out: string): string[] {
-  return ['--mode=root', '--variant=minbase', '--include=ca-certificates', '--format=tar', 'bookworm', out, MIRROR];
+/** The host's architecture unless a test asks for the other one (run under qemu-user). */
+const HOST_ARCH: GuestArch = hostArch().arch;
+
+function mmdebstrapArgs(out: string, arch: GuestArch): string[] {
+  // The host's own root keeps the arguments (and so the cache key) it always had.
+  const foreign = arch === HOST_ARCH ? [] : [`--arch=${arch === 'aarch64' ? 'arm64' : 'amd64'}`];
+  return ['--mode=root', '--variant=minbase', '--include=ca-certificates', ...foreign, '--format=tar', 'bookworm', out, MIRROR];
 }
 
-/** The cached base tarball, made with mmdebstrap first when missing (a few minutes, once). */
-export async function baseTarball(log: (line: string) => void): Promise<string> {
-  const key = createHash('sha256').update(JSON.stringify(mmdebstrapArgs('<out>'))).digest('hex').slice(0, 16);
+/**
+ * The cached base tarball of `arch`, made with mmdebstrap first when missing (a few minutes
+ * once; a foreign one runs its maintainer scripts under qemu-user, several times that).
+ */
+export async function baseTarball(log: (line: string) => void, arch: GuestArch = HOST_ARCH): Promise<string> {
+  const key = createHash('sha256').update(JSON.stringify(mmdebstrapArgs('<out>', arch))).digest('hex').slice(0, 16);
   const tarball = join(CACHE, `bookworm-minbase-${key}.tar`);
   if (existsSync(tarball)) return tarball;
   await mkdir(CACHE, { recursive: true });
   const tmp = `${tarball}.tmp-${randomBytes(4).toString('hex')}`;
   log(`mmdebstrap: building ${tarball}`);
+  const release = arch === HOST_ARCH ? async () => undefined : await holdForeignExec(arch, log);
   try {
-    await execa('mmdebstrap', ['--quiet', ...mmdebstrapArgs(tmp)], { env: { TMPDIR: CACHE } });
+    await execa('mmdebstrap', ['--quiet', ...mmdebstrapArgs(tmp, arch)], { env: { TMPDIR: CACHE } });
     await rename(tmp, tarball);
   } finally {
     await rm(tmp, { force: true });
+    await release();
   }
   return tarball;
 }
@@ -74,13 +92,18 @@ async function repoFiles(): Promise<string[]> {
   return out;
 }
 
-/** Copies the host's Node.js (prefix of process.execPath) and npm configuration into `root`. */
-async function copyNode(root: string): Promise<void> {
+/**
+ * Copies the host's Node.js (prefix of process.execPath) and npm configuration into `root`. With
+ * `foreign` (a root of the other architecture), its node binary and headers take the host's place
+ * at the same paths; npm is JavaScript and comes from the host either way.
+ */
+async function copyNode(root: string, foreign?: NodeRuntime): Promise<void> {
   const prefix = dirname(dirname(process.execPath));
   await mkdir(join(root, prefix, 'bin'), { recursive: true });
-  await cp(process.execPath, join(root, prefix, 'bin', 'node'), { preserveTimestamps: true });
+  await cp(foreign?.path ?? process.execPath, join(root, prefix, 'bin', 'node'), { preserveTimestamps: true });
   for (const dir of ['lib/node_modules/npm', 'include/node']) {
-    if (existsSync(join(prefix, dir))) await cp(join(prefix, dir), join(root, prefix, dir), { recursive: true, verbatimSymlinks: true });
+    const from = foreign && dir === 'include/node' ? foreign.nodedir : prefix;
+    if (existsSync(join(from, dir))) await cp(join(from, dir), join(root, prefix, dir), { recursive: true, verbatimSymlinks: true });
   }
   for (const bin of ['npm', 'npx']) {
     const p = join(prefix, 'bin', bin);
@@ -111,7 +134,14 @@ async function copyNode(root: string): Promise<void> {
  * tools install.sh installs are exercised. Returns the environment pointing prebuild-install at
  * it, or nothing when the host has no build (then npm ci compiles, which is only slower).
  */
-async function seedPrebuilds(root: string): Promise<Record<string, string>> {
+async function seedPrebuilds(root: string, foreign: NodeRuntime | undefined, crossPrebuilds: boolean, log: (line: string) => void): Promise<Record<string, string>> {
+  if (foreign) {
+    if (!crossPrebuilds) return {};
+    const tarball = await crossBetterSqlite3(REPO, CACHE, foreign, log);
+    await mkdir(join(root, 'root', 'prebuilds'), { recursive: true });
+    await cp(tarball, join(root, 'root', 'prebuilds', basename(tarball)));
+    return { npm_config_better_sqlite3_local_prebuilds: '/root/prebuilds' };
+  }
   const pkgDir = join(REPO, 'node_modules', 'better-sqlite3');
   const binary = join(pkgDir, 'build', 'Release', 'better_sqlite3.node');
   if (!existsSync(binary)) return {};
@@ -162,10 +192,20 @@ export interface FreshRoot {
  * /root/hob and the host's Node.js in, and mounts proc, sys, dev and the
  * caches inside a private mount namespace.
  */
-export async function createFreshRoot(log: (line: string) => void): Promise<FreshRoot> {
-  const tarball = await baseTarball(log);
+export interface FreshRootOptions {
+  /** The root's architecture (default: the host's); another one runs under qemu-user. */
+  readonly arch?: GuestArch;
+  /** For another architecture: hand npm ci a cross-built better-sqlite3 (default), or let it compile SQLite in the root. */
+  readonly crossPrebuilds?: boolean;
+}
+
+export async function createFreshRoot(log: (line: string) => void, options: FreshRootOptions = {}): Promise<FreshRoot> {
+  const arch = options.arch ?? HOST_ARCH;
+  const tarball = await baseTarball(log, arch);
+  const foreign = arch === HOST_ARCH ? undefined : await foreignNode(arch, log);
   const dir = await mkdtemp('/var/tmp/hob-install-test-');
   let holder: ChildProcess | undefined;
+  let releaseForeignExec: (() => Promise<void>) | undefined;
   /** Environment of every command in the root besides PATH, HOME and LANG (see seedPrebuilds). */
   let baseEnv: Record<string, string> = {};
   const nsArgs = (): string[] => ['-t', String(holder?.pid), '-m', '--'];
@@ -191,16 +231,19 @@ export async function createFreshRoot(log: (line: string) => void): Promise<Fres
       await new Promise((r) => holder?.once('exit', r));
     }
     holder = undefined;
+    await releaseForeignExec?.();
+    releaseForeignExec = undefined;
     await rm(dir, { recursive: true, force: true });
   };
 
   try {
+    if (foreign) releaseForeignExec = await holdForeignExec(arch, log);
     await execa('tar', ['-C', dir, '-xf', tarball]);
     // This host's resolver, as any chroot needs.
     await cp('/etc/resolv.conf', join(dir, 'etc/resolv.conf'), { dereference: true });
     await copyCaCertificates(dir);
-    await copyNode(dir);
-    baseEnv = await seedPrebuilds(dir);
+    await copyNode(dir, foreign);
+    baseEnv = await seedPrebuilds(dir, foreign, options.crossPrebuilds ?? true, log);
     const files = await repoFiles();
     await mkdir(join(dir, CHECKOUT), { recursive: true });
     await execa('tar', ['-C', REPO, '--null', '-T', '-', '-cf', join(dir, 'root/hob.tar')], { input: files.join('\0') });
