@@ -1,5 +1,5 @@
 /**
- * install.sh on arm64 from source (issue 16, docs/architecture.md §12): runs
+ * install.sh on arm64 from source (issue 16, docs/architecture.md §15): runs
  * test/system/install-arm64.test.ts with HOB_ARM64_INSTALL_FULL=1, so npm ci in
  * the Debian 12 arm64 root (qemu-user) compiles better-sqlite3 as well as
  * node-pty, and the whole unit suite runs there; records the time of each phase

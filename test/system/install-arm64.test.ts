@@ -1,5 +1,5 @@
 /**
- * install.sh on arm64 (issue 16; docs/architecture.md §12, "The Arm host"): a fresh
+ * install.sh on arm64 (issue 16; docs/architecture.md §15, "The Arm host"): a fresh
  * Debian 12 arm64 root (mmdebstrap --arch arm64, minbase + ca-certificates),
  * entered with chroot under qemu-user (binfmt_misc registered only while the root
  * exists; see chroot.ts and foreign-exec.ts). Runs on x86_64 hosts; on an aarch64
