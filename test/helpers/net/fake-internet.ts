@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { parseQuery } from '../../../daemon/net/dns-wire.js';
+import { sendBytes } from './byte-stream.js';
 import { buildAnswer, type TestRecord } from './dns-build.js';
 import { serve } from './rpc.js';
 
@@ -64,21 +65,7 @@ await new Promise<void>((r) => tcp.listen(53, config.dnsAddress, () => r()));
 const web = http.createServer((req, res) => {
   requests.push(`${req.socket.localAddress} ${req.headers.host ?? ''} from ${req.socket.remoteAddress}`);
   const bytes = /^\/bytes\/(\d{1,10})$/.exec(req.url ?? '');
-  if (bytes) {
-    // N bytes for throughput measurements, in 64 KiB writes that honour backpressure.
-    let left = Number(bytes[1]);
-    const chunk = Buffer.alloc(64 * 1024, 0x61);
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
-    const pump = (): void => {
-      while (left > 0) {
-        const n = Math.min(left, chunk.length);
-        left -= n;
-        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
-      }
-      res.end();
-    };
-    return pump();
-  }
+  if (bytes) return sendBytes(res, Number(bytes[1]));
   res.end(`web ${req.socket.localAddress}`);
 });
 await new Promise<void>((r) => web.listen(80, '0.0.0.0', () => r()));

@@ -15,6 +15,7 @@ import type { ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { SandboxCa } from '../../../daemon/net/secret-proxy/index.js';
+import { sendBytes } from './byte-stream.js';
 import { serve } from './rpc.js';
 
 interface Received {
@@ -39,7 +40,6 @@ const contextFor = (name: string): Promise<SecureContext> => {
 const fallback = await ca.mintLeaf('upstream.invalid');
 let received: Received[] = [];
 const waiting = new Set<ServerResponse>();
-const chunk = Buffer.alloc(64 * 1024, 0x61);
 
 const server = createServer({
   cert: fallback.certPem,
@@ -65,19 +65,7 @@ const server = createServer({
       waiting.clear();
     }
     const bytes = /^\/bytes\/(\d+)$/.exec(url);
-    if (bytes) {
-      let left = Number(bytes[1]);
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
-      const pump = (): void => {
-        while (left > 0) {
-          const n = Math.min(left, chunk.length);
-          left -= n;
-          if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      return pump();
-    }
+    if (bytes) return sendBytes(res, Number(bytes[1]));
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ ok: true }));
   });
