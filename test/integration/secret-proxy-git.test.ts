@@ -2,63 +2,16 @@
  * git over HTTPS through the secret proxy (docs/architecture.md §11): the
  * placeholder is the password in the clone URL, the fake upstream serves a
  * repository with `git http-backend` behind Basic auth that accepts only the
- * real value.
+ * real value (helpers/net/git-http.ts).
  */
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { serveGit } from '../helpers/net/git-http.js';
 import { startFixture, type Fixture } from '../helpers/secret-proxy.js';
 
 const VALUE = 'ghp_REALtokenValue0123456789';
-
-/** Serves `git http-backend` (CGI) for the repositories under `root`, if Basic auth carries VALUE as password. */
-function gitBackend(root: string) {
-  return (req: IncomingMessage, res: ServerResponse, _body: string, raw: Buffer) => {
-    const auth = /^Basic (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const pass = auth ? Buffer.from(auth, 'base64').toString('utf8').split(':').slice(1).join(':') : undefined;
-    if (pass !== VALUE) {
-      res.writeHead(401, { 'www-authenticate': 'Basic realm="git"', 'content-length': '0' });
-      res.end();
-      return;
-    }
-    const [path, query = ''] = (req.url ?? '').split('?');
-    const cgi = spawn('git', ['http-backend'], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_PROJECT_ROOT: root, GIT_HTTP_EXPORT_ALL: '1',
-        PATH_INFO: path, QUERY_STRING: query, REQUEST_METHOD: req.method ?? 'GET', REMOTE_USER: 'git', REMOTE_ADDR: '127.0.0.1',
-        CONTENT_TYPE: req.headers['content-type'] ?? '', CONTENT_LENGTH: String(raw.length),
-        HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '', GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
-      },
-    });
-    cgi.on('error', () => res.destroy());
-    cgi.stdin.on('error', () => undefined);
-    cgi.stdin.end(raw);
-    let head = Buffer.alloc(0);
-    let headersDone = false;
-    cgi.stdout.on('data', (c: Buffer) => {
-      if (headersDone) return void res.write(c);
-      head = Buffer.concat([head, c]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      headersDone = true;
-      let status = 200;
-      const headers: Record<string, string> = {};
-      for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
-        const i = line.indexOf(':');
-        const k = line.slice(0, i).trim().toLowerCase();
-        const v = line.slice(i + 1).trim();
-        if (k === 'status') status = Number(v.split(' ')[0]);
-        else headers[k] = v;
-      }
-      res.writeHead(status, headers);
-      res.write(head.subarray(end + 4));
-    });
-    cgi.stdout.on('end', () => res.end());
-  };
-}
 
 describe('git clone through the secret proxy', () => {
   let f: Fixture;
@@ -87,7 +40,7 @@ describe('git clone through the secret proxy', () => {
     await git(work, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'first');
     await mkdir(root);
     await git(f.dir, 'clone', '-q', '--bare', work, join(root, 'repo.git'));
-    f.handlers.set('/repo.git/', gitBackend(root));
+    f.handlers.set('/repo.git/', (req, res, _body, raw) => serveGit(req, res, raw, { root, password: VALUE }));
     await writeFile(caFile, f.ca.certPem);
 
     const url = `https://x-access-token:${ph}@git.test:${f.proxyPort}/repo.git`;
