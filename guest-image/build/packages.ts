@@ -52,6 +52,9 @@ export function minimalPackages(a: ArchInfo): string[] {
     'socat', // the agent bridges vsock through it on cloud-hypervisor
     'libstdc++6', // /opt/hob/node links it
     'ca-certificates',
+    // git over HTTPS through the secret proxy is tested on this image (test/e2e/secrets.test.ts).
+    // Without recommends (mmdebstrap installs none): git, git-man, perl, liberror-perl, libcurl3-gnutls.
+    'git',
   ];
 }
 
@@ -77,9 +80,10 @@ export const devExtraPackages: readonly string[] = [
   'dnsutils',
 ];
 
+/** dev: the minimal set, then its extras; a package in both is listed once, where the extras put it. */
 export function variantPackages(variant: ImageVariant, a: ArchInfo): string[] {
   const base = minimalPackages(a);
-  return variant === 'dev' ? [...base, ...devExtraPackages] : base;
+  return variant === 'dev' ? [...base.filter((p) => !devExtraPackages.includes(p)), ...devExtraPackages] : base;
 }
 
 /**
