@@ -7,15 +7,21 @@
  *   request for `/release` arrives, then `data: last` and the end. A client that gets
  *   `first` before asking for `/release` proves the stream is not buffered on its way.
  * - `GET /bytes/N`: N bytes (bench).
+ * - with `git` in the config, a path naming a `.git` repository: git smart HTTP behind Basic
+ *   auth (git-http.ts), serving the bare repositories under `git.root`.
+ * - with `anthropic` in the config, `POST /v1/messages`: the fake Messages API (fake-anthropic.ts).
  * - anything else: `{"ok":true}`.
  *
- * argv[2]: JSON {addresses: string[], ca: {certPem, keyPem}}. RPC: `take` → the requests since the last take.
+ * argv[2]: JSON {addresses: string[], ca: {certPem, keyPem}, git?: GitHttpOptions,
+ * anthropic?: FakeAnthropicOptions}. RPC: `take` → the requests since the last take.
  */
 import type { ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { SandboxCa } from '../../../daemon/net/secret-proxy/index.js';
 import { sendBytes } from './byte-stream.js';
+import { answerAnthropicMessages, isAnthropicMessages, type FakeAnthropicOptions } from './fake-anthropic.js';
+import { serveGit, type GitHttpOptions } from './git-http.js';
 import { serve } from './rpc.js';
 
 interface Received {
@@ -26,7 +32,12 @@ interface Received {
   body: string;
 }
 
-const config = JSON.parse(process.argv[2] ?? '{}') as { addresses: string[]; ca: { certPem: string; keyPem: string } };
+const config = JSON.parse(process.argv[2] ?? '{}') as {
+  addresses: string[];
+  ca: { certPem: string; keyPem: string };
+  git?: GitHttpOptions;
+  anthropic?: FakeAnthropicOptions;
+};
 const ca = await SandboxCa.load(config.ca);
 const contexts = new Map<string, Promise<SecureContext>>();
 const contextFor = (name: string): Promise<SecureContext> => {
@@ -52,7 +63,10 @@ const server = createServer({
   req.on('end', () => {
     const url = req.url ?? '';
     const sni = (req.socket as import('node:tls').TLSSocket).servername || undefined;
-    if (!url.startsWith('/bytes/')) received.push({ sni, method: req.method ?? '', url, headers: req.headers, body: Buffer.concat(parts).toString('utf8') });
+    const raw = Buffer.concat(parts);
+    if (!url.startsWith('/bytes/')) received.push({ sni, method: req.method ?? '', url, headers: req.headers, body: raw.toString('utf8') });
+    if (config.git && /^\/[^?]*\.git\//.test(url)) return serveGit(req, res, raw, config.git);
+    if (config.anthropic && isAnthropicMessages(req.method ?? '', url)) return answerAnthropicMessages(req, res, raw.toString('utf8'), config.anthropic);
     if (url === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.write('data: first\n\n');

@@ -14,8 +14,14 @@ import { startRpc, type RpcProcess } from './rpc.js';
 export const HOST_WAN = '203.0.113.1';
 export const ISP = '203.0.113.254';
 export const DNS_SERVER = '198.51.100.53';
-/** Addresses of the fake internet (each serves HTTP on port 80). */
-export const WEB = { web: '198.51.100.80', other: '198.51.100.81', sub: '198.51.100.82', unnamed: '198.51.100.83' } as const;
+/**
+ * Addresses of the fake internet (each serves HTTP on port 80). `github` and `anthropic` are
+ * where github.com and api.anthropic.com resolve there: the secrets tests' fake upstreams.
+ */
+export const WEB = {
+  web: '198.51.100.80', other: '198.51.100.81', sub: '198.51.100.82', unnamed: '198.51.100.83',
+  github: '198.51.100.84', anthropic: '198.51.100.85',
+} as const;
 /** Addresses in ranges a guest must never reach; the fake internet serves HTTP on them too. */
 export const PRIVATE_TARGETS = ['192.168.77.1', '100.64.7.1', '169.254.7.1', '10.99.0.1', '172.20.0.1'] as const;
 
@@ -25,6 +31,8 @@ export const ZONE: readonly TestRecord[] = [
   { name: 'a.web.example', type: 'A', value: WEB.sub, ttl: 60 },
   { name: 'alias.example', type: 'CNAME', value: 'web.example', ttl: 60 },
   { name: 'lan.example', type: 'A', value: '192.168.77.1', ttl: 60 },
+  { name: 'github.com', type: 'A', value: WEB.github, ttl: 60 },
+  { name: 'api.anthropic.com', type: 'A', value: WEB.anthropic, ttl: 60 },
 ];
 
 export interface FakeInternet {
