@@ -3,21 +3,25 @@
  * hobd runs with the fake internet (net/internet.ts); a fake HTTPS upstream with its own CA
  * (net/https-upstream.ts) serves web.example, a.web.example and other.example there, and
  * hobd's secret proxy trusts that CA (`secrets.upstreamCaFile`). Inside the guest, the
- * image's Node makes the requests with the placeholder (the minimal image has neither curl
- * nor git: git over HTTPS with the placeholder as password is covered on loopback by
- * test/integration/secret-proxy-git.test.ts).
+ * image's Node makes the requests with the placeholder, and the image's git clones from
+ * github.com, which the fake internet resolves to the same upstream serving a repository
+ * over smart HTTP behind Basic auth (net/git-http.ts), exactly as the README's setup says:
+ * a `github` secret granted as GITHUB_TOKEN, which the image's credential helper
+ * (/etc/gitconfig) hands to git.
  *
  * One daemon; `s1` carries the cases in order, `f1` (a fork of a live checkpoint) comes last.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
 import { SandboxCa } from '../../daemon/net/secret-proxy/index.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { basicPassword } from '../helpers/net/git-http.js';
 import { WEB } from '../helpers/net/internet.js';
 import { startRpc, type RpcProcess } from '../helpers/net/rpc.js';
 import { sandboxShell } from '../helpers/sandbox-exec.js';
@@ -114,6 +118,7 @@ describe('secrets on a real VM', () => {
   let liveCheckpoint = '';
   let diskCheckpoint = '';
   const value = `sk-e2e-${randomBytes(16).toString('hex')}`;
+  const ghValue = `ghp_e2e${randomBytes(16).toString('hex')}`;
   const { exec, ok } = sandboxShell(() => d);
 
   beforeAll(async () => {
@@ -121,8 +126,18 @@ describe('secrets on a real VM', () => {
     upstreamCa = await SandboxCa.create('upstream');
     await writeFile(join(dir, 'upstream-ca.pem'), upstreamCa.certPem);
     // A 1 GiB disk: the test reads the disk and checkpoint images whole, holes included.
+    // The repository the fake github.com serves: org/repo.git, one commit.
+    const git = (cwd: string, ...args: string[]) => execa('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd });
+    await mkdir(join(dir, 'work'));
+    await git(join(dir, 'work'), 'init', '-q', '-b', 'main');
+    await writeFile(join(dir, 'work', 'README'), 'cloned through the secret proxy\n');
+    await git(join(dir, 'work'), 'add', 'README');
+    await git(join(dir, 'work'), 'commit', '-q', '-m', 'first');
+    await git(dir, 'clone', '-q', '--bare', join(dir, 'work'), join(dir, 'git', 'org', 'repo.git'));
     d = await startTestDaemon({ internet: true, diskGiB: 1, configLines: [`secrets: { upstreamCaFile: ${join(dir, 'upstream-ca.pem')} }`] });
-    upstream = await startRpc(d.internet!.netns.name, 'test/helpers/net/https-upstream.ts', [JSON.stringify({ addresses: [WEB.web, WEB.other, WEB.sub], ca: upstreamCa.material() })]);
+    upstream = await startRpc(d.internet!.netns.name, 'test/helpers/net/https-upstream.ts', [JSON.stringify({
+      addresses: [WEB.web, WEB.other, WEB.sub, WEB.github], ca: upstreamCa.material(), git: { root: join(dir, 'git'), password: ghValue },
+    })]);
   });
   afterAll(async () => {
     await upstream?.kill();
@@ -227,6 +242,33 @@ describe('secrets on a real VM', () => {
     expect(JSON.stringify([...used, ...events('secret-blocked')])).not.toContain(value);
   });
 
+  it('git clones from github.com with a granted GITHUB_TOKEN; the placeholder toward another host stays one', async () => {
+    const set = await d.cli(['secrets', 'set', 'github', '--host', 'github.com', '--value-from-env', 'GITHUB_TOKEN', '--json'], { env: { GITHUB_TOKEN: ghValue } });
+    expect(set.exitCode, set.stderr).toBe(0);
+    const granted = await d.cli(['secrets', 'grant', 's1', 'github', '--env', 'GITHUB_TOKEN', '--json']);
+    expect(granted.exitCode, granted.stderr).toBe(0);
+    const ghPlaceholder = (JSON.parse(granted.stdout) as { placeholder: string }).placeholder;
+    await take();
+    // What the README says: no token in the URL; the image's credential helper hands git $GITHUB_TOKEN.
+    const cloned = await exec('s1', 'cd /root && GIT_TERMINAL_PROMPT=0 git clone -q https://github.com/org/repo.git && git -C repo log --format=%s && cat repo/README');
+    expect(cloned.exit_code, cloned.stderr).toBe(0);
+    expect(cloned.stdout).toBe('first\ncloned through the secret proxy\n');
+    const fromGithub = (await take()).filter((g) => g.sni === 'github.com');
+    // git asks without credentials first (401), then with them: every Basic password that arrived is the real token.
+    const passwords = fromGithub.map((g) => basicPassword(g.headers.authorization)).filter((p) => p !== undefined);
+    expect(passwords.length, JSON.stringify(fromGithub.map((g) => g.url))).toBeGreaterThan(0);
+    expect(new Set(passwords)).toEqual(new Set([ghValue]));
+    expect(await ok('s1', 'cat /root/repo/.git/config')).not.toContain(ghPlaceholder);
+
+    // Toward a host the secret is not for, the placeholder is only a wrong password: not intercepted, not replaced.
+    const other = await exec('s1', 'cd /root && GIT_TERMINAL_PROMPT=0 git -c http.sslVerify=false clone -q "https://x-access-token:$GITHUB_TOKEN@other.example/org/repo.git" other');
+    expect(other.exit_code).not.toBe(0);
+    expect(other.stderr).toMatch(/Authentication failed|401/);
+    const toOther = (await take()).filter((g) => g.sni === 'other.example').map((g) => basicPassword(g.headers.authorization));
+    expect(toOther).toContain(ghPlaceholder);
+    expect(toOther).not.toContain(ghValue);
+  });
+
   it('streams server-sent events: the first piece arrives before the upstream finishes', async () => {
     const r = await probe('s1', 'sse');
     expect(r.sse?.status).toBe(200);
@@ -245,9 +287,10 @@ describe('secrets on a real VM', () => {
     const id = (await d.request({ path: '/v1/sandboxes/s1' })).json<{ id: string }>().id;
     for (const where of [join(d.stateDir, 'pool', 'sandboxes', id), join(d.stateDir, 'pool', 'checkpoints', id)]) {
       // Control: the placeholder is there (the guest's env file, its memory), the value is not.
-      const [withPlaceholder, withValue] = await filesContaining(where, [placeholder, value]);
+      const [withPlaceholder, withValue, withGhValue] = await filesContaining(where, [placeholder, value, ghValue]);
       expect(withPlaceholder, where).not.toEqual([]);
       expect(withValue, where).toEqual([]);
+      expect(withGhValue, where).toEqual([]);
     }
     // For the fork below, taken while the grant holds: a disk-only one (a cold boot copes with a loaded machine better than a memory resume).
     const disk = await d.request({ method: 'POST', path: '/v1/sandboxes/s1/checkpoint', body: {} });
