@@ -87,7 +87,7 @@ export interface TestDaemon {
   /** HTTP to the TCP listener (through a bridge into the namespace). Adds no token by itself. */
   tcpRequest(req: HttpRequest): Promise<HttpResult>;
   /** Runs the `hob` CLI against this daemon's socket. */
-  cli(args: readonly string[], options?: { input?: string | Buffer; env?: Record<string, string> }): Promise<CliResult>;
+  cli(args: readonly string[], options?: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
   /** Runs a command inside the daemon's network namespace. */
   inNetns(argv: readonly string[], options?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<Result>;
   /** Sends a signal to hobd and waits for it to exit. The VMs keep running. */
@@ -189,7 +189,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
         reject: false,
         input: cliOptions.input,
         env: { ...cliOptions.env, HOB_SOCKET: socketPath },
-        timeout: 300_000,
+        timeout: cliOptions.timeoutMs ?? 300_000,
       });
       return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
     },
