@@ -18,6 +18,8 @@
  * - the dashboard in Chromium: time to a usable list of 20 sandboxes, bytes of a first and a later
  *   load, terminal keystroke echo vs `hob console` (bench/dashboard.ts).
  * - `secrets` (only when named): through the secret proxy vs direct, from a guest (bench/secrets.ts).
+ * - `dev-secrets` (only when named: builds the dev image): Claude Code and git in a dev sandbox with
+ *   granted secrets, against fakes of api.anthropic.com and github.com (bench/dev-secrets.ts).
  * - `mcp`: MCP exec round trip (hob mcp over stdio) vs the API's (bench/mcp.ts).
  * - `templates` (only when named: its own daemon): warm create, cold create, live fork (bench/templates.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
@@ -38,6 +40,7 @@ import { benchArm64Install } from './arm64-install.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchCrash } from './crash.js';
 import { benchDashboard } from './dashboard.js';
+import { benchDevSecrets } from './dev-secrets.js';
 import { benchDiff } from './diff.js';
 import { benchFloods } from './floods.js';
 import { benchIdle } from './idle.js';
@@ -51,9 +54,9 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates', 'dev-secrets'] as const;
 /** Suites run only when named. */
-const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates']);
+const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates', 'dev-secrets']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => (chosen.length === 0 && !ON_REQUEST.has(suite)) || chosen.includes(suite);
 
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
   if (runs('pinning')) await benchPinning(record);
   if (runs('secrets')) await benchSecrets(record);
   if (runs('templates')) await benchTemplates(record);
+  if (runs('dev-secrets')) await benchDevSecrets(record);
   if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
   if (runs('diff')) await benchDiff(record);
   if (runs('floods')) await benchFloods(record);
