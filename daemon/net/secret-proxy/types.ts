@@ -32,7 +32,12 @@ export interface SecretAuditEvent {
 export interface SecretProxyLimits {
   /** Connections open at once; more are closed at accept. */
   maxConnections: number;
-  /** Time for the ClientHello and the TLS handshake. */
+  /**
+   * Silence allowed during the ClientHello and the TLS handshake (an idle timer, reset
+   * by every byte). Generous because a guest under TCG on a loaded host can spend many
+   * seconds on one key exchange step (git's gnutls gave up after a 10 s cut, which it does
+   * not retry); a silent guest costs one socket of maxConnections meanwhile.
+   */
   handshakeTimeoutMs: number;
   /** Largest request head (Node's maxHeaderSize); bigger gets 431. */
   maxHeaderBytes: number;
@@ -50,7 +55,7 @@ export interface SecretProxyLimits {
 
 export const DEFAULT_LIMITS: SecretProxyLimits = {
   maxConnections: 512,
-  handshakeTimeoutMs: 10_000,
+  handshakeTimeoutMs: 30_000,
   maxHeaderBytes: 32 * 1024,
   headersTimeoutMs: 20_000,
   idleTimeoutMs: 300_000,
