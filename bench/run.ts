@@ -89,7 +89,8 @@ async function main(): Promise<void> {
   // Every other suite needs a daemon; `diff` and `floods` do not start one.
   if (!SUITES.some((s) => s !== 'diff' && s !== 'floods' && runs(s))) return writeReport();
   process.stderr.write('hob bench: starting a test daemon (builds the minimal image on first use)\n');
-  const d = await startTestDaemon({ internet: runs('network') });
+  // Warm templates only for a dashboard-only run: its 20 creates become resumes; other suites time cold creates.
+  const d = await startTestDaemon({ internet: runs('network'), templates: chosen.length > 0 && chosen.every((s) => s === 'dashboard') });
   try {
     if (runs('core')) await benchCore(d);
     if (runs('checkpoints')) await benchCheckpoints(d, record);

@@ -19,7 +19,7 @@ import { ImageList } from '../wire/images.js';
 import { SpriteList, SpriteObject } from '../wire/sprite.js';
 import type { ApiContext, ApiEnv } from '../api/context.js';
 import { loadAssets, type Assets } from './assets.js';
-import { LoginHint } from './pages/layout.js';
+import { ErrorPage, LoginHint } from './pages/layout.js';
 import { Overview, SandboxListPage, SandboxRows } from './pages/sandboxes.js';
 import { ImageRows, ImagesPage, TokenRows, TokensPage } from './pages/admin.js';
 import { TokenList } from '../wire/tokens.js';
@@ -133,7 +133,7 @@ export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hon
       return c.html(await render(c, assets, c.get('dashboardSession')!.csrf));
     } catch (err) {
       if (!(err instanceof ApiFailure)) throw err;
-      return c.html(<LoginHint assets={assets} message={err.message} />, err.status as 404);
+      return c.html(<ErrorPage assets={assets} csrf={c.get('dashboardSession')!.csrf} status={err.status} message={err.message} />, err.status as 404);
     }
   };
   const fragment = (render: (c: ApiContext) => Promise<ReturnType<typeof LoginHint>>) => async (c: ApiContext) => {

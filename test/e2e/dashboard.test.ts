@@ -13,7 +13,11 @@
  * bad policy rule shows an error and changes nothing; a request with the
  * cookie but without the CSRF token, or from the sandbox's own origin, is
  * refused; a page served from the sandbox URL can neither read nor drive the
- * dashboard. Screenshots of each page go to /tmp/hob-dash-shots/ (outside the
+ * dashboard; accessibility basics: every form control of every page has a
+ * name, Tab reaches the list's row actions and the create form with a visible
+ * focus ring, a confirmation starts on Cancel and Escape or Enter there
+ * changes nothing, F6 leaves the terminal, and no page scrolls sideways at
+ * 390 px. Screenshots of each page go to /tmp/hob-dash-shots/ (outside the
  * repository). The `it`s share the daemon, the browser and the sandbox, and
  * run in order. No timing is asserted.
  */
@@ -68,6 +72,11 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     }
     throw new Error(`the terminal never showed ${what}:\n${(await termLines()).join('\n')}`);
   };
+  /** Confirms the open confirmation dialog (a `<dialog>`, not the browser's own). */
+  const confirmDialog = async () => {
+    await page.click('#confirm-dialog button[value="ok"]');
+    await page.locator('#confirm-dialog').waitFor({ state: 'detached' });
+  };
   const typeLine = async (text: string) => {
     await page.locator('#terminal textarea').pressSequentially(text);
     await page.keyboard.press('Enter');
@@ -82,7 +91,6 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     chrome = await launchBrowserIn(daemon.netns);
     context = await chrome.browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
-    page.on('dialog', (d) => void d.accept());
   });
 
   afterAll(async () => {
@@ -209,6 +217,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     expect(await page.evaluate('window.marker')).toBe(42);
     // Removed again through its row (confirmed), to free the machine.
     await page.click('tr[data-name="two"] button[data-action="remove"]');
+    await confirmDialog();
     await page.locator('tr[data-name="two"]').waitFor({ state: 'detached', timeout: VM_DEADLINE_MS });
   });
 
@@ -267,6 +276,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     await shot('diff');
 
     await page.click('#checkpoint-list button[data-cp-action="restore"][data-id="v1"]');
+    await confirmDialog();
     // Locators, not waitForFunction: the page's CSP forbids the eval that takes.
     await page.locator('#checkpoint-progress', { hasText: 'Restored to v1' }).waitFor({ timeout: VM_DEADLINE_MS });
     expect(await exec('cat /root/work/keep.txt /root/work/notes.txt; ls /root/work')).toBe('precious\nold line\nsame\nkeep.txt\nnotes.txt');
@@ -311,21 +321,97 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     const withToken = await daemon.tcpRequest({ path: '/v1/sandboxes', headers: { authorization: `Bearer ${token}` } });
     expect(withToken.status).toBe(200);
     await row.locator('button[data-revoke-token]').click();
+    await confirmDialog();
     await row.waitFor({ state: 'detached' });
     const revoked = await daemon.tcpRequest({ path: '/v1/sandboxes', headers: { authorization: `Bearer ${token}` } });
     expect(revoked.status).toBe(401);
   });
 
-  it('keyboard and narrow windows: the first Tab reaches the skip link, with a visible focus; the list fits 480 px', async () => {
-    await page.goto(`http://127.0.0.1:${daemon.port}/`);
-    await page.keyboard.press('Tab');
-    expect(await page.evaluate('document.activeElement.className')).toBe('skip');
-    expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).toBe('solid');
+  it('keyboard: Tab reaches the row actions and the create form with a visible ring; a confirmation starts on Cancel; every control is named', async () => {
+    const base = `http://127.0.0.1:${daemon.port}`;
+    /** Controls without an accessible name (label, aria-label, aria-labelledby or title). */
+    const unnamed = async () =>
+      (await page.evaluate(`[...document.querySelectorAll('input:not([type="hidden"]), select, textarea')]
+        .filter((el) => {
+          const text = (e) => (e?.textContent ?? '').trim() !== '';
+          const byLabel = [...(el.labels ?? [])].some(text);
+          const byAria = (el.getAttribute('aria-label') ?? '').trim() !== '';
+          const byIds = (el.getAttribute('aria-labelledby') ?? '').split(/\\s+/).some((id) => id !== '' && text(document.getElementById(id)));
+          return !(byLabel || byAria || byIds || (el.getAttribute('title') ?? '').trim() !== '');
+        })
+        .map((el) => el.outerHTML.slice(0, 160))`)) as string[];
+    await page.goto(`${base}/`);
+    const focused: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const [what, outline] = (await page.evaluate(
+        "(() => { const e = document.activeElement; return [e.getAttribute('aria-label') || e.getAttribute('name') || e.textContent.trim(), getComputedStyle(e).outlineStyle]; })()",
+      )) as [string, string];
+      focused.push(what);
+      expect(outline, `focus ring on ${what}`).toBe('solid');
+      if (what === 'Create') break;
+    }
+    // In document order: skip link, navigation, the rows' actions, then the create form.
+    expect(focused[0]).toBe('Skip to content');
+    const at = (name: string) => focused.indexOf(name);
+    expect(at(`stop ${NAME}`)).toBeGreaterThan(at('Tokens'));
+    expect(at('name')).toBeGreaterThan(at(`remove ${NAME}`));
+    expect(focused.slice(at('name'))).toEqual(['name', 'image', 'from', 'cpus', 'memory', 'disk', 'Create']);
     await shot('focus');
-    await page.setViewportSize({ width: 480, height: 800 });
-    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
-    await shot('list-narrow');
-    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // A confirmation opened from the keyboard starts on Cancel: Escape, or Enter right away, changes nothing.
+    const stop = page.locator(`button[data-action="stop"][data-name="${NAME}"]`);
+    await stop.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#confirm-dialog').waitFor();
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Cancel');
+    expect(await unnamed()).toEqual([]);
+    await shot('confirm');
+    await page.keyboard.press('Escape');
+    await page.locator('#confirm-dialog').waitFor({ state: 'detached' });
+    expect(await page.evaluate('document.activeElement.getAttribute("aria-label")')).toBe(`stop ${NAME}`); // focus is back
+    await page.keyboard.press('Enter');
+    await page.locator('#confirm-dialog').waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('#confirm-dialog').waitFor({ state: 'detached' });
+    expect(await state(NAME)).toBe('running');
+    expect(await unnamed()).toEqual([]);
+
+    // Every page's controls have a name; on the sandbox page, F6 takes the focus out of the terminal (Tab stays in it: completion).
+    for (const path of ['/images', '/tokens', `/events?sandbox=${NAME}`]) {
+      await page.goto(`${base}${path}`);
+      expect({ path, unnamed: await unnamed() }).toEqual({ path, unnamed: [] });
+    }
+    await page.goto(`${base}/sandboxes/${NAME}`);
+    await page.locator('#file-list').waitFor();
+    expect(await unnamed()).toEqual([]);
+    await page.click('#terminal');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('!!document.activeElement.closest("#terminal")')).toBe(true);
+    await page.keyboard.press('F6');
+    expect(await page.evaluate('!document.activeElement.closest("#terminal") && document.activeElement !== document.body')).toBe(true);
+    // The fork dialog's field is labelled and has the focus; Escape cancels.
+    await page.locator('#checkpoint-list button[data-cp-action="fork"]').first().click();
+    await page.locator('#confirm-dialog input').waitFor();
+    expect(await page.evaluate('document.activeElement.name')).toBe('value');
+    expect(await unnamed()).toEqual([]);
+    await page.keyboard.press('Escape');
+    await page.locator('#confirm-dialog').waitFor({ state: 'detached' });
+  });
+
+  it('narrow window (390 px): no page scrolls sideways; wide tables scroll inside their box', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const path of ['/', `/sandboxes/${NAME}`, '/images', '/tokens', '/events', '/sandboxes/nope']) {
+        await page.goto(`http://127.0.0.1:${daemon.port}${path}`);
+        if (path === `/sandboxes/${NAME}`) await page.locator('#charts .uplot').nth(2).waitFor();
+        const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+        expect({ path, overflow }).toEqual({ path, overflow: 0 });
+        await shot(`narrow${path.replace(/\W+/g, '-')}`);
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
   });
 
   it('logs out: the cookie no longer works', async () => {

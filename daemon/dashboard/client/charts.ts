@@ -20,9 +20,55 @@ interface Stats {
 }
 
 const MiB = 1024 * 1024;
+/** The figure's padding and border around the plot (style.css `.chart`). */
+const FRAME_PX = 12;
+
+/** A plot as wide as its container allows (never wider: a narrow window must not scroll sideways), at most 560 px. */
+function plotWidth(container: HTMLElement): number {
+  return Math.max(200, Math.min(container.clientWidth - FRAME_PX, 560));
+}
+
+/**
+ * The time axis ticks whole minutes (uPlot's defaults also tick seconds and put the date on a
+ * second row, which overlap on a short history in a narrow plot).
+ */
+const MINUTE_STEPS = [60, 120, 300, 600, 900, 1800, 3600];
+const clock = (t: number): string => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/** The next 1, 2, 2.5 or 5 × 10^k at or above `v`: the top of the y axis then gets a tick and a label. */
+function niceCeil(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  return ([1, 2, 2.5, 5, 10].find((m) => m * p >= v) ?? 10) * p;
+}
+
+/** A tick or value: `%` as is; MiB up to 1 GiB, then GiB. */
+function format(value: number, unit: string): string {
+  if (unit === 'MiB' && Math.abs(value) >= 1024) return `${+(value / 1024).toFixed(2)} GiB`;
+  return `${+value.toFixed(1)} ${unit}`;
+}
+
+/**
+ * The y axis's width from its longest label (uPlot's recipe), so that "1.25 GiB" is never clipped
+ * whatever the font; cycleNum > 1 keeps the last size to let uPlot's layout converge.
+ */
+function axisSize(self: uPlot, values: string[] | null, axisIdx: number, cycleNum: number): number {
+  const axis = self.axes[axisIdx]!;
+  if (cycleNum > 1) return (axis as { _size?: number })._size ?? 60;
+  let size = (axis.ticks?.size ?? 10) + (axis.gap ?? 5) + 4;
+  const longest = (values ?? []).reduce((a, v) => (v.length > a.length ? v : a), '');
+  if (longest !== '') {
+    // uPlot keeps an axis's font as [font, size] once built.
+    const font: unknown = axis.font;
+    self.ctx.font = Array.isArray(font) ? String(font[0]) : typeof font === 'string' ? font : '12px system-ui';
+    size += self.ctx.measureText(longest).width / devicePixelRatio;
+  }
+  return Math.ceil(size);
+}
 
 interface Chart {
   readonly plot: uPlot;
+  /** Shown while there is no sample. */
+  readonly empty: HTMLElement;
   readonly values: (s: Sample) => (number | null)[];
 }
 
@@ -34,17 +80,21 @@ function chart(parent: HTMLElement, title: string, unit: string, series: { label
   const plot = new uPlot(
     {
       title,
-      width: Math.max(280, Math.min(parent.clientWidth, 560)),
+      width: plotWidth(parent),
       height: 170,
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false, value: (_: uPlot, v: number | null) => (v === null ? '–' : `${v.toFixed(1)} ${unit}`) }))],
-      axes: [{}, { size: 76, values: (_: uPlot, ticks: number[]) => ticks.map((t) => `${t} ${unit}`) }],
-      scales: { y: { range: (_: uPlot, min: number, max: number) => [0, Math.max(max * 1.1, unit === '%' ? 10 : 1)] } },
+      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false, value: (_: uPlot, v: number | null) => (v === null ? '–' : format(v, unit)) }))],
+      axes: [{ size: 32, space: 56, incrs: MINUTE_STEPS, values: (_: uPlot, ticks: number[]) => ticks.map(clock) }, { size: axisSize, values: (_: uPlot, ticks: number[]) => ticks.map((t) => format(t, unit)) }],
+      scales: { y: { range: (_: uPlot, _min: number, max: number) => [0, niceCeil(Math.max(max * 1.1, unit === '%' ? 10 : 1))] } },
       legend: { live: false },
     },
     [[], ...series.map(() => [])],
     figure,
   );
-  return { plot, values };
+  const empty = document.createElement('p');
+  empty.className = 'empty';
+  empty.textContent = 'No samples yet: hob samples a running sandbox every few seconds.';
+  figure.append(empty);
+  return { plot, values, empty };
 }
 
 export function startCharts(container: HTMLElement, statsUrl: string): void {
@@ -75,6 +125,7 @@ export function startCharts(container: HTMLElement, statsUrl: string): void {
       const data: (number | null)[][] = [xs];
       for (let i = 0; i < series; i++) data.push(columns.map((row) => row[i] ?? null));
       c.plot.setData(data as uPlot.AlignedData);
+      c.empty.hidden = stats.history.length > 0;
     }
   };
   const loop = (): void => {
@@ -84,7 +135,7 @@ export function startCharts(container: HTMLElement, statsUrl: string): void {
   };
   loop();
   new ResizeObserver(() => {
-    const width = Math.max(280, Math.min(container.clientWidth, 560));
+    const width = plotWidth(container);
     for (const c of charts) if (c.plot.width !== width) c.plot.setSize({ width, height: 170 });
   }).observe(container);
 }

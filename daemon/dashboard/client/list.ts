@@ -5,6 +5,7 @@
  * lose state), and the create form with its progress.
  */
 import { api, apiProgress, coalesced, followEvents, say, sayError, swap, tickSince } from './common.js';
+import { confirmAction } from './dialog.js';
 
 /** The fallback poll. */
 const POLL_MS = 5000;
@@ -21,13 +22,13 @@ const CONFIRM: Record<string, string> = {
   remove: 'Remove %s? Its disk and every checkpoint are deleted. This cannot be undone.',
 };
 
-document.addEventListener('click', (event) => {
+document.addEventListener('click', async (event) => {
   const button = (event.target as HTMLElement).closest<HTMLButtonElement>('button[data-action]');
   if (!button) return;
   const action = button.dataset.action!;
   const name = button.dataset.name!;
   const question = CONFIRM[action];
-  if (question && !window.confirm(question.replace('%s', name))) return;
+  if (question && !(await confirmAction(question.replace('%s', name), `${action[0]!.toUpperCase()}${action.slice(1)}`))) return;
   button.disabled = true;
   const path = `/v1/sandboxes/${encodeURIComponent(name)}`;
   const call = action === 'remove' ? api('DELETE', path) : api('POST', `${path}/${action}`, action === 'sleep' ? {} : undefined);

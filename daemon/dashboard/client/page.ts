@@ -3,6 +3,7 @@
  * once) and revoke tokens; the event log kept current from its live follow.
  */
 import { api, apiProgress, coalesced, followEvents, say, sayError, swap, tickSince } from './common.js';
+import { confirmAction } from './dialog.js';
 
 tickSince();
 
@@ -14,14 +15,14 @@ if (document.getElementById('event-filter') && !document.querySelector('main .er
   followEvents(`/v1/events?${follow}`, () => refresh());
 }
 
-document.addEventListener('click', (event) => {
+document.addEventListener('click', async (event) => {
   const target = event.target as HTMLElement;
   const image = target.closest<HTMLButtonElement>('button[data-remove-image]')?.dataset.removeImage;
-  if (image !== undefined && window.confirm(`Remove image ${image}? Sandboxes made from it keep working.`)) {
+  if (image !== undefined && (await confirmAction(`Remove image ${image}? Sandboxes made from it keep working.`, 'Remove'))) {
     api('DELETE', `/v1/images/${encodeURIComponent(image)}`).then(() => swap('/fragments/images'), sayError);
   }
   const token = target.closest<HTMLButtonElement>('button[data-revoke-token]')?.dataset.revokeToken;
-  if (token !== undefined && window.confirm('Revoke this token? Clients using it are refused from now on.')) {
+  if (token !== undefined && (await confirmAction('Revoke this token? Clients using it are refused from now on.', 'Revoke'))) {
     api('DELETE', `/v1/tokens/${encodeURIComponent(token)}`).then(() => swap('/fragments/tokens'), sayError);
   }
 });

@@ -5,6 +5,7 @@
  */
 import { api, apiProgress, coalesced, followEvents, load, say, sayError, swap, tickSince } from './common.js';
 import { startCharts } from './charts.js';
+import { askText, confirmAction } from './dialog.js';
 import { createTerminal } from './terminal.js';
 
 const name = document.getElementById('sandbox')!.dataset.name!;
@@ -72,7 +73,7 @@ diffForm.addEventListener('submit', (event) => {
 document.addEventListener('click', (event) => {
   const target = event.target as HTMLElement;
   const cp = target.closest<HTMLButtonElement>('button[data-cp-action]');
-  if (cp) return checkpointAction(cp.dataset.cpAction!, cp.dataset.id!);
+  if (cp) return void checkpointAction(cp.dataset.cpAction!, cp.dataset.id!);
   const file = target.closest<HTMLButtonElement>('button[data-file]');
   if (file) {
     const query = new URLSearchParams({ from: file.dataset.from!, to: file.dataset.to!, file: file.dataset.file! });
@@ -82,22 +83,25 @@ document.addEventListener('click', (event) => {
   const dir = target.closest<HTMLButtonElement>('button[data-dir]');
   if (dir) return void listFiles(dir.dataset.dir!);
   const del = target.closest<HTMLButtonElement>('button[data-delete]');
-  if (del) return deleteFile(del.dataset.delete!);
+  if (del) return void deleteFile(del.dataset.delete!);
   const attach = target.closest<HTMLButtonElement>('button[data-session-attach]');
   if (attach) return terminal.connect(attach.dataset.sessionAttach!);
-  const kill = target.closest<HTMLButtonElement>('button[data-session-kill]');
-  if (kill && window.confirm(`Kill session ${kill.dataset.sessionKill!}?`)) {
-    api('POST', `${base}/exec/${encodeURIComponent(kill.dataset.sessionKill!)}/kill`).then(() => refreshSessions(), sayError);
-  }
+  const kill = target.closest<HTMLButtonElement>('button[data-session-kill]')?.dataset.sessionKill;
+  if (kill !== undefined) void killSession(kill);
 });
 
-function checkpointAction(action: string, id: string): void {
+async function killSession(id: string): Promise<void> {
+  if (!(await confirmAction(`Kill session ${id}? Its processes end.`, 'Kill'))) return;
+  api('POST', `${base}/exec/${encodeURIComponent(id)}/kill`).then(() => refreshSessions(), sayError);
+}
+
+async function checkpointAction(action: string, id: string): Promise<void> {
   if (action === 'diff') {
     void showDiff(id, 'current');
     return;
   }
   if (action === 'restore') {
-    if (!window.confirm(`Restore ${name} to ${id}? The sandbox restarts from ${id}; the current state is kept as an automatic checkpoint.`)) return;
+    if (!(await confirmAction(`Restore ${name} to ${id}? The sandbox restarts from ${id}; the current state is kept as an automatic checkpoint.`, 'Restore'))) return;
     cpProgress.hidden = false;
     cpProgress.textContent = '';
     apiProgress('POST', `${base}/checkpoints/${encodeURIComponent(id)}/restore`, undefined, (line) => {
@@ -112,7 +116,7 @@ function checkpointAction(action: string, id: string): void {
     return;
   }
   if (action === 'fork') {
-    const fork = window.prompt(`Name of the new sandbox forked from ${name} at ${id}:`);
+    const fork = await askText(`Fork a new sandbox from ${name} at ${id}.`, 'Name of the new sandbox', 'Fork', '[a-z0-9]([a-z0-9-]*[a-z0-9])?');
     if (!fork) return;
     say(`forking ${fork}...`);
     api('POST', `${base}/fork`, { name: fork, from: id }).then(() => say(`created ${fork}`), sayError);
@@ -133,8 +137,8 @@ filesGo.addEventListener('submit', (event) => {
   void listFiles(String(new FormData(filesGo).get('path') ?? '/'));
 });
 
-function deleteFile(path: string): void {
-  if (!window.confirm(`Delete ${path}?`)) return;
+async function deleteFile(path: string): Promise<void> {
+  if (!(await confirmAction(`Delete ${path}? A directory goes with everything in it.`, 'Delete'))) return;
   api('DELETE', `${base}/fs/delete?${new URLSearchParams({ path, recursive: 'true' })}`).then(() => listFiles(currentDir), sayError);
 }
 

@@ -5,6 +5,8 @@
  * window's size follows the element (fit addon) and is sent as `resize`.
  * Copy: select (xterm copies the selection on Ctrl+Shift+C or the browser's
  * copy); paste: the browser's paste, which xterm sends as input.
+ * Tab belongs to the shell (completion), so F6 / Shift+F6 move the focus to
+ * the next / previous control: the terminal is no keyboard trap.
  */
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
@@ -36,8 +38,16 @@ export function createTerminal(element: HTMLElement, sandbox: string, onSession:
   });
   term.onResize(sendResize);
   new ResizeObserver(() => fit.fit()).observe(element);
+  term.write('\x1b[2mNo shell yet: "New shell" starts one; "attach" below rejoins a running session.\x1b[0m');
   // Ctrl+Shift+C copies the selection (Ctrl+C stays the terminal's interrupt).
   term.attachCustomKeyEventHandler((e) => {
+    if (e.key === 'F6') {
+      if (e.type === 'keydown') {
+        e.preventDefault();
+        focusBeside(element, e.shiftKey ? -1 : 1);
+      }
+      return false;
+    }
     if (e.type === 'keydown' && e.ctrlKey && e.shiftKey && e.code === 'KeyC' && term.hasSelection()) {
       void navigator.clipboard?.writeText(term.getSelection());
       return false;
@@ -77,4 +87,14 @@ export function createTerminal(element: HTMLElement, sandbox: string, onSession:
     };
   };
   return { connect, term };
+}
+
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+
+/** Focuses the first control after (`1`) or the last before (`-1`) `element`, outside it. */
+function focusBeside(element: HTMLElement, direction: 1 | -1): void {
+  const all = Array.from(document.querySelectorAll<HTMLElement>(FOCUSABLE)).filter((el) => !element.contains(el) && el.offsetParent !== null);
+  const follows = (el: HTMLElement) => (element.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
+  const target = direction === 1 ? all.find(follows) : all.filter((el) => !follows(el)).at(-1);
+  target?.focus();
 }

@@ -20,7 +20,7 @@ export function ImageRows(props: { images: readonly ImageObject[] }) {
           <td>{i.variant ?? '–'}</td>
           <td>{i.arch ?? '–'}</td>
           <td>{i.built_at === null ? '–' : <time class="since" datetime={i.built_at}>{formatSince(i.built_at)}</time>}</td>
-          <td>{formatBytes(i.rootfs_bytes)}</td>
+          <td class="num">{formatBytes(i.rootfs_bytes)}</td>
           <td>
             <button type="button" class="danger" data-remove-image={i.name} aria-label={`remove image ${i.name}`}>
               remove
@@ -37,7 +37,7 @@ export function ImagesPage(props: { assets: Assets; csrf: string; images: readon
     <Layout title="Images" assets={props.assets} csrf={props.csrf} script="page.js" current="images">
       <h1>Images</h1>
       <div class="table-wrap">
-        <table>
+        <table id="images">
           <thead>
             <tr>
               <th scope="col">Name</th>

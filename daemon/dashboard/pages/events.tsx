@@ -30,7 +30,7 @@ export function EventRows(props: { events: readonly EventObject[]; withSandbox?:
           <td>
             <time datetime={e.at}>{e.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</time>
           </td>
-          {props.withSandbox !== false && <td>{e.sandbox === null ? '–' : <a href={`/sandboxes/${e.sandbox}`}>{e.sandbox}</a>}</td>}
+          {props.withSandbox !== false && <td class="sandbox">{e.sandbox === null ? '–' : <a href={`/sandboxes/${e.sandbox}`}>{e.sandbox}</a>}</td>}
           <td>
             <span class="kind">{e.type}</span>
           </td>

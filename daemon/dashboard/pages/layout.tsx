@@ -74,3 +74,19 @@ export function LoginHint(props: { assets: Assets; message: string }) {
     </Layout>
   );
 }
+
+/** A page that could not be shown to a logged-in user (an unknown sandbox, a refused request): the API's message, never a stack. */
+export function ErrorPage(props: { assets: Assets; csrf: string; status: number; message: string }) {
+  const title = props.status === 404 ? 'Not found' : 'That did not work';
+  return (
+    <Layout title={title} assets={props.assets} csrf={props.csrf}>
+      <h1>{title}</h1>
+      <p class="error" role="alert">
+        {props.message}
+      </p>
+      <p>
+        <a href="/">Back to the sandboxes</a>
+      </p>
+    </Layout>
+  );
+}

@@ -22,6 +22,7 @@ export function CheckpointList(props: { name: string; checkpoints: readonly Chec
       <li class="now">
         <strong>now</strong> (the running state)
       </li>
+      {newestFirst.length === 0 && <li class="empty">No checkpoints yet: create one above, before an experiment.</li>}
       {newestFirst.map((cp) => (
         <li data-id={cp.id}>
           <strong>{cp.id}</strong> <span class="kind">{cp.kind === 'live' ? 'disk + memory' : 'disk'}</span>
@@ -63,15 +64,15 @@ export function DiffView(props: { diff: DiffResponse }) {
         <ul class="diff-entries">
           {diff.entries.map((e) => (
             <li class={`change-${e.change}`}>
-              <span class="mark" aria-label={e.change}>
+              <span class="mark" role="img" aria-label={e.change}>
                 {mark[e.change] ?? '?'}
               </span>{' '}
               {e.type === 'file' ? (
-                <button type="button" class="link" data-file={e.path} data-from={diff.from} data-to={diff.to}>
+                <button type="button" class="link path" data-file={e.path} data-from={diff.from} data-to={diff.to}>
                   {e.path}
                 </button>
               ) : (
-                <span>{e.path}</span>
+                <span class="path">{e.path}</span>
               )}{' '}
               <span class="size">
                 {formatBytes(e.sizeBefore)} → {formatBytes(e.sizeAfter)}
@@ -116,40 +117,47 @@ export function FileList(props: { name: string; path: string; entries: readonly 
           </button>
         )}
       </p>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Size</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {[...props.entries]
-            .sort((a, b) => Number(b.isDir) - Number(a.isDir) || a.name.localeCompare(b.name))
-            .map((e) => (
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Size</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.entries.length === 0 && (
               <tr>
-                <th scope="row">
-                  {e.isDir ? (
-                    <button type="button" class="link" data-dir={e.path}>
-                      {`${e.name}/`}
-                    </button>
-                  ) : (
-                    <a href={`/v1/sandboxes/${props.name}/fs/read?path=${encodeURIComponent(e.path)}`} download={e.name}>
-                      {e.name}
-                    </a>
-                  )}
-                </th>
-                <td>{e.isDir ? '' : formatBytes(e.size)}</td>
-                <td>
-                  <button type="button" class="danger" data-delete={e.path} aria-label={`delete ${e.path}`}>
-                    delete
-                  </button>
-                </td>
+                <td colspan={3}>Empty directory.</td>
               </tr>
-            ))}
-        </tbody>
-      </table>
+            )}
+            {[...props.entries]
+              .sort((a, b) => Number(b.isDir) - Number(a.isDir) || a.name.localeCompare(b.name))
+              .map((e) => (
+                <tr>
+                  <th scope="row">
+                    {e.isDir ? (
+                      <button type="button" class="link" data-dir={e.path}>
+                        {`${e.name}/`}
+                      </button>
+                    ) : (
+                      <a href={`/v1/sandboxes/${props.name}/fs/read?path=${encodeURIComponent(e.path)}`} download={e.name}>
+                        {e.name}
+                      </a>
+                    )}
+                  </th>
+                  <td class="num">{e.isDir ? '' : formatBytes(e.size)}</td>
+                  <td>
+                    <button type="button" class="danger" data-delete={e.path} aria-label={`delete ${e.path}`}>
+                      delete
+                    </button>
+                  </td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }
@@ -188,7 +196,7 @@ export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: Spri
         </span>
       </h1>
       <p class="facts">
-        {s.cpus} CPUs · {formatBytes(s.memory_mib * 1024 * 1024)} memory · {formatBytes(s.disk_bytes)} disk · image {s.image} · {s.vmm}
+        {s.cpus} {s.cpus === 1 ? 'CPU' : 'CPUs'} · {formatBytes(s.memory_mib * 1024 * 1024)} memory · {formatBytes(s.disk_bytes)} disk · image {s.image} · {s.vmm}
       </p>
 
       <section aria-labelledby="charts-title">
@@ -206,7 +214,10 @@ export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: Spri
             Refresh sessions
           </button>
         </div>
-        <div id="terminal" role="application" aria-label="Terminal"></div>
+        <div id="terminal" role="application" aria-label="Terminal" aria-describedby="terminal-hint"></div>
+        <p id="terminal-hint" class="hint">
+          Keys, Tab included, go to the shell; F6 moves the focus out. Copy: select, then Ctrl+Shift+C. Paste: Ctrl+Shift+V.
+        </p>
         <SessionList sessions={[]} />
       </section>
 

@@ -43,26 +43,29 @@ export function SandboxRows(props: { sandboxes: readonly SpriteObject[] }) {
               {formatSince(s.state_since)}
             </time>
           </td>
-          <td>{s.cpus}</td>
-          <td>{formatBytes(s.memory_mib * 1024 * 1024)}</td>
-          <td>{formatBytes(s.disk_bytes)}</td>
+          <td class="num">{s.cpus}</td>
+          <td class="num">{formatBytes(s.memory_mib * 1024 * 1024)}</td>
+          <td class="num">{formatBytes(s.disk_bytes)}</td>
           <td>
             <a href={s.url} rel="noreferrer">
               {s.url_settings.auth === 'public' ? 'public' : 'private'}
             </a>
           </td>
           <td>{s.image}</td>
-          <td class="actions">
-            {(ACTIONS[s.state] ?? []).map((action) => (
-              <button type="button" data-action={action} data-name={s.name} aria-label={`${action} ${s.name}`}>
-                {action}
-              </button>
-            ))}
-            {s.state !== 'destroying' && (
-              <button type="button" class="danger" data-action="remove" data-name={s.name} aria-label={`remove ${s.name}`}>
-                remove
-              </button>
-            )}
+          <td>
+            {/* A flex box inside the cell: a flex cell would leave the table's row layout. */}
+            <div class="actions">
+              {(ACTIONS[s.state] ?? []).map((action) => (
+                <button type="button" data-action={action} data-name={s.name} aria-label={`${action} ${s.name}`}>
+                  {action}
+                </button>
+              ))}
+              {s.state !== 'destroying' && (
+                <button type="button" class="danger" data-action="remove" data-name={s.name} aria-label={`remove ${s.name}`}>
+                  remove
+                </button>
+              )}
+            </div>
           </td>
         </tr>
       ))}
