@@ -80,8 +80,8 @@ systemd_running() { [ -d /run/systemd/system ]; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # The installed hob CLI (the wrappers in /usr/local/bin may not exist yet, or any more).
-hob_cli() { node "$APP/dist/daemon/cli/main.js" "$@"; }
-have_app() { [ -f "$APP/dist/daemon/cli/main.js" ] && command -v node >/dev/null 2>&1; }
+hob_cli() { node "$APP/dist/cli/hob.js" "$@"; }
+have_app() { [ -f "$APP/dist/cli/hob.js" ] && command -v node >/dev/null 2>&1; }
 
 # hobd's settings that this script needs: cfg_state, cfg_run, cfg_socket, cfg_group, cfg_pool_path.
 # Read from /etc/hob/config.yaml with hob's own loader; without an installed hob (a --purge after
@@ -342,7 +342,7 @@ build_stamp="$({
   find daemon guest-image -type f -print0
   printf '%s\0' package.json package-lock.json tsconfig.json tsconfig.build.json
 } | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1) node $(node -v)"
-if [ -f dist/daemon/hobd.js ] && [ "$(cat "$build_stamp_file" 2>/dev/null)" = "$build_stamp" ]; then
+if [ -f dist/daemon/hobd.js ] && [ -f dist/cli/hob.js ] && [ "$(cat "$build_stamp_file" 2>/dev/null)" = "$build_stamp" ]; then
   step "build up to date"
 else
   step "building hob"
@@ -359,7 +359,7 @@ wrapper() {
   printf '#!/bin/sh\n# %s: %s (install.sh --uninstall removes it).\n' "$1" "$MARK"
   printf "exec '%s' '%s/%s' \"\$@\"\n" "$node_bin" "$APP" "$2"
 }
-if wrapper "hob, the command line" dist/daemon/cli/main.js | write_file "$BIN_DIR/hob" 0755; then step "installed $BIN_DIR/hob"; changed=1; fi
+if wrapper "hob, the command line" dist/cli/hob.js | write_file "$BIN_DIR/hob" 0755; then step "installed $BIN_DIR/hob"; changed=1; fi
 if wrapper "hobd, the daemon" dist/daemon/hobd.js | write_file "$BIN_DIR/hobd" 0755; then step "installed $BIN_DIR/hobd"; changed=1; fi
 
 # The API socket is root:<group> mode 0660 when the group exists (daemon/api/server.ts).

@@ -22,6 +22,8 @@
  *   granted secrets, against fakes of api.anthropic.com and github.com (bench/dev-secrets.ts).
  * - `mcp`: MCP exec round trip (hob mcp over stdio) vs the API's (bench/mcp.ts).
  * - `templates` (only when named: its own daemon): warm create, cold create, live fork (bench/templates.ts).
+ * - `startup`: `hob ls` and `hob --version` (the bundle) vs `node -e 0`, hobd's start-up, exec through the
+ *   API vs straight to the agent on the host (bench/startup.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
  *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
@@ -49,12 +51,13 @@ import { benchMcp } from './mcp.js';
 import { benchNetwork } from './network.js';
 import { benchPinning } from './pinning.js';
 import { benchSecrets } from './secrets.js';
+import { benchStartup } from './startup.js';
 import { benchTemplates } from './templates.js';
 import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates', 'dev-secrets'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates', 'dev-secrets', 'startup'] as const;
 /** Suites run only when named. */
 const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates', 'dev-secrets']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
     if (runs('load')) await benchLoad(d, record);
     if (runs('dashboard')) await benchDashboard(d, record);
     if (runs('mcp')) await benchMcp(d, record);
+    if (runs('startup')) await benchStartup(d, record);
   } finally {
     await d.stop();
   }

@@ -45,6 +45,7 @@ import { z } from 'zod';
 import { BadRequestError } from './errors.js';
 import { DEFAULT_TRANSIT_RANGE, netnsPrefixSchema, parseIpv4Cidr, TRANSIT_PREFIX } from './net/addresses.js';
 import { parseServer } from './net/upstream.js';
+import { parseSize } from './size.js';
 
 /** Where hobd looks for its configuration when no path is given. */
 export const DEFAULT_CONFIG_PATH = '/etc/hob/config.yaml';
@@ -58,29 +59,7 @@ const absolutePath = z
   .refine((p) => isAbsolute(p), 'must be an absolute path')
   .transform((p) => normalize(p));
 
-const UNITS: Record<string, number> = {
-  '': 1,
-  k: 1024,
-  m: 1024 ** 2,
-  g: 1024 ** 3,
-  t: 1024 ** 4,
-  p: 1024 ** 5,
-};
-
-/**
- * Parses a size such as `512M`, `200GiB`, `1.5T` or `1073741824` into bytes.
- * Units are binary (powers of 1024) whether written `G`, `GB` or `GiB`,
- * because that is what `truncate`, `qemu-img` and the btrfs tools mean.
- * Returns undefined when the text is not a size.
- */
-export function parseSize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(text);
-  if (!m) return undefined;
-  const factor = UNITS[(m[2] ?? '').toLowerCase()];
-  if (factor === undefined) return undefined;
-  const bytes = Math.floor(Number(m[1]) * factor);
-  return Number.isSafeInteger(bytes) ? bytes : undefined;
-}
+export { parseSize } from './size.js';
 
 /** The pool image must at least hold mkfs.btrfs's minimum plus some room (see storage/). */
 export const MIN_POOL_IMAGE_BYTES = 256 * 1024 ** 2;

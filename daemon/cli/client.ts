@@ -16,7 +16,7 @@
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { WebSocket, type RawData } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
 import { ApiError, CliError, UsageError, connectionError } from './errors.js';
 
@@ -242,8 +242,10 @@ export class HobClient {
    * meanwhile, and resumes. Rejects with ApiError when hobd refuses the
    * upgrade (unknown sandbox, bad query...).
    */
-  openWebSocket(path: string, query?: Query): Promise<OpenSocket> {
+  async openWebSocket(path: string, query?: Query): Promise<OpenSocket> {
     const fullPath = path + queryString(query);
+    // Loaded here: most commands never open a websocket, and every one pays for what it loads.
+    const { WebSocket } = await import('ws');
     const ws =
       this.target.kind === 'unix'
         ? new WebSocket(`ws+unix://${this.target.socketPath}:${fullPath}`, { perMessageDeflate: false })

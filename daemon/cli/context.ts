@@ -4,68 +4,14 @@
  * connection flags, accepted before the command and after it), and the
  * default sandbox from `.hob`.
  */
-import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { HobClient, resolveTarget } from './client.js';
 import { findDefaultSandbox } from './dotfile.js';
 import { UsageError } from './errors.js';
+import type { CliContext, CommonOptions } from './io.js';
 import { checkSandboxName } from './units.js';
 
-/** Standard input as the CLI needs it: a terminal has isTTY and setRawMode. */
-export type CliInput = Readable & { isTTY?: boolean; setRawMode?(mode: boolean): unknown };
-/** Standard output/error: a terminal has isTTY, columns, rows and emits `resize`. */
-export type CliOutput = Writable & { isTTY?: boolean; columns?: number; rows?: number };
-
-export interface CliIo {
-  readonly stdin: CliInput;
-  readonly stdout: CliOutput;
-  readonly stderr: CliOutput;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /** Where `.hob` lookup starts and relative local paths are resolved. */
-  readonly cwd: string;
-  /** Subscribes to process signals; returns the unsubscribe function. */
-  onSignal(signals: readonly NodeJS.Signals[], handler: (signal: NodeJS.Signals) => void): () => void;
-}
-
-/** The real process. */
-export function processIo(): CliIo {
-  return {
-    stdin: process.stdin,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    cwd: process.cwd(),
-    onSignal(signals, handler) {
-      for (const s of signals) process.on(s, handler);
-      return () => {
-        for (const s of signals) process.off(s, handler);
-      };
-    },
-  };
-}
-
-export interface CliContext {
-  readonly io: CliIo;
-  /** The exit code of the run; commands that pass a remote exit code through set it. */
-  exitCode: number;
-}
-
-/** Options every command accepts. */
-export interface CommonOptions {
-  readonly json?: boolean;
-  readonly socket?: string;
-  readonly url?: string;
-  readonly token?: string;
-}
-
-/** Adds the connection flags (and `--json` unless `json: false`) to a command. */
-export function addCommonOptions(cmd: Command, opts: { json?: boolean } = {}): Command {
-  if (opts.json !== false) cmd.option('--json', 'print machine-readable JSON on stdout');
-  return cmd
-    .option('--socket <path>', 'unix socket of hobd (env HOB_SOCKET, default /run/hob/hob.sock)')
-    .option('--url <url>', 'talk to hobd over TCP instead, e.g. http://127.0.0.1:7707 (env HOB_URL)')
-    .option('--token <token>', 'API token for --url (env HOB_TOKEN)');
-}
+export { addCommonOptions, processIo, type CliContext, type CliInput, type CliIo, type CliOutput, type CommonOptions } from './io.js';
 
 /** The common options as given before or after the command (after wins). */
 export function commonOptions(cmd: Command): CommonOptions {

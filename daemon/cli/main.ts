@@ -1,6 +1,7 @@
 /**
- * Entry of the `hob` command (package.json bin → dist/daemon/cli/main.js; in
- * the source tree: node --import tsx daemon/cli/main.ts). Runs the command
+ * Entry of the `hob` command (package.json bin → dist/cli/hob.js, the bundle
+ * daemon/cli/bundle.mjs makes of it; in the source tree: node --import tsx
+ * daemon/cli/main.ts). Runs the command
  * line, lets stdout and stderr drain, and exits with the command's code.
  */
 import { runCli } from './program.js';

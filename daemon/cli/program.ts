@@ -7,50 +7,79 @@
  * Options before the command are read only up to the command name, so that
  * `hob exec NAME -- CMD -x` hands `-x` to CMD untouched.
  */
-import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { registerCheckpointCommands } from './commands/checkpoints.js';
-import { registerCpCommand } from './commands/cp.js';
-import { registerDaemonCommand } from './commands/daemon.js';
-import { registerDashboardCommand } from './commands/dashboard.js';
-import { registerDiffCommand } from './commands/diff.js';
-import { registerDoctorCommand } from './commands/doctor.js';
-import { registerEventsCommand } from './commands/events.js';
-import { registerExecCommands } from './commands/exec.js';
-import { registerForkCommand } from './commands/fork.js';
-import { registerImageCommands } from './commands/images.js';
-import { registerTemplateCommands } from './commands/templates.js';
-import { registerMcpCommand } from './commands/mcp.js';
-import { registerPolicyCommand } from './commands/policy.js';
-import { registerProxyCommand } from './commands/proxy.js';
-import { registerRestoreCommand } from './commands/restore.js';
-import { registerSandboxCommands } from './commands/sandboxes.js';
-import { registerSecretCommands } from './commands/secrets.js';
-import { registerServiceCommands } from './commands/services.js';
-import { registerSessionCommands } from './commands/sessions.js';
-import { registerSleepCommands } from './commands/sleep.js';
-import { registerStatsCommand } from './commands/stats.js';
-import { registerTokenCommands } from './commands/tokens.js';
-import { registerUrlCommand } from './commands/url.js';
-import { registerUseCommand } from './commands/use.js';
-import { addCommonOptions, processIo, type CliContext, type CliIo } from './context.js';
+import { addCommonOptions, processIo, type CliContext, type CliIo } from './io.js';
 import { ExitCode, describeFailure, formatFailureLine } from './errors.js';
+import { cliVersion } from './version.js';
 
-/** hob's version, from package.json (two levels up in the source tree, three in dist/). */
-export function cliVersion(): string {
-  const require = createRequire(import.meta.url);
-  for (const candidate of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = require(candidate) as { name?: string; version?: string };
-      if (pkg.name === 'hob' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // try the next location
+export { cliVersion } from './version.js';
+
+type Register = (program: Command, ctx: CliContext) => void;
+
+/**
+ * Every command module, in the order of `hob --help`, with the top-level
+ * names (aliases included) it registers. A command line that names one of
+ * them loads only that module: the others, and what they import (the MCP
+ * SDK, the doctor's probes, hobd itself), stay unloaded, which is most of
+ * hob's start-up time (docs/architecture.md §N, "A CLI that starts at once").
+ * test/unit/cli-lazy.test.ts checks the names against what each module registers.
+ */
+export const COMMAND_MODULES: ReadonlyArray<{ readonly names: readonly string[]; readonly load: () => Promise<Register> }> = [
+  { names: ['create', 'ls', 'list', 'info', 'rm', 'remove', 'start', 'stop'], load: async () => (await import('./commands/sandboxes.js')).registerSandboxCommands },
+  { names: ['exec', 'console'], load: async () => (await import('./commands/exec.js')).registerExecCommands },
+  { names: ['sessions'], load: async () => (await import('./commands/sessions.js')).registerSessionCommands },
+  { names: ['services', 'service', 'logs'], load: async () => (await import('./commands/services.js')).registerServiceCommands },
+  { names: ['sleep', 'wake', 'keep-awake', 'idle'], load: async () => (await import('./commands/sleep.js')).registerSleepCommands },
+  { names: ['checkpoint', 'checkpoints'], load: async () => (await import('./commands/checkpoints.js')).registerCheckpointCommands },
+  { names: ['restore'], load: async () => (await import('./commands/restore.js')).registerRestoreCommand },
+  { names: ['fork'], load: async () => (await import('./commands/fork.js')).registerForkCommand },
+  { names: ['diff'], load: async () => (await import('./commands/diff.js')).registerDiffCommand },
+  { names: ['cp'], load: async () => (await import('./commands/cp.js')).registerCpCommand },
+  { names: ['proxy'], load: async () => (await import('./commands/proxy.js')).registerProxyCommand },
+  { names: ['url'], load: async () => (await import('./commands/url.js')).registerUrlCommand },
+  { names: ['policy'], load: async () => (await import('./commands/policy.js')).registerPolicyCommand },
+  { names: ['token', 'tokens'], load: async () => (await import('./commands/tokens.js')).registerTokenCommands },
+  { names: ['events'], load: async () => (await import('./commands/events.js')).registerEventsCommand },
+  { names: ['secrets', 'secret'], load: async () => (await import('./commands/secrets.js')).registerSecretCommands },
+  { names: ['stats'], load: async () => (await import('./commands/stats.js')).registerStatsCommand },
+  { names: ['use'], load: async () => (await import('./commands/use.js')).registerUseCommand },
+  { names: ['images', 'image'], load: async () => (await import('./commands/images.js')).registerImageCommands },
+  { names: ['templates', 'template'], load: async () => (await import('./commands/templates.js')).registerTemplateCommands },
+  { names: ['daemon'], load: async () => (await import('./commands/daemon.js')).registerDaemonCommand },
+  { names: ['dashboard'], load: async () => (await import('./commands/dashboard.js')).registerDashboardCommand },
+  { names: ['doctor'], load: async () => (await import('./commands/doctor.js')).registerDoctorCommand },
+  { names: ['mcp'], load: async () => (await import('./commands/mcp.js')).registerMcpCommand },
+];
+
+/** hob's own options that take a value (see addCommonOptions). */
+const VALUE_OPTIONS = new Set(['--socket', '--url', '--token']);
+
+/**
+ * The modules a command line needs: the one registering its command word;
+ * none for a bare `--version`; all of them for help, an unknown word (its
+ * "Did you mean" needs every name) or anything this reading is unsure of.
+ */
+export function modulesFor(args: readonly string[]): ReadonlyArray<(typeof COMMAND_MODULES)[number]> {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (VALUE_OPTIONS.has(arg)) {
+      i++;
+      continue;
     }
+    if (arg === '--json' || [...VALUE_OPTIONS].some((o) => arg.startsWith(`${o}=`))) continue;
+    if (arg === '-V' || arg === '--version') return [];
+    if (arg.startsWith('-')) return COMMAND_MODULES;
+    const owner = COMMAND_MODULES.find((m) => m.names.includes(arg));
+    return owner ? [owner] : COMMAND_MODULES;
   }
-  return '0.0.0';
+  return COMMAND_MODULES;
 }
 
-export function createProgram(ctx: CliContext): Command {
+/**
+ * The command tree: with `args`, only the commands that line needs (the
+ * result parses it exactly as the whole tree would); without, all of them.
+ */
+export async function createProgram(ctx: CliContext, args?: readonly string[]): Promise<Command> {
   const program = new Command('hob');
   program
     .description('persistent Linux sandboxes as microVMs on this machine')
@@ -67,38 +96,17 @@ export function createProgram(ctx: CliContext): Command {
     .showSuggestionAfterError(true);
   addCommonOptions(program);
 
-  registerSandboxCommands(program, ctx);
-  registerExecCommands(program, ctx);
-  registerSessionCommands(program, ctx);
-  registerServiceCommands(program, ctx);
-  registerSleepCommands(program, ctx);
-  registerCheckpointCommands(program, ctx);
-  registerRestoreCommand(program, ctx);
-  registerForkCommand(program, ctx);
-  registerDiffCommand(program, ctx);
-  registerCpCommand(program, ctx);
-  registerProxyCommand(program, ctx);
-  registerUrlCommand(program, ctx);
-  registerPolicyCommand(program, ctx);
-  registerTokenCommands(program, ctx);
-  registerEventsCommand(program, ctx);
-  registerSecretCommands(program, ctx);
-  registerStatsCommand(program, ctx);
-  registerUseCommand(program, ctx);
-  registerImageCommands(program, ctx);
-  registerTemplateCommands(program, ctx);
-  registerDaemonCommand(program, ctx);
-  registerDashboardCommand(program, ctx);
-  registerDoctorCommand(program, ctx);
-  registerMcpCommand(program, ctx);
+  const modules = args === undefined ? COMMAND_MODULES : modulesFor(args);
+  const registers = await Promise.all(modules.map((m) => m.load()));
+  for (const register of registers) register(program, ctx);
   return program;
 }
 
 /** Runs one command line (without the node and script arguments) and returns the exit code. Never throws. */
 export async function runCli(args: readonly string[], io: CliIo = processIo()): Promise<number> {
   const ctx: CliContext = { io, exitCode: ExitCode.Ok };
-  const program = createProgram(ctx);
   try {
+    const program = await createProgram(ctx, args);
     await program.parseAsync([...args], { from: 'user' });
     return ctx.exitCode;
   } catch (err) {

@@ -3,7 +3,7 @@
  * `KEY=VALUE` pairs, sandbox names. Each parser throws UsageError naming the
  * option, so a typo exits 2 before anything is sent to hobd.
  */
-import { parseSize } from '../config.js';
+import { parseSize } from '../size.js';
 import { SandboxNameSchema } from '../core/names.js';
 import { UsageError } from './errors.js';
 

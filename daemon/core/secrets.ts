@@ -17,7 +17,12 @@ import type { AgentClient } from '../agent/index.js';
 import { UnsupportedByAgentError } from '../agent/errors.js';
 import { appendEvent, getSandboxByName, type HobDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
-import { loadOrCreateCa, SandboxCa, SecretProxy, type SecretAuditEvent } from '../net/secret-proxy/index.js';
+// Not the secret proxy's index: its CA module loads @peculiar/x509 (some 230 files), which
+// hobd needs only when a sandbox with secrets starts, so ca-files.ts loads it then.
+import type { SandboxCa } from '../net/secret-proxy/ca.js';
+import { loadOrCreateCa } from '../net/secret-proxy/ca-files.js';
+import { SecretProxy } from '../net/secret-proxy/server.js';
+import type { SecretAuditEvent } from '../net/secret-proxy/types.js';
 import { defaultEnvName, hostMatches, SecretConflictError, type GrantInfo, type SecretInfo, type SecretStore } from '../secrets/index.js';
 import { envNameSchema, parseField } from '../secrets/validate.js';
 import { withDeadline } from './deadline.js';

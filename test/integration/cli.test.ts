@@ -11,7 +11,7 @@
  * shell sees: exit codes, stdout and stderr.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -141,6 +141,30 @@ describe('hob CLI against the API and a host guest agent', () => {
       expect(bad.exitCode).toBe(3);
       expect(bad.stdout).toBe('');
       expect(bad.stderr).toBe(`hob: hobd is not running (socket ${join(agent.dir, 'none.sock')}): start it with \`systemctl start hobd\` (or \`hob daemon\` where systemd is not running)`);
+    });
+    it('works as the built bundle (npm run build: dist/cli/hob.js and its lazily loaded chunks)', async () => {
+      // Bundled next to dist/ so that it finds package.json as the installed one does.
+      const outdir = join(REPO, 'dist', `cli-test-${process.pid}`);
+      const { bundleCli } = (await import(join(REPO, 'daemon/cli/bundle.mjs'))) as { bundleCli(o: { outdir: string }): Promise<void> };
+      await bundleCli({ outdir });
+      try {
+        const hobBundle = (args: string[], input?: string) => execa(process.execPath, [join(outdir, 'hob.js'), '--socket', socketPath, ...args], { cwd: files, input, reject: false });
+        const version = await hobBundle(['--version']);
+        expect(version.stdout).toBe(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version);
+        // A websocket exec (ws is loaded lazily) with stdin, both streams and the remote exit code.
+        const r = await hobBundle(['exec', 'dev', '--', 'sh', '-c', 'tr a-z A-Z; echo bye >&2; exit 7'], 'shout\n');
+        expect([r.exitCode, r.stdout, r.stderr]).toEqual([7, 'SHOUT', 'bye']);
+        const ls = await hobBundle(['ls', '--json']);
+        expect(ls.exitCode).toBe(0);
+        expect((JSON.parse(ls.stdout) as Array<{ name: string }>).map((s) => s.name)).toEqual(['dev']);
+        const bad = await hobBundle(['create', 'Bad_Name']);
+        expect([bad.exitCode, bad.stdout]).toEqual([2, '']);
+        expect(bad.stderr).toMatch(/^hob: invalid sandbox name "Bad_Name"/);
+        const help = await hobBundle(['--help']);
+        expect(help.stdout).toMatch(/^\s+mcp \[options\]/m);
+      } finally {
+        rmSync(outdir, { recursive: true, force: true });
+      }
     });
   });
 

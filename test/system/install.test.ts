@@ -97,7 +97,7 @@ describe.skipIf(unavailable !== null)(`install.sh on a fresh Debian 12${unavaila
     for (const name of ['hob', 'hobd']) {
       const wrapper = await readFile(root.path(`/usr/local/bin/${name}`), 'utf8');
       expect(wrapper).toContain("installed by hob's install.sh");
-      expect(wrapper).toContain(`${APP}/dist/daemon/${name === 'hob' ? 'cli/main.js' : 'hobd.js'}`);
+      expect(wrapper).toContain(`${APP}/dist/${name === 'hob' ? 'cli/hob.js' : 'daemon/hobd.js'}`);
     }
     const compiled = existsSync(root.path(`${APP}/node_modules/better-sqlite3/build/Release/obj.target`));
     process.stderr.write(`[install test] better-sqlite3: ${compiled ? 'compiled from source' : 'prebuilt binary'}; node-pty: compiled from source\n`);

@@ -98,7 +98,7 @@ describe('checkpoint CLI arguments', () => {
   /** What commander hands the diff action: its operands and the raw words after `diff`. */
   async function diffOperands(args: string[]): Promise<{ operands: string[]; raw: string[]; opts: Record<string, unknown> }> {
     const ctx: CliContext = { io: capturedIo(), exitCode: 0 };
-    const program = createProgram(ctx);
+    const program = await createProgram(ctx);
     let seen: { operands: string[]; raw: string[]; opts: Record<string, unknown> } | undefined;
     class Stop extends Error {}
     program.hook('preAction', (_root: Command, action: Command) => {

@@ -28,7 +28,7 @@ class Stop extends Error {}
 async function parse(args: string[], env: Record<string, string> = {}): Promise<Captured> {
   const io = capturedIo({ env });
   const ctx: CliContext = { io, exitCode: 0 };
-  const program = createProgram(ctx);
+  const program = await createProgram(ctx);
   let captured: Captured | undefined;
   program.hook('preAction', (_root: Command, action: Command) => {
     captured = {
@@ -90,7 +90,7 @@ describe('hob command line', () => {
   it('picks the connection from flags, then HOB_URL, then HOB_SOCKET', async () => {
     const io = capturedIo({ env: { HOB_URL: 'http://127.0.0.1:7707', HOB_TOKEN: 'hob_x' } });
     const ctx: CliContext = { io, exitCode: 0 };
-    const program = createProgram(ctx);
+    const program = await createProgram(ctx);
     let target: unknown;
     program.hook('preAction', (_r: Command, action: Command) => {
       target = clientFor(action, ctx).target;

@@ -10,10 +10,8 @@
  * route apply to them unchanged. The body is read with a bound before the
  * SDK sees it; malformed JSON-RPC gets the SDK's JSON-RPC error answer.
  */
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { Hono } from 'hono';
 import { McpApi, queryString, type ApiFetch } from '../../mcp/api.js';
-import { createMcpServer } from '../../mcp/server.js';
 import type { ApiContext, ApiDeps, ApiEnv } from '../context.js';
 import { readLimitedBody } from '../validate.js';
 
@@ -86,6 +84,11 @@ export function mcpRoutes(deps: Pick<ApiDeps, 'version'>, appFetch: AppFetch): H
     } catch {
       return jsonRpcError(400, -32700, 'Parse error: the body is not JSON');
     }
+    // Loaded at the first MCP request: the SDK (with ajv) is a good part of what hobd would load at start-up.
+    const [{ createMcpServer }, { WebStandardStreamableHTTPServerTransport }] = await Promise.all([
+      import('../../mcp/server.js'),
+      import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
+    ]);
     const server = createMcpServer({ api: new McpApi(inProcessFetch(appFetch, c)), scope: c.get('scope'), version: deps.version });
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     await server.connect(transport);

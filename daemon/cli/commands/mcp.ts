@@ -9,7 +9,7 @@ import { serveStdio } from '../../mcp/stdio.js';
 import { MAX_SCOPE_SANDBOXES, ScopePrefixSchema } from '../../wire/tokens.js';
 import { addCommonOptions, clientFor, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
-import { cliVersion } from '../program.js';
+import { cliVersion } from '../version.js';
 
 export function registerMcpCommand(program: Command, ctx: CliContext): void {
   addCommonOptions(

@@ -7,13 +7,15 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SandboxCa } from './ca.js';
+import type { SandboxCa } from './ca.js';
 
 export const CA_CERT_FILE = 'secret-ca.pem';
 export const CA_KEY_FILE = 'secret-ca.key';
 
 /** Loads the CA saved in `dir`, or creates one for `sandboxId` and saves it. */
 export async function loadOrCreateCa(dir: string, sandboxId: string): Promise<SandboxCa> {
+  // Loaded on first use: @peculiar/x509 is some 230 files, and most hobd runs never make a certificate.
+  const { SandboxCa } = await import('./ca.js');
   try {
     const [certPem, keyPem] = await Promise.all([readFile(join(dir, CA_CERT_FILE), 'utf8'), readFile(join(dir, CA_KEY_FILE), 'utf8')]);
     return await SandboxCa.load({ certPem, keyPem });
