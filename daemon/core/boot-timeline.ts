@@ -22,8 +22,13 @@ export interface BootClock {
   readonly answeredMs: number;
 }
 
-/** How far past the agent's answer a guest step may be placed (clock mapping error) before it is dropped. */
-const LATE_TOLERANCE_MS = 50;
+/**
+ * Least error allowed in placing the guest's clock on hobd's. The real error is at most the
+ * boot.timeline call's round trip (the guest read its uptime somewhere inside it), which is
+ * large on a loaded host: a step that lands that much past the agent's answer is put at the
+ * answer, one beyond is dropped.
+ */
+const MIN_SLACK_MS = 50;
 
 /** The guest part: 'unsupported' when the agent has no boot.timeline, else its answer (any value). */
 export function buildBootTimeline(vmm: string, clock: BootClock, guest: unknown): BootTimelineObject {
@@ -36,7 +41,8 @@ export function buildBootTimeline(vmm: string, clock: BootClock, guest: unknown)
   const { uptimeMs, phases } = parsed.data;
   // The guest kernel's clock started `uptimeMs` before the answer (taken as half-way through the call).
   const kernel = (clock.askedMs + clock.answeredMs) / 2 - uptimeMs - clock.vmmStartMs;
-  if (!Number.isFinite(kernel) || uptimeMs < 0 || kernel < -LATE_TOLERANCE_MS || kernel > total) return hostOnly('unusable');
+  const slack = Math.max(MIN_SLACK_MS, clock.answeredMs - clock.askedMs);
+  if (!Number.isFinite(kernel) || uptimeMs < 0 || kernel < -slack || kernel > total) return hostOnly('unusable');
 
   const at = new Map<string, number>([['kernel', Math.max(0, kernel)]]);
   for (const p of phases) {
@@ -49,7 +55,7 @@ export function buildBootTimeline(vmm: string, clock: BootClock, guest: unknown)
   for (const name of BOOT_PHASES) {
     if (name === 'vmm-start' || name === 'agent-ready') continue;
     const v = at.get(name);
-    if (v === undefined || v < last || v > total + LATE_TOLERANCE_MS) continue;
+    if (v === undefined || v < last || v > total + slack) continue;
     last = Math.min(Math.round(v), total);
     out.push({ name, ms: last });
   }

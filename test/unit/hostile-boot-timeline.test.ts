@@ -91,6 +91,18 @@ describe('building a boot timeline', () => {
     expect(t.phases.every((p) => (BOOT_PHASES as readonly string[]).includes(p.name))).toBe(true);
   });
 
+  it('puts a step that lands past the answer by less than the call took at the answer, and drops one beyond', () => {
+    // The call took 400 ms: the guest read its uptime somewhere within it.
+    const slow: BootClock = { ...clock, askedMs: T0 + 10_000, answeredMs: T0 + 10_400 };
+    // Kernel placed at 10 200 - 8 100 = 2 100 ms; agent-listening then at 10 100 > 10 000.
+    const t = buildBootTimeline('qemu', slow, { uptimeMs: 8_100, phases: [{ name: 'agent-main', atMs: 7_000 }, { name: 'agent-listening', atMs: 8_000 }] });
+    expect(t.phases.slice(-3)).toEqual([{ name: 'agent-main', ms: 9_100 }, { name: 'agent-listening', ms: 10_000 }, { name: 'agent-ready', ms: 10_000 }]);
+    // Asked 2 s after the handshake: a guest claiming it opened its port 1.5 s after hobd got its answer is dropped.
+    const later: BootClock = { ...clock, askedMs: T0 + 12_000, answeredMs: T0 + 12_000 };
+    const beyond = buildBootTimeline('qemu', later, { uptimeMs: 9_000, phases: [{ name: 'agent-main', atMs: 6_000 }, { name: 'agent-listening', atMs: 8_500 }] });
+    expect(beyond.phases).toEqual([{ name: 'vmm-start', ms: 0 }, { name: 'kernel', ms: 3_000 }, { name: 'agent-main', ms: 9_000 }, { name: 'agent-ready', ms: 10_000 }]);
+  });
+
   it('says so for an agent without boot.timeline', () => {
     const t = buildBootTimeline('qemu', clock, 'unsupported');
     expect(t.guest).toBe('unsupported');
