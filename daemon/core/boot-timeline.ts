@@ -51,16 +51,21 @@ export function buildBootTimeline(vmm: string, clock: BootClock, guest: unknown)
     at.set(p.name, Math.max(0, kernel) + p.atMs);
   }
   const out: Array<{ name: BootPhaseName; ms: number }> = [{ name: 'vmm-start', ms: 0 }];
+  const dropped: string[] = [];
   let last = 0;
   for (const name of BOOT_PHASES) {
     if (name === 'vmm-start' || name === 'agent-ready') continue;
     const v = at.get(name);
-    if (v === undefined || v < last || v > total + slack) continue;
+    if (v === undefined) continue;
+    if (v < last || v > total + slack) {
+      dropped.push(name);
+      continue;
+    }
     last = Math.min(Math.round(v), total);
     out.push({ name, ms: last });
   }
   out.push({ name: 'agent-ready', ms: total });
-  return { ...base, guest: 'reported', phases: out };
+  return { ...base, guest: 'reported', phases: out, ...(dropped.length > 0 ? { dropped } : {}) };
 }
 
 /**

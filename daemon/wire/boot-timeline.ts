@@ -41,5 +41,7 @@ export const BootTimelineObject = z.looseObject({
   guest: z.string(),
   /** Steps in boot order with their start, ms after `started_at`; steps the guest did not report (or reported out of order) are absent. */
   phases: z.array(z.looseObject({ name: z.string(), ms: z.number() })),
+  /** Known steps the guest reported that did not fit (before the previous step, or after the agent's answer). */
+  dropped: z.array(z.string()).optional(),
 });
 export type BootTimelineObject = z.infer<typeof BootTimelineObject>;

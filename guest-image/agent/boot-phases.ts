@@ -4,8 +4,8 @@
  * BOOT_PHASES_FILE (on /run, a tmpfs: gone at the next boot); the agent adds its own steps.
  * The host places them on its clock with the uptime of the answer.
  */
-import { open, readFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { constants, readFileSync } from 'node:fs';
 import type { RequestOf, ResultOf } from '../../daemon/protocol/index.js';
 import { MAX_BOOT_PHASES } from '../../daemon/protocol/index.js';
 
@@ -16,20 +16,24 @@ const MAX_FILE_BYTES = 4096;
 const marks: Array<{ name: string; atMs: number }> = [];
 const marked = new Set<string>();
 
-/** The guest's uptime in ms (/proc/uptime has centiseconds). */
-export async function uptimeMs(): Promise<number> {
-  const text = await readFile('/proc/uptime', 'utf8');
-  return Math.round(Number.parseFloat(text) * 1000);
+/**
+ * The guest's uptime in ms (/proc/uptime has centiseconds). Read synchronously: the libuv
+ * pool's threads may all sit in blocking reads of the virtio port (transport/virtio-serial.ts)
+ * until the host speaks, and a step's time must be taken when it happens.
+ */
+export function uptimeMs(): number {
+  return Math.round(Number.parseFloat(readFileSync('/proc/uptime', 'utf8')) * 1000);
 }
 
 /** Records that an agent step began now (first call per name counts). */
 export function markBootPhase(name: string): void {
   if (marked.has(name)) return;
   marked.add(name);
-  void uptimeMs().then(
-    (atMs) => marks.push({ name, atMs }),
-    () => undefined,
-  );
+  try {
+    marks.push({ name, atMs: uptimeMs() });
+  } catch {
+    // No /proc (a host-side test): no step.
+  }
 }
 
 /** `name seconds` lines; anything else is skipped. */
@@ -59,5 +63,5 @@ async function readPhasesFile(): Promise<string> {
 
 export async function bootTimeline(_req: RequestOf<'boot.timeline'>): Promise<ResultOf<'boot.timeline'>> {
   const phases = [...parseBootPhases(await readPhasesFile()), ...marks].slice(0, MAX_BOOT_PHASES);
-  return { uptimeMs: await uptimeMs(), phases };
+  return { uptimeMs: uptimeMs(), phases };
 }
