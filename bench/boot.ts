@@ -1,6 +1,6 @@
 /**
  * Cold boot phase by phase, and a disk-checkpoint restore against a cold boot (issue 18 items
- * 4 and 7, docs/architecture.md §21), in one run on its own daemon:
+ * 4 and 7, docs/architecture.md §22), in one run on its own daemon:
  * - each step of a cold boot (stop, then an exec starts it), from the boot-timeline events,
  *   median over ROUNDS boots;
  * - a disk restore to exec-ready vs a cold boot to exec-ready, rounds alternating so that load

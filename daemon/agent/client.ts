@@ -284,7 +284,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     return (await this.unary('random.reseed', { op: 'random.reseed', seed: Buffer.from(seed).toString('base64') })).method;
   }
 
-  /** When each step of the guest's boot began, in its uptime (capability "boot.timeline"; docs/architecture.md §21). Unchecked beyond the protocol's bounds. */
+  /** When each step of the guest's boot began, in its uptime (capability "boot.timeline"; docs/architecture.md §22). Unchecked beyond the protocol's bounds. */
   async bootTimeline(): Promise<ResultOf<'boot.timeline'>> {
     return this.unary('boot.timeline', { op: 'boot.timeline' });
   }

@@ -1,5 +1,5 @@
 /**
- * Builds a cold boot's timeline (docs/architecture.md §21) from hobd's own clock and the
+ * Builds a cold boot's timeline (docs/architecture.md §22) from hobd's own clock and the
  * guest's report. The guest's report is hostile input: it is parsed with the protocol's
  * schema, unknown steps are ignored, each step counts once, and a step is kept only if it
  * falls between the previous one and the agent's answer on hobd's clock; an answer that

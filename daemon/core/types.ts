@@ -53,7 +53,7 @@ export interface Sandbox {
   readonly keepAwakeUntil: string | null;
   /** Where a fork came from; null for a sandbox created from an image. */
   readonly forkedFrom: { readonly sandbox: string; readonly checkpoint: string | null } | null;
-  /** Its last cold boot's timeline (docs/architecture.md §21); only `get` fills it in. */
+  /** Its last cold boot's timeline (docs/architecture.md §22); only `get` fills it in. */
   readonly lastBoot?: BootTimelineObject;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Growing a new sandbox's ext4 filesystem to its disk's size on the host, before its first
- * boot (docs/architecture.md §21). In the guest the same resize2fs sat on the boot's critical
+ * boot (docs/architecture.md §22). In the guest the same resize2fs sat on the boot's critical
  * path (seconds under TCG for a 4 GiB disk) and raced nothing, whereas here it takes about a
  * tenth of a second of host CPU for 100 GiB: it writes only the new groups' metadata, sparse.
  *

@@ -1,5 +1,5 @@
 /**
- * A cold boot's timeline (docs/architecture.md §21): when each step began, in ms after hobd
+ * A cold boot's timeline (docs/architecture.md §22): when each step began, in ms after hobd
  * started the VMM process. Written as the data of a `boot-timeline` event and shown as
  * `boot_timeline` in a sandbox's info (`GET /v1/sandboxes/{name}`, `hob info`).
  */

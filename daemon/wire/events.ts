@@ -60,7 +60,7 @@ export const EVENT_TYPES = [
   'vmm-exit',
   /** The egress policy was replaced: {rules}. */
   'network-policy',
-  /** A cold boot's steps, ms after the VMM started (wire/boot-timeline.ts BootTimelineObject; docs/architecture.md §21). */
+  /** A cold boot's steps, ms after the VMM started (wire/boot-timeline.ts BootTimelineObject; docs/architecture.md §22). */
   'boot-timeline',
   /** The sandbox was made: {image, from: 'image' | 'template', reseed?}. */
   'create',

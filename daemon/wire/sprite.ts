@@ -48,7 +48,7 @@ export const SpriteObject = z.looseObject({
   auto_checkpoint: z.looseObject({ interval_minutes: z.number(), keep: z.number() }).nullable(),
   /** Where a fork came from (checkpoint null: the source's state at the time); null for a sandbox made from an image. */
   forked_from: z.looseObject({ sandbox: z.string(), checkpoint: z.string().nullable() }).nullable(),
-  /** Its last cold boot, step by step (docs/architecture.md §21); only in a single sandbox's info, absent before the first boot is recorded. */
+  /** Its last cold boot, step by step (docs/architecture.md §22); only in a single sandbox's info, absent before the first boot is recorded. */
   boot_timeline: BootTimelineObject.optional(),
   // Sprites fields the CLI does not show
   id: z.string(),

@@ -1,5 +1,5 @@
 /**
- * boot.timeline (docs/architecture.md §21): when each step of this boot began, in guest
+ * boot.timeline (docs/architecture.md §22): when each step of this boot began, in guest
  * uptime. The initramfs and /opt/hob/init append `<name> <uptime seconds>` lines to
  * BOOT_PHASES_FILE (on /run, a tmpfs: gone at the next boot); the agent adds its own steps.
  * The host places them on its clock with the uptime of the answer.

@@ -57,7 +57,7 @@ describe.skipIf(missing !== undefined)('sandbox volumes (real loop-mounted btrfs
     expect(existsSync(join(files.disk, '..', 'rootfs.img'))).toBe(false);
   });
 
-  it('grows the ext4 filesystem of an image to the size of the disk on the host, before the first boot (docs/architecture.md §21)', async () => {
+  it('grows the ext4 filesystem of an image to the size of the disk on the host, before the first boot (docs/architecture.md §22)', async () => {
     const built = join(tmp, 'built-ext4');
     await execa('mkdir', ['-p', built]);
     for (const [file, text] of [['kernel', 'K'], ['initramfs.img', 'I'], ['manifest.json', '{"variant":"test"}']]) await writeFile(join(built, file!), text!);

@@ -1,5 +1,5 @@
 /**
- * The boot timeline against a hostile guest (docs/architecture.md §21): the guest's report
+ * The boot timeline against a hostile guest (docs/architecture.md §22): the guest's report
  * of its boot steps is parsed before use (protocol bounds), and what it says is kept only
  * where it fits hobd's own clock: known steps, once each, in order, between the VMM's start
  * and the agent's answer. A scripted agent plays the guest over the real protocol.

@@ -1,5 +1,5 @@
 /**
- * The guest's side of a cold boot's timeline (docs/architecture.md §21): the guest uptime
+ * The guest's side of a cold boot's timeline (docs/architecture.md §22): the guest uptime
  * at which each boot step began, as the initramfs, the init and the agent recorded it, and
  * the uptime now, so that the host can place the steps on its own clock. Bounded here; what
  * the numbers mean is checked on the host (core/boot-timeline.ts): the guest may lie.
