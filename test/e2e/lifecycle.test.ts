@@ -99,7 +99,7 @@ describe('sandbox lifecycle on real VMs', () => {
     expect(info.exitCode, info.stderr).toBe(0);
     expect(JSON.parse(info.stdout).boot_timeline).toEqual(second!.data);
     const text = await d.cli(['info', 'keeper']);
-    expect(text.stdout).toMatch(/last boot\s+[\d.]+ s to the agent \(qemu\); steps at s: kernel [\d.]+, initramfs/);
+    expect(text.stdout).toMatch(/last boot:\s+[\d.]+ s to the agent \(qemu\); steps at s: kernel [\d.]+, initramfs/);
   });
 
   it('a VM left running by a stopped hobd is adopted by the next one', async () => {
