@@ -24,6 +24,7 @@
  * - `templates` (only when named: its own daemon): warm create, cold create, live fork (bench/templates.ts).
  * - `startup`: `hob ls` and `hob --version` (the bundle) vs `node -e 0`, hobd's start-up, exec through the
  *   API vs straight to the agent on the host (bench/startup.ts).
+ * - `boot` (only when named: its own daemon): cold boot phase by phase, disk restore vs cold boot and its steps, a 100 GiB first boot (bench/boot.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
  *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
@@ -39,6 +40,7 @@ import { join } from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { benchArm64 } from './arm64.js';
 import { benchArm64Install } from './arm64-install.js';
+import { benchBoot } from './boot.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchCrash } from './crash.js';
 import { benchDashboard } from './dashboard.js';
@@ -57,9 +59,9 @@ import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates', 'dev-secrets', 'startup'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates', 'dev-secrets', 'startup', 'boot'] as const;
 /** Suites run only when named. */
-const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates', 'dev-secrets']);
+const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates', 'dev-secrets', 'boot']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => (chosen.length === 0 && !ON_REQUEST.has(suite)) || chosen.includes(suite);
 
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
   if (runs('secrets')) await benchSecrets(record);
   if (runs('templates')) await benchTemplates(record);
   if (runs('dev-secrets')) await benchDevSecrets(record);
+  if (runs('boot')) await benchBoot(record);
   if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
   if (runs('diff')) await benchDiff(record);
   if (runs('floods')) await benchFloods(record);

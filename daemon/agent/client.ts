@@ -284,6 +284,11 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     return (await this.unary('random.reseed', { op: 'random.reseed', seed: Buffer.from(seed).toString('base64') })).method;
   }
 
+  /** When each step of the guest's boot began, in its uptime (capability "boot.timeline"; docs/architecture.md §24). Unchecked beyond the protocol's bounds. */
+  async bootTimeline(): Promise<ResultOf<'boot.timeline'>> {
+    return this.unary('boot.timeline', { op: 'boot.timeline' });
+  }
+
   /** Round trip to the agent; resolves with the guest's uptime in ms. */
   async ping(): Promise<number> {
     return (await this.unary('ping', { op: 'ping' })).uptimeMs;

@@ -62,5 +62,6 @@ export function toSpriteObject(sandbox: Sandbox, port: number): SpriteObject {
     keep_awake_until: sandbox.keepAwakeUntil,
     auto_checkpoint: sandbox.autoCheckpoint === null ? null : { interval_minutes: sandbox.autoCheckpoint.intervalMinutes, keep: sandbox.autoCheckpoint.keep },
     forked_from: sandbox.forkedFrom === null ? null : { sandbox: sandbox.forkedFrom.sandbox, checkpoint: sandbox.forkedFrom.checkpoint },
+    ...(sandbox.lastBoot ? { boot_timeline: sandbox.lastBoot } : {}),
   };
 }

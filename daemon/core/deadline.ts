@@ -41,3 +41,6 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
 export const RESEED_DEADLINE_MS = 15_000;
 /** Growing a resumed template copy's filesystem: waiting for the new size, then an online resize2fs. */
 export const GROW_DEADLINE_MS = 60_000;
+
+/** `boot.timeline` after a boot: the agent reads a small file. Not under a lock, but bounded all the same. */
+export const BOOT_TIMELINE_DEADLINE_MS = 10_000;

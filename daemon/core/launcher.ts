@@ -10,6 +10,7 @@ import { NotFoundError } from '../errors.js';
 import { guestCmdlineArgs, netSpecFor, transitSlotCount } from '../net/index.js';
 import type { MemoryImage } from '../storage/index.js';
 import type { VmSpec } from '../vmm/types.js';
+import { recordBootTimeline } from './boot-timeline.js';
 import { crashPoint } from './crash-point.js';
 import { CLOCK_DEADLINE_MS, withDeadline } from './deadline.js';
 import { LiveVm } from './live-vm.js';
@@ -62,9 +63,11 @@ export class VmLauncher {
     }
   }
 
-  /** Boots the sandbox's VM from its volume. */
-  boot(row: SandboxRow): Promise<LiveVm> {
-    return this.launch(row, (spec) => LiveVm.boot(this.ctx.deps.driver, spec));
+  /** Boots the sandbox's VM from its volume; its boot timeline is recorded afterwards (not waited for). */
+  async boot(row: SandboxRow): Promise<LiveVm> {
+    const vm = await this.launch(row, (spec) => LiveVm.boot(this.ctx.deps.driver, spec));
+    void recordBootTimeline(this.ctx.deps.db, this.ctx.deps.driver.kind, row.id, vm, this.ctx.log);
+    return vm;
   }
 
   /** Starts a VM from the sandbox's memory image and lets it run on (see LiveVm.resume). */

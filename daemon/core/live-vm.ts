@@ -20,6 +20,8 @@ export const RESUME_AGENT_TIMEOUT_MS = 60_000;
 export class LiveVm {
   /** How the guest took fresh entropy after a memory restore (undefined: booted, or an agent without random.reseed). */
   reseedMethod: 'ioctl' | 'write' | undefined;
+  /** hobd's clock around a boot (epoch ms): the VMM started, the agent answered. Undefined for resumed and adopted VMs. */
+  booted: { readonly vmmStartMs: number; readonly agentReadyMs: number } | undefined;
   /** Set when hob itself stops or kills the VM, so the exit is not reported as a crash. */
   expectingExit = false;
   private agentClient: AgentClient | undefined;
@@ -30,10 +32,12 @@ export class LiveVm {
   /** Boots a VM and waits for its agent. On failure the VMM process is killed. */
   static async boot(driver: VmmDriver, spec: VmSpec): Promise<LiveVm> {
     await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
+    const vmmStartMs = Date.now();
     const handle = await driver.start(spec);
     const vm = new LiveVm(handle);
     try {
       await vm.agent(BOOT_AGENT_TIMEOUT_MS);
+      vm.booted = { vmmStartMs, agentReadyMs: Date.now() };
       return vm;
     } catch (err) {
       vm.expectingExit = true;

@@ -22,6 +22,7 @@ import type { AgentClient } from '../agent/index.js';
 import { appendEvent, getSandbox, getSandboxByName, listSandboxes, setSandboxState, updateSandbox, type Sandbox as SandboxRow } from '../db/index.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { parsePolicy, type NetworkPolicy } from '../net/index.js';
+import { lastBootTimeline } from './boot-timeline.js';
 import { checkpointName, toCheckpointInfo } from './checkpoint-info.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { Checkpointing } from './checkpointing.js';
@@ -120,7 +121,9 @@ export class SandboxManager implements SandboxService {
   }
 
   get(name: string): Sandbox {
-    return toSandbox(this.row(name));
+    const row = this.row(name);
+    const lastBoot = lastBootTimeline(this.deps.db, row.id);
+    return { ...toSandbox(row), ...(lastBoot ? { lastBoot } : {}) };
   }
 
   async create(input: CreateSandboxInput, progress: ProgressSink = () => {}): Promise<Sandbox> {

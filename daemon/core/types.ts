@@ -7,6 +7,7 @@ import type { NetworkPolicy } from '../net/policy.js';
 import type { DiffResult } from '../storage/ext4/types.js';
 import type { SandboxHealth } from './health.js';
 import type { ResizeInput } from './resources.js';
+import type { BootTimelineObject } from '../wire/boot-timeline.js';
 
 /**
  * Lifecycle states (docs/architecture.md §7).
@@ -52,6 +53,8 @@ export interface Sandbox {
   readonly keepAwakeUntil: string | null;
   /** Where a fork came from; null for a sandbox created from an image. */
   readonly forkedFrom: { readonly sandbox: string; readonly checkpoint: string | null } | null;
+  /** Its last cold boot's timeline (docs/architecture.md §24); only `get` fills it in. */
+  readonly lastBoot?: BootTimelineObject;
 }
 
 /** Automatic checkpoints (hob extension): one every `intervalMinutes` while the sandbox runs. */

@@ -24,6 +24,7 @@
  * the messages inside a channel. The schemas of each area are in messages/.
  */
 import { z } from 'zod';
+import { BootTimelineRequestSchema, BootTimelineResultSchema } from './messages/boot.js';
 import { ExecReadySchema, ExecRequestSchema } from './messages/exec.js';
 import {
   DirEntrySchema,
@@ -89,6 +90,7 @@ export const RequestSchema = z.discriminatedUnion('op', [
   SecretsConfigureRequestSchema,
   GuestApiServeRequestSchema,
   RandomReseedRequestSchema,
+  BootTimelineRequestSchema,
 ]);
 export type Request = z.infer<typeof RequestSchema>;
 /** Input form of a request (defaults not yet applied), as the host writes it. */
@@ -123,6 +125,7 @@ export const ResultSchemas = {
   'service.stop': ServiceInfoSchema,
   'service.signal': z.object({}),
   'random.reseed': RandomReseedResultSchema,
+  'boot.timeline': BootTimelineResultSchema,
 } as const;
 export type UnaryOp = keyof typeof ResultSchemas;
 export type ResultOf<O extends UnaryOp> = z.infer<(typeof ResultSchemas)[O]>;

@@ -11,6 +11,7 @@
  * for an id that is not a safe name, PoolFullError, HobError 'internal').
  */
 import { stat, truncate } from 'node:fs/promises';
+import { growImageFilesystem } from './grow-filesystem.js';
 import { MemoryImage } from './memory-image.js';
 import type { PoolPath } from './paths.js';
 import type { Pool } from './pool.js';
@@ -53,6 +54,7 @@ export class SandboxVolumes {
     await this.pool.snapshot(this.pool.imagePath(image), this.pool.sandboxPath(sandboxId));
     await this.pool.move(this.pool.path('sandboxes', sandboxId, IMAGE_FILES.rootfs), this.disk(sandboxId));
     await this.growDisk(sandboxId, diskBytes);
+    await growImageFilesystem(this.disk(sandboxId));
   }
 
   /**

@@ -60,6 +60,8 @@ export const EVENT_TYPES = [
   'vmm-exit',
   /** The egress policy was replaced: {rules}. */
   'network-policy',
+  /** A cold boot's steps, ms after the VMM started (wire/boot-timeline.ts BootTimelineObject; docs/architecture.md §24). */
+  'boot-timeline',
   /** The sandbox was made: {image, from: 'image' | 'template', reseed?}. */
   'create',
   /** A warm template of an image was built, invalidated or removed (docs/architecture.md §17). */

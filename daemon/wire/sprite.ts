@@ -10,6 +10,7 @@
  * Then the sandbox requests: create, update, list, sleep, keep-awake.
  */
 import { z } from 'zod';
+import { BootTimelineObject } from './boot-timeline.js';
 import { GrantSecretRequest } from './secrets.js';
 import { ImageNameSchema, SandboxNameSchema } from '../core/names.js';
 import { CheckpointSourceSchema } from './checkpoints.js';
@@ -47,6 +48,8 @@ export const SpriteObject = z.looseObject({
   auto_checkpoint: z.looseObject({ interval_minutes: z.number(), keep: z.number() }).nullable(),
   /** Where a fork came from (checkpoint null: the source's state at the time); null for a sandbox made from an image. */
   forked_from: z.looseObject({ sandbox: z.string(), checkpoint: z.string().nullable() }).nullable(),
+  /** Its last cold boot, step by step (docs/architecture.md §24); only in a single sandbox's info, absent before the first boot is recorded. */
+  boot_timeline: BootTimelineObject.optional(),
   // Sprites fields the CLI does not show
   id: z.string(),
   /** Always "local": hob has no organizations. */

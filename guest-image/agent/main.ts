@@ -51,6 +51,7 @@ import { GUEST_API_SOCKET, serveGuestApiSocket } from './guest-api/socket.js';
 import { FEATURE_SERVICES, SERVICE_OPS, startServices } from './services/index.js';
 import { loadPty } from './handlers/exec-pty.js';
 import { SECRETS_CAPABILITY, secretsServed, setSecretsRoot } from './handlers/secrets.js';
+import { markBootPhase } from './boot-phases.js';
 import { log } from './log.js';
 import { serveSession, type AgentIdentity } from './session.js';
 import { listenUnix } from './transport/unix.js';
@@ -87,6 +88,7 @@ async function serveVirtio(device: string, id: AgentIdentity): Promise<void> {
   for (;;) {
     try {
       const stream = await CharDeviceStream.open(device);
+      markBootPhase('agent-listening');
       log(`serving ${device}`);
       const mux = serveSession(stream, id, 'virtio');
       await new Promise<void>((resolve) => mux.once('close', () => resolve()));
@@ -99,6 +101,7 @@ async function serveVirtio(device: string, id: AgentIdentity): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  markBootPhase('agent-main');
   process.on('uncaughtException', (err) => log(`uncaught: ${err.stack ?? String(err)}`));
   process.on('unhandledRejection', (err) => log(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
   process.on('SIGHUP', () => undefined);
@@ -166,6 +169,7 @@ async function main(): Promise<void> {
     if (await hasVsock()) {
       try {
         await serveVsock(onConnection);
+        markBootPhase('agent-listening');
         serving = true;
       } catch (err) {
         log(`vsock: ${String(err)}`);

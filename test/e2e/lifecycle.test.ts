@@ -77,6 +77,31 @@ describe('sandbox lifecycle on real VMs', () => {
     expect((await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>().state).toBe('running');
   });
 
+  it('records each cold boot step by step, in order, and shows the last in the info', async () => {
+    // keeper booted twice above: its create (which grew the filesystem) and the start by exec.
+    const events = async () =>
+      (await d.request({ path: '/v1/sandboxes/keeper/events?type=boot-timeline' })).json<{ events: Array<{ data: { guest: string; total_ms: number; phases: Array<{ name: string; ms: number }> } }> }>().events;
+    await waitFor('two boot timelines of keeper', async () => (await events()).length >= 2);
+    const [first, second] = await events();
+    const steps = ['vmm-start', 'kernel', 'initramfs', 'modules-loaded', 'root-mounted', 'init', 'agent-start', 'agent-main', 'agent-listening', 'agent-ready'];
+    for (const t of [first!.data, second!.data]) {
+      expect(t.guest).toBe('reported');
+      expect(t.phases.map((p) => p.name).filter((n) => n !== 'fs-grown')).toEqual(steps);
+      expect(t.phases.every((p, i) => i === 0 || p.ms >= t.phases[i - 1]!.ms)).toBe(true);
+      expect(t.phases[0]).toEqual({ name: 'vmm-start', ms: 0 });
+      expect(t.phases.at(-1)).toEqual({ name: 'agent-ready', ms: t.total_ms });
+      expect(t.phases[1]!.ms).toBeGreaterThan(0); // the kernel starts after firmware
+    }
+    // The first boot grows the filesystem to the disk's size; the second finds it grown.
+    expect(first!.data.phases.map((p) => p.name)).toContain('fs-grown');
+    expect(second!.data.phases.map((p) => p.name)).not.toContain('fs-grown');
+    const info = await d.cli(['info', 'keeper', '--json']);
+    expect(info.exitCode, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout).boot_timeline).toEqual(second!.data);
+    const text = await d.cli(['info', 'keeper']);
+    expect(text.stdout).toMatch(/last boot:\s+[\d.]+ s to the agent \(qemu\); steps at s: kernel [\d.]+, initramfs/);
+  });
+
   it('a VM left running by a stopped hobd is adopted by the next one', async () => {
     await d.kill('SIGTERM');
     expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);

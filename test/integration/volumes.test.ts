@@ -57,6 +57,22 @@ describe.skipIf(missing !== undefined)('sandbox volumes (real loop-mounted btrfs
     expect(existsSync(join(files.disk, '..', 'rootfs.img'))).toBe(false);
   });
 
+  it('grows the ext4 filesystem of an image to the size of the disk on the host, before the first boot (docs/architecture.md §24)', async () => {
+    const built = join(tmp, 'built-ext4');
+    await execa('mkdir', ['-p', built]);
+    for (const [file, text] of [['kernel', 'K'], ['initramfs.img', 'I'], ['manifest.json', '{"variant":"test"}']]) await writeFile(join(built, file!), text!);
+    await execa('truncate', ['-s', '32M', join(built, 'rootfs.img')]);
+    await execa('mkfs.ext4', ['-q', '-F', '-b', '4096', join(built, 'rootfs.img')]);
+    await new ImageVolumes(pool).import('img-ext4', built);
+    await volumes.createFromImage('sb-ext4', 'img-ext4', 256 * MiB);
+    const disk = volumes.bootFiles('sb-ext4').disk;
+    const header = String((await execa('dumpe2fs', ['-h', disk], { reject: false })).stdout);
+    expect(Number(/Block count:\s+(\d+)/.exec(header)?.[1]) * 4096).toBe(256 * MiB);
+    // The image itself is left as it was.
+    expect((await execa('dumpe2fs', ['-h', join(built, 'rootfs.img')])).stdout).toMatch(/Block count:\s+8192\b/);
+    await volumes.trashSandbox('sb-ext4');
+  });
+
   it('checkpoints read-only, restores through a staged volume, and forks from a checkpoint or the current disk', async () => {
     const cp = { sandboxId: 'sb1', id: 'cp1' };
     await volumes.checkpointSandbox(cp);

@@ -9,6 +9,7 @@ import { CliError, ExitCode, UsageError, describeFailure, formatFailureLine } fr
 import { progressFor, runWithProgress } from '../operation.js';
 import { formatBytes, formatFields, formatSince, formatTable, printJson } from '../output.js';
 import { SandboxList, SandboxObject } from '../schemas.js';
+import type { BootTimelineObject } from '../../wire/boot-timeline.js';
 import { checkImageName, checkSandboxName, collect, parseDiskGiB, parseEnvPairs, parseMemoryMiB, parsePositiveInt } from '../units.js';
 import { autoCheckpointText } from './checkpoints.js';
 import { idleText, keepAwakeText } from './sleep.js';
@@ -93,8 +94,15 @@ export function sandboxFields(s: SandboxObject, now: Date = new Date()): string 
     ['keep awake', keepAwakeText(s.keep_awake_until, now)],
     ['checkpoints', s.auto_checkpoint === undefined ? undefined : `automatic ${autoCheckpointText(s.auto_checkpoint)}`],
     ['forked from', s.forked_from ? `${s.forked_from.sandbox} ${s.forked_from.checkpoint ?? '(its state at the time)'}` : undefined],
+    ['last boot', s.boot_timeline === undefined ? undefined : bootTimelineText(s.boot_timeline)],
     ['last error', s.last_error ?? undefined],
   ]);
+}
+
+/** `hob info`'s "last boot": when each step began, in seconds after the VMM started. */
+export function bootTimelineText(t: BootTimelineObject): string {
+  const steps = t.phases.filter((p) => p.name !== 'vmm-start').map((p) => `${p.name} ${(p.ms / 1000).toFixed(2)}`);
+  return `${(t.total_ms / 1000).toFixed(2)} s to the agent (${t.vmm}); steps at s: ${steps.join(', ')}`;
 }
 
 const LIVE_STATES = new Set(['running', 'paused', 'creating']);

@@ -7,6 +7,7 @@ import { handleFsRead } from './fs-read.js';
 import { handleFsWrite } from './fs-write.js';
 import { handlePortsWatch } from './ports.js';
 import { reseedRandom } from './random.js';
+import { bootTimeline } from '../boot-phases.js';
 import { ping, setClock, shutdown, sync } from './system.js';
 import { handleTunnel } from './tunnel.js';
 import { secretsConfigure } from './secrets.js';
@@ -56,6 +57,7 @@ export const handlers: { readonly [O in Op]: Handler<O> } = {
   'secrets.configure': unary(secretsConfigure),
   'guest-api.serve': handleGuestApiServe,
   'random.reseed': unary(reseedRandom),
+  'boot.timeline': unary(bootTimeline),
 };
 
 /** Every op this build knows. */
