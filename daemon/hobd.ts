@@ -27,6 +27,7 @@ import { SandboxSecrets } from './core/secrets.js';
 import { Templates } from './core/templates.js';
 import { SessionRegistry } from './core/sessions.js';
 import { StatsSampler } from './core/stats.js';
+import { ConsoleLogs } from './core/console-log.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
 import { SecretCipher, SecretStore } from './secrets/index.js';
@@ -124,6 +125,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const api = createApi({
     events,
     stats,
+    consoleLogs: new ConsoleLogs({ db, config }),
     sandboxes: manager,
     sessions,
     tokens,

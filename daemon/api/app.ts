@@ -18,6 +18,7 @@ import { admit, type ListenerKind } from './guard.js';
 import { CreateSlots, scopeMiddleware } from './scope.js';
 import { UNSCOPED } from '../auth/scope.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
+import { consoleLogRoutes } from './routes/console-log.js';
 import { eventRoutes, sandboxEventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { fsRoutes } from './routes/fs.js';
@@ -138,6 +139,7 @@ export function createApi(deps: ApiDeps): Api {
   if (deps.events) sandboxes.route('/', sandboxEventRoutes(deps.events));
   if (deps.secrets) sandboxes.route('/', sandboxSecretRoutes(deps.secrets));
   if (deps.stats) sandboxes.route('/', sandboxStatsRoutes(deps.stats));
+  if (deps.consoleLogs) sandboxes.route('/', consoleLogRoutes(deps.consoleLogs));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
   if (deps.dashboard) {

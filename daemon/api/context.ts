@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import type { TokenScope } from '../auth/scope.js';
 import type { TokenStore } from '../auth/tokens.js';
+import type { ConsoleLogService } from '../core/console-log.js';
 import type { EventService } from '../core/events.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   readonly templates?: TemplateService | undefined;
   /** Resource stats under /v1/stats and /v1/sandboxes/{name}/stats; omitted in tests that need none. */
   readonly stats?: StatsService;
+  /** Console logs under /v1/sandboxes/{name}/console-log; omitted: no such route. */
+  readonly consoleLogs?: ConsoleLogService;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */

@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { registerCheckpointCommands } from './commands/checkpoints.js';
+import { registerConsoleLogCommand } from './commands/console-log.js';
 import { registerCpCommand } from './commands/cp.js';
 import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
@@ -84,6 +85,7 @@ export function createProgram(ctx: CliContext): Command {
   registerEventsCommand(program, ctx);
   registerSecretCommands(program, ctx);
   registerStatsCommand(program, ctx);
+  registerConsoleLogCommand(program, ctx);
   registerUseCommand(program, ctx);
   registerImageCommands(program, ctx);
   registerTemplateCommands(program, ctx);
