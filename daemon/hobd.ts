@@ -28,6 +28,7 @@ import { Templates } from './core/templates.js';
 import { SessionRegistry } from './core/sessions.js';
 import { StatsSampler } from './core/stats.js';
 import { ConsoleLogs } from './core/console-log.js';
+import { HostInfoReader, hobdChecks } from './host/info.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
 import { SecretCipher, SecretStore } from './secrets/index.js';
@@ -126,6 +127,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
     events,
     stats,
     consoleLogs: new ConsoleLogs({ db, config }),
+    host: new HostInfoReader({ space: () => pool.space(), vmm: selection, checks: hobdChecks(config) }),
     sandboxes: manager,
     sessions,
     tokens,

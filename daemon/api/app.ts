@@ -18,6 +18,7 @@ import { admit, type ListenerKind } from './guard.js';
 import { CreateSlots, scopeMiddleware } from './scope.js';
 import { UNSCOPED } from '../auth/scope.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
+import { hostRoutes } from './routes/host.js';
 import { consoleLogRoutes } from './routes/console-log.js';
 import { eventRoutes, sandboxEventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
@@ -122,6 +123,7 @@ export function createApi(deps: ApiDeps): Api {
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, templates: deps.templates, log }));
   if (deps.templates) app.route('/v1/templates', templateRoutes({ templates: deps.templates, images: deps.images }));
   if (deps.stats) app.route('/v1/stats', statsRoutes(deps.stats));
+  if (deps.host) app.route('/v1/host', hostRoutes(deps.host));
 
   const slots = new CreateSlots();
   const sandboxes = new Hono<ApiEnv>();

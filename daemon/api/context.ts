@@ -15,6 +15,7 @@ import type { TemplateService } from '../core/templates.js';
 import type { StatsService } from '../core/stats.js';
 import type { SandboxService } from '../core/types.js';
 import type { DashboardSession, DashboardSessions } from '../dashboard/sessions.js';
+import type { HostInfoService } from '../host/info.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
 import type { ListenerKind } from './guard.js';
 import type { ApiLog } from './log.js';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   readonly stats?: StatsService;
   /** Console logs under /v1/sandboxes/{name}/console-log; omitted: no such route. */
   readonly consoleLogs?: ConsoleLogService;
+  /** The host's figures and doctor's checks under /v1/host; omitted: no such route. */
+  readonly host?: HostInfoService;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */
