@@ -27,11 +27,13 @@ export function registerConsoleLogCommand(program: Command, ctx: CliContext): vo
       .command('console-log')
       .description("show the end of a sandbox's serial console log (also of a stopped one's last boot)")
       .argument('[name]', 'sandbox (default: from .hob)')
-      .option('-c, --bytes <size>', 'how much of the end to show (at most 1M)', '64K')
+      .option('-c, --bytes <size>', 'how much of the end to show: bytes, or with a unit (at most 1M)', '64K')
       .option('--raw', 'write the bytes as the guest wrote them (escape sequences included)'),
   ).action(async (given: string | undefined, o: { bytes: string; raw?: boolean }, cmd: Command) => {
     const name = await sandboxName(given, ctx);
-    const tail = parseSizeOption(o.bytes, '--bytes');
+    // A plain number is bytes, as for tail -c.
+    const tail = /^\d{1,9}$/.test(o.bytes) ? Number(o.bytes) : parseSizeOption(o.bytes, '--bytes');
+    if (tail < 1) throw new UsageError('--bytes: at least 1');
     if (tail > CONSOLE_TAIL_MAX) throw new UsageError(`--bytes: at most 1M (got "${o.bytes}")`);
     const client = clientFor(cmd, ctx);
     const path = sandboxPath(name, '/console-log');
