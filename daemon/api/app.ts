@@ -149,8 +149,8 @@ export function createApi(deps: ApiDeps): Api {
     // Pages fetch their data from the API in process, with the browser's own credentials.
     app.route(
       '/',
-      dashboardRoutes(deps.dashboard, (c, path) => {
-        const headers = new Headers();
+      dashboardRoutes(deps.dashboard, (c, path, extra) => {
+        const headers = new Headers(extra);
         for (const name of ['host', 'cookie', 'authorization']) {
           const value = c.req.header(name);
           if (value !== undefined) headers.set(name, value);

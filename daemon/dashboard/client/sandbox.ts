@@ -6,6 +6,7 @@
 import { api, apiProgress, coalesced, followEvents, load, say, sayError, swap, tickSince } from './common.js';
 import { startCharts } from './charts.js';
 import { createTerminal } from './terminal.js';
+import './sandbox-sections.js';
 
 const name = document.getElementById('sandbox')!.dataset.name!;
 const base = `/v1/sandboxes/${encodeURIComponent(name)}`;
