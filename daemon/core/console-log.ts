@@ -9,7 +9,7 @@ import type { HobConfig } from '../config.js';
 import { getSandboxByName, type DbLike } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
 import { consoleLogPath } from '../vmm/console-log.js';
-import { readConsoleTail, type ConsoleTail } from '../vmm/console-tail.js';
+import { followConsole, readConsoleTail, type ConsoleCursor, type ConsoleTail } from '../vmm/console-tail.js';
 import { vmRunDir } from './vm-spec.js';
 
 /** The largest tail one request may ask for: the two rotated files hold 1 MiB at most. */
@@ -18,6 +18,8 @@ export const MAX_CONSOLE_TAIL_BYTES = 1024 * 1024;
 export interface ConsoleLogService {
   /** The last `maxBytes` (at most MAX_CONSOLE_TAIL_BYTES) of a sandbox's console log. @throws NotFoundError */
   tail(name: string, maxBytes: number): Promise<ConsoleTail & { readonly name: string }>;
+  /** Output after `from` (a tail's cursor) as it comes, until `signal` aborts. @throws NotFoundError */
+  follow(name: string, from: ConsoleCursor | undefined, signal: AbortSignal): AsyncGenerator<Buffer>;
 }
 
 export class ConsoleLogs implements ConsoleLogService {
@@ -29,5 +31,11 @@ export class ConsoleLogs implements ConsoleLogService {
     const bound = Math.max(0, Math.min(maxBytes, MAX_CONSOLE_TAIL_BYTES));
     const tail = await readConsoleTail(consoleLogPath(vmRunDir(this.deps.config, row.id)), bound);
     return { ...tail, name: row.name };
+  }
+
+  follow(name: string, from: ConsoleCursor | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
+    const row = getSandboxByName(this.deps.db, name);
+    if (!row) throw new NotFoundError(`no sandbox named "${name}"`);
+    return followConsole(consoleLogPath(vmRunDir(this.deps.config, row.id)), { from, signal });
   }
 }

@@ -5,8 +5,8 @@
  * UTF-8, NUL); the VMs themselves are left to test/e2e/dashboard.test.ts. The host's
  * doctor checks are a stand-in here (a fixed warning): their own tests run them for real.
  */
-import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { appendFile, mkdir, mkdtemp, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { runCli } from '../../daemon/cli/program.js';
 import { ConsoleLogs } from '../../daemon/core/console-log.js';
 import { SessionRegistry } from '../../daemon/core/sessions.js';
 import { vmRunDir } from '../../daemon/core/vm-spec.js';
-import { closeDatabase, insertSandbox, openDatabase, type HobDb, type NewSandbox } from '../../daemon/db/index.js';
+import { closeDatabase, getSandboxByName, insertSandbox, openDatabase, type HobDb, type NewSandbox } from '../../daemon/db/index.js';
 import { HostInfoReader } from '../../daemon/host/info.js';
 import { ConsoleLogObject } from '../../daemon/wire/console-log.js';
 import { HostObject } from '../../daemon/wire/host.js';
@@ -126,6 +126,39 @@ describe('console log and host routes', () => {
 
     const fresh = ConsoleLogObject.parse((await unixRequest(socketPath, { path: '/v1/sandboxes/fresh/console-log', headers: { accept: 'application/json' } })).json());
     expect(fresh).toMatchObject({ text: '', bytes: 0, available_bytes: 0, exists: false });
+  });
+
+  it('follows new output across a rotation until the client goes away', async () => {
+    const dir = vmRunDir({ runDir: join(tmp, 'run') }, getSandboxByName(db, 'dev')!.id);
+    let received = '';
+    const req = httpRequest({ socketPath, path: '/v1/sandboxes/dev/console-log?tail=4&follow=1', headers: { host: 'localhost' } });
+    const response = new Promise<IncomingMessage>((resolve, reject) => {
+      req.on('response', resolve);
+      req.on('error', reject);
+    });
+    req.end();
+    const res = await response;
+    expect(res.statusCode).toBe(200);
+    res.setEncoding('utf8');
+    res.on('data', (text: string) => (received += text));
+    res.on('error', () => undefined);
+    const until = async (text: string) => {
+      for (let i = 0; i < 200 && !received.endsWith(text); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(received.endsWith(text), received).toBe(true);
+    };
+    await until('nd\r\n');
+    await appendFile(join(dir, 'console.log'), 'more 1\n');
+    await until('more 1\n');
+    // Rotated as the VMM's log rotates: the rest of the old file, then the new one from its start.
+    await appendFile(join(dir, 'console.log'), 'last of old\n');
+    await rename(join(dir, 'console.log'), join(dir, 'console.log.1'));
+    await writeFile(join(dir, 'console.log'), 'first of new\n');
+    await until('first of new\n');
+    expect(received.slice(-('more 1\nlast of old\nfirst of new\n'.length))).toBe('more 1\nlast of old\nfirst of new\n');
+    res.destroy();
+    // Put the files back as the other tests expect them.
+    await writeFile(join(dir, 'console.log.1'), older);
+    await writeFile(join(dir, 'console.log'), newer);
   });
 
   it('refuses a bad tail and an unknown sandbox', async () => {

@@ -28,8 +28,9 @@ export function registerConsoleLogCommand(program: Command, ctx: CliContext): vo
       .description("show the end of a sandbox's serial console log (also of a stopped one's last boot)")
       .argument('[name]', 'sandbox (default: from .hob)')
       .option('-c, --bytes <size>', 'how much of the end to show: bytes, or with a unit (at most 1M)', '64K')
-      .option('--raw', 'write the bytes as the guest wrote them (escape sequences included)'),
-  ).action(async (given: string | undefined, o: { bytes: string; raw?: boolean }, cmd: Command) => {
+      .option('--raw', 'write the bytes as the guest wrote them (escape sequences included)')
+      .option('-f, --follow', 'keep printing new output until interrupted'),
+  ).action(async (given: string | undefined, o: { bytes: string; raw?: boolean; follow?: boolean }, cmd: Command) => {
     const name = await sandboxName(given, ctx);
     // A plain number is bytes, as for tail -c.
     const tail = /^\d{1,9}$/.test(o.bytes) ? Number(o.bytes) : parseSizeOption(o.bytes, '--bytes');
@@ -37,7 +38,25 @@ export function registerConsoleLogCommand(program: Command, ctx: CliContext): vo
     if (tail > CONSOLE_TAIL_MAX) throw new UsageError(`--bytes: at most 1M (got "${o.bytes}")`);
     const client = clientFor(cmd, ctx);
     const path = sandboxPath(name, '/console-log');
-    const query = { tail: String(tail) };
+    const query = { tail: String(tail), follow: o.follow ? true : undefined };
+    if (o.follow) {
+      if (wantsJson(cmd)) throw new UsageError('--follow prints text: leave out --json');
+      const res = await client.send('GET', path, { query, headers: { accept: 'text/plain' } });
+      let interrupted = false;
+      const off = io.onSignal(['SIGINT', 'SIGTERM', 'SIGHUP'], () => {
+        interrupted = true;
+        res.destroy();
+      });
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of res as AsyncIterable<Buffer>) io.stdout.write(o.raw ? chunk : consoleSafe(decoder.decode(chunk, { stream: true })));
+      } catch (err) {
+        if (!interrupted) throw err;
+      } finally {
+        off();
+      }
+      return;
+    }
     if (wantsJson(cmd)) return printJson(io.stdout, await client.json('GET', path, ConsoleLogObject, { query, headers: { accept: 'application/json' } }));
     const res = await client.send('GET', path, { query, headers: { accept: 'text/plain' } });
     const bytes = await readLimited(res, CONSOLE_TAIL_MAX + 1024);
