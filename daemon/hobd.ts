@@ -27,6 +27,8 @@ import { SandboxSecrets } from './core/secrets.js';
 import { Templates } from './core/templates.js';
 import { SessionRegistry } from './core/sessions.js';
 import { StatsSampler } from './core/stats.js';
+import { ConsoleLogs } from './core/console-log.js';
+import { HostInfoReader, hobdChecks } from './host/info.js';
 import { closeDatabase, openDatabase } from './db/index.js';
 import { SandboxNetwork } from './net/index.js';
 import { SecretCipher, SecretStore } from './secrets/index.js';
@@ -129,6 +131,8 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<void> {
   const api = createApi({
     events,
     stats,
+    consoleLogs: new ConsoleLogs({ db, config }),
+    host: new HostInfoReader({ space: () => pool.space(), vmm: selection, checks: hobdChecks(config) }),
     sandboxes: manager,
     sessions,
     tokens,

@@ -18,6 +18,8 @@ import { admit, type ListenerKind } from './guard.js';
 import { CreateSlots, scopeMiddleware } from './scope.js';
 import { UNSCOPED } from '../auth/scope.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
+import { hostRoutes } from './routes/host.js';
+import { consoleLogRoutes } from './routes/console-log.js';
 import { eventRoutes, sandboxEventRoutes } from './routes/events.js';
 import { execRoutes } from './routes/exec.js';
 import { fsRoutes } from './routes/fs.js';
@@ -121,6 +123,7 @@ export function createApi(deps: ApiDeps): Api {
   if (deps.images) app.route('/v1/images', imageRoutes({ images: deps.images, templates: deps.templates, log }));
   if (deps.templates) app.route('/v1/templates', templateRoutes({ templates: deps.templates, images: deps.images }));
   if (deps.stats) app.route('/v1/stats', statsRoutes(deps.stats));
+  if (deps.host) app.route('/v1/host', hostRoutes(deps.host));
 
   const slots = new CreateSlots();
   const sandboxes = new Hono<ApiEnv>();
@@ -138,6 +141,7 @@ export function createApi(deps: ApiDeps): Api {
   if (deps.events) sandboxes.route('/', sandboxEventRoutes(deps.events));
   if (deps.secrets) sandboxes.route('/', sandboxSecretRoutes(deps.secrets));
   if (deps.stats) sandboxes.route('/', sandboxStatsRoutes(deps.stats));
+  if (deps.consoleLogs) sandboxes.route('/', consoleLogRoutes(deps.consoleLogs));
   app.route('/v1/sprites', sandboxes);
   app.route('/v1/sandboxes', sandboxes);
   if (deps.dashboard) {
@@ -145,8 +149,8 @@ export function createApi(deps: ApiDeps): Api {
     // Pages fetch their data from the API in process, with the browser's own credentials.
     app.route(
       '/',
-      dashboardRoutes(deps.dashboard, (c, path) => {
-        const headers = new Headers();
+      dashboardRoutes(deps.dashboard, (c, path, extra) => {
+        const headers = new Headers(extra);
         for (const name of ['host', 'cookie', 'authorization']) {
           const value = c.req.header(name);
           if (value !== undefined) headers.set(name, value);

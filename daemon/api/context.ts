@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import type { TokenScope } from '../auth/scope.js';
 import type { TokenStore } from '../auth/tokens.js';
+import type { ConsoleLogService } from '../core/console-log.js';
 import type { EventService } from '../core/events.js';
 import type { ImageService } from '../core/images.js';
 import type { SessionRegistry } from '../core/sessions.js';
@@ -14,6 +15,7 @@ import type { TemplateService } from '../core/templates.js';
 import type { StatsService } from '../core/stats.js';
 import type { SandboxService } from '../core/types.js';
 import type { DashboardSession, DashboardSessions } from '../dashboard/sessions.js';
+import type { HostInfoService } from '../host/info.js';
 import { errorResponse, fsErrorResponse } from './errors.js';
 import type { ListenerKind } from './guard.js';
 import type { ApiLog } from './log.js';
@@ -34,6 +36,10 @@ export interface ApiDeps {
   readonly templates?: TemplateService | undefined;
   /** Resource stats under /v1/stats and /v1/sandboxes/{name}/stats; omitted in tests that need none. */
   readonly stats?: StatsService;
+  /** Console logs under /v1/sandboxes/{name}/console-log; omitted: no such route. */
+  readonly consoleLogs?: ConsoleLogService;
+  /** The host's figures and doctor's checks under /v1/host; omitted: no such route. */
+  readonly host?: HostInfoService;
   /** API tokens, checked on the TCP listener and managed under /v1/tokens. */
   readonly tokens: TokenStore;
   /** TCP port of the API: the Host header must name it, and sandbox URLs use it. */

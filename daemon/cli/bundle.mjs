@@ -5,7 +5,7 @@
  * client, the error and output helpers), and one chunk per lazily loaded
  * command module (daemon/cli/program.ts COMMAND_MODULES), each loaded only by
  * the command that needs it. Node then resolves and reads a few files
- * instead of hundreds (docs/architecture.md §N).
+ * instead of hundreds (docs/architecture.md §23).
  *
  *   node daemon/cli/bundle.mjs [--outdir DIR]
  *

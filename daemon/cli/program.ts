@@ -21,7 +21,7 @@ type Register = (program: Command, ctx: CliContext) => void;
  * names (aliases included) it registers. A command line that names one of
  * them loads only that module: the others, and what they import (the MCP
  * SDK, the doctor's probes, hobd itself), stay unloaded, which is most of
- * hob's start-up time (docs/architecture.md §N, "A CLI that starts at once").
+ * hob's start-up time (docs/architecture.md §23).
  * test/unit/cli-lazy.test.ts checks the names against what each module registers.
  */
 export const COMMAND_MODULES: ReadonlyArray<{ readonly names: readonly string[]; readonly load: () => Promise<Register> }> = [
@@ -42,6 +42,7 @@ export const COMMAND_MODULES: ReadonlyArray<{ readonly names: readonly string[];
   { names: ['events'], load: async () => (await import('./commands/events.js')).registerEventsCommand },
   { names: ['secrets', 'secret'], load: async () => (await import('./commands/secrets.js')).registerSecretCommands },
   { names: ['stats'], load: async () => (await import('./commands/stats.js')).registerStatsCommand },
+  { names: ['console-log'], load: async () => (await import('./commands/console-log.js')).registerConsoleLogCommand },
   { names: ['use'], load: async () => (await import('./commands/use.js')).registerUseCommand },
   { names: ['images', 'image'], load: async () => (await import('./commands/images.js')).registerImageCommands },
   { names: ['templates', 'template'], load: async () => (await import('./commands/templates.js')).registerTemplateCommands },

@@ -47,6 +47,8 @@ export interface SandboxStats {
   readonly diskBytes: number;
   /** The newest sample, or null before the first. */
   readonly current: StatsSample | null;
+  /** Bytes the disk image occupies in the pool, from the last tick; sampled in every state but creating and destroying. */
+  readonly diskUsedBytes: number | null;
   /** Oldest first (empty unless asked for). */
   readonly history: readonly StatsSample[];
 }
@@ -55,8 +57,8 @@ export interface StatsService {
   readonly intervalMs: number;
   /** One sandbox with its history. @throws NotFoundError */
   sandbox(name: string): SandboxStats;
-  /** Every running sandbox (with their histories when `history`). */
-  running(options?: { history?: boolean }): SandboxStats[];
+  /** Every running sandbox (with their histories when `history`); with `all`, every sandbox. */
+  running(options?: { history?: boolean; all?: boolean }): SandboxStats[];
 }
 
 /** What the sampler reads; hobd wires the manager and the pool in, tests may pass their own. */
@@ -80,6 +82,8 @@ export class StatsSampler implements StatsService {
   /** Sandboxes whose agent read is still out (a slow guest is not asked again meanwhile). */
   private readonly guestBusy = new Set<string>();
   private readonly lastGuestMemory = new Map<string, GuestMemory | null>();
+  /** Disk used of every sandbox that has a disk (not only the running ones: the list shows it). */
+  private readonly diskUsed = new Map<string, number | null>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
 
@@ -106,9 +110,9 @@ export class StatsSampler implements StatsService {
     return this.statsOf(row, true);
   }
 
-  running(options: { history?: boolean } = {}): SandboxStats[] {
+  running(options: { history?: boolean; all?: boolean } = {}): SandboxStats[] {
     return listSandboxes(this.sources.db)
-      .filter((r) => r.state === 'running')
+      .filter((r) => options.all === true || r.state === 'running')
       .map((r) => this.statsOf(r, options.history ?? false));
   }
 
@@ -119,7 +123,7 @@ export class StatsSampler implements StatsService {
     try {
       const rows = listSandboxes(this.sources.db);
       const known = new Set(rows.map((r) => r.id));
-      for (const map of [this.histories, this.lastGuestMemory]) {
+      for (const map of [this.histories, this.lastGuestMemory, this.diskUsed]) {
         for (const id of map.keys()) if (!known.has(id)) map.delete(id);
       }
       const live = new Map(this.sources.liveProcesses().map((p) => [p.id, p]));
@@ -131,8 +135,15 @@ export class StatsSampler implements StatsService {
             if (!proc) return;
             if (proc.agent) this.readGuest(row.id, proc.agent, row.memoryMiB * 1024 * 1024);
             const [usage, disk] = await Promise.all([readVmmUsage(proc.pid), this.sources.diskUsedBytes(row.id)]);
+            this.diskUsed.set(row.id, disk);
             this.record(row.id, usage, disk);
           }),
+      );
+      // The others: one stat each (a stopped disk changes only through a restore or fork, but a stat costs less than knowing when).
+      await Promise.all(
+        rows
+          .filter((r) => r.state !== 'running' && r.state !== 'creating' && r.state !== 'destroying')
+          .map(async (row) => this.diskUsed.set(row.id, await this.sources.diskUsedBytes(row.id).catch(() => null))),
       );
     } finally {
       this.ticking = false;
@@ -180,6 +191,7 @@ export class StatsSampler implements StatsService {
       memoryMiB: row.memoryMiB,
       diskBytes: row.diskBytes,
       current: row.state === 'running' ? (history.at(-1) ?? null) : null,
+      diskUsedBytes: this.diskUsed.get(row.id) ?? null,
       history: withHistory ? [...history] : [],
     };
   }

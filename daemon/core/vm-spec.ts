@@ -12,7 +12,7 @@ import type { NetSpec, VmSpec } from '../vmm/types.js';
 import { machineIdFor } from './identity.js';
 
 /** `<runDir>/vms/<id>`: the VMM's sockets, pid file and console log. Short on purpose: unix socket paths are limited to 107 bytes. */
-export function vmRunDir(config: HobConfig, id: string): string {
+export function vmRunDir(config: Pick<HobConfig, 'runDir'>, id: string): string {
   return join(config.runDir, 'vms', id);
 }
 

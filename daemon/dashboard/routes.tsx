@@ -27,9 +27,11 @@ import { EventList } from '../wire/events.js';
 import { EventRows, EventsPage, type EventFilterForm } from './pages/events.js';
 import { CheckpointList, DiffView, FileDiff, FileList, SandboxPage, SessionList } from './pages/sandbox.js';
 import { clearedCookie, sessionCookie, type DashboardSessions } from './sessions.js';
+import { listExtras, sectionRoutes } from './section-routes.js';
+import { HostOverview } from './pages/overview.js';
 
 /** Calls the API in process with the browser's credentials; `path` starts with `/v1/`. */
-export type ApiFetch = (c: ApiContext, path: string) => Promise<Response>;
+export type ApiFetch = (c: ApiContext, path: string, headers?: Record<string, string>) => Promise<Response>;
 
 /** The security headers of every page and fragment. */
 const PAGE_HEADERS: Record<string, string> = {
@@ -58,8 +60,8 @@ class ApiFailure extends Error {
 export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
 
-  const get = async <S extends z.ZodType>(c: ApiContext, path: string, schema: S): Promise<z.infer<S>> => {
-    const response = await api(c, path);
+  const get = async <S extends z.ZodType>(c: ApiContext, path: string, schema: S, headers?: Record<string, string>): Promise<z.infer<S>> => {
+    const response = await api(c, path, headers);
     const body: unknown = await response.json().catch(() => undefined);
     if (!response.ok) {
       const message = typeof body === 'object' && body !== null && 'message' in body ? String(body.message) : `HTTP ${response.status}`;
@@ -150,20 +152,21 @@ export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hon
   router.get(
     '/',
     page(async (c, assets, csrf) => {
-      const [list, images] = await Promise.all([sandboxes(c), get(c, '/v1/images', ImageList)]);
-      return <SandboxListPage assets={assets} csrf={csrf} sandboxes={list} images={images.images} />;
+      const [list, images, extras] = await Promise.all([sandboxes(c), get(c, '/v1/images', ImageList), listExtras(c, api)]);
+      return <SandboxListPage assets={assets} csrf={csrf} sandboxes={list} images={images.images} extras={extras} />;
     }),
   );
 
   router.get(
     '/fragments/sandboxes',
     fragment(async (c) => {
-      const list = await sandboxes(c);
+      const [list, extras] = await Promise.all([sandboxes(c), listExtras(c, api)]);
       return (
         <div>
           <Overview sandboxes={list} />
+          <HostOverview host={extras.host} error={extras.hostError} />
           <table>
-            <SandboxRows sandboxes={list} />
+            <SandboxRows sandboxes={list} diskUsed={extras.diskUsed} />
           </table>
         </div>
       );
@@ -241,6 +244,8 @@ export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hon
       </table>
     )),
   );
+
+  sectionRoutes(router, { api, get, getText, fragment });
 
   const eventFilter = (c: ApiContext): [EventFilterForm, URLSearchParams] => {
     const filter = { sandbox: c.req.query('sandbox') ?? '', type: c.req.query('type') ?? '', since: c.req.query('since') ?? '' };

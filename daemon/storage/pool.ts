@@ -305,6 +305,16 @@ export class Pool {
     return Number(fs.bavail) * Number(fs.bsize);
   }
 
+  /**
+   * Size and free bytes of the pool filesystem from statfs (f_blocks, f_bavail): cheap, for a
+   * dashboard that asks often; on btrfs an estimate, as `df`'s.
+   * @throws HobError 'internal' if statfs fails.
+   */
+  async space(): Promise<{ sizeBytes: number; freeBytes: number }> {
+    const fs = await statfs(this.root).catch((e) => { throw fsError('statfs', this.root, e); });
+    return { sizeBytes: Number(fs.blocks) * Number(fs.bsize), freeBytes: Number(fs.bavail) * Number(fs.bsize) };
+  }
+
   /** Size, used and free bytes of the whole pool filesystem, as `btrfs filesystem usage` reports them. */
   async usage(): Promise<PoolUsage> {
     return poolUsage(this.root);

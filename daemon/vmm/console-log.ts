@@ -16,6 +16,7 @@
 import { constants } from 'node:fs';
 import { open, rename, truncate, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
+import { join } from 'node:path';
 
 /**
  * Bound of one console log file. Two of them per VM (console.log and console.log.1): 1 MiB
@@ -34,6 +35,11 @@ const RECONNECT_MAX_MS = 2_000;
 export const MAX_PENDING_BYTES = 256 * 1024;
 /** How long finish() waits for the VMM's last output after the VMM exited. */
 const FINISH_WAIT_MS = 1_000;
+
+/** Where a VM's console log lives in its run dir (both drivers; `<path>.1` is the rotated one). */
+export function consoleLogPath(runDir: string): string {
+  return join(runDir, 'console.log');
+}
 
 const OPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 

@@ -2,7 +2,8 @@
  * Resource stats on the wire (daemon/api/routes/stats.ts serves them, `hob
  * stats` and the dashboard read them): `GET /v1/sandboxes/{name}/stats` (one
  * sandbox, with its history: the last hour at one sample per interval) and
- * `GET /v1/stats` (every running sandbox; histories with `?history=1`).
+ * `GET /v1/stats` (every running sandbox, every sandbox with `?all=1`;
+ * histories with `?history=1`).
  */
 import { z } from 'zod';
 import { QueryBool } from './request-primitives.js';
@@ -44,6 +45,8 @@ export const SandboxStatsObject = z.looseObject({
   interval_seconds: z.number(),
   /** The newest sample; null when the sandbox is not running or not sampled yet. */
   current: StatsSample.nullable(),
+  /** Bytes the disk image occupies in the pool, in any state but creating and destroying (null before the first tick; absent from an older hobd). */
+  disk_used_bytes: z.number().nullable().optional(),
   /** Oldest first; empty in `GET /v1/stats` without `history`. */
   history: z.array(StatsSample),
 });
@@ -52,5 +55,5 @@ export type SandboxStatsObject = z.infer<typeof SandboxStatsObject>;
 export const StatsList = z.looseObject({ sandboxes: z.array(SandboxStatsObject) });
 export type StatsList = z.infer<typeof StatsList>;
 
-/** `GET /v1/stats?history=1`. */
-export const StatsQuery = z.object({ history: QueryBool.optional() });
+/** `GET /v1/stats?history=1&all=1` (`all`: every sandbox, not only the running ones). */
+export const StatsQuery = z.object({ history: QueryBool.optional(), all: QueryBool.optional() });

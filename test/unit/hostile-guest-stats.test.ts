@@ -147,6 +147,32 @@ describe('the stats sampler with a hostile guest', () => {
   });
 });
 
+describe('disk used of every sandbox', () => {
+  it('is sampled for stopped sandboxes too (not creating ones), and listed with all', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hob-stats-disk-'));
+    const db = openDatabase(join(dir, 'hob.db'));
+    try {
+      const base = { image: 'minimal', cpus: 1, memoryMiB: 512, diskBytes: 4 * 1024 ** 3, vmm: 'qemu' } as const;
+      const stopped = insertSandbox(db, { ...base, name: 'idle', state: 'stopped' });
+      insertSandbox(db, { ...base, name: 'new', state: 'creating' });
+      const asked: string[] = [];
+      const sampler = new StatsSampler({ db, liveProcesses: () => [], diskUsedBytes: async (id) => (asked.push(id), 7 * MiB) });
+      await sampler.tick();
+      expect(asked).toEqual([stopped.id]);
+      expect(sampler.sandbox('idle')).toMatchObject({ current: null, diskUsedBytes: 7 * MiB });
+      expect(sampler.sandbox('new').diskUsedBytes).toBeNull();
+      expect(sampler.running()).toEqual([]);
+      expect(sampler.running({ all: true }).map((s) => [s.name, s.diskUsedBytes])).toEqual([
+        ['idle', 7 * MiB],
+        ['new', null],
+      ]);
+    } finally {
+      closeDatabase(db);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('VMM usage from /proc', () => {
   it('parses /proc/<pid>/stat, whatever the command name holds', () => {
     const fields = ['S', ...Array.from({ length: 49 }, (_, i) => String(i + 4))];

@@ -1,7 +1,7 @@
 /**
  * Resource stats (hob extension; shapes in daemon/wire/stats.ts, sampling in core/stats.ts):
  *
- * - `GET /v1/stats[?history=1]` → `{sandboxes: [...]}`, every running sandbox.
+ * - `GET /v1/stats[?history=1][&all=1]` → `{sandboxes: [...]}`, every running sandbox (every sandbox with `all`).
  * - `GET /v1/sandboxes/{name}/stats` (and under /v1/sprites) → one sandbox with its last hour.
  *
  * Failures: 400 bad query or name, 404 unknown sandbox.
@@ -36,6 +36,7 @@ export function toStatsObject(s: SandboxStats, intervalMs: number): SandboxStats
     disk_bytes: s.diskBytes,
     interval_seconds: intervalMs / 1000,
     current: s.current ? toSample(s.current) : null,
+    disk_used_bytes: s.diskUsedBytes,
     history: s.history.map(toSample),
   };
 }
@@ -45,7 +46,7 @@ export function statsRoutes(stats: StatsService): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
   router.get('/', (c) => {
     const q = parseInput(StatsQuery, queryObject(new URL(c.req.url).searchParams), 'query');
-    return c.json({ sandboxes: stats.running({ history: q.history ?? false }).map((s) => toStatsObject(s, stats.intervalMs)) });
+    return c.json({ sandboxes: stats.running({ history: q.history ?? false, all: q.all ?? false }).map((s) => toStatsObject(s, stats.intervalMs)) });
   });
   return router;
 }

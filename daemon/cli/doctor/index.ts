@@ -50,6 +50,20 @@ export async function hostChecks(files: HostFiles, arch: GuestArch): Promise<Che
   ];
 }
 
+/**
+ * The checks of this host alone (VMMs, kernel, storage, network, build tools), none of which
+ * asks hobd: what hobd itself reports under `GET /v1/host` (daemon/host/), and the middle of
+ * `hob doctor`. Each starts a few short processes at most; none boots anything.
+ */
+export async function localChecks(ctx: DoctorContext, files: HostFiles, arch: GuestArch): Promise<Check[]> {
+  const { checks: vmm } = await vmmChecks(ctx);
+  const host = await hostChecks(files, arch);
+  const storage = await storageChecks(ctx);
+  const network = await networkChecks(ctx);
+  const buildTools = await checkImageBuildTools(ctx);
+  return [...vmm, ...host, ...storage, ...network, buildTools];
+}
+
 function target(flags: ConnectionFlags, env: Readonly<Record<string, string | undefined>>, configSocket: string | undefined): Target {
   const explicit = flags.socket !== undefined || flags.url !== undefined || !!env.HOB_URL || !!env.HOB_SOCKET;
   return resolveTarget(explicit || configSocket === undefined ? flags : { ...flags, socket: configSocket }, env);
@@ -75,14 +89,10 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     isRoot: options.isRoot ?? process.getuid?.() === 0,
     target: target(options.connection ?? {}, env, config?.api.socketPath),
   };
-  const { checks: vmm } = await vmmChecks(ctx);
-  const host = await hostChecks(hostFiles(options.hostRoot), options.arch ?? hostArch());
-  const storage = await storageChecks(ctx);
-  const network = await networkChecks(ctx);
-  const buildTools = await checkImageBuildTools(ctx);
+  const local = await localChecks(ctx, hostFiles(options.hostRoot), options.arch ?? hostArch());
   const { check: daemonCheck, facts } = await checkDaemon(ctx);
   const group = await checkGroup(ctx);
   const images = await checkImages(ctx, facts);
-  const checks: Check[] = [configCheck, ...vmm, ...host, ...storage, ...network, buildTools, daemonCheck, group, images];
+  const checks: Check[] = [configCheck, ...local, daemonCheck, group, images];
   return { status: worstStatus(checks), checks };
 }

@@ -7,6 +7,7 @@ import { api, apiProgress, coalesced, followEvents, load, say, sayError, swap, t
 import { startCharts } from './charts.js';
 import { askText, confirmAction } from './dialog.js';
 import { createTerminal } from './terminal.js';
+import './sandbox-sections.js';
 
 const name = document.getElementById('sandbox')!.dataset.name!;
 const base = `/v1/sandboxes/${encodeURIComponent(name)}`;

@@ -14,6 +14,8 @@ import type { Assets } from '../assets.js';
 import { formatBytes, formatSince } from '../format.js';
 import { EventTable } from './events.js';
 import { Layout } from './layout.js';
+import { ConsoleLogSection } from './sandbox-console.js';
+import { ServicesSection } from './sandbox-services.js';
 
 export function CheckpointList(props: { name: string; checkpoints: readonly CheckpointObject[] }) {
   const newestFirst = [...props.checkpoints].reverse();
@@ -267,6 +269,8 @@ export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: Spri
         <div id="files"></div>
       </section>
 
+      <ServicesSection />
+
       <section aria-labelledby="policy-title">
         <h2 id="policy-title">Egress policy</h2>
         <form id="policy" class="stack-form">
@@ -291,6 +295,8 @@ export function SandboxPage(props: { assets: Assets; csrf: string; sandbox: Spri
           </button>
         </p>
       </section>
+
+      <ConsoleLogSection name={s.name} />
 
       <section aria-labelledby="events-title">
         <h2 id="events-title">History</h2>

@@ -9,6 +9,8 @@ import type { SpriteObject } from '../../wire/sprite.js';
 import type { Assets } from '../assets.js';
 import { formatBytes, formatSince } from '../format.js';
 import { Layout } from './layout.js';
+import { HostOverview } from './overview.js';
+import type { ListExtras } from '../section-routes.js';
 
 const ACTIONS: Record<string, readonly string[]> = {
   running: ['stop', 'sleep'],
@@ -20,7 +22,7 @@ const ACTIONS: Record<string, readonly string[]> = {
   destroying: [],
 };
 
-export function SandboxRows(props: { sandboxes: readonly SpriteObject[] }) {
+export function SandboxRows(props: { sandboxes: readonly SpriteObject[]; diskUsed?: ReadonlyMap<string, number | null> | undefined }) {
   if (props.sandboxes.length === 0) {
     return (
       <tbody id="sandbox-rows">
@@ -45,7 +47,10 @@ export function SandboxRows(props: { sandboxes: readonly SpriteObject[] }) {
           </td>
           <td class="num">{s.cpus}</td>
           <td class="num">{formatBytes(s.memory_mib * 1024 * 1024)}</td>
-          <td class="num">{formatBytes(s.disk_bytes)}</td>
+          <td class="num">
+            {props.diskUsed?.get(s.name) != null && <span class="disk-used">{formatBytes(props.diskUsed.get(s.name))} / </span>}
+            {formatBytes(s.disk_bytes)}
+          </td>
           <td>
             <a href={s.url} rel="noreferrer">
               {s.url_settings.auth === 'public' ? 'public' : 'private'}
@@ -90,11 +95,12 @@ export function Overview(props: { sandboxes: readonly SpriteObject[] }) {
   );
 }
 
-export function SandboxListPage(props: { assets: Assets; csrf: string; sandboxes: readonly SpriteObject[]; images: readonly ImageObject[] }) {
+export function SandboxListPage(props: { assets: Assets; csrf: string; sandboxes: readonly SpriteObject[]; images: readonly ImageObject[]; extras?: ListExtras }) {
   return (
     <Layout title="Sandboxes" assets={props.assets} csrf={props.csrf} script="list.js" current="sandboxes">
       <h1>Sandboxes</h1>
       <Overview sandboxes={props.sandboxes} />
+      <HostOverview host={props.extras?.host} error={props.extras?.hostError} />
       <div class="table-wrap">
         <table id="sandboxes">
           <caption class="visually-hidden">Sandboxes</caption>
@@ -104,13 +110,13 @@ export function SandboxListPage(props: { assets: Assets; csrf: string; sandboxes
               <th scope="col">State</th>
               <th scope="col">CPUs</th>
               <th scope="col">Memory</th>
-              <th scope="col">Disk</th>
+              <th scope="col">Disk used / size</th>
               <th scope="col">URL</th>
               <th scope="col">Image</th>
               <th scope="col">Actions</th>
             </tr>
           </thead>
-          <SandboxRows sandboxes={props.sandboxes} />
+          <SandboxRows sandboxes={props.sandboxes} diskUsed={props.extras?.diskUsed} />
         </table>
       </div>
       <section aria-labelledby="create-title">

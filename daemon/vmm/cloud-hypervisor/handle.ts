@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import type net from 'node:net';
 import { ConflictError, VmmError } from '../../errors.js';
-import type { ConsoleReader } from '../console-log.js';
+import { consoleLogPath, type ConsoleReader } from '../console-log.js';
 import type { ExitWatch } from '../process.js';
 import { metaShape, writeSnapshotMeta, fsyncDir } from '../snapshot-meta.js';
 import type { GuestArch, VmExit, VmHandle, VmRunState, VmSpec } from '../types.js';
@@ -35,7 +35,7 @@ export function chPaths(runDir: string): ChPaths {
     apiSocket: `${runDir}/ch.sock`,
     vsockSocket: `${runDir}/vsock.sock`,
     consoleSocket: `${runDir}/console.sock`,
-    consoleLog: `${runDir}/console.log`,
+    consoleLog: consoleLogPath(runDir),
     pidFile: `${runDir}/ch.pid`,
     stdoutLog: `${runDir}/ch.stdout.log`,
     stderrLog: `${runDir}/ch.stderr.log`,

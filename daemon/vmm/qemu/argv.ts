@@ -6,6 +6,7 @@
 import { AGENT_VIRTIO_PORT_NAME } from '../../protocol/constants.js';
 import { join } from 'node:path';
 import { serialConsoleDevice } from '../arch.js';
+import { consoleLogPath } from '../console-log.js';
 import type { GuestArch, VmSpec } from '../types.js';
 
 /** Files qemu uses inside spec.runDir. */
@@ -36,7 +37,7 @@ export function qemuPaths(runDir: string): QemuPaths {
     migrationSocket: join(runDir, 'migrate.sock'),
     consoleSocket: join(runDir, 'console.sock'),
     pidFile: join(runDir, 'qemu.pid'),
-    consoleLog: join(runDir, 'console.log'),
+    consoleLog: consoleLogPath(runDir),
     stdoutLog: join(runDir, 'qemu.stdout.log'),
     stderrLog: join(runDir, 'qemu.stderr.log'),
   };
