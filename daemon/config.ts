@@ -257,6 +257,12 @@ const templatesSchema = z.strictObject({
    * create boots (no template VM is ever started; existing templates stay until removed).
    */
   enabled: z.boolean().default(true),
+  /**
+   * How a template keeps its memory (docs/architecture.md §21). `mapped` (default): in a file
+   * that a create maps, so the guest runs before its memory is read (QEMU; other drivers
+   * fall back to `stream`). `stream`: in a migration stream read whole before the guest runs.
+   */
+  memory: z.enum(['mapped', 'stream']).default('mapped'),
 });
 
 /** Schema of the configuration file. Every key is optional. */
