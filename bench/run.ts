@@ -20,6 +20,8 @@
  * - `secrets` (only when named): through the secret proxy vs direct, from a guest (bench/secrets.ts).
  * - `mcp`: MCP exec round trip (hob mcp over stdio) vs the API's (bench/mcp.ts).
  * - `templates` (only when named: its own daemon): warm create, cold create, live fork (bench/templates.ts).
+ * - `template-memory` (only when named): memory restore time against guest memory size, mapped
+ *   file vs stream, on the qemu driver (bench/template-memory.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
  *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
@@ -46,14 +48,15 @@ import { benchMcp } from './mcp.js';
 import { benchNetwork } from './network.js';
 import { benchPinning } from './pinning.js';
 import { benchSecrets } from './secrets.js';
+import { benchTemplateMemory } from './template-memory.js';
 import { benchTemplates } from './templates.js';
 import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates', 'template-memory'] as const;
 /** Suites run only when named. */
-const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates']);
+const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates', 'template-memory']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => (chosen.length === 0 && !ON_REQUEST.has(suite)) || chosen.includes(suite);
 
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
   if (runs('pinning')) await benchPinning(record);
   if (runs('secrets')) await benchSecrets(record);
   if (runs('templates')) await benchTemplates(record);
+  if (runs('template-memory')) await benchTemplateMemory(record);
   if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
   if (runs('diff')) await benchDiff(record);
   if (runs('floods')) await benchFloods(record);
