@@ -26,7 +26,7 @@
  *   allowForeignArch: false          # true: boot other-arch images under qemu TCG (slow)
  * sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: dev }
  * idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 }
- * templates: { enabled: true }     # warm templates: creates of the default shape resume instead of booting
+ * templates: { enabled: true, memory: mapped }   # warm templates: creates of the default shape resume instead of booting
  * network:
  *   enabled: true                 # false: sandboxes get no network device at all
  *   transitRange: 10.213.0.0/16   # one /30 per running sandbox (16384 here)
