@@ -50,7 +50,12 @@ async function one(driver: QemuDriver, image: { kernel: string; initramfs: strin
     cmdline: 'root=/dev/vda rw hob.hostname=bench', disks: [{ id: 'root', path: disk }], cpus: 1, memoryMiB, ...extra,
   });
   const handles: VmHandle[] = [];
-  const agentOf = async (vm: VmHandle, timeoutMs: number): Promise<AgentClient> => waitForAgent(() => vm.openAgentStream(), { timeoutMs });
+  const agents: AgentClient[] = [];
+  const agentOf = async (vm: VmHandle, timeoutMs: number): Promise<AgentClient> => {
+    const agent = await waitForAgent(() => vm.openAgentStream(), { timeoutMs });
+    agents.push(agent);
+    return agent;
+  };
   const restore = async (id: string, snapshotDir: string): Promise<number> => {
     await mkdir(join(dir, id), { mode: 0o700 });
     const [ms] = await time(async () => {
@@ -86,6 +91,8 @@ async function one(driver: QemuDriver, image: { kernel: string; initramfs: strin
     record(`${memoryMiB} MiB guest: mapped restore to exec-ready`, mappedMs, 'ms', `${note}; stream ${Math.round(mappedBytes / 1024)} KiB`);
     record(`${memoryMiB} MiB guest: stream restore to exec-ready`, streamMs, 'ms', `${note}; stream ${Math.round(streamBytes / 2 ** 20)} MiB`);
   } finally {
+    // Closed, or their sockets keep the bench process alive after the report.
+    for (const a of agents) a.close();
     for (const h of handles) await h.kill().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
