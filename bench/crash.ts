@@ -1,7 +1,8 @@
 /**
  * The full kill -9 matrix (issue 12, "Crashes"): `npm run bench -- crash`.
  * For each operation (create, checkpoint with and without memory, restore,
- * fork, live fork, pause, hibernate, wake from pause and from hibernation, rm):
+ * fork, live fork, pause, hibernate, wake from pause and from hibernation, rm, and a
+ * template build, on a daemon of its own: bench/crash-templates.ts):
  * hobd is killed at each of the operation's named crash points
  * (daemon/core/crash-point.ts) and, by SIGKILL from outside, at 1/4, 1/2 and
  * 3/4 of the operation's duration measured just before; after each restart the
@@ -10,6 +11,7 @@
  */
 import type { CrashPoint } from '../daemon/core/crash-point.js';
 import { startCrashHarness, type CrashHarness } from '../test/helpers/crash.js';
+import { benchTemplateBuildCrashes } from './crash-templates.js';
 import { time, type Record } from './measure.js';
 
 const MAIN = 'crash-main';
@@ -114,4 +116,6 @@ export async function benchCrash(record: Record): Promise<void> {
   }
   record('crash matrix: runs passed', runs - failures.length, `of ${runs}`);
   for (const f of failures) process.stderr.write(`crash matrix failure: ${f}\n`);
+  // Template builds need templates on: a daemon of their own (bench/crash-templates.ts).
+  await benchTemplateBuildCrashes(record);
 }

@@ -25,6 +25,8 @@
  * - `startup`: `hob ls` and `hob --version` (the bundle) vs `node -e 0`, hobd's start-up, exec through the
  *   API vs straight to the agent on the host (bench/startup.ts).
  * - `boot` (only when named: its own daemon): cold boot phase by phase, disk restore vs cold boot and its steps, a 100 GiB first boot (bench/boot.ts).
+ * - `template-memory` (only when named): memory restore time against guest memory size, mapped
+ *   file vs stream, on the qemu driver (bench/template-memory.ts).
  * - `hob diff` engine (user-space ext4 reader) on a 20k-file tree (bench/diff.ts; no daemon or VM).
  * - guest floods against the host protocol stack: RSS growth per attack, now and, with
  *   HOB_FLOODS_BEFORE, an older checkout's (bench/floods.ts; no daemon or VM).
@@ -54,14 +56,15 @@ import { benchNetwork } from './network.js';
 import { benchPinning } from './pinning.js';
 import { benchSecrets } from './secrets.js';
 import { benchStartup } from './startup.js';
+import { benchTemplateMemory } from './template-memory.js';
 import { benchTemplates } from './templates.js';
 import { median, recorder, time, type Measurement } from './measure.js';
 
 const results: Measurement[] = [];
 const record = recorder(results);
-const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates', 'dev-secrets', 'startup', 'boot'] as const;
+const SUITES = ['core', 'checkpoints', 'idle', 'network', 'diff', 'floods', 'crash', 'load', 'arm64', 'arm64-install', 'pinning', 'dashboard', 'secrets', 'mcp', 'templates', 'dev-secrets', 'startup', 'boot', 'template-memory'] as const;
 /** Suites run only when named. */
-const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates', 'dev-secrets', 'boot']);
+const ON_REQUEST: ReadonlySet<string> = new Set(['crash', 'arm64', 'arm64-install', 'pinning', 'secrets', 'templates', 'dev-secrets', 'boot', 'template-memory']);
 const chosen = process.argv.slice(2).filter((a) => (SUITES as readonly string[]).includes(a));
 const runs = (suite: (typeof SUITES)[number]): boolean => (chosen.length === 0 && !ON_REQUEST.has(suite)) || chosen.includes(suite);
 
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
   if (runs('templates')) await benchTemplates(record);
   if (runs('dev-secrets')) await benchDevSecrets(record);
   if (runs('boot')) await benchBoot(record);
+  if (runs('template-memory')) await benchTemplateMemory(record);
   if (chosen.length > 0 && chosen.every((s) => ON_REQUEST.has(s))) return writeReport();
   if (runs('diff')) await benchDiff(record);
   if (runs('floods')) await benchFloods(record);

@@ -4,6 +4,8 @@
  * target under TCG <= 0.15), and a live fork (from a checkpoint with memory) vs a cold create.
  * Creates alternate warm/cold so that load drifts hit both alike. Each create is timed until
  * its API call returned, i.e. the sandbox is running and its agent answers (exec-ready).
+ * Twice, one daemon each: templates whose RAM is a mapped file (`templates.memory: mapped`,
+ * the default, docs/architecture.md §26) and templates whose memory is a stream read whole.
  */
 import { loadavg } from 'node:os';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
@@ -11,16 +13,23 @@ import { median, time, type Record } from './measure.js';
 
 const ROUNDS = 3;
 
+type MemoryMode = 'mapped' | 'stream';
+
 export async function benchTemplates(record: Record): Promise<void> {
-  const d = await startTestDaemon({ templates: true });
-  try {
-    await run(d, record);
-  } finally {
-    await d.stop();
+  const ratios = new Map<MemoryMode, number>();
+  for (const mode of ['mapped', 'stream'] as const) {
+    const d = await startTestDaemon({ templates: true, templateMemory: mode });
+    try {
+      ratios.set(mode, await run(d, mode, (name, value, unit, note) => record(`[${mode}] ${name}`, value, unit, note)));
+    } finally {
+      await d.stop();
+    }
   }
+  record('warm create mapped / warm create stream', ratios.get('mapped')! / ratios.get('stream')!, 'ratio', 'of the two warm/cold ratios, each against its own cold creates');
 }
 
-async function run(d: TestDaemon, record: Record): Promise<void> {
+/** Returns warm / cold. */
+async function run(d: TestDaemon, mode: MemoryMode, record: Record): Promise<number> {
   const api = async (method: string, path: string, body?: object) => {
     const r = await d.request({ method, path, ...(body ? { body } : {}) });
     if (r.status >= 300 || r.text().includes('"type":"error"')) throw new Error(`${method} ${path}: ${r.status} ${r.text()}`);
@@ -52,6 +61,10 @@ async function run(d: TestDaemon, record: Record): Promise<void> {
   record(`warm create (from the template) to exec-ready, median of ${ROUNDS}`, warmMs, 'ms', `target <= 50 ms on KVM; ${fmt(warm)}`);
   record(`cold create to exec-ready, median of ${ROUNDS}`, coldMs, 'ms', fmt(cold));
   record('warm create / cold create', warmMs / coldMs, 'ratio', 'target under TCG <= 0.15');
+  if (mode === 'stream') {
+    await api('DELETE', '/v1/sandboxes/warm-0');
+    return warmMs / coldMs;
+  }
 
   await api('POST', '/v1/sandboxes/warm-0/checkpoint', { memory: true });
   const forks: number[] = [];
@@ -63,4 +76,5 @@ async function run(d: TestDaemon, record: Record): Promise<void> {
   record(`live fork to exec-ready, median of ${ROUNDS}`, forkMs, 'ms', fmt(forks));
   record('live fork / cold create', forkMs / coldMs, 'ratio');
   await api('DELETE', '/v1/sandboxes/warm-0');
+  return warmMs / coldMs;
 }

@@ -26,7 +26,7 @@
  *   allowForeignArch: false          # true: boot other-arch images under qemu TCG (slow)
  * sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: dev }
  * idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 }
- * templates: { enabled: true }     # warm templates: creates of the default shape resume instead of booting
+ * templates: { enabled: true, memory: mapped }   # warm templates: creates of the default shape resume instead of booting
  * network:
  *   enabled: true                 # false: sandboxes get no network device at all
  *   transitRange: 10.213.0.0/16   # one /30 per running sandbox (16384 here)
@@ -236,6 +236,12 @@ const templatesSchema = z.strictObject({
    * create boots (no template VM is ever started; existing templates stay until removed).
    */
   enabled: z.boolean().default(true),
+  /**
+   * How a template keeps its memory (docs/architecture.md §26). `mapped` (default): in a file
+   * that a create maps, so the guest runs before its memory is read (QEMU; other drivers
+   * fall back to `stream`). `stream`: in a migration stream read whole before the guest runs.
+   */
+  memory: z.enum(['mapped', 'stream']).default('mapped'),
 });
 
 /** Schema of the configuration file. Every key is optional. */

@@ -32,6 +32,8 @@ export const CRASH_POINTS = [
   'wake.resumed', 'wake.memory-resumed',
   // rm: row `destroying` / VM killed, subvolumes not yet removed
   'rm.destroying', 'rm.vm-killed',
+  // template build: VM booted / memory saved, VM killed, not yet renamed into place (template-volumes.ts commit: meta written, read-only, before the rename) / in place, no event yet
+  'template.booted', 'template.saved', 'template.committing', 'template.committed',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

@@ -17,6 +17,7 @@ import { appendEvent, type HobDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
 import type { ImageVolumes, TemplateVolumes } from '../storage/index.js';
 import type { VmmDriver, VmmKind, VmSpec } from '../vmm/types.js';
+import { crashPoint } from './crash-point.js';
 import { machineIdFor } from './identity.js';
 import { requireImageRunsHere } from './images.js';
 import { LiveVm } from './live-vm.js';
@@ -25,7 +26,7 @@ import type { SandboxNetworking } from './network.js';
 import { vmRunDir } from './vm-spec.js';
 
 /** Format of template.json and of the key; bump it when what a template holds changes. */
-const TEMPLATE_FORMAT = 1;
+const TEMPLATE_FORMAT = 2;
 const GiB = 1024 ** 3;
 /** A failed build is retried by a create no sooner than this. */
 const RETRY_AFTER_MS = 10 * 60_000;
@@ -39,6 +40,8 @@ export const TemplateMetaSchema = z.object({
   cpus: z.number().int().positive(),
   memoryMiB: z.number().int().positive(),
   diskBytes: z.number().int().positive(),
+  /** Its memory: a file a create maps (read as the guest touches it), or a stream read whole (docs/architecture.md §26). */
+  memory: z.enum(['mapped', 'stream']),
   builtAt: z.string(),
   /** How long the template VM took from VMM start to its agent's answer. */
   bootMs: z.number().nonnegative(),
@@ -99,6 +102,11 @@ export class Templates {
 
   get enabled(): boolean {
     return this.deps.config.templates.enabled;
+  }
+
+  /** How new templates keep their memory: mapped where the driver can (docs/architecture.md §26). */
+  memoryMode(): 'mapped' | 'stream' {
+    return this.deps.config.templates.memory === 'mapped' && this.deps.driver.mappedMemory ? 'mapped' : 'stream';
   }
 
   /** The shape templates are built in: hobd's sandboxDefaults. */
@@ -253,6 +261,7 @@ export class Templates {
       vmm: this.deps.driver.kind,
       vmmVersion: await this.version(),
       network: this.deps.network !== undefined,
+      memory: this.memoryMode(),
       cpus: shape.cpus,
       memoryMiB: shape.memoryMiB,
       diskBytes: shape.diskBytes,
@@ -273,6 +282,7 @@ export class Templates {
   private async build(image: string, generation: number): Promise<void> {
     const { db, templates, driver, config, network } = this.deps;
     const shape = this.defaultShape();
+    const memoryMode = this.memoryMode();
     const step = (text: string): void => {
       this.building.set(image, text);
     };
@@ -298,25 +308,30 @@ export class Templates {
         cpus: shape.cpus,
         memoryMiB: shape.memoryMiB,
         ...(net ? { net: net.netSpec } : {}),
+        // Its RAM in a file of the memory image from the start: the snapshot then holds device state only.
+        ...(memoryMode === 'mapped' ? { memoryFile: build.ramFile } : {}),
       };
+      await build.memory.create();
       step(`booting (${shape.cpus} vCPU, ${shape.memoryMiB} MiB, ${driver.kind})`);
       const started = Date.now();
       vm = await LiveVm.boot(driver, spec);
       const bootMs = Date.now() - started;
+      crashPoint('template.booted');
       step('saving its memory');
       // No guest sync needed: memory and disk are saved at one instant (the VMM flushed the
       // disk when it paused), so the guest's dirty pages travel in the memory image.
       await vm.handle.pause();
-      await build.memory.create();
       await vm.handle.snapshot(build.memory.dir);
       await vm.kill();
       vm = undefined;
+      crashPoint('template.saved');
       if ((this.generation.get(image) ?? 0) !== generation) throw new Error('the template was removed while it was built');
       const meta: TemplateMeta = {
         format: TEMPLATE_FORMAT, image, key, vmm: driver.kind as VmmKind, vmmVersion: await this.version(),
-        ...shape, builtAt: new Date().toISOString(), bootMs,
+        ...shape, memory: memoryMode, builtAt: new Date().toISOString(), bootMs,
       };
-      await build.commit(meta);
+      await build.commit(meta, () => crashPoint('template.committing'));
+      crashPoint('template.committed');
       appendEvent(db, { type: 'template', data: { image, phase: 'ready', bootMs } });
       this.deps.log(`hob: template of ${image} ready (${shape.cpus} vCPU, ${shape.memoryMiB} MiB; booted in ${bootMs} ms)`);
     } catch (err) {

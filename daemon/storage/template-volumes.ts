@@ -16,7 +16,7 @@ import { MemoryImage } from './memory-image.js';
 import type { PoolPath } from './paths.js';
 import type { Pool } from './pool.js';
 import type { BootFiles } from './sandbox-volumes.js';
-import { DISK_FILE, IMAGE_FILES, MEMORY_DIR, TEMPLATE_META_FILE, TEMPLATE_STAGING_PREFIX } from './volume-layout.js';
+import { DISK_FILE, GUEST_RAM_FILE, IMAGE_FILES, MEMORY_DIR, TEMPLATE_META_FILE, TEMPLATE_STAGING_PREFIX } from './volume-layout.js';
 
 /** A template volume found in the pool: its image name and its meta text (null: unreadable). */
 export interface TemplateVolume {
@@ -29,8 +29,13 @@ export interface TemplateVolume {
 export interface TemplateBuild {
   readonly bootFiles: BootFiles;
   readonly memory: MemoryImage;
-  /** Writes the meta (durably, last), makes the volume read-only and moves it into place (replacing an older one). */
-  commit(meta: unknown): Promise<void>;
+  /** Where the template VM keeps its RAM when the VMM maps it (VmSpec.memoryFile): inside `memory`. */
+  readonly ramFile: PoolPath;
+  /**
+   * Writes the meta (durably, last), makes the volume read-only and moves it into place
+   * (replacing an older one). `beforeMove` runs just before the move (the crash tests' point).
+   */
+  commit(meta: unknown, beforeMove?: () => void): Promise<void>;
   /** Removes the staging volume. */
   discard(): Promise<void>;
 }
@@ -64,9 +69,11 @@ export class TemplateVolumes {
         initramfs: this.pool.path('templates', name, IMAGE_FILES.initramfs),
       },
       memory,
-      commit: async (meta) => {
+      ramFile: this.pool.path('templates', name, MEMORY_DIR, GUEST_RAM_FILE),
+      commit: async (meta, beforeMove) => {
         await writeFileDurable(this.pool.path('templates', name, TEMPLATE_META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
         await this.pool.setReadOnly(staging, true);
+        beforeMove?.();
         const target = this.pool.path('templates', image);
         if (await this.pool.exists(target)) await this.pool.trash(target);
         await this.pool.move(staging, target);

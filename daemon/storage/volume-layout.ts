@@ -25,6 +25,12 @@ export const DISK_FILE = 'disk.img';
  */
 export const MEMORY_DIR = 'memory';
 
+/**
+ * A template's guest RAM as a plain file inside its MEMORY_DIR (docs/architecture.md §26),
+ * when the VMM maps it (VmSpec.memoryFile); absent when the memory image is a stream only.
+ */
+export const GUEST_RAM_FILE = 'guest-ram';
+
 /** `sandboxes/<id>.restore`: where a restore builds the new volume before it swaps it in. */
 export function restoreStagingName(sandboxId: string): string {
   return `${sandboxId}.restore`;

@@ -45,6 +45,11 @@ export const snapshotMetaSchema = z.object({
       memoryFileBytes: z.number().int().nonnegative(),
       /** The VM had a vmgenid device (absent in snapshots of older hobs: restored without one). */
       vmgenid: z.boolean().optional(),
+      /**
+       * The VM's RAM is this file (in the snapshot dir) and the stream holds device state only
+       * (qemu/memory-file.ts); absent: the RAM is in the stream.
+       */
+      ramFile: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
     })
     .optional(),
 });

@@ -30,6 +30,7 @@ export const vmSpecSchema = z.object({
   cpus: z.number().int().min(1).max(255),
   memoryMiB: z.number().int().min(64),
   net: netSchema.optional(),
+  memoryFile: absPath.optional(),
 });
 
 /**

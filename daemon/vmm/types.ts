@@ -56,6 +56,14 @@ export interface VmSpec {
   /** Guest RAM in MiB, >= 64. */
   readonly memoryMiB: number;
   readonly net?: NetSpec;
+  /**
+   * Keep guest RAM in this file, mapped shared, instead of anonymous memory (only drivers
+   * with `mappedMemory`; the file is created, mode 0600). A snapshot of such a VM must be
+   * taken into the file's directory: it then holds device state only and refers to the file,
+   * and a restore maps the file privately, so its pages are read as the guest touches them
+   * (docs/architecture.md §26). Warm templates use it.
+   */
+  readonly memoryFile?: string;
 }
 
 /**
@@ -176,6 +184,8 @@ export interface VmmDriver {
    * was killed. For processes nobody can adopt (an orphan run dir, an undone create).
    */
   killInRunDir(runDir: string): Promise<boolean>;
+  /** Whether VmSpec.memoryFile is supported (lazy memory restore of its snapshots). */
+  readonly mappedMemory: boolean;
   /** Version string of the VMM binary, recorded with snapshots. Rejects with VmmError if the binary is missing. */
   version(): Promise<string>;
 }

@@ -1,14 +1,19 @@
 /**
  * Warm templates and fresh randomness after a memory restore (issue 18, docs/architecture.md
  * §17, §18), on real VMs: one hobd with templates on builds the template of `minimal` at
- * start; sandboxes made from it pass a short lifecycle, differ from each other in random state
- * and identity; a template of another shape is never used, `cold` boots, and a truncated
- * template file makes the create boot with an event, never a broken sandbox. The cases run
- * in order and share the daemon.
+ * start (its first build is killed at a crash point: the next hobd cleans it up and builds
+ * again); sandboxes made from it pass a short lifecycle (a memory checkpoint, its restore and
+ * a live fork: memory the clone mapped from the template file travels in later snapshots),
+ * differ from each other in random state and identity, and never write the template's memory
+ * file (docs/architecture.md §26); a template of another shape is never used, `cold` boots,
+ * and a truncated RAM file or a corrupt device-state stream makes the create boot with an
+ * event, never a broken sandbox. The cases run in order and share the daemon.
  */
 import { execa } from 'execa';
 import Database from 'better-sqlite3';
-import { truncate } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -27,6 +32,23 @@ interface TemplateJson {
 }
 
 const GiB = 1024 ** 3;
+
+async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Processes whose command line names `needle` (a VMM left running). */
+async function processesNaming(needle: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(needle) && !cmdline.includes('daemon/hobd.ts')) out.push(Number(pid));
+  }
+  return out;
+}
 
 describe('warm templates', () => {
   let d: TestDaemon;
@@ -71,12 +93,45 @@ describe('warm templates', () => {
     expect([200, 204], r.text()).toContain(r.status);
   };
 
+  const armFile = join('/tmp', `hob-tpl-crash-${randomBytes(4).toString('hex')}`);
+  const templateDir = (): string => join(d.stateDir, 'pool', 'templates', 'minimal');
+  /** Makes the template writable for a moment, runs `damage`, makes it read-only again. */
+  const damageTemplate = async (damage: (memoryDir: string) => Promise<void>): Promise<void> => {
+    await execa('btrfs', ['property', 'set', '-ts', templateDir(), 'ro', 'false']);
+    await damage(join(templateDir(), 'memory'));
+    await execa('btrfs', ['property', 'set', '-ts', templateDir(), 'ro', 'true']);
+  };
+
   beforeAll(async () => {
-    d = await startTestDaemon({ templates: true });
+    // The first build dies with hobd once its VM has booted (daemon/core/crash-point.ts).
+    await writeFile(armFile, 'template.booted');
+    d = await startTestDaemon({ templates: true, env: { HOB_TEST_CRASH_AT: armFile } });
+    await d.exited();
+    await writeFile(armFile, '');
+    const strays = (await readdir(join(d.stateDir, 'pool', 'templates'))).filter((n) => n.startsWith('_build_'));
+    expect(strays, 'the interrupted build left its staging volume').toHaveLength(1);
+    expect(await processesNaming(`${d.runDir}/vms/tpl`), 'the template VM outlives the crashed hobd').toHaveLength(1);
+    await d.restart();
     await waitReady();
   });
   afterAll(async () => {
     await d?.stop();
+    await rm(armFile, { force: true });
+  });
+
+  it('cleans up a build that a crash interrupted, then builds again', async () => {
+    expect((await readdir(join(d.stateDir, 'pool', 'templates'))).filter((n) => n.startsWith('_build_'))).toEqual([]);
+    expect(await processesNaming(`${d.runDir}/vms/tpl`)).toEqual([]);
+    const netns = await readdir('/run/netns').catch(() => [] as string[]);
+    expect(netns.filter((n) => n.startsWith(`${d.netnsPrefix}tpl`))).toEqual([]);
+    expect(d.logs()).toContain('templates: removed interrupted builds _build_minimal_');
+  });
+
+  it('keeps the RAM in a file and only device state in the stream', async () => {
+    const meta = JSON.parse(await readFile(join(templateDir(), 'template.json'), 'utf8')) as { memory: string };
+    expect(meta.memory).toBe('mapped');
+    expect((await stat(join(templateDir(), 'memory', 'guest-ram'))).size).toBe(512 * 2 ** 20);
+    expect((await stat(join(templateDir(), 'memory', 'memory.qemu'))).size).toBeLessThan(8 * 2 ** 20);
   });
 
   it('lists the template and shows it in hob images ls', async () => {
@@ -85,7 +140,8 @@ describe('warm templates', () => {
     expect(JSON.parse(ls.stdout)).toMatchObject([{ image: 'minimal', state: 'ready', cpus: 1, memory_mib: 512, disk_bytes: 4 * GiB }]);
     const images = await d.cli(['images', 'ls', '--json']);
     expect(JSON.parse(images.stdout)).toMatchObject([{ name: 'minimal', template: 'ready' }]);
-    expect(events('template').map((e) => e.data['phase'])).toEqual(['building', 'ready']);
+    // The crashed build, then the one after the restart.
+    expect(events('template').map((e) => e.data['phase'])).toEqual(['building', 'building', 'ready']);
   });
 
   it('creates from the template: own identity, grown disk, fresh randomness; then a short lifecycle', async () => {
@@ -100,14 +156,14 @@ describe('warm templates', () => {
     const kib = Number((await ok('a', "df -k / | awk 'NR==2 {print $2}'")).trim());
     expect(kib).toBeGreaterThan(5 * 1024 * 1024);
 
-    await ok('a', 'echo kept > /root/kept.txt && sync');
+    await ok('a', 'echo kept > /root/kept.txt && sync && echo in-ram > /dev/shm/marker');
     const cp = await d.request({ method: 'POST', path: '/v1/sandboxes/a/checkpoint', body: { memory: true } });
     expect(cp.status, cp.text()).toBe(200);
     await ok('a', 'rm /root/kept.txt && sync');
     const restored = await d.request({ method: 'POST', path: '/v1/sandboxes/a/checkpoints/v1/restore' });
     expect(restored.status, restored.text()).toBe(200);
     expect(restored.text()).toContain('Restored to v1');
-    expect((await ok('a', 'cat /root/kept.txt')).trim()).toBe('kept');
+    expect((await ok('a', 'cat /root/kept.txt /dev/shm/marker')).trim()).toBe('kept\nin-ram');
 
     const stop = await d.cli(['stop', 'a', '--json']);
     expect(stop.exitCode, stop.stderr).toBe(0);
@@ -116,9 +172,22 @@ describe('warm templates', () => {
     expect((await ok('a', 'cat /root/kept.txt; hostname')).trim()).toBe('kept\na');
   });
 
-  it('gives two sandboxes from one template different random state and identities', async () => {
+  it('live-forks a sandbox born from the template: the memory it mapped travels in its snapshot', async () => {
+    const fork = await d.request({ method: 'POST', path: '/v1/sandboxes/a/fork', body: { name: 'af', from: 'v1' } });
+    expect(fork.status, fork.text()).toBe(201);
+    expect((await ok('af', 'cat /dev/shm/marker /root/kept.txt; hostname')).trim()).toBe('in-ram\nkept\naf');
+    await remove('af');
+  });
+
+  it('gives two sandboxes from one template different random state and identities, and never writes its memory file', async () => {
+    const ramFile = join(templateDir(), 'memory', 'guest-ram');
+    const before = await sha256(ramFile);
     await create({ name: 'b' });
     await create({ name: 'c' });
+    // Both write to their memory: a tmpfs file, and the kernel's own pages as it allocates them.
+    await Promise.all([ok('b', 'yes b | head -c 32M > /dev/shm/fill'), ok('c', 'yes c | head -c 32M > /dev/shm/fill')]);
+    expect((await ok('b', 'head -c 2 /dev/shm/fill')).trim()).toBe('b');
+    expect((await ok('c', 'head -c 2 /dev/shm/fill')).trim()).toBe('c');
     const probe = 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo; cat /proc/sys/kernel/random/boot_id /etc/machine-id; hostname';
     const [b, c] = await Promise.all([ok('b', probe), ok('c', probe)]);
     const [bRandom, bBoot, bMachine, bHost] = b.trim().split('\n');
@@ -135,6 +204,7 @@ describe('warm templates', () => {
       expect(events('create').find((e) => e.sandbox_id === id)?.data).toMatchObject({ from: 'template', reseed: 'ioctl' });
     }
     await Promise.all([remove('b'), remove('c')]);
+    expect(await sha256(ramFile)).toBe(before);
   });
 
   it('boots with --cold, and for a shape the template does not have', async () => {
@@ -151,19 +221,36 @@ describe('warm templates', () => {
     await remove('big');
   });
 
-  it('boots instead when the template file is truncated, with an event, and the sandbox works', async () => {
-    const tpl = join(d.stateDir, 'pool', 'templates', 'minimal');
-    await execa('btrfs', ['property', 'set', '-ts', tpl, 'ro', 'false']);
-    await truncate(join(tpl, 'memory', 'memory.qemu'), 1024 * 1024);
-    await execa('btrfs', ['property', 'set', '-ts', tpl, 'ro', 'true']);
+  it('boots instead when the template RAM file is truncated, with an event, and the sandbox works', async () => {
+    await damageTemplate((dir) => truncate(join(dir, 'guest-ram'), 256 * 2 ** 20));
 
     const progress = (await create({ name: 'e' })).join('\n');
     expect(progress).toContain('The warm template could not be used');
     expect(progress).toContain('Booting VM');
     const id = await sandboxId('e');
-    expect(events('template-fallback').find((e) => e.sandbox_id === id)?.data['error']).toMatch(/memory\.qemu has 1048576 bytes/);
+    expect(events('template-fallback').find((e) => e.sandbox_id === id)?.data['error']).toMatch(/guest-ram has 268435456 bytes/);
     expect(events('template').map((e) => e.data['phase'])).toContain('discarded');
     expect((await ok('e', 'hostname')).trim()).toBe('e');
+  });
+
+  it('boots instead when the device-state stream is corrupt (same size), with an event', async () => {
+    await waitReady(); // the rebuild after the discard above
+    await damageTemplate(async (dir) => {
+      const fh = await open(join(dir, 'memory.qemu'), 'r+');
+      try {
+        // Garbage from the start: QEMU checks the stream's structure (magic, version, sections),
+        // not the content of RAM pages; neither path did (docs/architecture.md §26).
+        await fh.write(randomBytes(4096), 0, 4096, 0);
+      } finally {
+        await fh.close();
+      }
+    });
+    const progress = (await create({ name: 'g' })).join('\n');
+    expect(progress).toContain('The warm template could not be used');
+    const id = await sandboxId('g');
+    expect(events('template-fallback').find((e) => e.sandbox_id === id)?.data['error']).toMatch(/restore failed/);
+    expect((await ok('g', 'hostname')).trim()).toBe('g');
+    await remove('g');
   });
 
   it('removes the template with its image', async () => {

@@ -54,6 +54,8 @@ export interface TestDaemonOptions {
    * every import, which every e2e file would pay; the template tests opt in.
    */
   readonly templates?: boolean;
+  /** hobd's `templates.memory` (how a template keeps its memory). Default: hobd's (`mapped`). */
+  readonly templateMemory?: 'mapped' | 'stream';
   /** More top-level lines of hobd's config.yaml, e.g. `secrets: { upstreamCaFile: /tmp/ca.pem }`. */
   readonly configLines?: readonly string[];
 }
@@ -120,7 +122,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `api: { socketPath: ${socketPath}, tcpPort: ${port} }`,
       `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'}, allowForeignArch: ${options.allowForeignArch ?? false} }`,
       `idle: { pauseAfterSeconds: ${options.idle?.pauseAfterSeconds ?? 0}, hibernateAfterSeconds: ${options.idle?.hibernateAfterSeconds ?? 0} }`,
-      `templates: { enabled: ${options.templates ?? false} }`,
+      `templates: { enabled: ${options.templates ?? false}${options.templateMemory ? `, memory: ${options.templateMemory}` : ''} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
       `network: { netnsPrefix: ${netnsPrefix}, upstreamDns: ['${options.internet ? DNS_SERVER : '127.0.0.1'}'] }`,
       ...(options.configLines ?? []),

@@ -58,6 +58,8 @@ export function chArgv(binary: string, paths: Pick<ChPaths, 'apiSocket'>): strin
 
 export class ChDriver implements VmmDriver {
   readonly kind = 'cloud-hypervisor' as const;
+  /** VmSpec.memoryFile is QEMU's (docs/architecture.md §26); a restore here may fault memory in on demand instead (memoryRestoreMode). */
+  readonly mappedMemory = false;
   readonly arch: GuestArch;
   private readonly memoryRestoreMode: ChMemoryRestoreMode;
   private readonly startTimeoutMs: number;
@@ -95,6 +97,7 @@ export class ChDriver implements VmmDriver {
 
   async start(spec: VmSpec): Promise<VmHandle> {
     validateSpec(spec, CH_SOCKET_NAMES);
+    if (spec.memoryFile !== undefined) throw new VmmError(`VM ${spec.id}: the cloud-hypervisor driver does not keep guest RAM in a file`);
     const paths = chPaths(spec.runDir);
     await this.ensureNoLiveVm(spec, paths);
     await this.checkKernel(spec);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { serialConsoleDevice } from '../arch.js';
 import { consoleLogPath } from '../console-log.js';
 import type { GuestArch, VmSpec } from '../types.js';
+import { memoryBackendMachineOption, memoryFileArgs, type QemuMemoryFile } from './memory-file.js';
 
 /** Files qemu uses inside spec.runDir. */
 export interface QemuPaths {
@@ -79,6 +80,8 @@ export interface QemuArgvInput {
    * the snapshot was taken with (its vmm.json `qemu.vmgenid`): the device is guest-visible state.
    */
   readonly vmgenid?: boolean;
+  /** Guest RAM in a file instead of anonymous memory (memory-file.ts). */
+  readonly memoryFile?: QemuMemoryFile;
 }
 
 /**
@@ -109,6 +112,11 @@ export function guestCmdline(arch: GuestArch, cmdline: string): string {
 }
 
 function machineArg(input: QemuArgvInput): string {
+  const base = baseMachineArg(input);
+  return input.memoryFile ? `${base},${memoryBackendMachineOption(input.arch, input.machine)}` : base;
+}
+
+function baseMachineArg(input: QemuArgvInput): string {
   const { arch, machine } = input;
   if (arch === 'aarch64') {
     // aarch64 (docs/architecture.md §4): the `virt` board, booted straight into the kernel's
@@ -135,6 +143,7 @@ export function buildQemuArgv(input: QemuArgvInput): string[] {
   if (accel === 'kvm') a.push('-accel', 'kvm', '-cpu', 'host');
   else a.push('-accel', 'tcg,thread=multi', '-cpu', 'max');
   a.push('-smp', String(spec.cpus), '-m', `${spec.memoryMiB}M`);
+  if (input.memoryFile) a.push(...memoryFileArgs(arch, input.machine, spec.memoryMiB, input.memoryFile));
   a.push('-pidfile', paths.pidFile);
 
   a.push('-kernel', spec.kernelPath);

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, open, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { ConflictError, VmmError } from '../../errors.js';
@@ -32,6 +32,7 @@ import {
   vmgenidFor,
 } from './argv.js';
 import { migrationTimeoutMs, QemuVm } from './handle.js';
+import type { QemuMemoryFile } from './memory-file.js';
 import { loadMigrationFromFile } from './migration.js';
 import { QmpClient } from './qmp.js';
 
@@ -105,6 +106,7 @@ function accelFromCmdline(cmdline: readonly string[]): QemuAccel {
 
 export class QemuDriver implements VmmDriver {
   readonly kind = 'qemu' as const;
+  readonly mappedMemory = true;
   readonly arch: GuestArch;
   readonly accel: QemuAccel;
   readonly binary: string;
@@ -154,7 +156,9 @@ export class QemuDriver implements VmmDriver {
     await emptyDir(spec.runDir);
     // aarch64: the `virt` board (GICv3, virtio-pci through its PCIe host bridge, PL011 UART).
     const machine = run.arch === 'x86_64' ? this.x86Machine : 'virt';
-    return this.launch(spec, paths, run, machine, false, vmgenidFor(run.arch), async (vm, qmp) => {
+    if (spec.memoryFile !== undefined) await createMemoryFile(spec.memoryFile);
+    const memoryFile = spec.memoryFile !== undefined ? { path: spec.memoryFile, shared: true } : undefined;
+    return this.launch(spec, paths, run, machine, false, vmgenidFor(run.arch), memoryFile, async (vm, qmp) => {
       const { status } = await qmp.execute('query-status', undefined);
       if (status !== 'running') throw new VmmError(`VM ${spec.id}: qemu reports ${status} after start, not running`);
       return vm;
@@ -177,16 +181,24 @@ export class QemuDriver implements VmmDriver {
     if (size !== meta.qemu.memoryFileBytes) {
       throw new VmmError(`${memFile} has ${size} bytes, the snapshot recorded ${meta.qemu.memoryFileBytes}`);
     }
+    // RAM in a file next to the stream (memory-file.ts): mapped privately, read as the guest touches it.
+    const ramFile = meta.qemu.ramFile === undefined ? undefined : join(snapshotDir, meta.qemu.ramFile);
+    if (ramFile !== undefined) {
+      const ramBytes = await stat(ramFile).then((s) => s.size, () => -1);
+      if (ramBytes !== spec.memoryMiB * 1024 * 1024) throw new VmmError(`${ramFile} has ${ramBytes} bytes, the guest's RAM is ${spec.memoryMiB * 1024 * 1024}`);
+    }
     const paths = qemuPaths(spec.runDir);
     await this.ensureNoLiveVm(spec, paths);
     await removeEntries(spec.runDir, qemuTransientFiles());
-    return this.launch(spec, paths, run, meta.qemu.machine, true, meta.qemu.vmgenid ?? false, async (vm, qmp, watch) => {
+    const memoryFile = ramFile !== undefined ? { path: ramFile, shared: false } : undefined;
+    return this.launch(spec, paths, run, meta.qemu.machine, true, meta.qemu.vmgenid ?? false, memoryFile, async (vm, qmp, watch) => {
       await loadMigrationFromFile(qmp, {
         socketPath: paths.migrationSocket,
         file: memFile,
         timeoutMs: migrationTimeoutMs(spec.memoryMiB),
         gone: () => watch.hasExited,
         what: `restore of ${spec.id}`,
+        ignoreShared: ramFile !== undefined,
       });
       return vm;
     });
@@ -285,6 +297,7 @@ export class QemuDriver implements VmmDriver {
     machine: string,
     incoming: boolean,
     vmgenid: boolean,
+    memoryFile: QemuMemoryFile | undefined,
     ready: (vm: QemuVm, qmp: QmpClient, watch: ExitWatch) => Promise<QemuVm>,
   ): Promise<QemuVm> {
     const argv = buildQemuArgv({
@@ -295,6 +308,7 @@ export class QemuDriver implements VmmDriver {
       paths,
       incoming,
       vmgenid,
+      ...(memoryFile ? { memoryFile } : {}),
       vhostNet: run.accel === 'kvm' && spec.net !== undefined && (await exists('/dev/vhost-net')),
     });
     argv[0] = run.binary;
@@ -354,4 +368,9 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The template VM's RAM file, root's alone (qemu would create it 0644); qemu sizes it. @throws if it exists. */
+async function createMemoryFile(path: string): Promise<void> {
+  await (await open(path, 'wx', 0o600)).close();
 }

@@ -1,5 +1,5 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type net from 'node:net';
 import { ConflictError, VmmError } from '../../errors.js';
 import type { ConsoleReader } from '../console-log.js';
@@ -125,7 +125,10 @@ export class QemuVm extends VmProcess implements VmHandle {
     }
     // A second snapshot without pause() in between: re-arm here (see rearmAfterSnapshot).
     if (status === 'postmigrate') await this.rearmAfterSnapshot();
-    const entries = await readdir(dir);
+    // A VM whose RAM is a shared file (memory-file.ts) is saved next to it: the stream holds device state only.
+    const ramFile = this.spec.memoryFile;
+    if (ramFile !== undefined && dirname(ramFile) !== dir) throw new ConflictError(`VM ${this.spec.id} keeps its RAM in ${ramFile}: snapshot it into ${dirname(ramFile)}`);
+    const entries = (await readdir(dir)).filter((e) => ramFile === undefined || e !== basename(ramFile));
     if (entries.length > 0) throw new ConflictError(`snapshot dir ${dir} is not empty`);
     const bytes = await saveMigrationToFile(this.init.qmp, {
       socketPath: this.init.paths.migrationSocket,
@@ -133,7 +136,10 @@ export class QemuVm extends VmProcess implements VmHandle {
       timeoutMs: migrationTimeoutMs(this.spec.memoryMiB),
       gone: () => this.hasExited,
       what: `snapshot of ${this.spec.id}`,
+      ignoreShared: ramFile !== undefined,
     });
+    // The guest's writes sit in the page cache of the shared mapping: on disk before vmm.json says complete.
+    if (ramFile !== undefined) await fsyncFile(ramFile);
     await writeSnapshotMeta(dir, {
       format: 1,
       kind: 'qemu',
@@ -141,7 +147,10 @@ export class QemuVm extends VmProcess implements VmHandle {
       arch: this.init.arch,
       ...metaShape(this.spec),
       createdAt: new Date().toISOString(),
-      qemu: { machine: this.init.machine, accel: this.init.accel, memoryFile: QEMU_MEMORY_FILE, memoryFileBytes: bytes, vmgenid: this.init.vmgenid },
+      qemu: {
+        machine: this.init.machine, accel: this.init.accel, memoryFile: QEMU_MEMORY_FILE, memoryFileBytes: bytes, vmgenid: this.init.vmgenid,
+        ...(ramFile !== undefined ? { ramFile: basename(ramFile) } : {}),
+      },
     });
   }
 
@@ -170,5 +179,14 @@ export class QemuVm extends VmProcess implements VmHandle {
       gone: () => this.hasExited,
       what: `agent channel of ${this.spec.id}`,
     });
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }

@@ -4,9 +4,9 @@
  * QEMU 7.2 has no `file:` migration URI (8.2+), an `exec:` URI would need a shell, and
  * Node cannot pass file descriptors over unix sockets (`getfd`). So the stream goes through
  * a unix socket that this module serves or dials, and is copied to or from the file here.
- * Of 7.2's migration capabilities only `events` is useful for a paused, file-bound
- * migration (multifd needs several connections, x-ignore-shared a shared RAM backend, mapped-ram
- * arrives in 9.0). The default 128 MiB/s bandwidth cap is lifted, which matters on fast hosts.
+ * Of 7.2's migration capabilities `events` is useful for a paused, file-bound migration,
+ * and `x-ignore-shared` for a VM whose RAM is a shared file (memory-file.ts: warm templates);
+ * multifd needs several connections, mapped-ram arrives in 9.0. The default 128 MiB/s bandwidth cap is lifted, which matters on fast hosts.
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -28,8 +28,14 @@ async function unlinkQuiet(path: string): Promise<void> {
   await unlink(path).catch(() => undefined);
 }
 
-async function enableEvents(qmp: QmpClient): Promise<void> {
-  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+/** `ignoreShared`: shared RAM blocks (a template's RAM file) stay out of the stream (memory-file.ts). Set both ways: a capability outlives the migration. */
+async function setCapabilities(qmp: QmpClient, ignoreShared: boolean): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', {
+    capabilities: [
+      { capability: 'events', state: true },
+      { capability: 'x-ignore-shared', state: ignoreShared },
+    ],
+  });
 }
 
 /**
@@ -74,7 +80,7 @@ async function waitMigration(
  */
 export async function saveMigrationToFile(
   qmp: QmpClient,
-  opts: { socketPath: string; file: string; timeoutMs: number; gone: () => boolean; what: string },
+  opts: { socketPath: string; file: string; timeoutMs: number; gone: () => boolean; what: string; ignoreShared?: boolean },
 ): Promise<number> {
   await unlinkQuiet(opts.socketPath);
   const server = net.createServer();
@@ -88,7 +94,7 @@ export async function saveMigrationToFile(
         resolve(sock);
       });
     });
-    await enableEvents(qmp);
+    await setCapabilities(qmp, opts.ignoreShared ?? false);
     await qmp.execute('migrate-set-parameters', { 'max-bandwidth': UNLIMITED_BANDWIDTH });
     await qmp.execute('migrate', { uri: `unix:${opts.socketPath}` });
     const sock = await Promise.race([
@@ -128,11 +134,11 @@ export async function saveMigrationToFile(
  */
 export async function loadMigrationFromFile(
   qmp: QmpClient,
-  opts: { socketPath: string; file: string; timeoutMs: number; gone: () => boolean; what: string },
+  opts: { socketPath: string; file: string; timeoutMs: number; gone: () => boolean; what: string; ignoreShared?: boolean },
 ): Promise<void> {
   await unlinkQuiet(opts.socketPath);
   try {
-    await enableEvents(qmp);
+    await setCapabilities(qmp, opts.ignoreShared ?? false);
     await qmp.execute('migrate-incoming', { uri: `unix:${opts.socketPath}` });
     const sock = await connectUnixWhenReady(opts.socketPath, { timeoutMs: 10_000, gone: opts.gone, what: opts.what });
     // qemu closes its end once it has read the whole stream; EPIPE, a reset or a close before our
