@@ -4,6 +4,8 @@
  * names each module registers, and a program built for one command line must
  * print the same help and usage errors as the whole tree.
  */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import type { CliContext } from '../../daemon/cli/context.js';
@@ -48,6 +50,17 @@ describe('lazily loaded commands', () => {
       for (const name of registered) {
         expect(seen.has(name), `${name} is registered twice`).toBe(false);
         seen.add(name);
+      }
+    }
+  });
+
+  it('has an entry for every register function in daemon/cli/commands/ (a command added the old way would load only on the full-tree path)', async () => {
+    const loaded = new Set(await Promise.all(COMMAND_MODULES.map((m) => m.load())));
+    const dir = join(import.meta.dirname, '../../daemon/cli/commands');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const mod = (await import(join(dir, file))) as Record<string, unknown>;
+      for (const [name, value] of Object.entries(mod)) {
+        if (name.startsWith('register') && typeof value === 'function') expect(loaded.has(value as never), `${file}: ${name}`).toBe(true);
       }
     }
   });
