@@ -368,6 +368,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     await page.locator('#service-log pre', { hasText: 'tick-' }).waitFor({ timeout: 30_000 });
     await shot('services');
     await row.locator('button[data-service-action="stop"]').click();
+    await confirmDialog();
     await page.locator('#services tr[data-service="ticker"][data-status="stopped"]').waitFor({ timeout: 60_000 });
     const stopped = (await daemon.request({ path: `/v1/sandboxes/${NAME}/services/ticker` })).json<{ state: { status: string } }>();
     expect(stopped.state.status).toBe('stopped');

@@ -4,12 +4,18 @@
  * a service's log.
  */
 import { apiProgress, load, say, sayError, swap } from './common.js';
+import { confirmAction } from './dialog.js';
 
 const name = document.getElementById('sandbox')!.dataset.name!;
 const base = `/v1/sandboxes/${encodeURIComponent(name)}`;
 const fragments = `/fragments/sandboxes/${encodeURIComponent(name)}`;
 
-const refreshConsole = () => swap(`${fragments}/console-log`).catch(sayError);
+/** Newest output is at the end: the log opens scrolled to the bottom, as a terminal would. */
+const refreshConsole = () =>
+  swap(`${fragments}/console-log`).then(() => {
+    const pre = document.querySelector<HTMLElement>('#console-log pre');
+    if (pre) pre.scrollTop = pre.scrollHeight;
+  }, sayError);
 const refreshServices = () => swap(`${fragments}/services`).catch(sayError);
 document.getElementById('console-refresh')?.addEventListener('click', () => void refreshConsole());
 document.getElementById('services-refresh')?.addEventListener('click', () => void refreshServices());
@@ -26,7 +32,9 @@ new MutationObserver(() => {
   void refreshConsole();
 }).observe(document.getElementById('sandbox')!, { childList: true, subtree: true, characterData: true });
 
-document.addEventListener('click', (event) => {
+document.addEventListener('click', (event) => void onServiceClick(event));
+
+async function onServiceClick(event: MouseEvent): Promise<void> {
   const button = (event.target as HTMLElement).closest<HTMLButtonElement>('button[data-service-action]');
   if (!button) return;
   const action = button.dataset.serviceAction!;
@@ -36,7 +44,7 @@ document.addEventListener('click', (event) => {
     void load(document.getElementById('service-log-box')!, `${fragments}/services/${encodeURIComponent(svc)}/log`).catch(sayError);
     return;
   }
-  if (action === 'stop' && !window.confirm(`Stop the service ${svc}? It stays stopped until started again (also across boots).`)) return;
+  if (action === 'stop' && !(await confirmAction(`Stop the service ${svc}? It stays stopped until started again (also across boots).`, 'Stop'))) return;
   button.disabled = true;
   say(`${action} ${svc}...`);
   apiProgress('POST', `${path}/${action}${action === 'start' ? '?duration=0' : ''}`, undefined, () => undefined).then(
@@ -49,4 +57,4 @@ document.addEventListener('click', (event) => {
       sayError(err);
     },
   );
-});
+}
