@@ -7,7 +7,6 @@
  */
 import { appendFile, mkdir, mkdtemp, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,17 +24,11 @@ import { HostObject } from '../../daemon/wire/host.js';
 import { capturedIo } from '../helpers/cli-io.js';
 import { unixRequest } from '../helpers/http.js';
 import { noSandboxService } from '../helpers/no-sandboxes.js';
+import { freePort } from '../helpers/free-port.js';
 
 const base: NewSandbox = { name: 'dev', state: 'stopped', image: 'minimal', cpus: 1, memoryMiB: 512, diskBytes: 4 * 1024 ** 3, vmm: 'qemu' };
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('console log and host routes', () => {
   let tmp: string;

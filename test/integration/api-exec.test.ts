@@ -8,7 +8,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -18,6 +17,7 @@ import { TokenStore } from '../../daemon/auth/tokens.js';
 import { SessionRegistry } from '../../daemon/core/sessions.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
 import { oneSandboxService, startHostAgent, type HostAgent } from '../helpers/host-agent.js';
+import { freePort } from '../helpers/free-port.js';
 
 interface WsRun {
   texts: Array<Record<string, unknown>>;
@@ -29,13 +29,6 @@ interface WsRun {
   capabilities: string | undefined;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Polls `check` until it returns a value (no timing assertion: only a generous bound against hanging). */
 async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, what: string, limitMs = 30_000): Promise<T> {

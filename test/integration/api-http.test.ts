@@ -8,7 +8,6 @@
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +20,7 @@ import type { SandboxService } from '../../daemon/core/types.js';
 import { noSandboxService } from '../helpers/no-sandboxes.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
 import { ConflictError, NotFoundError } from '../../daemon/errors.js';
+import { freePort } from '../helpers/free-port.js';
 
 const noSandboxes: SandboxService = noSandboxService();
 
@@ -76,13 +76,6 @@ function tryWebsocket(url: string, options: { headers?: Record<string, string>; 
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('hobd API without sandboxes', () => {
   let dir: string;

@@ -7,7 +7,6 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -20,6 +19,7 @@ import { TokenStore } from '../../daemon/auth/tokens.js';
 import { SessionRegistry } from '../../daemon/core/sessions.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
 import { recordSandboxes, type RecordSandboxes } from '../helpers/record-sandboxes.js';
+import { freePort } from '../helpers/free-port.js';
 
 interface Reply {
   status: number;
@@ -27,13 +27,6 @@ interface Reply {
   json: () => Record<string, unknown>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('token scopes', () => {
   let dir: string;

@@ -12,7 +12,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,16 +23,10 @@ import { SessionRegistry } from '../../daemon/core/sessions.js';
 import { closeDatabase, openDatabase, type HobDb } from '../../daemon/db/open.js';
 import { capturedIo } from '../helpers/cli-io.js';
 import { oneSandboxService, startHostAgent, type HostAgent } from '../helpers/host-agent.js';
+import { freePort } from '../helpers/free-port.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 

@@ -5,7 +5,6 @@
  * Service processes run on this machine as the test user: sh, sleep, echo.
  */
 import { request as httpRequest } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SpritesClient, type ServiceLogEvent } from '@fly/sprites';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,14 +19,8 @@ import { capturedIo } from '../helpers/cli-io.js';
 import { oneSandboxService } from '../helpers/host-agent.js';
 import { unixRequest, type HttpResult } from '../helpers/http.js';
 import { startServicesAgent, type ServicesAgent } from '../helpers/services-agent.js';
+import { freePort } from '../helpers/free-port.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 interface Event {
   type: string;
