@@ -75,7 +75,7 @@ export function sdkExample(markdown: string): { line: number; code: string } | u
 
 /**
  * One line reduced to what does not vary between runs: timestamps, sizes,
- * durations and ages, ids (words mixing letters and digits, 6+ characters),
+ * durations and ages, ids (words mixing letters and digits, 6+ characters, or any word after "id"),
  * then any other number become placeholders; runs of spaces become one.
  */
 export function lineShape(line: string): string {
@@ -84,6 +84,8 @@ export function lineShape(line: string): string {
     .replace(/\b\d+(\.\d+)?\s?(B|KiB|MiB|GiB|TiB|kB|MB|GB|TB|K|M|G)\b/g, '<size>')
     .replace(/\b(\d+(\.\d+)?(ms|s|m|h|d)\s?)+(ago\b)?/g, '<duration>')
     .replace(/\bjust now\b/g, '<duration>')
+    // A word after "id" is an id even without a digit: random base32 ids have none one time in eight.
+    .replace(/\b(id) [A-Za-z0-9_-]{6,}\b/g, '$1 <id>')
     .replace(/\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{6,}\b/g, '<id>')
     .replace(/\d+/g, '0')
     .replace(/\s+/g, ' ')

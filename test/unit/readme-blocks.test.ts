@@ -36,6 +36,7 @@ describe('README blocks', () => {
   it('lets ids, times, sizes, ages and column widths vary', () => {
     expect(lineShape('dev   running  3s ago  1.2 GiB  2025-11-29T02:30:38.123Z')).toBe(lineShape('dev running 12m ago 512 MiB 2024-01-01T00:00:00Z'));
     expect(lineShape('checkpoint v1 of dev (a1b2c3d4e5)')).toBe(lineShape('checkpoint v2 of dev (ffee99aa00)'));
+    expect(lineShape('token laptop (id iljhbingnu) created')).toBe(lineShape('token laptop (id <id>) created')); // a base32 id without a digit
     expect(shapeMismatch(['NAME  STATE', 'dev   running  3s ago'], ['NAME STATE', 'dev running 1m 5s ago'])).toBeNull();
   });
 
