@@ -52,6 +52,7 @@ export function buildBootTimeline(vmm: string, clock: BootClock, guest: unknown)
   }
   const out: Array<{ name: BootPhaseName; ms: number }> = [{ name: 'vmm-start', ms: 0 }];
   const dropped: string[] = [];
+  // Compared unrounded: two steps in the same millisecond must not drop the second.
   let last = 0;
   for (const name of BOOT_PHASES) {
     if (name === 'vmm-start' || name === 'agent-ready') continue;
@@ -61,8 +62,8 @@ export function buildBootTimeline(vmm: string, clock: BootClock, guest: unknown)
       dropped.push(name);
       continue;
     }
-    last = Math.min(Math.round(v), total);
-    out.push({ name, ms: last });
+    last = v;
+    out.push({ name, ms: Math.min(Math.round(v), total) });
   }
   out.push({ name: 'agent-ready', ms: total });
   return { ...base, guest: 'reported', phases: out, ...(dropped.length > 0 ? { dropped } : {}) };

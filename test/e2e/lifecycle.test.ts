@@ -80,13 +80,20 @@ describe('sandbox lifecycle on real VMs', () => {
   it('records each cold boot step by step, in order, and shows the last in the info', async () => {
     // keeper booted twice above: its create (which grew the filesystem) and the start by exec.
     const events = async () =>
-      (await d.request({ path: '/v1/sandboxes/keeper/events?type=boot-timeline' })).json<{ events: Array<{ data: { guest: string; total_ms: number; phases: Array<{ name: string; ms: number }> } }> }>().events;
+      (await d.request({ path: '/v1/sandboxes/keeper/events?type=boot-timeline' })).json<{
+        events: Array<{ data: { guest: string; total_ms: number; phases: Array<{ name: string; ms: number }>; dropped?: string[] } }>;
+      }>().events;
     await waitFor('two boot timelines of keeper', async () => (await events()).length >= 2);
     const [first, second] = await events();
     const steps = ['vmm-start', 'kernel', 'initramfs', 'modules-loaded', 'root-mounted', 'init', 'agent-start', 'agent-main', 'agent-listening', 'agent-ready'];
     for (const t of [first!.data, second!.data]) {
       expect(t.guest).toBe('reported');
-      expect(t.phases.map((p) => p.name).filter((n) => n !== 'fs-grown')).toEqual(steps);
+      // Every step was reported; one the clock mapping could not place in order (the guest's
+      // clock against hobd's, under load) is listed as dropped rather than shown out of order.
+      const placed = t.phases.map((p) => p.name).filter((n) => n !== 'fs-grown');
+      if (t.dropped) console.log(`boot timeline of keeper: dropped ${t.dropped.join(', ')}`);
+      expect(steps.filter((n) => placed.includes(n) || t.dropped?.includes(n))).toEqual(steps);
+      expect(placed).toEqual(steps.filter((n) => placed.includes(n)));
       expect(t.phases.every((p, i) => i === 0 || p.ms >= t.phases[i - 1]!.ms)).toBe(true);
       expect(t.phases[0]).toEqual({ name: 'vmm-start', ms: 0 });
       expect(t.phases.at(-1)).toEqual({ name: 'agent-ready', ms: t.total_ms });
