@@ -11,24 +11,18 @@
  * one trailing newline from stdout and stderr.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn as spawnPty } from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { imageBuildUnavailable } from '../helpers/image.js';
+import { vmDaemonUnavailable } from '../helpers/image.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const BOX = 'clibox';
 
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return 'root (hobd: pool, netns, taps)';
-  if (!existsSync('/dev/loop-control')) return 'loop devices';
-  return imageBuildUnavailable() ?? undefined;
-}
-const missing = missingPrerequisite();
+const missing = vmDaemonUnavailable();
 if (missing) console.warn(`hob CLI e2e tests skipped: missing ${missing}`);
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');

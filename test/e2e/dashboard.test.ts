@@ -31,16 +31,11 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserUnavailable, launchBrowserIn, type NetnsBrowser } from '../helpers/browser.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { imageBuildUnavailable } from '../helpers/image.js';
+import { vmDaemonUnavailable } from '../helpers/image.js';
 import { ConsoleLogObject } from '../../daemon/wire/console-log.js';
 import { HostObject } from '../../daemon/wire/host.js';
 
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return 'root (hobd: pool, netns, taps)';
-  if (!existsSync('/dev/loop-control')) return 'loop devices';
-  return imageBuildUnavailable() ?? browserUnavailable();
-}
-const missing = missingPrerequisite();
+const missing = vmDaemonUnavailable() ?? browserUnavailable();
 if (missing) console.warn(`dashboard e2e tests skipped: missing ${missing}`);
 
 const SHOTS = '/tmp/hob-dash-shots';

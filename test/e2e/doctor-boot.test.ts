@@ -5,22 +5,16 @@
  * sandbox (once hobd's create releases it) and exits 130. One VM at a time.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BootTestReport } from '../../daemon/cli/doctor/boot-test.js';
 import type { DoctorReport } from '../../daemon/cli/doctor/index.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { imageBuildUnavailable } from '../helpers/image.js';
+import { vmDaemonUnavailable } from '../helpers/image.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return 'root (hobd: pool, netns, taps)';
-  if (!existsSync('/dev/loop-control')) return 'loop devices';
-  return imageBuildUnavailable() ?? undefined;
-}
-const missing = missingPrerequisite();
+const missing = vmDaemonUnavailable();
 if (missing) console.warn(`hob doctor --boot-test e2e skipped: missing ${missing}`);
 
 describe.skipIf(missing !== undefined)('hob doctor --boot-test', () => {

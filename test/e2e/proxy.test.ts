@@ -17,14 +17,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { imageBuildUnavailable } from '../helpers/image.js';
+import { vmDaemonUnavailable } from '../helpers/image.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const NAME = 'px1';
@@ -33,12 +32,7 @@ const EACH_WAY = 50 * 1024 * 1024;
 /** A relay that moves no byte for this long is hung (a bound against hanging, not a speed requirement). */
 const STALL_MS = 180_000;
 
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return 'root (hobd: pool, netns, taps)';
-  if (!existsSync('/dev/loop-control')) return 'loop devices';
-  return imageBuildUnavailable() ?? undefined;
-}
-const missing = missingPrerequisite();
+const missing = vmDaemonUnavailable();
 if (missing) console.warn(`proxy e2e tests skipped: missing ${missing}`);
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');

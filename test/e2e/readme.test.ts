@@ -15,26 +15,20 @@
  * HOB_README_CAPTURE=/some/file; the test then writes every command with its
  * real output there and checks exit codes only.
  */
-import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { imageBuildUnavailable } from '../helpers/image.js';
+import { vmDaemonUnavailable } from '../helpers/image.js';
 import { consoleSteps, sdkExample, shapeMismatch } from '../helpers/readme.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const README = join(REPO, 'README.md');
 const CAPTURE = process.env.HOB_README_CAPTURE;
 
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return 'root (hobd: pool, netns, taps)';
-  if (!existsSync('/dev/loop-control')) return 'loop devices';
-  return imageBuildUnavailable() ?? undefined;
-}
-const missing = missingPrerequisite();
+const missing = vmDaemonUnavailable();
 if (missing) console.warn(`README e2e test skipped: missing ${missing}`);
 
 describe.skipIf(missing !== undefined)('README.md, run against a real hobd', () => {

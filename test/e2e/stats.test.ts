@@ -7,21 +7,15 @@
  * Nothing is timed: the test compares figures from the sampler's own history
  * (one sample every 5 s), taken while the guest idles and while it burns.
  */
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventObject } from '../../daemon/wire/events.js';
 import type { SandboxStatsObject, StatsList, StatsSample } from '../../daemon/wire/stats.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { imageBuildUnavailable } from '../helpers/image.js';
+import { vmDaemonUnavailable } from '../helpers/image.js';
 import { sandboxShell } from '../helpers/sandbox-exec.js';
 import { follow } from '../helpers/sse.js';
 
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return 'root (hobd: pool, netns, taps)';
-  if (!existsSync('/dev/loop-control')) return 'loop devices';
-  return imageBuildUnavailable() ?? undefined;
-}
-const missing = missingPrerequisite();
+const missing = vmDaemonUnavailable();
 if (missing) console.warn(`stats e2e tests skipped: missing ${missing}`);
 
 const NAME = 'meter';

@@ -22,21 +22,15 @@
  * running" is observed over a window three times the pause time.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { unixRequest, type HttpResult } from '../helpers/http.js';
-import { imageBuildUnavailable } from '../helpers/image.js';
+import { vmDaemonUnavailable } from '../helpers/image.js';
 
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return 'root (hobd: pool, netns, taps)';
-  if (!existsSync('/dev/loop-control')) return 'loop devices';
-  return imageBuildUnavailable() ?? undefined;
-}
-const missing = missingPrerequisite();
+const missing = vmDaemonUnavailable();
 if (missing) console.warn(`url-sleep e2e tests skipped: missing ${missing}`);
 
 const NAME = 'web';

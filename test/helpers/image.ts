@@ -72,3 +72,13 @@ export function imageBuildUnavailable(): string | null {
   }
   return null;
 }
+
+/**
+ * Why a test daemon with real VMs cannot run here (for a skip message), or undefined if it
+ * can: hobd needs root (pool, netns, taps), loop devices, and a guest image it can build.
+ */
+export function vmDaemonUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'root (hobd: pool, netns, taps)';
+  if (!existsSync('/dev/loop-control')) return 'loop devices';
+  return imageBuildUnavailable() ?? undefined;
+}
