@@ -15,6 +15,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { AgentError, BadRequestError } from '../errors.js';
 import {
   Mux,
+  NO_SESSION_ERROR_CODE,
   ProtocolError,
   ReadySchemas,
   RequestSchema,
@@ -369,6 +370,13 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     this.require(request.op);
     if (this.mux.isClosed) throw new AgentError(`${request.op}: the connection to the guest agent is closed`);
     const channel = this.mux.openChannel();
+    channel.once('control', (message) => {
+      // The agent lost our session (a late hangup, an agent restarted under us). Nothing ran;
+      // drop the connection so that the next call reconnects and handshakes again.
+      if (message.type === 'error' && message.code === NO_SESSION_ERROR_CODE) {
+        this.mux.fail(new ProtocolError('the guest agent no longer knows this connection (it asks for a new HELLO)'));
+      }
+    });
     channel.send({ type: 'request', request });
     // Sending can drop the connection (a peer that does not read, see Mux): the channel is then
     // already closed and would never report it to a listener attached from now on.

@@ -147,6 +147,12 @@ export type ReadyOf<O extends StreamingOp> = z.infer<(typeof ReadySchemas)[O]>;
 // ---------------------------------------------------------------- in-channel messages
 
 /** Every CONTROL message after the request, in either direction. */
+/**
+ * The `error` code an agent answers a request with on a connection that has no
+ * handshake: nothing ran. The host drops the connection and reconnects.
+ */
+export const NO_SESSION_ERROR_CODE = 'EPROTO';
+
 export const ChannelMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('request'), request: z.unknown() }),
   /** Streaming op accepted; payload per ReadySchemas. */

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import {
   HostHelloSchema,
   Mux,
+  NO_SESSION_ERROR_CODE,
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
   RequestSchema,
@@ -101,7 +102,7 @@ async function dispatch(channel: Channel, first: ChannelMessage, handshaken: boo
     return;
   }
   if (!handshaken) {
-    fail(channel, 'EPROTO', 'send HELLO first');
+    fail(channel, NO_SESSION_ERROR_CODE, 'send HELLO first');
     return;
   }
   const raw = first.request;

@@ -18,6 +18,9 @@ import { selectDriver } from '../../daemon/vmm/select.js';
 import type { VmHandle } from '../../daemon/vmm/types.js';
 import { ensureTestImage, imageBuildUnavailable } from '../helpers/image.js';
 
+/** Reconnect-and-exec rounds; each takes about a tenth of a second under TCG. */
+const RECONNECT_ROUNDS = 30;
+
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -214,6 +217,18 @@ describe.skipIf(unavailable !== null)('guest agent in a VM', () => {
     client = next;
     expect(client.bootId).toBe(bootId);
     expect((await client.run(['echo', 'again'])).stdout.toString()).toBe('again\n');
+  });
+
+  it('keeps serving after quick reconnects (a late hangup of the old host must not end the new session)', async () => {
+    // The guest may read the new host's first bytes before it learns the old one went away (virtio-serial
+    // sends data and port events on separate queues): that late hangup must not undo the new handshake.
+    for (let round = 0; round < RECONNECT_ROUNDS; round++) {
+      const stream = await vm!.openAgentStream();
+      const next = await AgentClient.connect(stream, { timeoutMs: 60_000 });
+      client.close();
+      client = next;
+      expect((await client.run(['echo', String(round)])).stdout.toString()).toBe(`${round}\n`);
+    }
   });
 
   it('powers the guest off on shutdown', async () => {

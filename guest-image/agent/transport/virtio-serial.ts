@@ -12,10 +12,19 @@
  * So the agent opens the device once and lets `cat` children move the bytes
  * through pipes (which Node polls): a long-lived writer (`cat >&dev`) and, while
  * a host is connected, a reader (`cat <&dev`). The reader exits when read()
- * returns 0, which means the host went away: the stream then emits
- * HANGUP_EVENT (the session resets its channels) and waits for the next host
- * with cheap blocking reads on the thread pool every IDLE_RETRY_MS; the first
- * bytes that arrive start a new reader. The stream itself never ends.
+ * returns 0, which means the host went away; the stream then waits for the next
+ * host with cheap blocking reads on the thread pool every IDLE_RETRY_MS, and the
+ * first bytes that arrive start a new reader. The stream itself never ends.
+ *
+ * A read() of 0 is not yet a hangup. The kernel learns of a host's connect and
+ * disconnect from the control queue, handled in a workqueue, and of its bytes
+ * from the port's own queue, handled at once: when hobd drops a connection and
+ * opens the next one at once, the guest may read the new host's HELLO first and
+ * only then see the old host's disconnect. Resetting the session then would
+ * undo the new handshake (the next request got "send HELLO first"). So the
+ * stream emits HANGUP_EVENT (the session resets its channels) only after reads
+ * have returned 0 for HANGUP_CONFIRM_MS; bytes arriving before that mean a host
+ * is there, and a new host starts with a HELLO, which resets the session anyway.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, open, type FileHandle } from 'node:fs/promises';
@@ -28,6 +37,10 @@ const SYSFS_PORTS = '/sys/class/virtio-ports';
 const READ_SIZE = 64 * 1024;
 /** Delay between reads while no host is connected. */
 export const IDLE_RETRY_MS = 100;
+/** How long reads must keep returning 0 before the host counts as gone. */
+export const HANGUP_CONFIRM_MS = 1_000;
+/** A read of 0 that took longer than this blocked first: the host was connected during it. */
+const BLOCKED_READ_MS = 50;
 
 /** Device node of the virtio-serial port with this name, found through sysfs (there is no udev in the guest). */
 export async function findVirtioPort(name: string): Promise<string | null> {
@@ -55,6 +68,8 @@ export class CharDeviceStream extends Duplex {
   private reader: (ChildProcess & { stdout: Readable }) | undefined;
   private idleLoop: Promise<void> | undefined;
   private hostConnected = false;
+  /** Start of the current run of reads that returned 0 while a host counted as connected. */
+  private zeroReadsSince: number | undefined;
 
   private constructor(private readonly handle: FileHandle) {
     super({ allowHalfOpen: true });
@@ -79,6 +94,7 @@ export class CharDeviceStream extends Duplex {
   private async waitForHost(): Promise<void> {
     while (!this.destroyed && !this.reader) {
       let bytesRead: number;
+      const readStarted = Date.now();
       try {
         ({ bytesRead } = await this.handle.read(this.buffer, 0, READ_SIZE, null));
       } catch (err) {
@@ -93,10 +109,12 @@ export class CharDeviceStream extends Duplex {
       }
       if (this.destroyed) return;
       if (bytesRead === 0) {
+        this.noteZeroRead(Date.now() - readStarted > BLOCKED_READ_MS);
         await sleep(IDLE_RETRY_MS);
         continue;
       }
       this.hostConnected = true;
+      this.zeroReadsSince = undefined;
       this.push(Buffer.from(this.buffer.subarray(0, bytesRead)));
       this.startReader(); // its bytes arrive in a later event, after these
       return;
@@ -113,12 +131,20 @@ export class CharDeviceStream extends Duplex {
       this.reader = undefined;
       if (this.destroyed) return;
       if (code !== 0) log(`virtio-serial reader exited (${signal ?? code})`);
-      if (this.hostConnected) {
-        this.hostConnected = false;
-        this.emit(HANGUP_EVENT);
-      }
+      this.noteZeroRead(true);
       this._read();
     });
+  }
+
+  /** Counts a read of 0 towards a hangup; `restart` begins a new run (the host was there just before). */
+  private noteZeroRead(restart: boolean): void {
+    if (!this.hostConnected) return;
+    const now = Date.now();
+    if (restart || this.zeroReadsSince === undefined) this.zeroReadsSince = now;
+    if (now - this.zeroReadsSince < HANGUP_CONFIRM_MS) return;
+    this.hostConnected = false;
+    this.zeroReadsSince = undefined;
+    this.emit(HANGUP_EVENT);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
