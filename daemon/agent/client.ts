@@ -285,6 +285,15 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     return (await this.unary('random.reseed', { op: 'random.reseed', seed: Buffer.from(seed).toString('base64') })).method;
   }
 
+  /**
+   * Gives the guest a new hostname and machine-id, and new ssh host keys if it has any
+   * (capability "identity.set"; UnsupportedByAgentError from older agents). Resolves with
+   * whether ssh host keys were replaced.
+   */
+  async setIdentity(hostname: string, machineId: string): Promise<boolean> {
+    return (await this.unary('identity.set', { op: 'identity.set', hostname, machineId })).sshHostKeys;
+  }
+
   /** When each step of the guest's boot began, in its uptime (capability "boot.timeline"; docs/architecture.md §24). Unchecked beyond the protocol's bounds. */
   async bootTimeline(): Promise<ResultOf<'boot.timeline'>> {
     return this.unary('boot.timeline', { op: 'boot.timeline' });

@@ -16,11 +16,17 @@ export function machineIdFor(sandboxId: string): string {
 
 /**
  * Applies a new hostname and machine-id in a running guest, and regenerates the
- * ssh host keys if the guest has any (a fork must not share them with its parent).
- * The values reach the script as arguments, never as script text.
+ * ssh host keys if the guest has any (a fork must not share them with its parent):
+ * through the agent's identity.set, or, for agents without it (an old checkpoint's),
+ * a shell script that gets the values as arguments, never as script text.
  * @throws TimeoutError after `deadlineMs` (IDENTITY_DEADLINE_MS) (the fork then fails and is undone, its VMM killed).
  */
 export async function applyIdentity(agent: AgentClient, identity: { hostname: string; machineId: string }, deadlineMs = IDENTITY_DEADLINE_MS): Promise<void> {
+  if (agent.supports('identity.set')) {
+    // The agent does it without a process start (docs/architecture.md §27).
+    await withDeadline(agent.setIdentity(identity.hostname, identity.machineId), deadlineMs, 'the guest agent (identity)');
+    return;
+  }
   const script = [
     'set -e',
     'hostname "$1"',

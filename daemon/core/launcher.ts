@@ -160,8 +160,8 @@ export class VmLauncher {
     }
     this.ctx.live.set(row.id, vm);
     this.watchExit(row.id, vm);
-    await this.publishPolicy(row, vm);
-    await this.configureSecrets(row, vm);
+    // Independent, and each mostly waits on the guest: at once (neither ever rejects).
+    await Promise.all([this.publishPolicy(row, vm), this.configureSecrets(row, vm)]);
     return vm;
   }
 

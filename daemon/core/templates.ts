@@ -17,7 +17,9 @@ import { appendEvent, type HobDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
 import type { ImageVolumes, TemplateVolumes } from '../storage/index.js';
 import type { VmmDriver, VmmKind, VmSpec } from '../vmm/types.js';
+import { RESEED_SEED_BYTES } from '../protocol/index.js';
 import { crashPoint } from './crash-point.js';
+import { RESEED_DEADLINE_MS, withDeadline } from './deadline.js';
 import { machineIdFor } from './identity.js';
 import { requireImageRunsHere } from './images.js';
 import { LiveVm } from './live-vm.js';
@@ -317,6 +319,10 @@ export class Templates {
       vm = await LiveVm.boot(driver, spec);
       const bootMs = Date.now() - started;
       crashPoint('template.booted');
+      // The first reseed starts the agent's kernel helper (guest-image/agent/handlers/kernel-helper.ts):
+      // running in the snapshot, it spares every clone that process start.
+      const agent = await vm.agent();
+      if (agent.supports('random.reseed')) await withDeadline(agent.reseedRandom(randomBytes(RESEED_SEED_BYTES)), RESEED_DEADLINE_MS, 'the guest agent (random.reseed)');
       step('saving its memory');
       // No guest sync needed: memory and disk are saved at one instant (the VMM flushed the
       // disk when it paused), so the guest's dirty pages travel in the memory image.

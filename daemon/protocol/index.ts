@@ -12,6 +12,7 @@ export * from './messages/lifecycle.js';
 export * from './messages/ports.js';
 export * from './messages/services.js';
 export * from './messages/random.js';
+export * from './messages/identity.js';
 export * from './messages/boot.js';
 export { GuestEpochMsSchema, MAX_GUEST_EPOCH_MS } from './messages/values.js';
 export * from './mux.js';

@@ -44,6 +44,7 @@ import { KeepAwakeChangeSchema, KeepAwakeWatchRequestSchema } from './messages/k
 import { ClockSetRequestSchema, FreezeRequestSchema, PingRequestSchema, ShutdownRequestSchema, SyncRequestSchema, ThawRequestSchema } from './messages/lifecycle.js';
 import { PortInfoSchema, PortsWatchRequestSchema, TunnelRequestSchema } from './messages/ports.js';
 import { RandomReseedRequestSchema, RandomReseedResultSchema } from './messages/random.js';
+import { IdentitySetRequestSchema, IdentitySetResultSchema } from './messages/identity.js';
 import {
   ServiceDeleteRequestSchema,
   ServiceGetRequestSchema,
@@ -91,6 +92,7 @@ export const RequestSchema = z.discriminatedUnion('op', [
   GuestApiServeRequestSchema,
   RandomReseedRequestSchema,
   BootTimelineRequestSchema,
+  IdentitySetRequestSchema,
 ]);
 export type Request = z.infer<typeof RequestSchema>;
 /** Input form of a request (defaults not yet applied), as the host writes it. */
@@ -126,6 +128,7 @@ export const ResultSchemas = {
   'service.signal': z.object({}),
   'random.reseed': RandomReseedResultSchema,
   'boot.timeline': BootTimelineResultSchema,
+  'identity.set': IdentitySetResultSchema,
 } as const;
 export type UnaryOp = keyof typeof ResultSchemas;
 export type ResultOf<O extends UnaryOp> = z.infer<(typeof ResultSchemas)[O]>;

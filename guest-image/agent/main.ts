@@ -43,7 +43,7 @@ import { parseArgs } from 'node:util';
 import { AGENT_VIRTIO_PORT_NAME, type Op } from '../../daemon/protocol/index.js';
 import { DEFAULT_USER_FILE, setDefaultUserFile } from './default-user.js';
 import { KNOWN_OPS } from './handlers/index.js';
-import { warmFreezeHelper } from './handlers/freeze.js';
+import { kernelHelper } from './handlers/kernel-helper.js';
 import { KEEP_AWAKE_COMMAND, runKeepAwakeCli } from './keep-awake/cli.js';
 import { KEEP_AWAKE_SOCKET, serveKeepAwakeSocket } from './keep-awake/socket.js';
 import { runSpriteEnvCli, SPRITE_ENV_COMMAND } from './guest-api/cli.js';
@@ -70,11 +70,18 @@ export const SYSTEM_OPS: ReadonlySet<Op> = new Set<Op>(['fs.freeze', 'fs.thaw', 
 
 const DISCOVERY_RETRY_MS = 1000;
 const REOPEN_DELAY_MS = 1000;
-/** How long after the agent starts serving the freeze helper is started. */
-const FREEZE_HELPER_WARM_DELAY_MS = 5000;
+/** How long after the agent starts serving the kernel helper (handlers/kernel-helper.ts) is started. */
+const KERNEL_HELPER_WARM_DELAY_MS = 5000;
 
-async function identity(only: string[] | undefined, withSystemOps: boolean, withServices: boolean): Promise<AgentIdentity> {
-  const all: string[] = [...KNOWN_OPS].filter((op) => (withSystemOps || !SYSTEM_OPS.has(op)) && (withServices || !SERVICE_OPS.has(op)) && (op !== SECRETS_CAPABILITY || secretsServed()));
+/** `inGuest`: not under --listen; ops that rewrite the machine's own files (identity.set) are served only there. */
+async function identity(only: string[] | undefined, withSystemOps: boolean, withServices: boolean, inGuest: boolean): Promise<AgentIdentity> {
+  const all: string[] = [...KNOWN_OPS].filter(
+    (op) =>
+      (withSystemOps || !SYSTEM_OPS.has(op)) &&
+      (withServices || !SERVICE_OPS.has(op)) &&
+      (op !== SECRETS_CAPABILITY || secretsServed()) &&
+      (op !== 'identity.set' || inGuest),
+  );
   all.push(FEATURE_HELLO_NONCE, FEATURE_EXEC_DEFAULT_USER);
   if (withServices) all.push(FEATURE_SERVICES);
   if (await loadPty()) all.push(FEATURE_EXEC_TTY);
@@ -122,7 +129,7 @@ async function main(): Promise<void> {
   const servicesRoot = values['services-root'] ?? (values.listen ? undefined : '/');
   // Secrets write into the trust store: only in the guest, never under --listen (on a host).
   setSecretsRoot(values.listen ? undefined : '/');
-  const id = await identity(only, !values.listen || values['system-ops'] === true, servicesRoot !== undefined);
+  const id = await identity(only, !values.listen || values['system-ops'] === true, servicesRoot !== undefined, !values.listen);
   log(`agent ${AGENT_VERSION} starting, boot ${id.bootId}`);
   if (servicesRoot !== undefined) {
     const supervisor = startServices(servicesRoot);
@@ -181,8 +188,10 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, DISCOVERY_RETRY_MS));
     }
   }
-  // The first checkpoint should not wait for the freeze helper to start; boot work goes first.
-  if (id.ops.has('fs.freeze')) setTimeout(() => void warmFreezeHelper(), FREEZE_HELPER_WARM_DELAY_MS).unref();
+  // The first checkpoint or resume should not wait for the kernel helper to start; boot work goes first.
+  if (['fs.freeze', 'random.reseed', 'clock.set'].some((op) => id.ops.has(op as Op))) {
+    setTimeout(() => void kernelHelper.warm(), KERNEL_HELPER_WARM_DELAY_MS).unref();
+  }
 }
 
 if (process.argv[2] === SPRITE_ENV_COMMAND) {

@@ -209,6 +209,14 @@ describe.skipIf(unavailable !== null)('guest agent in a VM', () => {
     expect(Math.abs(after * 1000 - Date.now())).toBeLessThan(600_000);
   });
 
+  it('takes a new identity with identity.set, keeping one hostname line in /etc/hosts', async () => {
+    await client.run(['/bin/sh', '-c', 'echo "127.0.1.1 stale # hob" >> /etc/hosts; echo "10.9.9.9 kept" >> /etc/hosts'], { user: 'root' });
+    expect(await client.setIdentity('renamed-vm', 'ab'.repeat(16))).toBe(false); // the minimal image has no ssh host keys
+    const out = (await client.run(['/bin/sh', '-c', 'hostname; cat /etc/hostname /etc/machine-id; grep -c " # hob$" /etc/hosts; grep hob /etc/hosts; grep -c kept /etc/hosts; stat -c %a /etc/machine-id'])).stdout.toString();
+    expect(out.trim().split('\n')).toEqual(['renamed-vm', 'renamed-vm', 'ab'.repeat(16), '1', '127.0.1.1 renamed-vm # hob', '1', '444']);
+    await expect(client.setIdentity('Not_A_Label', 'ab'.repeat(16))).rejects.toThrow(/invalid identity.set request/);
+  });
+
   it('serves a new host connection on the same port after a reconnect', async () => {
     const bootId = client.bootId;
     const stream = await vm!.openAgentStream(); // replaces (and closes) the current one

@@ -3,7 +3,7 @@
  *
  * While frozen, every write to / blocks in the kernel, so the agent itself must
  * not write there: it only logs to the console and asks a helper process to
- * freeze or thaw (freeze-helper.ts: one started on first use and kept, so a
+ * freeze or thaw (kernel-helper.ts: one started once and kept, so a
  * checkpoint starts no process in the guest), or, where the helper cannot run,
  * runs `fsfreeze` (reading a binary is fine; atime updates are skipped on a
  * frozen fs). Either way the ioctl runs in another process, so the event loop
@@ -15,10 +15,9 @@ import { execa } from 'execa';
 import type { RequestOf, ResultOf } from '../../../daemon/protocol/index.js';
 import { codeFromMessage, OpError } from '../errors.js';
 import { log } from '../log.js';
-import { FreezeHelper, HelperUnavailableError } from './freeze-helper.js';
+import { HelperUnavailableError, kernelHelper as helper } from './kernel-helper.js';
 
 const ROOT = '/';
-const helper = new FreezeHelper(ROOT);
 let helperFailureLogged = false;
 let frozen = false;
 let autoThaw: NodeJS.Timeout | undefined;
@@ -57,15 +56,6 @@ async function thawNow(reason: string): Promise<void> {
     if (!(err instanceof OpError && err.code === 'EINVAL')) throw err;
   }
   frozen = false;
-}
-
-/**
- * Starts the freeze helper ahead of the first checkpoint (the agent calls it
- * once the guest has settled after boot). Never rejects; a helper that cannot
- * start is started again, or replaced by `fsfreeze`, at the first freeze.
- */
-export function warmFreezeHelper(): Promise<void> {
-  return helper.warm();
 }
 
 export function fsFreeze(req: RequestOf<'fs.freeze'>): Promise<ResultOf<'fs.freeze'>> {

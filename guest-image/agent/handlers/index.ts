@@ -7,6 +7,7 @@ import { handleFsRead } from './fs-read.js';
 import { handleFsWrite } from './fs-write.js';
 import { handlePortsWatch } from './ports.js';
 import { reseedRandom } from './random.js';
+import { identitySet } from './identity.js';
 import { bootTimeline } from '../boot-phases.js';
 import { ping, setClock, shutdown, sync } from './system.js';
 import { handleTunnel } from './tunnel.js';
@@ -58,6 +59,7 @@ export const handlers: { readonly [O in Op]: Handler<O> } = {
   'guest-api.serve': handleGuestApiServe,
   'random.reseed': unary(reseedRandom),
   'boot.timeline': unary(bootTimeline),
+  'identity.set': unary(identitySet),
 };
 
 /** Every op this build knows. */

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import type { Channel, RequestOf, ResultOf } from '../../../daemon/protocol/index.js';
 import { codeFromMessage, OpError } from '../errors.js';
 import { log } from '../log.js';
+import { HelperUnavailableError, kernelHelper } from './kernel-helper.js';
 
 async function run(file: string, args: string[]): Promise<void> {
   const result = await execa(file, args, { reject: false, stdin: 'ignore' });
@@ -26,7 +27,13 @@ export async function ping(_req: RequestOf<'ping'>): Promise<ResultOf<'ping'>> {
 /** Sets the system clock (after a resume or a fork the guest's clock is stale); answers the time it had before. */
 export async function setClock(req: RequestOf<'clock.set'>): Promise<ResultOf<'clock.set'>> {
   const previousEpochMs = Date.now();
-  await run('date', ['-u', '-s', `@${(req.epochMs / 1000).toFixed(3)}`]);
+  try {
+    // No process start: after a resume this is on the path to a running sandbox (kernel-helper.ts).
+    await kernelHelper.setClock(Math.round(req.epochMs));
+  } catch (err) {
+    if (!(err instanceof HelperUnavailableError)) throw err;
+    await run('date', ['-u', '-s', `@${(req.epochMs / 1000).toFixed(3)}`]);
+  }
   return { previousEpochMs };
 }
 
