@@ -36,6 +36,8 @@ export abstract class VmProcess {
   readonly exited: Promise<VmExit>;
   readonly consoleLogPath: string;
   private agent: net.Socket | undefined;
+  /** `agent` was connected by preconnectAgent and not handed out yet. */
+  private agentWaiting = false;
   private released = false;
 
   protected constructor(private readonly proc: VmProcessInit) {
@@ -69,8 +71,31 @@ export abstract class VmProcess {
     return this.exited;
   }
 
+  /**
+   * Connects the agent channel now, before the guest runs, for the next openAgentStream to
+   * hand out. A restore does this before loading the snapshot (qemu/driver.ts): the guest
+   * then finds the host connected as it was when the snapshot was taken, and never sees it
+   * leave and come back (virtio-serial would tell it both, on a queue of their own, after
+   * the host's first bytes may already have arrived).
+   */
+  async preconnectAgent(): Promise<void> {
+    this.usable();
+    const sock = await this.connectAgent();
+    // Until a client takes it; the client's own listeners report errors from then on.
+    sock.on('error', () => undefined);
+    this.agent?.destroy();
+    this.agent = sock;
+    this.agentWaiting = true;
+    sock.once('close', () => {
+      if (this.agent === sock) this.agent = undefined;
+    });
+  }
+
   async openAgentStream(): Promise<Duplex> {
     this.usable();
+    const waiting = this.agentWaiting ? this.agent : undefined;
+    this.agentWaiting = false;
+    if (waiting && !waiting.destroyed) return waiting;
     this.agent?.destroy();
     this.agent = undefined;
     const sock = await this.connectAgent();

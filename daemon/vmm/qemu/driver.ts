@@ -192,6 +192,8 @@ export class QemuDriver implements VmmDriver {
     await removeEntries(spec.runDir, qemuTransientFiles());
     const memoryFile = ramFile !== undefined ? { path: ramFile, shared: false } : undefined;
     return this.launch(spec, paths, run, meta.qemu.machine, true, meta.qemu.vmgenid ?? false, memoryFile, async (vm, qmp, watch) => {
+      // Before the load, so that the guest finds its agent's host connected (vm-process.ts).
+      await vm.preconnectAgent();
       await loadMigrationFromFile(qmp, {
         socketPath: paths.migrationSocket,
         file: memFile,
