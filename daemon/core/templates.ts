@@ -67,6 +67,9 @@ export interface TemplateInfo {
   readonly memoryMiB: number | null;
   readonly diskBytes: number | null;
   readonly builtAt: string | null;
+  /** How its memory is kept (docs/architecture.md §26), and how long its VM took to boot. */
+  readonly memory: 'mapped' | 'stream' | null;
+  readonly bootMs: number | null;
   /** While building: the current step. After a failure: the error. */
   readonly detail: string | null;
 }
@@ -203,19 +206,19 @@ export class Templates {
     for (const vol of await this.deps.templates.list()) {
       const parsed = TemplateMetaSchema.safeParse(vol.meta);
       if (!parsed.success) {
-        out.set(vol.image, { image: vol.image, state: 'broken', cpus: null, memoryMiB: null, diskBytes: null, builtAt: null, detail: null });
+        out.set(vol.image, { image: vol.image, state: 'broken', cpus: null, memoryMiB: null, diskBytes: null, builtAt: null, memory: null, bootMs: null, detail: null });
         continue;
       }
       const m = parsed.data;
       const current = m.key === (await this.key(vol.image, m).catch(() => ''));
-      out.set(vol.image, { image: vol.image, state: current ? 'ready' : 'stale', cpus: m.cpus, memoryMiB: m.memoryMiB, diskBytes: m.diskBytes, builtAt: m.builtAt, detail: null });
+      out.set(vol.image, { image: vol.image, state: current ? 'ready' : 'stale', cpus: m.cpus, memoryMiB: m.memoryMiB, diskBytes: m.diskBytes, builtAt: m.builtAt, memory: m.memory, bootMs: m.bootMs, detail: null });
     }
     for (const [image, error] of this.failed) {
-      if (!out.has(image)) out.set(image, { image, state: 'failed', cpus: null, memoryMiB: null, diskBytes: null, builtAt: null, detail: error.message });
+      if (!out.has(image)) out.set(image, { image, state: 'failed', cpus: null, memoryMiB: null, diskBytes: null, builtAt: null, memory: null, bootMs: null, detail: error.message });
     }
     for (const [image, step] of this.building) {
       const prev = out.get(image);
-      out.set(image, { image, state: 'building', cpus: prev?.cpus ?? null, memoryMiB: prev?.memoryMiB ?? null, diskBytes: prev?.diskBytes ?? null, builtAt: prev?.builtAt ?? null, detail: step });
+      out.set(image, { image, state: 'building', cpus: prev?.cpus ?? null, memoryMiB: prev?.memoryMiB ?? null, diskBytes: prev?.diskBytes ?? null, builtAt: prev?.builtAt ?? null, memory: prev?.memory ?? null, bootMs: prev?.bootMs ?? null, detail: step });
     }
     return [...out.values()].sort((a, b) => a.image.localeCompare(b.image));
   }

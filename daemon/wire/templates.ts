@@ -16,6 +16,10 @@ export const TemplateObject = z.looseObject({
   disk_bytes: z.number().nullable(),
   /** ISO 8601. */
   built_at: z.string().nullable(),
+  /** mapped: its RAM is a file a create maps, read as the guest touches it; stream: read whole before the guest runs. */
+  memory_mode: z.enum(['mapped', 'stream']).nullable(),
+  /** How long the template's VM took from VMM start to its agent's answer. */
+  boot_ms: z.number().nullable(),
   /** The build's current step, or the last build's error. */
   detail: z.string().nullable(),
 });

@@ -137,7 +137,7 @@ describe('warm templates', () => {
   it('lists the template and shows it in hob images ls', async () => {
     const ls = await d.cli(['templates', 'ls', '--json']);
     expect(ls.exitCode, ls.stderr).toBe(0);
-    expect(JSON.parse(ls.stdout)).toMatchObject([{ image: 'minimal', state: 'ready', cpus: 1, memory_mib: 512, disk_bytes: 4 * GiB }]);
+    expect(JSON.parse(ls.stdout)).toMatchObject([{ image: 'minimal', state: 'ready', cpus: 1, memory_mib: 512, disk_bytes: 4 * GiB, memory_mode: 'mapped' }]);
     const images = await d.cli(['images', 'ls', '--json']);
     expect(JSON.parse(images.stdout)).toMatchObject([{ name: 'minimal', template: 'ready' }]);
     // The crashed build, then the one after the restart.
