@@ -91,7 +91,7 @@ describe.skipIf(missing !== undefined)('hob CLI end to end (one sandbox VM)', ()
     const steps = r.stderr.trimEnd().split('\n');
     expect(steps.length).toBeGreaterThanOrEqual(2);
     for (const line of steps) expect(line).toMatch(/^\[\s*\d+\.\ds\] \S/);
-    expect(r.stdout).toMatch(new RegExp(`^created ${BOX}: running, 1 CPUs, 512 MiB memory, 4 GiB disk, image minimal$`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^created ${BOX}: running, 1 CPU, 512 MiB memory, 4 GiB disk, image minimal$`, 'm'));
   });
 
   it('lists and shows it, for people and as JSON', async () => {

@@ -131,7 +131,7 @@ export function registerSandboxCommands(program: Command, ctx: CliContext): void
     const value = await runWithProgress(client, 'POST', '/v1/sandboxes', { json: body }, progressFor(cmd, ctx));
     const sandbox = parseResponse(SandboxObject, value, 'create');
     if (wantsJson(cmd)) return printJson(out, sandbox);
-    out.write(`created ${sandbox.name}: ${sandbox.state}, ${sandbox.cpus} CPUs, ${formatBytes(sandbox.memory_mib * 1024 ** 2)} memory, ${formatBytes(sandbox.disk_bytes)} disk, ${o.from !== undefined ? `from ${o.from}` : `image ${sandbox.image}`}\n`);
+    out.write(`created ${sandbox.name}: ${sandbox.state}, ${sandbox.cpus} CPU${sandbox.cpus === 1 ? '' : 's'}, ${formatBytes(sandbox.memory_mib * 1024 ** 2)} memory, ${formatBytes(sandbox.disk_bytes)} disk, ${o.from !== undefined ? `from ${o.from}` : `image ${sandbox.image}`}\n`);
     out.write(`open a shell with: hob console ${sandbox.name}\n`);
   });
 
