@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 /**
  * Bundles the guest agent (guest-image/agent/main.ts and everything it imports,
- * including daemon/protocol) into one ES module that runs on the Node binary
- * copied into the guest at /opt/hob/node.
+ * including daemon/protocol) into one CommonJS file that runs on the Node binary
+ * copied into the guest at /opt/hob/node. CommonJS, because that is what a V8
+ * code cache can be made for on Node 20: the guest starts it through
+ * /opt/hob/agent/agent.mjs (guest-image/rootfs), which loads the bundle with the
+ * cache the image build wrote (docs/architecture.md §28).
  *
  * Used by the image builder (guest-image/build/) and by `npm run build`.
  *
  *   node guest-image/bundle-agent.mjs [--out FILE] [--entry FILE] [--json]
  *
- * Default output: dist/guest-image/agent.mjs. The entry can also be overridden
+ * Default output: dist/guest-image/agent.cjs. The entry can also be overridden
  * with HOB_AGENT_ENTRY (an absolute path; used to test the image build before the
  * real agent exists).
  *
@@ -34,14 +37,6 @@ export const defaultAgentEntry = path.join(repoRoot, 'guest-image', 'agent', 'ma
 
 /** Packages the bundle imports at run time instead of containing them. */
 export const agentExternals = Object.freeze(['node-pty']);
-
-/**
- * Lets CommonJS dependencies that esbuild wraps call `require` (for node: builtins
- * and the external node-pty) from inside an ES module.
- */
-const requireBanner =
-  "import { createRequire as __hobCreateRequire } from 'node:module';\n" +
-  'const require = __hobCreateRequire(import.meta.url);';
 
 /** Thrown when the agent's entry file does not exist. */
 export class AgentEntryMissingError extends Error {
@@ -81,10 +76,9 @@ export async function bundleAgent(options) {
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node20',
     external: [...agentExternals],
-    banner: { js: requireBanner },
     // Paths in the bundle's comments are relative to this, so the output is the
     // same whatever directory the repository is checked out in.
     absWorkingDir: repoRoot,
@@ -107,7 +101,7 @@ export async function bundleAgent(options) {
 async function main() {
   const { values } = parseArgs({
     options: {
-      out: { type: 'string', default: path.join(repoRoot, 'dist', 'guest-image', 'agent.mjs') },
+      out: { type: 'string', default: path.join(repoRoot, 'dist', 'guest-image', 'agent.cjs') },
       entry: { type: 'string' },
       json: { type: 'boolean', default: false },
     },

@@ -107,6 +107,12 @@ async function serveVirtio(device: string, id: AgentIdentity): Promise<void> {
   }
 }
 
+/** What the loader (/opt/hob/agent/agent.mjs) did with the bundle's code cache: used, rejected, none. */
+function codeCacheState(): string {
+  const state = (globalThis as { __hobAgentCodeCache?: unknown }).__hobAgentCodeCache;
+  return typeof state === 'string' ? state : 'none (not started by the loader)';
+}
+
 async function main(): Promise<void> {
   markBootPhase('agent-main');
   process.on('uncaughtException', (err) => log(`uncaught: ${err.stack ?? String(err)}`));
@@ -130,7 +136,7 @@ async function main(): Promise<void> {
   // Secrets write into the trust store: only in the guest, never under --listen (on a host).
   setSecretsRoot(values.listen ? undefined : '/');
   const id = await identity(only, !values.listen || values['system-ops'] === true, servicesRoot !== undefined, !values.listen);
-  log(`agent ${AGENT_VERSION} starting, boot ${id.bootId}`);
+  log(`agent ${AGENT_VERSION} starting, boot ${id.bootId}, code cache ${codeCacheState()}`);
   if (servicesRoot !== undefined) {
     const supervisor = startServices(servicesRoot);
     // Asked to exit (never in the guest, where nothing signals the agent; tests do): end the services first.
@@ -202,6 +208,8 @@ if (process.argv[2] === SPRITE_ENV_COMMAND) {
   void runKeepAwakeCli(process.argv.slice(3)).then((status) => {
     process.exitCode = status;
   });
+} else if (process.env.HOB_AGENT_WRITE_CODE_CACHE === '1') {
+  // The image build evaluates the bundle for its code cache (rootfs/opt/hob/agent/agent.mjs): no agent.
 } else {
   main().catch((err: unknown) => {
     log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

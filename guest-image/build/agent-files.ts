@@ -1,7 +1,8 @@
 /**
  * The hob runtime that goes into /opt/hob of every image:
  *   /opt/hob/node                           the pinned Node of the image's architecture (node-runtime.ts)
- *   /opt/hob/agent/agent.mjs                the bundled guest agent
+ *   /opt/hob/agent/agent.cjs                the bundled guest agent (CommonJS), started by agent.mjs
+ *                                           (rootfs overlay) with V8's code cache agent.cjs.cache
  *   /opt/hob/agent/node_modules/node-pty/   node-pty built for the image's architecture (package.json, lib/,
  *                                           build/Release/*.node): the repository's own build on the host's
  *                                           architecture, a cross build for the other (node-pty-cross.ts)

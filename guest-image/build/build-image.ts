@@ -56,6 +56,7 @@ import {
   resetHostFiles,
   stripBoot,
   unpackBase,
+  writeAgentCodeCache,
 } from './tree.js';
 import type { BuildOptions, BuildResult, GuestImagePaths, ProgressListener } from './types.js';
 
@@ -107,7 +108,7 @@ export async function buildImage(options: BuildOptions = {}, onProgress?: Progre
 
   const work = await makeWorkDir(cache, 'image');
   try {
-    const bundle = await bundleAgentInto(path.join(work, 'agent.mjs'), options.agentEntry);
+    const bundle = await bundleAgentInto(path.join(work, 'agent.cjs'), options.agentEntry);
     const node = await pinnedNode(cache, arch.arch, (l) => p.log(l));
     const [nodePty, code, overlay] = await Promise.all([
       arch.arch === host.arch ? findNodePty() : crossNodePty(cache, arch, node, (l) => p.log(l)),
@@ -228,6 +229,8 @@ async function assemble(a: AssembleInput): Promise<void> {
   for (const f of a.nodePty.files.filter((n) => n.endsWith('.node'))) await checkElfArch(path.join(a.nodePty.dir, f), spec.arch.arch);
   await installRuntime(tree, { node: a.node, agentBundle: a.bundle.outfile, nodePty: a.nodePty });
   await applyOverlay(tree);
+  // Only where the image's Node runs natively; elsewhere the agent compiles its bundle at boot.
+  if (spec.arch.arch === hostArch().arch) await writeAgentCodeCache(tree);
   const defaultUser = VARIANT_DEFAULT_USER[spec.variant];
   await installDefaultUser(tree, defaultUser);
   const [packages, npmGlobal] = await Promise.all([installedPackages(tree), globalNpmPackages(tree)]);

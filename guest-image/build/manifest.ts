@@ -57,7 +57,7 @@ export const imageManifestSchema = z.object({
     sha256,
   }),
   agent: z.object({
-    /** sha256 of /opt/hob/agent/agent.mjs. */
+    /** sha256 of /opt/hob/agent/agent.cjs (the bundle; agent.mjs is its loader, agent.cjs.cache V8's code cache of it). */
     sha256,
     bytes: z.number().int().nonnegative(),
     /** Entry the bundle was made from, relative to the repository when inside it. */

@@ -77,7 +77,7 @@ export async function resetHostFiles(tree: string): Promise<void> {
   await writeFile(resolv, '# Written at boot by /opt/hob/init from hob.dns= on the kernel command line.\n', { mode: 0o644 });
 }
 
-/** Installs /opt/hob/node, /opt/hob/agent/agent.mjs and node-pty. */
+/** Installs /opt/hob/node, /opt/hob/agent/agent.cjs (the bundle; its loader agent.mjs comes with the overlay) and node-pty. */
 export async function installRuntime(
   tree: string,
   parts: { node: NodeRuntime; agentBundle: string; nodePty: NodePtyFiles },
@@ -85,7 +85,7 @@ export async function installRuntime(
   const opt = path.join(tree, 'opt', 'hob');
   await mkdir(path.join(opt, 'agent', 'node_modules'), { recursive: true, mode: 0o755 });
   await installFile(parts.node.path, path.join(opt, 'node'), 0o755);
-  await installFile(parts.agentBundle, path.join(opt, 'agent', 'agent.mjs'), 0o644);
+  await installFile(parts.agentBundle, path.join(opt, 'agent', 'agent.cjs'), 0o644);
   await installNodePty(parts.nodePty, path.join(opt, 'agent', 'node_modules', 'node-pty'));
 }
 
@@ -122,4 +122,14 @@ export async function globalNpmPackages(tree: string): Promise<Record<string, st
     }
   }
   return out;
+}
+
+/**
+ * Writes /opt/hob/agent/agent.cjs.cache: the tree's own Node evaluates the agent's bundle
+ * through its loader (without starting the agent) and saves V8's code cache of it
+ * (docs/architecture.md §28). Runs the image's Node binary, so only for the host's architecture.
+ */
+export async function writeAgentCodeCache(tree: string): Promise<void> {
+  const opt = path.join(tree, 'opt', 'hob');
+  await runTool(path.join(opt, 'node'), [path.join(opt, 'agent', 'agent.mjs')], { env: { HOB_AGENT_WRITE_CODE_CACHE: '1' } });
 }

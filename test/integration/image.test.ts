@@ -117,10 +117,12 @@ describe.skipIf(unavailable !== null)(`guest image (minimal)${unavailable ? ` [s
     expect(init).toMatchObject({ type: 'regular', mode: '0755', uid: 0 });
     expect(await debugfs(img, 'cat /opt/hob/init')).toMatch(/^#!\/bin\/sh\n/);
 
-    const bundle = path.join(scratch, 'agent.mjs');
-    await debugfs(img, `dump /opt/hob/agent/agent.mjs ${bundle}`);
+    const bundle = path.join(scratch, 'agent.cjs');
+    await debugfs(img, `dump /opt/hob/agent/agent.cjs ${bundle}`);
     expect(await sha256File(bundle)).toBe(manifest.agent.sha256);
-    expect(await readFile(bundle, 'utf8')).toContain('createRequire');
+    // The loader the guest starts, and the code cache the build made for the bundle (host architecture).
+    expect(await debugfs(img, 'cat /opt/hob/agent/agent.mjs')).toContain('cachedData');
+    expect((await inode(img, '/opt/hob/agent/agent.cjs.cache')).size).toBeGreaterThan(100_000);
 
     const ptyDir = '/opt/hob/agent/node_modules/node-pty';
     expect((await inode(img, `${ptyDir}/package.json`)).type).toBe('regular');

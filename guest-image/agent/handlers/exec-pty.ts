@@ -17,7 +17,10 @@ let ptyModule: Promise<NodePty | null> | undefined;
  * first use so that an agent whose node-pty is broken still serves everything else.
  */
 export function loadPty(): Promise<NodePty | null> {
-  ptyModule ??= import('node-pty').then(
+  // In the guest the agent is a CommonJS bundle run through vm.Script (bundle-agent.mjs), where
+  // import() has no loader: node-pty, left outside the bundle, is require()d. From source (tests
+  // on the host, an ES module) there is no require, and it is imported.
+  ptyModule ??= (typeof require === 'function' ? Promise.resolve().then(() => require('node-pty') as NodePty) : import('node-pty')).then(
     (mod: NodePty & { default?: NodePty }) => (typeof mod.spawn === 'function' ? mod : (mod.default ?? null)),
     () => null,
   );
