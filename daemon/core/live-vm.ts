@@ -17,6 +17,11 @@ export const RECONNECT_AGENT_TIMEOUT_MS = 15_000;
 /** How long a guest resumed from a memory snapshot may take to answer (its agent reconnects; TCG is slow). */
 export const RESUME_AGENT_TIMEOUT_MS = 60_000;
 
+/** Gives the guest's kernel fresh host entropy, within its deadline (docs/architecture.md §18). */
+export function reseedGuestRandom(agent: AgentClient): Promise<'ioctl' | 'write'> {
+  return withDeadline(agent.reseedRandom(randomBytes(RESEED_SEED_BYTES)), RESEED_DEADLINE_MS, 'the guest agent (random.reseed)');
+}
+
 export class LiveVm {
   /** How the guest took fresh entropy after a memory restore (undefined: booted, or an agent without random.reseed). */
   reseedMethod: 'ioctl' | 'write' | undefined;
@@ -60,7 +65,7 @@ export class LiveVm {
       const agent = await vm.agent(RESUME_AGENT_TIMEOUT_MS);
       // First of all: every copy of one snapshot shares its random state (docs/architecture.md §18).
       if (agent.supports('random.reseed')) {
-        vm.reseedMethod = await withDeadline(agent.reseedRandom(randomBytes(RESEED_SEED_BYTES)), RESEED_DEADLINE_MS, 'the guest agent (random.reseed)');
+        vm.reseedMethod = await reseedGuestRandom(agent);
       }
       // An agent that connects but then does not answer is as broken as one that never connects.
       await withDeadline(agent.setClock(Date.now()), CLOCK_DEADLINE_MS, 'the guest agent (clock.set)');

@@ -17,12 +17,10 @@ import { appendEvent, type HobDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
 import type { ImageVolumes, TemplateVolumes } from '../storage/index.js';
 import type { VmmDriver, VmmKind, VmSpec } from '../vmm/types.js';
-import { RESEED_SEED_BYTES } from '../protocol/index.js';
 import { crashPoint } from './crash-point.js';
-import { RESEED_DEADLINE_MS, withDeadline } from './deadline.js';
 import { machineIdFor } from './identity.js';
 import { requireImageRunsHere } from './images.js';
-import { LiveVm } from './live-vm.js';
+import { LiveVm, reseedGuestRandom } from './live-vm.js';
 import { ImageNameSchema } from './names.js';
 import type { SandboxNetworking } from './network.js';
 import { vmRunDir } from './vm-spec.js';
@@ -325,7 +323,7 @@ export class Templates {
       // The first reseed starts the agent's kernel helper (guest-image/agent/handlers/kernel-helper.ts):
       // running in the snapshot, it spares every clone that process start.
       const agent = await vm.agent();
-      if (agent.supports('random.reseed')) await withDeadline(agent.reseedRandom(randomBytes(RESEED_SEED_BYTES)), RESEED_DEADLINE_MS, 'the guest agent (random.reseed)');
+      if (agent.supports('random.reseed')) await reseedGuestRandom(agent);
       step('saving its memory');
       // No guest sync needed: memory and disk are saved at one instant (the VMM flushed the
       // disk when it paused), so the guest's dirty pages travel in the memory image.

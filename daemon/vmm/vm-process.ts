@@ -80,15 +80,10 @@ export abstract class VmProcess {
    */
   async preconnectAgent(): Promise<void> {
     this.usable();
-    const sock = await this.connectAgent();
+    const sock = await this.replaceAgentConnection();
     // Until a client takes it; the client's own listeners report errors from then on.
     sock.on('error', () => undefined);
-    this.agent?.destroy();
-    this.agent = sock;
     this.agentWaiting = true;
-    sock.once('close', () => {
-      if (this.agent === sock) this.agent = undefined;
-    });
   }
 
   async openAgentStream(): Promise<Duplex> {
@@ -96,6 +91,11 @@ export abstract class VmProcess {
     const waiting = this.agentWaiting ? this.agent : undefined;
     this.agentWaiting = false;
     if (waiting && !waiting.destroyed) return waiting;
+    return this.replaceAgentConnection();
+  }
+
+  /** Closes the agent connection this handle holds, if any, and opens the one that replaces it. */
+  private async replaceAgentConnection(): Promise<net.Socket> {
     this.agent?.destroy();
     this.agent = undefined;
     const sock = await this.connectAgent();

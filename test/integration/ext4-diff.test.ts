@@ -15,10 +15,7 @@ import type { DiffEntry } from '../../daemon/core/types.js';
 import { BadRequestError, HobError, NotFoundError } from '../../daemon/errors.js';
 import { cleanupExt4Scratch, diffExt4Images, fileDiffExt4Images, ImageUnreadableError } from '../../daemon/storage/ext4-diff.js';
 import { watchExtMounts } from '../helpers/mount-watch.js';
-
-function onPath(bin: string): boolean {
-  return (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']).some((d) => existsSync(join(d, bin)));
-}
+import { onPath } from '../helpers/on-path.js';
 
 function missingPrerequisite(): string | undefined {
   if (process.getuid?.() !== 0) return 'root (mount, loop devices)';

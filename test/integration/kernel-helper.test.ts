@@ -13,10 +13,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpError } from '../../guest-image/agent/errors.js';
 import { KernelHelper, HelperUnavailableError } from '../../guest-image/agent/handlers/kernel-helper.js';
-
-function onPath(bin: string): boolean {
-  return (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']).some((d) => existsSync(join(d, bin)));
-}
+import { onPath } from '../helpers/on-path.js';
 
 function missingPrerequisite(): string | undefined {
   if (process.getuid?.() !== 0) return 'root (mount, loop devices)';

@@ -12,13 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadRequestError, ConflictError, HobError, NotFoundError, PoolFullError } from '../../daemon/errors.js';
 import { Pool, type Area, type PoolPath } from '../../daemon/storage/index.js';
 import { isOnBtrfs } from '../../daemon/storage/mount.js';
+import { onPath } from '../helpers/on-path.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
-
-function onPath(bin: string): boolean {
-  return (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']).some((d) => existsSync(join(d, bin)));
-}
 
 function missingPrerequisite(): string | undefined {
   if (process.getuid?.() !== 0) return 'root (mount, loop devices)';

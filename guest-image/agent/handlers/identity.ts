@@ -3,13 +3,15 @@
  * after a resume from another guest's memory (a warm template, a live fork), and new ssh host
  * keys if it has any. Without a process start where it can: under emulation each start costs
  * hundreds of milliseconds on the way to a running sandbox. The kernel's hostname is written
- * through /proc, as the guest's init does at boot; the files are replaced atomically, in the
- * formats init writes. Only served in the guest (main.ts): on a host it would rename the host.
+ * through /proc, as the guest's init does at boot; the files are replaced atomically
+ * (atomic-file.ts), in the formats init writes. Only served in the guest (main.ts): on a host
+ * it would rename the host.
  */
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { RequestOf, ResultOf } from '../../../daemon/protocol/index.js';
+import { writeFileAtomic } from '../atomic-file.js';
 import { OpError } from '../errors.js';
 import { syncDir } from './fs-write.js';
 
@@ -17,16 +19,16 @@ const ETC = '/etc';
 const SSH_DIR = '/etc/ssh';
 /** The line init keeps in /etc/hosts for the hostname (guest-image rootfs/opt/hob/init); sudo resolves the name through it. */
 const HOSTS_MARK = ' # hob';
-/** /etc/hosts is read whole; a larger one is left as it is but for our line. */
+/** /etc/hosts is read whole; a larger one is left as it is, without our line. */
 const MAX_HOSTS_BYTES = 1024 * 1024;
 const SSH_KEYGEN_TIMEOUT_MS = 120_000;
 
 export async function identitySet(req: RequestOf<'identity.set'>): Promise<ResultOf<'identity.set'>> {
-  await replaceFile(join(ETC, 'hostname'), `${req.hostname}\n`, 0o644);
-  await replaceFile(join(ETC, 'hosts'), hostsWith(await readHosts(), req.hostname), 0o644);
-  await replaceFile(join(ETC, 'machine-id'), `${req.machineId}\n`, 0o444);
-  await syncDir(ETC);
-  await writeKernelHostname(req.hostname);
+  await writeFileAtomic(join(ETC, 'hostname'), `${req.hostname}\n`, 0o644);
+  const hosts = await readHosts();
+  if (hosts !== undefined) await writeFileAtomic(join(ETC, 'hosts'), hostsWith(hosts, req.hostname), 0o644);
+  await writeFileAtomic(join(ETC, 'machine-id'), `${req.machineId}\n`, 0o444);
+  await writeFile('/proc/sys/kernel/hostname', req.hostname);
   return { sshHostKeys: await renewSshHostKeys() };
 }
 
@@ -36,35 +38,10 @@ function hostsWith(current: string, hostname: string): string {
   return `${[...kept, `127.0.1.1 ${hostname}${HOSTS_MARK}`].join('\n')}\n`;
 }
 
-async function readHosts(): Promise<string> {
+/** /etc/hosts, or undefined when it is too large to rewrite. */
+async function readHosts(): Promise<string | undefined> {
   const text = await readFile(join(ETC, 'hosts'), 'utf8').catch(() => '127.0.0.1 localhost\n');
-  return text.length > MAX_HOSTS_BYTES ? text.slice(0, MAX_HOSTS_BYTES) : text;
-}
-
-async function writeKernelHostname(hostname: string): Promise<void> {
-  const file = await open('/proc/sys/kernel/hostname', 'w');
-  try {
-    await file.writeFile(hostname);
-  } finally {
-    await file.close();
-  }
-}
-
-/** Writes `content` to a temp file next to `path`, fsyncs it and renames it over `path`. */
-async function replaceFile(path: string, content: string, mode: number): Promise<void> {
-  const temp = `${path}.hob-${process.pid}`;
-  const file = await open(temp, 'w', mode);
-  try {
-    await file.writeFile(content);
-    await file.chmod(mode);
-    await file.sync();
-  } catch (err) {
-    await file.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await file.close();
-  await rename(temp, path);
+  return text.length > MAX_HOSTS_BYTES ? undefined : text;
 }
 
 /** Replaces the ssh host keys if the guest has any (a copy must not share its parent's). */

@@ -12,11 +12,11 @@
  * (the old one crashed, init restarted it) ends the process groups its
  * predecessor left, since their output pipes died with it.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition } from '../../../daemon/protocol/index.js';
+import { writeFileAtomic } from '../atomic-file.js';
 import { log } from '../log.js';
 import { signalGroup } from '../handlers/process-group.js';
 
@@ -33,34 +33,6 @@ const FileSchema = z.object({
   definition: ServiceDefinitionSchema,
   enabled: z.boolean().default(true),
 });
-
-/** Writes a file atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
-  const dir = join(path, '..');
-  const temp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  try {
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-  const dirHandle = await open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
-}
 
 /** Every valid definition in `dir`, sorted by name; unreadable files are reported in `problems` and skipped. */
 export async function loadDefinitions(dir: string): Promise<{ services: StoredService[]; problems: string[] }> {
