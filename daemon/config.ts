@@ -41,7 +41,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { parseDocument } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from './errors.js';
 import { DEFAULT_TRANSIT_RANGE, netnsPrefixSchema, parseIpv4Cidr, TRANSIT_PREFIX } from './net/addresses.js';
 import { parseServer } from './net/upstream.js';

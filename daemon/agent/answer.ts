@@ -1,5 +1,5 @@
 /** Waiting for and validating what the agent answers on a channel. */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { Channel, ChannelMessage } from '../protocol/index.js';
 import { AgentError, GuestError } from '../errors.js';
 

@@ -19,7 +19,7 @@
  *   -> 1), so hob closes a TTY session whose process failed with 4000 + code
  *   (an application close code), which that SDK reads as 1.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export enum StreamByte {
   Stdin = 0,

@@ -2,7 +2,7 @@
  * Input validation helpers: zod parsing that fails with BadRequestError, and
  * JSON bodies read with a size limit.
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 import { PayloadTooLargeError } from './errors.js';
 

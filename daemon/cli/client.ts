@@ -17,7 +17,7 @@ import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders 
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApiError, CliError, UsageError, connectionError } from './errors.js';
 
 export const DEFAULT_SOCKET = '/run/hob/hob.sock';

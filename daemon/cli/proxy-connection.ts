@@ -6,7 +6,7 @@
  * flows back.
  */
 import type { RawData, WebSocket } from 'ws';
-import { z } from 'zod';
+import * as z from 'zod';
 import { toBuffer } from '../websocket/relay.js';
 import type { HobClient } from './client.js';
 import { sandboxPath } from './context.js';

@@ -3,7 +3,7 @@
  * `--json` prints what hobd sent, including fields this CLI does not know.
  * The shapes hobd sends are in daemon/wire/; this is how the CLI reads them.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import * as events from '../wire/events.js';
 import * as exec from '../wire/exec.js';
 import * as fs from '../wire/fs.js';

@@ -8,7 +8,7 @@
  * sandbox through SessionRegistry.hold), an operation of the manager in
  * progress, or a keep-awake hold that has not expired.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Idle times in seconds; 0 turns the step off. */
 export interface IdleSettings {

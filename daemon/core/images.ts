@@ -2,7 +2,7 @@
  * Guest images as sandboxes use them: their names (DNS labels) and how they
  * are built. Their volumes belong to storage (storage/image-volumes.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { HobConfig } from '../config.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { ImageVolumes, type ImageVolume, type Pool } from '../storage/index.js';

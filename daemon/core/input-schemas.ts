@@ -3,7 +3,7 @@
  * schemas of its inputs and how a rejection reads. A bad request changes
  * nothing (docs/architecture.md §2): everything is checked before any work.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SandboxExtraConfig } from '../db/index.js';
 import { BadRequestError } from '../errors.js';
 import { IdleOverrideSchema } from './idle.js';

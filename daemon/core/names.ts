@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A sandbox name: a DNS label, so it can be a hostname and a `<name>.localhost` URL. */
 export const SandboxNameSchema = z

@@ -6,7 +6,7 @@
  * new size applies at the next boot. The disk's size is fixed after create.
  * A refused change changes nothing.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { updateSandbox, type Sandbox as SandboxRow } from '../db/index.js';
 import { BadRequestError, ConflictError, NotSupportedError } from '../errors.js';
 import { formatZodError } from './input-schemas.js';

@@ -4,7 +4,7 @@
  * came from), validated on the way out of the database, and the Sandbox the API shows.
  */
 import type { Sandbox as SandboxRow } from '../db/index.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NetworkPolicySchema, UNRESTRICTED_POLICY, type NetworkPolicy } from '../net/policy.js';
 import { IdleOverrideSchema, type IdleOverride } from './idle.js';
 import type { AutoCheckpointPolicy, Sandbox } from './types.js';

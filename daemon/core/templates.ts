@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { HobConfig } from '../config.js';
 import { appendEvent, type HobDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';

@@ -11,7 +11,7 @@
  * client of the same routes, never a second path into core.
  */
 import { Hono } from 'hono';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CheckpointObject, DiffResponse } from '../wire/checkpoints.js';
 import { SessionList as SessionListSchema } from '../wire/exec.js';
 import { FsList } from '../wire/fs.js';

@@ -5,7 +5,7 @@
  * with its own helpers, so they fetch through the API like every other page part.
  */
 import type { Hono } from 'hono';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiContext, ApiEnv } from '../api/context.js';
 import { ConsoleLogObject } from '../wire/console-log.js';
 import { HostObject } from '../wire/host.js';

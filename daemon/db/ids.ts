@@ -3,7 +3,7 @@
  * end up in file names, netns and interface names (IFNAMSIZ is 16).
  */
 import { randomInt } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 const ALNUM = `${LETTERS}0123456789`;

@@ -6,7 +6,7 @@
  * streamable HTTP endpoint inside hobd calls the API in process with the
  * caller's own credentials (api/routes/mcp.ts).
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 /** Query parameters; undefined values are left out. */
 export type ApiQuery = Readonly<Record<string, string | number | boolean | undefined>>;

@@ -10,7 +10,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ServerNotification, ServerRequest, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { createRefusal, inScope, isScoped, type TokenScope } from '../auth/scope.js';
 import { SpriteList, type SpriteObject } from '../wire/sprite.js';
 import type { McpApi, ProgressNote } from './api.js';

@@ -13,7 +13,7 @@
  *   caller's persistent state; this module only maps them.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 
 /** Prefix of netns names: lowercase letters and digits, then "-" (default "hob-"). */

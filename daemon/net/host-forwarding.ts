@@ -21,7 +21,7 @@
  * on another interface are not forwarded unless that interface forwards already.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NetworkError } from './errors.js';
 import { run } from './exec.js';
 

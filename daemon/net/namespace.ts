@@ -9,7 +9,7 @@
  * running while hobd restarted.
  */
 import { readdir, rm, statfs } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 import { GATEWAY_ADDRESS, GATEWAY_MAC, GUEST_PREFIX, type TransitAddresses } from './addresses.js';
 import { run, tryRun } from './exec.js';

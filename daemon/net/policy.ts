@@ -21,7 +21,7 @@
  *   (every name). Case-insensitive; a trailing dot is ignored.
  * - `{"include": "defaults"}` is replaced in place by `DEFAULT_ALLOW_DOMAINS`, as allow rules.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 
 /** Where the guest can read its current policy (read-only, like Sprites' SpriteFS file). */

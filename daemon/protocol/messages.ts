@@ -23,7 +23,7 @@
  * This file is the envelope: the union of requests, the answer each op gets and
  * the messages inside a channel. The schemas of each area are in messages/.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { BootTimelineRequestSchema, BootTimelineResultSchema } from './messages/boot.js';
 import { ExecReadySchema, ExecRequestSchema } from './messages/exec.js';
 import {

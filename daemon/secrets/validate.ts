@@ -3,7 +3,7 @@
  * (docs/architecture.md §11). Every rule here is also why the proxy can
  * substitute safely: a value without control characters cannot split a header.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { matchDomain, normalizeName } from '../net/policy.js';
 import { InvalidSecretInputError } from './errors.js';
 

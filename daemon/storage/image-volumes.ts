@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError, ConflictError } from '../errors.js';
 import type { Pool } from './pool.js';
 import { IMAGE_FILES, IMPORT_STAGING_PREFIX } from './volume-layout.js';

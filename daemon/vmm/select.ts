@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 import { chBinarySearchDescription, findChBinary } from './cloud-hypervisor/binary.js';
 import { ChDriver } from './cloud-hypervisor/driver.js';

@@ -1,6 +1,6 @@
 import { lstat, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { VmmError } from '../errors.js';
 import type { VmSpec, VmmKind } from './types.js';
 

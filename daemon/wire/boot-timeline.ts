@@ -3,7 +3,7 @@
  * started the VMM process. Written as the data of a `boot-timeline` event and shown as
  * `boot_timeline` in a sandbox's info (`GET /v1/sandboxes/{name}`, `hob info`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The steps, in boot order. `vmm-start` and `agent-ready` are hobd's own clock; `kernel` (the

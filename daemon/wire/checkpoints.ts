@@ -4,7 +4,7 @@
  * references, the checkpoint and fork bodies, the list and diff queries.
  */
 import { posix } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SandboxNameSchema } from '../core/names.js';
 import { AbsoluteGuestPath, QueryBool } from './request-primitives.js';
 

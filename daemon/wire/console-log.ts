@@ -5,7 +5,7 @@
  * (`text/plain`; the guest wrote them: any bytes, escape sequences, invalid UTF-8), or with
  * `Accept: application/json` a ConsoleLogObject; `&follow=1` goes on with new output.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { QueryBool, QueryInt } from './request-primitives.js';
 
 /** Largest `tail` (the log keeps 1 MiB per VM at most). */

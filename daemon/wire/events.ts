@@ -8,7 +8,7 @@
  * comment lines (`: heartbeat`) keep the connection alive. A reconnecting
  * EventSource sends `Last-Event-ID`, which counts as `after`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { SandboxNameSchema } from '../core/names.js';
 import { parseDuration, QueryBool, QueryInt } from './request-primitives.js';
 

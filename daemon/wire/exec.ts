@@ -4,7 +4,7 @@
  * requests: the exec query (websocket and streamed HTTP), the JSON exec body, the kill query.
  * Key order is the order the CLI's `--json` prints them in: keep it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { AbsoluteGuestPath, DurationSchema, EnvMap, GuestPathText, MAX_DURATION_MS, QueryBool, QueryInt, signalName } from './request-primitives.js';
 
 /** One entry of `GET .../exec` (Sprites' session listing, then hob's fields). */

@@ -3,7 +3,7 @@
  * the CLI reads them), then the file requests' queries and bodies.
  */
 import { posix } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AbsoluteGuestPath, GuestPathText, QueryBool } from './request-primitives.js';
 
 /** One entry of a listing. */

@@ -5,7 +5,7 @@
  * that API answers with the host API's own shapes (wire/sprite.ts,
  * wire/checkpoints.ts, wire/services.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from './request-primitives.js';
 
 /** Longest task: Sprites' limit, an hour (refresh to hold longer). */

@@ -4,7 +4,7 @@
  * VMM driver hobd chose at its start and why, and `hob doctor`'s checks of this host
  * (the ones that need no hobd), refreshed at most every 30 s.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const HostCheckObject = z.looseObject({
   /** Stable identifier (`kvm`, `pool`, ...), as `hob doctor --json`. */

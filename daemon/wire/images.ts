@@ -2,7 +2,7 @@
  * Guest images on the wire (daemon/api/routes/images.ts serves them, the CLI
  * reads them). Key order is the order the CLI's `--json` prints them in: keep it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** An image. Fields from the manifest are null when it is unreadable. */
 export const ImageObject = z.looseObject({

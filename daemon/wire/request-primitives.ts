@@ -7,7 +7,7 @@
  * SDKs send fields hob ignores (`wait_for_capacity`, `runtime`, `region`,
  * `asRoot`, ...), and a newer SDK may add more.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A boolean in a query string: true/false/1/0 (any case). An empty value counts as true (`?tty`). */
 export const QueryBool = z

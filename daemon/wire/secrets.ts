@@ -3,7 +3,7 @@
  * and the CLI of the next step. Requests are strict; no response shape has a
  * field for the value, so none can carry it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { envNameSchema, hostPatternsSchema, secretNameSchema, secretValueSchema } from '../secrets/validate.js';
 
 /** `PUT /v1/secrets/{name}`: create or replace. */

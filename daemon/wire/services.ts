@@ -6,7 +6,7 @@
  * known keys first, in this order): keep it. Then the requests: the service
  * body of PUT, the signal body, the stream, stop and logs queries.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ServiceNameSchema } from '../protocol/index.js';
 import { DurationSchema, QueryBool, signalName } from './request-primitives.js';
 

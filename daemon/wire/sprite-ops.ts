@@ -4,7 +4,7 @@
  * privileges and resources policies, the NDJSON list watch, the port watch
  * websocket, and the control websocket's envelopes. Then their requests.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { PortEventFrame } from './exec.js';
 
 /** `GET .../{name}/check` (JS SDK `checkSprite`). */

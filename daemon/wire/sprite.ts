@@ -9,7 +9,7 @@
  *
  * Then the sandbox requests: create, update, list, sleep, keep-awake.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { BootTimelineObject } from './boot-timeline.js';
 import { GrantSecretRequest } from './secrets.js';
 import { ImageNameSchema, SandboxNameSchema } from '../core/names.js';

@@ -5,7 +5,7 @@
  * `GET /v1/stats` (every running sandbox, every sandbox with `?all=1`;
  * histories with `?history=1`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { QueryBool } from './request-primitives.js';
 
 /** The guest's own memory figures (from its /proc/meminfo). */

@@ -2,7 +2,7 @@
  * Warm templates on the wire (daemon/api/routes/templates.ts serves them, the CLI reads
  * them; docs/architecture.md §17). Key order is the order `--json` prints them in.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const TemplateStateSchema = z.enum(['ready', 'stale', 'building', 'failed', 'broken']);
 

@@ -1,5 +1,5 @@
 /** API tokens on the wire (daemon/api/routes/tokens.ts serves them, the CLI reads them), and the create request. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { idSchema } from '../db/ids.js';
 
 /** A token as listed: never the secret. */

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { commitEntry, makeWorkDir, pruneEntries, removeTree, touchEntry, withLock, type CacheLayout } from './cache.js';
 import { hashInputs, sha256File } from './hash.js';
 import type { ArchInfo } from './host.js';

@@ -4,7 +4,7 @@
  * records kernel and agent versions with every sandbox.
  */
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ImageBuildError } from './errors.js';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);

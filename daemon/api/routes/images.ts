@@ -19,7 +19,7 @@
  * build of the same name meanwhile gets 409.
  */
 import { Hono } from 'hono';
-import { z } from 'zod';
+import * as z from 'zod';
 import { IMAGE_VARIANTS, type ImageInfo, type ImageService } from '../../core/images.js';
 import { ImageNameSchema } from '../../core/names.js';
 import type { TemplateService } from '../../core/templates.js';

@@ -13,7 +13,7 @@
  * sandbox, 413 body over 1 MiB.
  */
 import { Hono } from 'hono';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiDeps, ApiEnv } from '../context.js';
 import { readJsonBody } from '../validate.js';
 import { nameParam } from './sandboxes.js';

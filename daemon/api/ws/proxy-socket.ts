@@ -21,7 +21,7 @@
  * handshake (upgrade.ts), so those fail with an HTTP status instead.
  */
 import type { RawData } from 'ws';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { GuestConnection } from '../../core/guest.js';
 import { openGuestTunnel, type GuestTunnel } from '../../core/guest-tunnel.js';
 import { GuestError, HobError } from '../../errors.js';

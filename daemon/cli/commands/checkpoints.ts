@@ -14,7 +14,7 @@
  * the sandbox. Every command has `--json`.
  */
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import * as wire from '../../wire/checkpoints.js';
 import { checkCheckpointRef, sandboxAndCheckpoint, splitNameAndRefs } from '../checkpoint-refs.js';
 import { parseResponse } from '../client.js';

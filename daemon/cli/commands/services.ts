@@ -22,7 +22,7 @@
  * `-f` one event per line as they come (NDJSON).
  */
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import { formatFields, formatSince, formatTable, printJson, terminalSafe } from '../output.js';

@@ -3,7 +3,7 @@
  * socket's group lets its members in without sudo.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_CONFIG_PATH, loadConfig, type HobConfig } from '../../config.js';
 import { HobClient, describeTarget } from '../client.js';
 import { ConnectionError } from '../errors.js';

@@ -1,6 +1,6 @@
 /** Tools: create_checkpoint, list_checkpoints, restore_checkpoint, fork_sandbox, diff. */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SandboxNameSchema } from '../../core/names.js';
 import { CheckpointBody, CheckpointComplete, CheckpointObject, CheckpointRefSchema, DiffQuery, DiffResponse, ForkBody } from '../../wire/checkpoints.js';
 import { SpriteObject } from '../../wire/sprite.js';

@@ -1,6 +1,6 @@
 /** Tool: exec, a command in a sandbox with a deadline and a cap on the output it returns. */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SandboxNameSchema } from '../../core/names.js';
 import { ExecUser, HttpExecBody, HttpExecResult } from '../../wire/exec.js';
 import { sandboxPath } from '../api.js';

@@ -1,6 +1,6 @@
 /** Tools: read_file, write_file, list_files (the API's file routes; paths are absolute or relative to /). */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SandboxNameSchema } from '../../core/names.js';
 import { FileModeSchema, FsList, FsPathQuery, FsWriteQuery, FsWriteResult, formatMode } from '../../wire/fs.js';
 import { sandboxPath } from '../api.js';

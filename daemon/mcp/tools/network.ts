@@ -1,6 +1,6 @@
 /** Tools: get_url, set_url (the sandbox's web address and who may open it), get_policy, set_policy (egress). */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SandboxNameSchema } from '../../core/names.js';
 import { NetworkPolicySchema } from '../../net/policy.js';
 import { SpriteObject } from '../../wire/sprite.js';

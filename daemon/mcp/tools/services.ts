@@ -1,6 +1,6 @@
 /** Tools: list_services, service_logs (processes the guest agent supervises). */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SandboxNameSchema } from '../../core/names.js';
 import { ServiceNameSchema } from '../../protocol/index.js';
 import { ServiceLogEvent, ServiceObject } from '../../wire/services.js';

@@ -4,7 +4,7 @@
  * the uptime now, so that the host can place the steps on its own clock. Bounded here; what
  * the numbers mean is checked on the host (core/boot-timeline.ts): the guest may lie.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Most phases an answer may carry. */
 export const MAX_BOOT_PHASES = 32;

@@ -1,5 +1,5 @@
 /** Running a process in the guest (`exec`): the request and its `ready`; its end is the `exit` channel message. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GuestPathSchema } from './values.js';
 
 const TtySize = z.object({ rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) });

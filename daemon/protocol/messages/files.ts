@@ -1,5 +1,5 @@
 /** The guest's files (`fs.*`): reading and writing as streams, and the unary operations with the stat they answer. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { FileModeSchema, GuestEpochMsSchema, GuestPathSchema } from './values.js';
 
 /** Longest file name (Linux NAME_MAX is 255 bytes, so never more UTF-16 units). */

@@ -15,7 +15,7 @@
  * knows which sandbox asks from the connection the channel lives on, never
  * from the request.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Longest request path with its query string. */
 export const MAX_GUEST_API_PATH = 2048;

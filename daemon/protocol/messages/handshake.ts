@@ -3,7 +3,7 @@
  * offers a range of protocol versions, the agent picks one and says what it
  * can do.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Protocol versions this build speaks. The agent picks the highest common one. */
 export const PROTOCOL_VERSION_MIN = 1;

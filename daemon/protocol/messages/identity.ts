@@ -4,7 +4,7 @@
  * without starting a process where it can (docs/architecture.md §27); older agents get the
  * same work as a shell script (daemon/core/identity.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const IdentitySetRequestSchema = z.object({
   op: z.literal('identity.set'),

@@ -12,7 +12,7 @@
  * hold, the same one `hob keep-awake` sets (one hold per sandbox: the last
  * change wins, from either side).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Longest hold, in seconds (a week); the same bound as `hob keep-awake`. */
 export const MAX_KEEP_AWAKE_SECONDS = 7 * 86_400;

@@ -1,5 +1,5 @@
 /** The guest as a whole: flushing and freezing its filesystems, its clock, a liveness check and power off. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const SyncRequestSchema = z.object({ op: z.literal('sync') });
 export const FreezeRequestSchema = z.object({

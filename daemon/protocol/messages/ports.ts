@@ -1,5 +1,5 @@
 /** The guest's TCP ports: a tunnel to one (`tunnel`) and the stream of ports opening and closing (`ports.watch`). */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const TunnelRequestSchema = z.object({
   op: z.literal('tunnel'),

@@ -3,7 +3,7 @@
  * every copy of one snapshot starts with the same kernel random state, so the host sends
  * each one its own seed right after the resume, before anything else runs in it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Bytes of host entropy sent with a reseed: the kernel's input pool is 256 bits, twice that leaves margin. */
 export const RESEED_SEED_BYTES = 64;

@@ -9,7 +9,7 @@
  * consoles, sessions, services) and writes to /etc/hob/secrets.env. Never a
  * secret's value: the guest only ever holds placeholders.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Most variables per sandbox (each one a grant). */
 export const MAX_SECRET_ENV_VARS = 64;

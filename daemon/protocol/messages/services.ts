@@ -11,7 +11,7 @@
  * port; the service is still needed by another), ESRCH signal to a service
  * that is not running.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GuestEpochMsSchema, GuestPathSchema, SignalNameSchema } from './values.js';
 
 /** A service's name: also its file name in the guest. */

@@ -2,7 +2,7 @@
  * Value shapes several areas of the agent protocol share: guest paths, file
  * modes, signal names and guest times.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const GuestPathSchema = z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'path must be absolute').refine((p) => !p.includes('\0'), 'path must not contain NUL');
 export const FileModeSchema = z.number().int().min(0).max(0o7777);

@@ -2,7 +2,7 @@
  * Validation of the guest paths callers pass to the ext4 diff (`path`
  * filters, the file of a one-file diff).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../../errors.js';
 import { MAX_PATH_BYTES } from './types.js';
 

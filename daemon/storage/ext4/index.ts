@@ -42,7 +42,7 @@
 import { mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { execa } from 'execa';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BadRequestError, HobError, NotFoundError } from '../../errors.js';
 import { run } from '../errors.js';
 import { findMount } from '../mount.js';

@@ -4,7 +4,7 @@
  * hobd validates every line with these schemas: the reader parses
  * guest-made bytes, so its output is treated as hostile too.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 import { MAX_PATH_BYTES } from './types.js';
 

@@ -7,7 +7,7 @@
  * serialised by CH anyway (one call blocks the others), so each one uses its own connection.
  */
 import http from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { VmmError } from '../../errors.js';
 
 /** CH's request body limit. */

@@ -7,7 +7,7 @@
  */
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { VmmError } from '../../errors.js';
 import { SNAPSHOT_META_FILE } from '../snapshot-meta.js';
 import type { VmSpec } from '../types.js';

@@ -11,7 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { VmmError } from '../../errors.js';
 
 const greetingSchema = z.object({

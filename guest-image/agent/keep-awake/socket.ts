@@ -13,7 +13,7 @@
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_KEEP_AWAKE_SECONDS } from '../../../daemon/protocol/index.js';
 import { log } from '../log.js';
 import { changeKeepAwake } from './holds.js';

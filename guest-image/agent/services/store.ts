@@ -14,7 +14,7 @@
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ServiceDefinitionSchema, ServiceNameSchema, type ServiceDefinition } from '../../../daemon/protocol/index.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { log } from '../log.js';
