@@ -23,7 +23,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import * as z from 'zod';
 import { NetworkError } from './errors.js';
-import { run } from './exec.js';
 
 const FORWARDING_ALL = '/proc/sys/net/ipv4/conf/all/forwarding';
 
@@ -50,13 +49,33 @@ async function writeFlag(path: string, on: boolean): Promise<void> {
   }
 }
 
-/** Interfaces of the main table's IPv4 default routes. */
+/** The kernel's view of the main routing table of this process's namespace. */
+const PROC_NET_ROUTE = '/proc/net/route';
+const RTF_UP = 0x1;
+
+/**
+ * Interfaces of the main table's IPv4 default routes, from the text of /proc/net/route
+ * (read instead of running `ip route`: this runs before every sandbox network set-up, and a
+ * process start is most of what a file read would cost). Columns: Iface Destination Gateway
+ * Flags RefCnt Use Metric Mask ..., addresses in hex; a route without a device shows `*`.
+ */
+export function parseDefaultRouteInterfaces(procNetRoute: string): string[] {
+  const out = new Set<string>();
+  for (const line of procNetRoute.split('\n').slice(1)) {
+    const [iface, destination, , flags, , , , mask] = line.trim().split(/\s+/);
+    if (iface === undefined || iface === '' || iface === '*' || destination !== '00000000' || mask !== '00000000') continue;
+    if ((Number.parseInt(flags ?? '0', 16) & RTF_UP) === 0) continue;
+    out.add(iface);
+  }
+  return [...out].sort();
+}
+
 async function defaultRouteInterfaces(): Promise<string[]> {
-  const parsed = z
-    .array(z.object({ dev: z.string().optional() }).passthrough())
-    .safeParse(JSON.parse((await run(['ip', '-j', '-4', 'route', 'show', 'default'])) || '[]'));
-  if (!parsed.success) throw new NetworkError('cannot read the default routes (`ip -j route` printed something unexpected)');
-  return [...new Set(parsed.data.flatMap((r) => (r.dev ? [r.dev] : [])))].sort();
+  try {
+    return parseDefaultRouteInterfaces(await readFile(PROC_NET_ROUTE, 'utf8'));
+  } catch (err) {
+    throw new NetworkError(`cannot read the default routes (${PROC_NET_ROUTE}): ${(err as Error).message}`, { cause: err });
+  }
 }
 
 export class HostForwarding {

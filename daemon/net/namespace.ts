@@ -8,7 +8,7 @@
  * never deletes the tap, so it is also what re-attaches hob to a sandbox whose VMM kept
  * running while hobd restarted.
  */
-import { readdir, rm, statfs } from 'node:fs/promises';
+import { readdir, readFile, rm, statfs } from 'node:fs/promises';
 import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 import { GATEWAY_ADDRESS, GATEWAY_MAC, GUEST_PREFIX, type TransitAddresses } from './addresses.js';
@@ -106,6 +106,28 @@ async function links(netns: string | undefined): Promise<Map<string, LinkInfo>> 
   );
 }
 
+/**
+ * Names of the interfaces in this process's namespace, from /proc/net/dev (a file read; the
+ * per-process view, unlike /sys/class/net, which shows the namespace sysfs was mounted in).
+ */
+export function parseProcNetDevNames(procNetDev: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of procNetDev.split('\n').slice(2)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) names.add(line.slice(0, colon).trim());
+  }
+  return names;
+}
+
+/**
+ * A link of hobd's namespace: listed with `ip` only when /proc/net/dev shows it exists. A new
+ * sandbox's host veth does not, so its set-up starts one process fewer.
+ */
+async function hostLink(name: string): Promise<LinkInfo | undefined> {
+  const present = parseProcNetDevNames(await readFile('/proc/net/dev', 'utf8')).has(name);
+  return present ? (await links(undefined)).get(name) : undefined;
+}
+
 /** Host-side veths of sandboxes (`hv-*`) in hobd's namespace, as sandbox ids. */
 export async function listHostVethIds(): Promise<string[]> {
   const all = await links(undefined);
@@ -156,10 +178,10 @@ export async function ensureSandboxLinks(plan: SandboxLinksPlan): Promise<{ crea
     ],
     { netns },
   );
-  const [hostLinks, nsLinks] = await Promise.all([links(undefined), created ? new Map<string, LinkInfo>() : links(netns)]);
+  const [hvFound, nsLinks] = await Promise.all([hostLink(hv), created ? new Map<string, LinkInfo>() : links(netns)]);
 
   const host: string[] = [];
-  let hvInfo = hostLinks.get(hv);
+  let hvInfo = hvFound;
   if (hvInfo && !nsLinks.has(UPLINK_NAME)) {
     // A leftover host side whose peer is not in this namespace (it died with an older one).
     await run(['ip', 'link', 'del', hv]);
