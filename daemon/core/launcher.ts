@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { allocateNetSlot, appendEvent, getSandbox, setSandboxState, type Sandbox as SandboxRow } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
-import { guestCmdlineArgs, netSpecFor, transitSlotCount } from '../net/index.js';
+import { guestCmdlineArgs, netSpecFor, renderPolicyFile, transitSlotCount } from '../net/index.js';
 import type { MemoryImage } from '../storage/index.js';
 import type { VmSpec } from '../vmm/types.js';
 import { recordBootTimeline } from './boot-timeline.js';
@@ -70,9 +70,12 @@ export class VmLauncher {
     return vm;
   }
 
-  /** Starts a VM from the sandbox's memory image and lets it run on (see LiveVm.resume). */
-  resume(row: SandboxRow, memory: MemoryImage): Promise<LiveVm> {
-    return this.launch(row, (spec) => LiveVm.resume(this.ctx.deps.driver, spec, memory.dir));
+  /**
+   * Starts a VM from the sandbox's memory image and lets it run on (see LiveVm.resume).
+   * `guestPolicyFile`: the policy file the image's guest is known to hold (a warm template's).
+   */
+  resume(row: SandboxRow, memory: MemoryImage, options: { guestPolicyFile?: string } = {}): Promise<LiveVm> {
+    return this.launch(row, (spec) => LiveVm.resume(this.ctx.deps.driver, spec, memory.dir), options.guestPolicyFile);
   }
 
   /** Removes the sandbox's network once its VMM is gone. Failures are logged: reconcile retries them. */
@@ -80,11 +83,16 @@ export class VmLauncher {
     await this.ctx.deps.network?.teardown(id).catch((err: Error) => this.ctx.log(`hob: removing the network of ${id}: ${err.message}`));
   }
 
-  /** Tells the guest its egress policy (read-only file). Best effort: the policy is enforced outside the guest anyway. */
-  async publishPolicy(row: SandboxRow, vm: LiveVm): Promise<void> {
+  /**
+   * Tells the guest its egress policy (read-only file), unless the guest is known to hold that
+   * file already (`guestHas`). Best effort: the policy is enforced outside the guest anyway.
+   */
+  async publishPolicy(row: SandboxRow, vm: LiveVm, guestHas?: string): Promise<void> {
     if (!this.ctx.deps.network) return;
     try {
-      await publishPolicyToGuest(await vm.agent(), networkPolicyOf(freshRow(this.ctx.deps.db, row)));
+      const policy = networkPolicyOf(freshRow(this.ctx.deps.db, row));
+      if (guestHas !== undefined && renderPolicyFile(policy) === guestHas) return;
+      await publishPolicyToGuest(await vm.agent(), policy);
     } catch (err) {
       this.ctx.log(`hob: writing the network policy into ${row.name}: ${(err as Error).message}`);
     }
@@ -148,7 +156,7 @@ export class VmLauncher {
    * Sets up the sandbox's network, runs `start` on a clean run dir and registers the VM;
    * the network is removed again when the start fails.
    */
-  private async launch(row: SandboxRow, start: (spec: VmSpec) => Promise<LiveVm>): Promise<LiveVm> {
+  private async launch(row: SandboxRow, start: (spec: VmSpec) => Promise<LiveVm>, guestPolicyFile?: string): Promise<LiveVm> {
     const spec = vmSpecFor(this.ctx.deps.volumes, this.ctx.deps.config, row, await this.attachNetwork(row));
     let vm: LiveVm;
     try {
@@ -161,7 +169,7 @@ export class VmLauncher {
     this.ctx.live.set(row.id, vm);
     this.watchExit(row.id, vm);
     // Independent, and each mostly waits on the guest: at once (neither ever rejects).
-    await Promise.all([this.publishPolicy(row, vm), this.configureSecrets(row, vm)]);
+    await Promise.all([this.publishPolicy(row, vm, guestPolicyFile), this.configureSecrets(row, vm)]);
     return vm;
   }
 

@@ -15,6 +15,7 @@ import * as z from 'zod';
 import type { HobConfig } from '../config.js';
 import { appendEvent, type HobDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
+import { UNRESTRICTED_POLICY } from '../net/index.js';
 import type { ImageVolumes, TemplateVolumes } from '../storage/index.js';
 import type { VmmDriver, VmmKind, VmSpec } from '../vmm/types.js';
 import { crashPoint } from './crash-point.js';
@@ -23,6 +24,7 @@ import { requireImageRunsHere } from './images.js';
 import { LiveVm, reseedGuestRandom } from './live-vm.js';
 import { ImageNameSchema } from './names.js';
 import type { SandboxNetworking } from './network.js';
+import { warmUpTemplateAgent } from './template-warmup.js';
 import { vmRunDir } from './vm-spec.js';
 
 /** Format of template.json and of the key; bump it when what a template holds changes. */
@@ -45,6 +47,8 @@ export const TemplateMetaSchema = z.object({
   builtAt: z.string(),
   /** How long the template VM took from VMM start to its agent's answer. */
   bootMs: z.number().nonnegative(),
+  /** The network policy file its guest holds (template-warmup.ts); a clone with the same policy does not write it again. */
+  guestPolicyFile: z.string().max(1024 * 1024).optional(),
 });
 export type TemplateMeta = z.infer<typeof TemplateMetaSchema>;
 
@@ -300,7 +304,8 @@ export class Templates {
     let vm: LiveVm | undefined;
     try {
       const net = network ? await network.setupIsolated(id) : undefined;
-      const cmdline = `root=/dev/vda rw hob.hostname=hob-template hob.machine_id=${machineIdFor(id)}`;
+      const identity = { hostname: 'hob-template', machineId: machineIdFor(id) };
+      const cmdline = `root=/dev/vda rw hob.hostname=${identity.hostname} hob.machine_id=${identity.machineId}`;
       const spec: VmSpec = {
         id,
         runDir,
@@ -324,6 +329,9 @@ export class Templates {
       // running in the snapshot, it spares every clone that process start.
       const agent = await vm.agent();
       if (agent.supports('random.reseed')) await reseedGuestRandom(agent);
+      step('warming up its agent');
+      const warm = await warmUpTemplateAgent(agent, identity, network ? UNRESTRICTED_POLICY : undefined);
+      for (const failure of warm.failed) this.deps.log(`hob: template of ${image}: warm-up step failed (clones only lose its saving): ${failure}`);
       step('saving its memory');
       // No guest sync needed: memory and disk are saved at one instant (the VMM flushed the
       // disk when it paused), so the guest's dirty pages travel in the memory image.
@@ -336,6 +344,7 @@ export class Templates {
       const meta: TemplateMeta = {
         format: TEMPLATE_FORMAT, image, key, vmm: driver.kind as VmmKind, vmmVersion: await this.version(),
         ...shape, memory: memoryMode, builtAt: new Date().toISOString(), bootMs,
+        ...(warm.guestPolicyFile !== undefined ? { guestPolicyFile: warm.guestPolicyFile } : {}),
       };
       await build.commit(meta, () => crashPoint('template.committing'));
       crashPoint('template.committed');

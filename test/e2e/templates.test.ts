@@ -152,6 +152,21 @@ describe('warm templates', () => {
     const created = events('create').find((e) => e.sandbox_id === aId);
     expect(created?.data).toMatchObject({ image: 'minimal', from: 'template', reseed: 'ioctl' });
     expect((await ok('a', 'hostname')).trim()).toBe('a');
+    // The template's agent ran every step of a create before its snapshot (template-warmup.ts):
+    // the clone has its own identity in the files, and the policy file the template holds is
+    // the clone's (unrestricted) policy, so it was kept rather than written again.
+    expect(d.logs()).not.toContain('warm-up step failed');
+    const machineId = createHash('sha256').update(`hob-machine-id:${aId}`).digest('hex').slice(0, 32);
+    expect((await ok('a', 'cat /etc/hostname /etc/machine-id')).trim()).toBe(`a\n${machineId}`);
+    const apiPolicy = await d.request({ path: '/v1/sandboxes/a/policy/network' });
+    expect(JSON.parse(await ok('a', 'cat /.sprite/policy/network.json'))).toEqual(apiPolicy.json());
+    // A policy set later still reaches the guest's file.
+    const restricted = { rules: [{ action: 'allow', domain: 'example.com' }] };
+    const set = await d.request({ method: 'POST', path: '/v1/sandboxes/a/policy/network', body: restricted });
+    expect(set.status, set.text()).toBe(204);
+    expect(JSON.parse(await ok('a', 'cat /.sprite/policy/network.json'))).toMatchObject(restricted);
+    const reset = await d.request({ method: 'POST', path: '/v1/sandboxes/a/policy/network', body: { rules: [] } });
+    expect(reset.status, reset.text()).toBe(204);
     // The guest's filesystem follows the 6 GiB disk (the template's has 4).
     const kib = Number((await ok('a', "df -k / | awk 'NR==2 {print $2}'")).trim());
     expect(kib).toBeGreaterThan(5 * 1024 * 1024);
