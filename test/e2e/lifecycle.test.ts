@@ -66,7 +66,8 @@ describe('sandbox lifecycle on real VMs', () => {
   }, 900_000);
 
   it('keeps files across stop, and an exec on a stopped sandbox starts it', async () => {
-    expect((await d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'keeper' } })).status).toBe(201);
+    // Booted (cold), also where warm templates are on (e2e/warm-suites.test.ts): the next test reads its boot timelines.
+    expect((await d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'keeper', cold: true } })).status).toBe(201);
     expect((await exec('keeper', ['sh', '-c', 'echo kept > /root/f && sync'])).body.exit_code).toBe(0);
     const stopped = await d.request({ method: 'POST', path: '/v1/sandboxes/keeper/stop' });
     expect(stopped.status, stopped.text()).toBe(200);
@@ -119,7 +120,8 @@ describe('sandbox lifecycle on real VMs', () => {
   });
 
   it('SIGKILL of hobd in the middle of a create: the next start undoes it and the name is free again', async () => {
-    const pending = d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'crash-create' } }).catch((err: Error) => err);
+    // cold: a create resumed from a warm template may be over before the kill lands.
+    const pending = d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'crash-create', cold: true } }).catch((err: Error) => err);
     // Wait until the VM process exists: the create is past the snapshot and booting.
     const before = (await vmmProcessesUnder(d.runDir)).length;
     await waitFor('the new VM to start', async () => (await vmmProcessesUnder(d.runDir)).length > before);

@@ -51,7 +51,9 @@ export interface TestDaemonOptions {
   readonly allowForeignArch?: boolean;
   /**
    * hobd's warm templates (`templates.enabled`). Default false: a template boots a VM after
-   * every import, which every e2e file would pay; the template tests opt in.
+   * every import, which every e2e file would pay; the template tests opt in, and
+   * HOB_TEST_TEMPLATES=1 turns them on for every daemon that does not say (a whole suite's
+   * creates then resume from templates).
    */
   readonly templates?: boolean;
   /** hobd's `templates.memory` (how a template keeps its memory). Default: hobd's (`mapped`). */
@@ -122,7 +124,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `api: { socketPath: ${socketPath}, tcpPort: ${port} }`,
       `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'}, allowForeignArch: ${options.allowForeignArch ?? false} }`,
       `idle: { pauseAfterSeconds: ${options.idle?.pauseAfterSeconds ?? 0}, hibernateAfterSeconds: ${options.idle?.hibernateAfterSeconds ?? 0} }`,
-      `templates: { enabled: ${options.templates ?? false}${options.templateMemory ? `, memory: ${options.templateMemory}` : ''} }`,
+      `templates: { enabled: ${options.templates ?? process.env.HOB_TEST_TEMPLATES === '1'}${options.templateMemory ? `, memory: ${options.templateMemory}` : ''} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
       `network: { netnsPrefix: ${netnsPrefix}, upstreamDns: ['${options.internet ? DNS_SERVER : '127.0.0.1'}'] }`,
       ...(options.configLines ?? []),
@@ -229,6 +231,8 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     const created = await daemon.request({ method: 'POST', path: '/v1/tokens', body: { name: 'e2e' } });
     if (created.status !== 201 && created.status !== 200) throw new Error(`token create: ${created.status} ${created.text()}`);
     (daemon as { token: string }).token = created.json<{ token: string }>().token;
+    // A suite run with HOB_TEST_TEMPLATES=1 means its creates to resume from the template: wait for it.
+    if (options.templates === undefined && process.env.HOB_TEST_TEMPLATES === '1') await waitForTemplate(daemon, 'minimal');
   } catch (err) {
     await daemon.stop();
     throw err;
@@ -250,6 +254,18 @@ export async function deleteNetnsWithPrefix(prefix: string): Promise<void> {
 function netnsArgv(netns: TestNetns, argv: readonly string[]): [string, string[]] {
   const all = [...netns.exec, ...argv];
   return [all[0]!, all.slice(1)];
+}
+
+async function waitForTemplate(d: TestDaemon, image: string): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  while (Date.now() < deadline) {
+    const r = await d.request({ path: '/v1/templates' });
+    const t = r.json<{ templates: Array<{ image: string; state: string; detail: string | null }> }>().templates.find((x) => x.image === image);
+    if (t?.state === 'ready') return;
+    if (t?.state === 'failed') throw new Error(`the template of ${image} failed: ${t.detail ?? ''}\n${d.logs().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no template of ${image} after 10 minutes:\n${d.logs().slice(-3000)}`);
 }
 
 async function waitForHealth(socketPath: string, child: ChildProcess, logs: () => string): Promise<void> {
