@@ -15,6 +15,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { DISK_FILE, IMAGE_FILES } from '../daemon/storage/volume-layout.js';
 import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { median, time, type Record } from './measure.js';
 
@@ -137,7 +138,7 @@ async function run(d: TestDaemon, record: Record): Promise<void> {
  * restore's new volume starts: written back first, then POSIX_FADV_DONTNEED (dd's nocache).
  */
 async function dropFromPageCache(volumeDir: string): Promise<void> {
-  for (const file of ['disk.img', 'kernel', 'initramfs.img']) {
+  for (const file of [DISK_FILE, IMAGE_FILES.kernel, IMAGE_FILES.initramfs]) {
     const path = join(volumeDir, file);
     await execa('sync', [path]);
     await execa('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);

@@ -8,7 +8,7 @@
  * the default, docs/architecture.md §26) and templates whose memory is a stream read whole.
  */
 import { loadavg } from 'node:os';
-import { startTestDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+import { startTestDaemon, waitForTemplate, type TestDaemon } from '../test/helpers/daemon.js';
 import { median, time, type Record } from './measure.js';
 
 const ROUNDS = 3;
@@ -36,14 +36,7 @@ async function run(d: TestDaemon, mode: MemoryMode, record: Record): Promise<num
     return r;
   };
   const t0 = performance.now();
-  for (;;) {
-    const list = (await api('GET', '/v1/templates')).json<{ templates: { image: string; state: string; detail: string | null }[] }>().templates;
-    const t = list.find((x) => x.image === 'minimal');
-    if (t?.state === 'ready') break;
-    if (t?.state === 'failed') throw new Error(`template build failed: ${t.detail}`);
-    if (performance.now() - t0 > 900_000) throw new Error('no template after 15 minutes');
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  await waitForTemplate(d, 'minimal', 900_000);
   record('host load average (1 min) at the start', loadavg()[0]!, '', 'other VMs share the cores: figures are noisy');
   record('template build (hobd start -> template ready, includes the template boot)', performance.now() - t0, 'ms');
 

@@ -74,7 +74,7 @@ export class VmLauncher {
    * Starts a VM from the sandbox's memory image and lets it run on (see LiveVm.resume).
    * `guestPolicyFile`: the policy file the image's guest is known to hold (a warm template's).
    */
-  resume(row: SandboxRow, memory: MemoryImage, options: { guestPolicyFile?: string } = {}): Promise<LiveVm> {
+  resume(row: SandboxRow, memory: MemoryImage, options: { guestPolicyFile?: string | undefined } = {}): Promise<LiveVm> {
     return this.launch(row, (spec) => LiveVm.resume(this.ctx.deps.driver, spec, memory.dir), options.guestPolicyFile);
   }
 

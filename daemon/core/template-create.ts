@@ -37,7 +37,7 @@ export async function resumeFromTemplate(
     crashPoint('create.disk');
     emit(progress, 'info', `Resuming the template VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${driver.kind})...`);
     const memory = volumes.memory(row.id);
-    vm = await launcher.resume(row, memory, meta.guestPolicyFile !== undefined ? { guestPolicyFile: meta.guestPolicyFile } : {});
+    vm = await launcher.resume(row, memory, { guestPolicyFile: meta.guestPolicyFile });
     await memory.remove();
     emit(progress, 'info', 'Giving the sandbox its own identity...');
     const agent = await vm.agent();

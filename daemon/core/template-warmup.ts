@@ -11,7 +11,7 @@
  */
 import type { AgentClient } from '../agent/index.js';
 import { renderPolicyFile, type NetworkPolicy } from '../net/index.js';
-import { CLOCK_DEADLINE_MS, IDENTITY_DEADLINE_MS, POLICY_PUBLISH_DEADLINE_MS, withDeadline } from './deadline.js';
+import { CLOCK_DEADLINE_MS, withDeadline } from './deadline.js';
 import { applyIdentity } from './identity.js';
 import { publishPolicyToGuest } from './network.js';
 import { CAPABILITY_SECRETS, SECRETS_CONFIGURE_DEADLINE_MS } from './secrets.js';
@@ -33,24 +33,27 @@ export async function warmUpTemplateAgent(
   policy: NetworkPolicy | undefined,
 ): Promise<WarmUpResult> {
   const failed: string[] = [];
-  const step = async (what: string, ms: number, run: () => Promise<unknown>): Promise<boolean> => {
+  /** Runs one step (each bounded in time: by its own deadline, or by the one its call carries). */
+  const step = async (what: string, run: () => Promise<unknown>): Promise<boolean> => {
     try {
-      await withDeadline(run(), ms, `the guest agent (${what})`);
+      await run();
       return true;
     } catch (err) {
       failed.push(`${what}: ${(err as Error).message}`);
       return false;
     }
   };
-  await step('clock.set', CLOCK_DEADLINE_MS, () => agent.setClock(Date.now()));
-  const policyWritten = policy !== undefined && (await step('network policy', POLICY_PUBLISH_DEADLINE_MS, () => publishPolicyToGuest(agent, policy)));
+  const bounded = <T>(what: string, ms: number, call: () => Promise<T>) => () => withDeadline(call(), ms, `the guest agent (${what})`);
+  await step('clock.set', bounded('clock.set', CLOCK_DEADLINE_MS, () => agent.setClock(Date.now())));
+  let guestPolicyFile: string | undefined;
+  if (policy !== undefined && (await step('network policy', () => publishPolicyToGuest(agent, policy)))) guestPolicyFile = renderPolicyFile(policy);
   if (agent.supports(CAPABILITY_SECRETS)) {
-    await step('secrets.configure', SECRETS_CONFIGURE_DEADLINE_MS, () => agent.configureSecrets({ caPem: null, env: {} }));
+    await step('secrets.configure', bounded('secrets.configure', SECRETS_CONFIGURE_DEADLINE_MS, () => agent.configureSecrets({ caPem: null, env: {} })));
   }
-  await step('identity', IDENTITY_DEADLINE_MS, () => applyIdentity(agent, identity));
-  await step('exec', CLOCK_DEADLINE_MS, async () => {
+  await step('identity', () => applyIdentity(agent, identity));
+  await step('exec', bounded('exec', CLOCK_DEADLINE_MS, async () => {
     const r = await agent.run(['true']);
     if (r.code !== 0) throw new Error(`true exited ${String(r.code)}`);
-  });
-  return policyWritten && policy !== undefined ? { failed, guestPolicyFile: renderPolicyFile(policy) } : { failed };
+  }));
+  return guestPolicyFile === undefined ? { failed } : { failed, guestPolicyFile };
 }

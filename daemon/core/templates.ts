@@ -344,7 +344,7 @@ export class Templates {
       const meta: TemplateMeta = {
         format: TEMPLATE_FORMAT, image, key, vmm: driver.kind as VmmKind, vmmVersion: await this.version(),
         ...shape, memory: memoryMode, builtAt: new Date().toISOString(), bootMs,
-        ...(warm.guestPolicyFile !== undefined ? { guestPolicyFile: warm.guestPolicyFile } : {}),
+        guestPolicyFile: warm.guestPolicyFile,
       };
       await build.commit(meta, () => crashPoint('template.committing'));
       crashPoint('template.committed');

@@ -16,7 +16,7 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { startTestDaemon, waitForTemplate, type TestDaemon } from '../helpers/daemon.js';
 import { sandboxShell } from '../helpers/sandbox-exec.js';
 
 interface ProgressLine {
@@ -59,15 +59,7 @@ describe('warm templates', () => {
     expect(r.status, r.text()).toBe(200);
     return r.json<{ templates: TemplateJson[] }>().templates;
   };
-  const waitReady = async (): Promise<void> => {
-    for (let i = 0; i < 600; i++) {
-      const t = (await templates()).find((x) => x.image === 'minimal');
-      if (t?.state === 'ready') return;
-      if (t?.state === 'failed') throw new Error(`the template build failed: ${t.detail}\n${d.logs().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    throw new Error(`no template after 10 minutes\n${d.logs().slice(-3000)}`);
-  };
+  const waitReady = (): Promise<void> => waitForTemplate(d, 'minimal');
   /** Creates through the NDJSON API; returns the progress texts. */
   const create = async (body: Record<string, unknown>): Promise<string[]> => {
     const r = await d.request({ method: 'POST', path: '/v1/sandboxes', body, headers: { accept: 'application/x-ndjson' } });

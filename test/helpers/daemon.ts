@@ -256,8 +256,9 @@ function netnsArgv(netns: TestNetns, argv: readonly string[]): [string, string[]
   return [all[0]!, all.slice(1)];
 }
 
-async function waitForTemplate(d: TestDaemon, image: string): Promise<void> {
-  const deadline = Date.now() + 600_000;
+/** Waits until hobd's template of `image` is ready; throws when its build failed or `timeoutMs` passed. */
+export async function waitForTemplate(d: TestDaemon, image: string, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const r = await d.request({ path: '/v1/templates' });
     const t = r.json<{ templates: Array<{ image: string; state: string; detail: string | null }> }>().templates.find((x) => x.image === image);
@@ -265,7 +266,7 @@ async function waitForTemplate(d: TestDaemon, image: string): Promise<void> {
     if (t?.state === 'failed') throw new Error(`the template of ${image} failed: ${t.detail ?? ''}\n${d.logs().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error(`no template of ${image} after 10 minutes:\n${d.logs().slice(-3000)}`);
+  throw new Error(`no template of ${image} after ${timeoutMs / 60_000} minutes:\n${d.logs().slice(-3000)}`);
 }
 
 async function waitForHealth(socketPath: string, child: ChildProcess, logs: () => string): Promise<void> {
