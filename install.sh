@@ -202,7 +202,7 @@ fi
 # Debian packages the daemon and the image build need; g++, make and python3 build the native
 # npm modules (node-pty, better-sqlite3) when no prebuilt binary can be downloaded.
 packages=(
-  "$qemu_pkg" qemu-utils btrfs-progs e2fsprogs util-linux iproute2 nftables
+  "$qemu_pkg" qemu-utils btrfs-progs xfsprogs e2fsprogs util-linux iproute2 nftables
   mmdebstrap debian-archive-keyring tini busybox-static socat cpio zstd xz-utils
   ca-certificates g++ make python3
 )

@@ -4,8 +4,8 @@
  * - each step of a cold boot (stop, then an exec starts it), from the boot-timeline events,
  *   median over ROUNDS boots;
  * - a disk restore to exec-ready vs a cold boot to exec-ready, rounds alternating so that load
- *   drifts hit both alike; the restore's own steps (keeping the present, stopping the VM, the
- *   swap, the boot) from the times on its progress lines. Each restore comes SETTLE_MS after
+ *   drifts hit both alike; the restore's own steps (keeping the present, stopping the VM,
+ *   restoring the disk in place, the boot) from the times on its progress lines. Each restore comes SETTLE_MS after
  *   the boot before it, as a user restores a sandbox that has been running: the agent's kernel
  *   helper, which freezes the filesystem to keep the present, starts 5 s after the agent, and
  *   a freeze before it costs its start (~0.6 s under TCG). One more restore right after a boot
@@ -109,7 +109,7 @@ async function run(d: TestDaemon, record: Record): Promise<void> {
   record('disk restore / cold boot', restoreMs / coldMs, 'ratio', `target <= 1.0; restored ${SETTLE_MS / 1000} s after its boot`);
   const uncachedMs = median(uncached);
   record(`cold boot, the sandbox's files not in the host's page cache, median of ${ROUNDS}`, uncachedMs, 'ms', fmt(uncached));
-  record('disk restore / cold boot from files not in the page cache', restoreMs / uncachedMs, 'ratio', "a restored volume's files are new inodes: nothing of them is in the host's page cache");
+  record('disk restore / cold boot from files not in the page cache', restoreMs / uncachedMs, 'ratio', 'what a restore cost when it swapped in new inodes (docs/architecture.md §30)');
   record('restore right after a boot -> exec done (one sample)', soonMs, 'ms', 'the freeze that keeps the present starts the kernel helper');
   const phaseMedian = (list: Timeline[], name: string): number => median(list.map((t) => t.phases.find((p) => p.name === name)?.ms ?? NaN));
   record('cold boot: agent-ready at, files not in the page cache, median', phaseMedian(uncachedTimelines, 'agent-ready'), 'ms', 'after the VMM started');
@@ -121,6 +121,9 @@ async function run(d: TestDaemon, record: Record): Promise<void> {
   for (const step of Object.keys(restoreSteps[0]!)) {
     record(`restore step: ${step}, median of ${ROUNDS}`, median(restoreSteps.map((s) => s[step] ?? NaN)), 'ms', 'from the times of its progress lines');
   }
+  const restores = (await api('GET', '/v1/sandboxes/boot/events?type=restore')).json<{ events: Array<{ data: { disk?: string; changed_bytes?: number } }> }>().events;
+  const inPlace = restores.filter((e) => e.data.disk === 'in-place');
+  record('restores that changed the disk in place', inPlace.length, `of ${restores.length}`, `changed MiB: ${inPlace.map((e) => ((e.data.changed_bytes ?? 0) / 2 ** 20).toFixed(1)).join(', ')}`);
   await api('DELETE', '/v1/sandboxes/boot');
 
   // A 100 GiB disk's first boot grows the filesystem from the image's size (resize2fs, online).
@@ -160,7 +163,7 @@ function restoreStepTimes(ndjson: string, requestMs: number): { [step: string]: 
     'request to first line': when(/^Keeping the current state/) - requestMs,
     'keep the present (a checkpoint)': stop - when(/^Keeping the current state/),
     'stop the VM': swap - stop,
-    'swap the volume': boot - swap,
+    'restore the disk (in place)': boot - swap,
     'boot to complete': done - boot,
   };
 }

@@ -106,7 +106,7 @@ export async function benchCheckpoints(d: TestDaemon, record: Record): Promise<v
   const [coldMs] = await time(() => sh('ck-full', 'true'));
   record('restore (disk checkpoint) to exec-ready', restoreMs, 'ms', 'target <= 300 ms on KVM');
   record('cold boot to exec-ready', coldMs, 'ms');
-  record('restore vs cold boot', restoreMs / coldMs, 'ratio', 'a disk restore = snapshot swap + boot: ~1');
+  record('restore vs cold boot', restoreMs / coldMs, 'ratio', 'a disk restore = the disk restored in place + boot: ~1');
 
   await api('POST', '/v1/sandboxes/ck-empty/stop');
   const usedBeforeForks = await poolUsed();

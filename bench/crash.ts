@@ -60,7 +60,7 @@ export async function benchCrash(record: Record): Promise<void> {
       { name: 'create', points: ['create.disk', 'create.booted'], setup: running, run: (_, n) => post('/v1/sandboxes', { name: `crash-new-${n}` }), cleanup: (_, n) => remove(`crash-new-${n}`) },
       { name: 'checkpoint (disk)', points: ['checkpoint.quiesced', 'checkpoint.snapshotted'], setup: running, run: () => post(`/v1/sandboxes/${MAIN}/checkpoint`, {}) },
       { name: 'checkpoint (memory)', points: ['checkpoint-live.paused', 'checkpoint-live.memory-saved'], setup: running, run: () => post(`/v1/sandboxes/${MAIN}/checkpoint`, { memory: true }) },
-      { name: 'restore', points: ['restore.kept', 'restore.vm-killed', 'restore.swap', 'restore.swapped'], setup: running, run: () => post(`/v1/sandboxes/${MAIN}/checkpoints/${diskCp}/restore`) },
+      { name: 'restore', points: ['restore.kept', 'restore.vm-killed', 'restore.staged', 'restore.disk-restored'], setup: running, run: () => post(`/v1/sandboxes/${MAIN}/checkpoints/${diskCp}/restore`) },
       { name: 'fork', points: ['fork.disk', 'fork.booted'], setup: running, run: (_, n) => post(`/v1/sandboxes/${MAIN}/fork`, { name: `crash-fork-${n}`, from: diskCp }), cleanup: (_, n) => remove(`crash-fork-${n}`) },
       { name: 'live fork', points: ['fork.disk', 'fork.live-resumed'], setup: running, run: (_, n) => post(`/v1/sandboxes/${MAIN}/fork`, { name: `crash-live-${n}`, from: liveCp }), cleanup: (_, n) => remove(`crash-live-${n}`) },
       { name: 'sleep (pause)', points: ['sleep.paused'], setup: running, run: () => post(`/v1/sandboxes/${MAIN}/sleep`) },

@@ -8,8 +8,8 @@
  *   an orphan volume, which reconcile removes; a checkpoint only counts once
  *   its row exists.
  * - remove: the row goes first, then the volume (an orphan again at worst).
- * - swap (restore): see SandboxVolumes.restore; reconcile finishes a swap a
- *   crash interrupted (finishRestoreSwap).
+ * - restore: see SandboxVolumes.restore; reconcile finishes a restore a
+ *   crash interrupted (finishRestore).
  */
 import {
   deleteCheckpoint,
@@ -22,7 +22,7 @@ import {
   type Sandbox as SandboxRow,
 } from '../db/index.js';
 import { NotFoundError, PoolFullError } from '../errors.js';
-import { isNoSpace, type CheckpointVolume, type SandboxVolumes, type StrayVolume } from '../storage/index.js';
+import { isNoSpace, type CheckpointVolume, type RestoreOutcome, type SandboxVolumes, type StrayVolume } from '../storage/index.js';
 import type { VmHandle } from '../vmm/types.js';
 import { checkpointName } from './checkpoint-info.js';
 import { crashPoint } from './crash-point.js';
@@ -122,15 +122,15 @@ export class CheckpointStore {
   }
 
   /**
-   * Replaces the sandbox's volume by a writable snapshot of `cp` (see
+   * Makes the sandbox's volume a copy of `cp`'s, in place where it can (see
    * SandboxVolumes.restore). The VM must not be running.
    */
-  async swapIn(sandbox: SandboxRow, cp: Checkpoint): Promise<void> {
-    await this.volumes.restore(sandbox.id, cp, () => crashPoint('restore.swap'));
+  restoreVolume(sandbox: SandboxRow, cp: Checkpoint): Promise<RestoreOutcome> {
+    return this.volumes.restore(sandbox.id, cp, () => crashPoint('restore.staged'));
   }
 
-  /** After a crash: finishes or clears a restore's swap (see SandboxVolumes.recoverRestore). Returns true if it moved something. */
-  finishRestoreSwap(sandboxId: string): Promise<boolean> {
+  /** After a crash: finishes a restore that was staged (see SandboxVolumes.recoverRestore); undefined if there was none. */
+  finishRestore(sandboxId: string): Promise<RestoreOutcome | undefined> {
     return this.volumes.recoverRestore(sandboxId);
   }
 

@@ -97,10 +97,12 @@ export class Checkpointing {
     }
     crashPoint('restore.vm-killed');
     emit(progress, 'info', `Restoring the disk of ${target}...`);
-    await this.ctx.checkpoints.swapIn(current, cp);
+    const volume = await this.ctx.checkpoints.restoreVolume(current, cp);
+    if (!volume.inPlace) this.ctx.log(`hob: restore of ${current.name}: the checkpoint's volume was swapped in (${volume.reason}); its files start cold in the host's page cache`);
     setSandboxState(db, current.id, 'stopped', { error: null });
-    crashPoint('restore.swapped');
-    appendEvent(db, { sandboxId: current.id, type: 'restore', data: { checkpoint: target, kind: cp.kind, saved: checkpointName(before) } });
+    crashPoint('restore.disk-restored');
+    const disk = volume.inPlace ? { disk: 'in-place', changed_bytes: volume.changedBytes } : { disk: 'swapped' };
+    appendEvent(db, { sandboxId: current.id, type: 'restore', data: { checkpoint: target, kind: cp.kind, saved: checkpointName(before), ...disk } });
     await this.runRestored(current, cp.kind === 'live', progress);
     // Never the checkpoint just restored (it may be the oldest automatic one) nor the one just kept.
     await this.pruneAuto(current, [cp.id, before.id]);

@@ -21,7 +21,7 @@ export const CRASH_POINTS = [
   // checkpoint with memory: VM paused / memory written, subvolume not yet snapshotted
   'checkpoint-live.paused', 'checkpoint-live.memory-saved',
   // restore: current state kept / VM killed / old subvolume trashed, staged one not yet in place / disk swapped, VM not started
-  'restore.kept', 'restore.vm-killed', 'restore.swap', 'restore.swapped',
+  'restore.kept', 'restore.vm-killed', 'restore.staged', 'restore.disk-restored',
   // fork (disk): disk made / booted; live fork: resumed, identity not yet given
   'fork.disk', 'fork.booted', 'fork.live-resumed',
   // sleep: VMM paused, row still `running`

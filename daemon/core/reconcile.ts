@@ -16,8 +16,8 @@
  * - Other rows: make sure no VMM process is left for them.
  * - Sandbox subvolumes, checkpoint directories and VM run directories that no
  *   row owns are removed (their VMM processes killed first).
- * - A restore that a crash interrupted is finished (its staged subvolume moved
- *   into place), and checkpoint subvolumes without a row (a checkpoint whose
+ * - A restore that a crash interrupted is finished from its staged subvolume,
+ *   and checkpoint subvolumes without a row (a checkpoint whose
  *   row was never written, temporary diff snapshots) are removed.
  * - Half-imported images are removed.
  * - Sandbox networks without a running VM are removed; adopted VMs get theirs back.
@@ -66,7 +66,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
 
   // Before anything looks at sandboxes/: a staged restore must not be taken for an orphan.
   for (const row of rows) {
-    if (await checkpoints.finishRestoreSwap(row.id)) log(`hob: reconcile: finished the interrupted restore of ${row.name}`);
+    const restored = await checkpoints.finishRestore(row.id);
+    if (restored) log(`hob: reconcile: finished the interrupted restore of ${row.name} (${restored.inPlace ? 'in place' : `volume swapped: ${restored.reason}`})`);
     for (const orphan of await checkpoints.orphans(row.id)) {
       await volumes.trashStray(orphan);
       report.orphansRemoved.push(orphan.label);

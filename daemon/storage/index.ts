@@ -9,7 +9,7 @@ export { AREAS, SAFE_NAME, assertSafeName, type Area, type PoolPath } from './pa
 export { DEFAULT_MOUNT_OPTIONS, isOnBtrfs, type PoolKind } from './mount.js';
 export { isNoSpace } from './errors.js';
 export type { PoolUsage, UsageMode } from './usage.js';
-export { SandboxVolumes, type BootFiles, type CheckpointVolume, type StrayVolume } from './sandbox-volumes.js';
+export { SandboxVolumes, type BootFiles, type CheckpointVolume, type RestoreOutcome, type StrayVolume } from './sandbox-volumes.js';
 export { ImageVolumes, type ImageVolume } from './image-volumes.js';
 export { MemoryImage } from './memory-image.js';
 export { TemplateVolumes, type TemplateBuild, type TemplateVolume } from './template-volumes.js';

@@ -20,6 +20,7 @@ import { locatePool, unmountPool, type PoolKind } from './mount.js';
 import { AREAS, SAFE_NAME, assertInsidePool, buildPoolPath, type Area, type PoolPath } from './paths.js';
 import * as subvol from './subvolume.js';
 import { TrashQueue } from './trash.js';
+import { syncTree, type TreeSyncStats } from './tree-sync.js';
 import { chooseUsageMode, exclusiveBytes, poolUsage, type PoolUsage, type UsageMode } from './usage.js';
 
 export interface PoolOptions {
@@ -247,6 +248,20 @@ export class Pool {
       await rm(dst, { force: true }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Makes subvolume `dst` hold what subvolume `src` holds, in place and sharing extents
+   * (tree-sync.ts): ranges of a file that both already share are not touched, so they keep
+   * their pages in the host's page cache. Not atomic: after a failure or a crash `dst` may be
+   * part old, part new, and calling it again finishes the work.
+   * @throws NotFoundError if either is not a subvolume; PoolFullError; HobError 'internal'
+   *   (xfs_io missing or failing, more extents than a map is read for, a symlink in `src`).
+   */
+  async syncInto(src: PoolPath, dst: PoolPath): Promise<TreeSyncStats> {
+    await this.requireSubvolume(src);
+    await this.requireSubvolume(dst);
+    return syncTree(src, dst);
   }
 
   /**

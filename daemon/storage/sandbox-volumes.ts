@@ -23,6 +23,13 @@ export interface CheckpointVolume {
   readonly id: string;
 }
 
+/** How a restore replaced the sandbox's volume (SandboxVolumes.restore). */
+export type RestoreOutcome =
+  /** Changed in place: `changedBytes` were cloned from the checkpoint or made holes. */
+  | { readonly inPlace: true; readonly changedBytes: number }
+  /** The staged snapshot of the checkpoint was swapped in, for `reason`. */
+  | { readonly inPlace: false; readonly reason: string };
+
 /** What a VMM boots a sandbox from: its volume's disk, kernel and initramfs. */
 export interface BootFiles {
   readonly disk: PoolPath;
@@ -142,36 +149,51 @@ export class SandboxVolumes {
   // ---------------------------------------------------------------- restore
 
   /**
-   * Replaces the sandbox's volume by a writable snapshot of `cp`: built at
-   * `sandboxes/<id>.restore`, the current volume goes to the trash, the staged
-   * one is renamed into place. The VM must not be running. A crash after the
-   * old volume went leaves only the staged one: `recoverRestore` finishes it.
-   * `oldTrashed` runs in that window (the crash tests' `restore.swap`).
+   * Makes the sandbox's volume a copy of `cp` (docs/architecture.md §30). A writable
+   * snapshot of `cp` is staged at `sandboxes/<id>.restore`; the sandbox's volume is then
+   * changed in place to match it, so that what the two share keeps its place in the host's
+   * page cache (a swapped-in snapshot's files are new inodes, read again from disk at the
+   * next boot); the staged snapshot goes to the trash last. If the in-place sync fails (xfs_io
+   * missing, a disk of too many extents, anything), the staged snapshot is swapped in
+   * instead. The VM must not be running. The staged snapshot is the restore's record until
+   * it is done: after a crash `recoverRestore` finishes the restore from it. `staged` runs
+   * once it exists (the crash tests' `restore.staged`).
    * @throws NotFoundError if the checkpoint has no volume (the sandbox is unchanged).
    */
-  async restore(sandboxId: string, cp: CheckpointVolume, oldTrashed: () => void = () => {}): Promise<void> {
+  async restore(sandboxId: string, cp: CheckpointVolume, staged: () => void = () => {}): Promise<RestoreOutcome> {
     const staging = this.staging(sandboxId);
     await this.pool.delete(staging);
     await this.pool.snapshot(this.checkpoint(cp), staging);
-    await this.pool.trash(this.pool.sandboxPath(sandboxId));
-    oldTrashed();
-    await this.pool.move(staging, this.pool.sandboxPath(sandboxId));
+    staged();
+    return this.finishRestore(sandboxId);
   }
 
   /**
-   * After a crash: a staged restore whose swap did not finish is moved into
-   * place (the old volume was already in the trash) or, if the swap did
-   * finish, the leftover is removed. Returns true if it moved something.
+   * After a crash: a staged restore is finished (in place, or by moving the staged volume
+   * into place when the sandbox's own is gone or cannot be synced). Returns what it did,
+   * or undefined if no restore was staged.
    */
-  async recoverRestore(sandboxId: string): Promise<boolean> {
+  async recoverRestore(sandboxId: string): Promise<RestoreOutcome | undefined> {
+    if (!(await this.pool.exists(this.staging(sandboxId)))) return undefined;
+    return this.finishRestore(sandboxId);
+  }
+
+  private async finishRestore(sandboxId: string): Promise<RestoreOutcome> {
     const staging = this.staging(sandboxId);
-    if (!(await this.pool.exists(staging))) return false;
-    if (await this.pool.exists(this.pool.sandboxPath(sandboxId))) {
-      await this.pool.trash(staging);
-      return false;
+    const live = this.pool.sandboxPath(sandboxId);
+    if (await this.pool.exists(live)) {
+      try {
+        const synced = await this.pool.syncInto(staging, live);
+        await this.pool.trash(staging);
+        return { inPlace: true, changedBytes: synced.clonedBytes + synced.punchedBytes };
+      } catch (err) {
+        await this.pool.trash(live);
+        await this.pool.move(staging, live);
+        return { inPlace: false, reason: (err as Error).message };
+      }
     }
-    await this.pool.move(staging, this.pool.sandboxPath(sandboxId));
-    return true;
+    await this.pool.move(staging, live);
+    return { inPlace: false, reason: 'the volume was already gone' };
   }
 
   // ---------------------------------------------------------------- the pool as a whole

@@ -23,7 +23,7 @@ export const EventObject = z.looseObject({
   sandbox_id: z.string().nullable(),
   /** One of EVENT_TYPES (newer hobd versions may add more). */
   type: z.string(),
-  /** Details, by type: `state` {from, to, error?}; `checkpoint` {id, seq, kind}; `restore` {checkpoint, kind, saved}; ... */
+  /** Details, by type: `state` {from, to, error?}; `checkpoint` {id, seq, kind}; `restore` {checkpoint, kind, saved, disk, changed_bytes?}; ... */
   data: z.record(z.string(), z.unknown()),
 });
 export type EventObject = z.infer<typeof EventObject>;
@@ -48,7 +48,7 @@ export const EVENT_TYPES = [
   'deleted',
   /** A checkpoint was taken: {id, seq, kind}. */
   'checkpoint',
-  /** The sandbox was restored to a checkpoint: {checkpoint, kind, saved}. */
+  /** The sandbox was restored to a checkpoint: {checkpoint, kind, saved, disk ('in-place' with changed_bytes, or 'swapped')}. */
   'restore',
   /** The sandbox was made as a fork: {from, checkpoint}. */
   'fork',

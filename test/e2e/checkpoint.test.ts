@@ -67,6 +67,12 @@ describe('checkpoints on real VMs', () => {
     expect(r.status, r.text()).toBe(200);
     return r.json<CheckpointJson[]>();
   };
+  /** The data of the sandbox's last `restore` event. */
+  const lastRestore = async (name: string): Promise<{ checkpoint: string; disk: string; changed_bytes?: number }> => {
+    const r = await d.request({ path: `/v1/sandboxes/${name}/events?type=restore` });
+    expect(r.status, r.text()).toBe(200);
+    return r.json<{ events: Array<{ data: { checkpoint: string; disk: string; changed_bytes?: number } }> }>().events.at(-1)!.data;
+  };
   const checkpointDirs = async (): Promise<string[]> => (await readdir(join(d.stateDir, 'pool', 'checkpoints', sandboxId)).catch(() => [])).sort();
 
   it('restores every file byte for byte after rm -rf and dd', async () => {
@@ -82,6 +88,11 @@ describe('checkpoints on real VMs', () => {
     expect(lines.map((l) => l.data ?? '').join('\n')).toMatch(/automatic checkpoint/i);
     expect(await ok(NAME, HASH_FILES)).toBe(before);
     expect((await ok(NAME, 'readlink /root/data/link')).trim()).toBe('a.bin');
+    // The disk was changed in place (docs/architecture.md §30): only what differed, far less than the disk.
+    const event = await lastRestore(NAME);
+    expect(event).toMatchObject({ checkpoint: 'v1', disk: 'in-place' });
+    expect(event.changed_bytes).toBeGreaterThan(0);
+    expect(event.changed_bytes).toBeLessThan(256 * 1024 * 1024);
 
     const listed = await checkpoints(NAME);
     expect(listed.map((c) => c.id)).toEqual(['v1']);
@@ -100,6 +111,9 @@ describe('checkpoints on real VMs', () => {
     await Promise.race([wreck, new Promise((r) => setTimeout(r, 20_000))]);
     await restore(NAME, 'v1');
     expect(await ok(NAME, HASH_FILES)).toBe(before);
+    // What the guest overwrote came back from the checkpoint, in place.
+    expect(await lastRestore(NAME)).toMatchObject({ disk: 'in-place', changed_bytes: expect.any(Number) });
+    expect((await lastRestore(NAME)).changed_bytes).toBeGreaterThan(0);
   });
 
   it('a checkpoint taken while a process writes is clean for e2fsck', async () => {

@@ -127,8 +127,8 @@ describe('kill -9 of hobd during each operation (one point each)', () => {
     await expectClean([A]);
   });
 
-  it('restore: crash between trashing the old disk and moving the new one in → restored, boots', async () => {
-    await h.crashAt('restore.swap', () => post(`/v1/sandboxes/${A}/checkpoints/${diskCp}/restore`));
+  it('restore: crash with the checkpoint staged, before the disk is changed → the restore is finished at the restart, boots', async () => {
+    await h.crashAt('restore.staged', () => post(`/v1/sandboxes/${A}/checkpoints/${diskCp}/restore`));
     await expectClean([A]);
     expect(await sh(A, 'cat /root/marker')).toContain('at-disk-checkpoint');
     // The live checkpoint is restorable after all of the above.

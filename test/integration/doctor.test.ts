@@ -35,8 +35,8 @@ function byName(report: DoctorReport): Map<string, Check> {
 }
 
 /** First line of `program --version`, or null. */
-async function versionLine(program: string): Promise<string | null> {
-  const r = await execa(program, ['--version'], { reject: false });
+async function versionLine(program: string, flag = '--version'): Promise<string | null> {
+  const r = await execa(program, [flag], { reject: false });
   return r.exitCode === 0 ? (r.stdout.split('\n').find((l) => l.trim() !== '')?.trim() ?? null) : null;
 }
 
@@ -67,7 +67,7 @@ describe('hob doctor on this machine (no hobd)', () => {
 
   it('reports every check once, each with a detail, and a fix for what is not ok', () => {
     expect(report.checks.map((c) => c.name)).toEqual([
-      'config', 'kvm', 'vmm', 'cloud-hypervisor', 'qemu', 'kvm-device', 'kernel-modules', 'gic', 'cpu-cores', 'btrfs-progs', 'loop', 'pool', 'nftables', 'tun', 'forwarding', 'image-build', 'daemon', 'group', 'images',
+      'config', 'kvm', 'vmm', 'cloud-hypervisor', 'qemu', 'kvm-device', 'kernel-modules', 'gic', 'cpu-cores', 'btrfs-progs', 'xfsprogs', 'loop', 'pool', 'nftables', 'tun', 'forwarding', 'image-build', 'daemon', 'group', 'images',
     ]);
     for (const c of report.checks) {
       expect(['ok', 'warn', 'fail']).toContain(c.status);
@@ -100,6 +100,9 @@ describe('hob doctor on this machine (no hobd)', () => {
     const btrfsVersion = await versionLine('btrfs');
     if (btrfsVersion) expect(checks.get('btrfs-progs')?.detail).toContain(btrfsVersion);
     else expect(checks.get('btrfs-progs')?.status).toBe('fail');
+    const xfsIo = await versionLine('xfs_io', '-V');
+    if (xfsIo) expect(checks.get('xfsprogs')).toMatchObject({ status: 'ok', detail: expect.stringContaining(xfsIo) as string });
+    else expect(checks.get('xfsprogs')?.status).toBe('warn');
     const mmdebstrap = await versionLine('mmdebstrap');
     if (mmdebstrap) expect(checks.get('image-build')?.detail).toContain(mmdebstrap);
     else expect(checks.get('image-build')?.status).toBe('warn');

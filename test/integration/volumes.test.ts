@@ -73,19 +73,23 @@ describe.skipIf(missing !== undefined)('sandbox volumes (real loop-mounted btrfs
     await volumes.trashSandbox('sb-ext4');
   });
 
-  it('checkpoints read-only, restores through a staged volume, and forks from a checkpoint or the current disk', async () => {
+  it('checkpoints read-only, restores in place from a staged volume, and forks from a checkpoint or the current disk', async () => {
     const cp = { sandboxId: 'sb1', id: 'cp1' };
     await volumes.checkpointSandbox(cp);
     await expect(writeFile(volumes.checkpointDisk(cp), 'x')).rejects.toThrow();
     await writeFile(volumes.bootFiles('sb1').disk, 'changed');
+    const diskInode = (await stat(volumes.bootFiles('sb1').disk)).ino;
     let windowSeen = false;
-    await volumes.restore('sb1', cp, () => {
+    const outcome = await volumes.restore('sb1', cp, () => {
       windowSeen = true;
-      expect(existsSync(volumes.bootFiles('sb1').disk)).toBe(false);
+      expect(existsSync(join(volumes.bootFiles('sb1').disk, '..', '..', 'sb1.restore'))).toBe(true);
     });
     expect(windowSeen).toBe(true);
+    expect(outcome).toMatchObject({ inPlace: true });
     expect((await readFile(volumes.bootFiles('sb1').disk, 'utf8')).startsWith('root')).toBe(true);
-    expect(await volumes.recoverRestore('sb1')).toBe(false);
+    // The same file (its page cache kept), and the staged volume gone.
+    expect((await stat(volumes.bootFiles('sb1').disk)).ino).toBe(diskInode);
+    expect(await volumes.recoverRestore('sb1')).toBeUndefined();
 
     await volumes.fork('sb2', { checkpoint: cp });
     await volumes.fork('sb3', { sandboxId: 'sb1' });
@@ -94,15 +98,39 @@ describe.skipIf(missing !== undefined)('sandbox volumes (real loop-mounted btrfs
     expect(await volumes.checkpointExclusiveBytes(cp)).toBeGreaterThanOrEqual(0);
   });
 
-  it('recoverRestore moves a staged volume into place when the swap was cut short, and drops it when the swap was done', async () => {
+  it('recoverRestore finishes a restore a crash cut short: in place, or by moving the staged volume in when the old one is gone', async () => {
     const cp = { sandboxId: 'sb2', id: 'cp2' };
     await volumes.checkpointSandbox(cp);
-    // A crash right after the old volume went to the trash.
+    await writeFile(volumes.bootFiles('sb2').disk, 'after the checkpoint');
+    // A crash with the checkpoint staged.
     await expect(volumes.restore('sb2', cp, () => { throw new Error('crash'); })).rejects.toThrow('crash');
-    expect(existsSync(volumes.bootFiles('sb2').disk)).toBe(false);
-    expect(await volumes.recoverRestore('sb2')).toBe(true);
+    expect(await readFile(volumes.bootFiles('sb2').disk, 'utf8')).toBe('after the checkpoint');
+    expect(await volumes.recoverRestore('sb2')).toMatchObject({ inPlace: true });
+    expect((await readFile(volumes.bootFiles('sb2').disk, 'utf8')).startsWith('root')).toBe(true);
+    expect(await volumes.recoverRestore('sb2')).toBeUndefined();
+
+    // An older hob's crash window: the old volume already in the trash.
+    await expect(volumes.restore('sb2', cp, () => { throw new Error('crash'); })).rejects.toThrow('crash');
+    await pool.trash(pool.sandboxPath('sb2'));
+    expect(await volumes.recoverRestore('sb2')).toMatchObject({ inPlace: false });
     expect(existsSync(volumes.bootFiles('sb2').disk)).toBe(true);
-    expect(await volumes.recoverRestore('sb2')).toBe(false);
+    expect(await volumes.recoverRestore('sb2')).toBeUndefined();
+  });
+
+  it('restore swaps the staged volume in when the in-place sync cannot run (no xfs_io)', async () => {
+    const cp = { sandboxId: 'sb2', id: 'cp3' };
+    await volumes.checkpointSandbox(cp);
+    await writeFile(volumes.bootFiles('sb2').disk, 'after the checkpoint');
+    const path = process.env.PATH;
+    process.env.PATH = (path ?? '').split(':').filter((d) => !existsSync(join(d, 'xfs_io'))).join(':');
+    try {
+      const outcome = await volumes.restore('sb2', cp);
+      expect(outcome).toMatchObject({ inPlace: false, reason: expect.stringContaining('xfs_io') });
+    } finally {
+      process.env.PATH = path;
+    }
+    expect((await readFile(volumes.bootFiles('sb2').disk, 'utf8')).startsWith('root')).toBe(true);
+    expect(await volumes.recoverRestore('sb2')).toBeUndefined();
   });
 
   it('a memory image is created, found and removed inside the sandbox volume', async () => {

@@ -1,5 +1,5 @@
 /**
- * Checks of the storage side: btrfs-progs, loop devices (for the embedded
+ * Checks of the storage side: btrfs-progs, xfsprogs (in-place restores), loop devices (for the embedded
  * pool) and the pool itself: where it is, whether it is mounted read-write,
  * btrfs's error counters and the free space. Read-only: nothing is created,
  * mounted or repaired here (hobd makes the pool at its first start).
@@ -33,6 +33,17 @@ export async function checkBtrfsProgs(ctx: DoctorContext): Promise<Check> {
     return check('btrfs-progs', 'warn', `${version}; the kernel has not loaded btrfs yet (not in /proc/filesystems)`, 'modprobe btrfs (mount loads it on demand where the module exists)');
   }
   return check('btrfs-progs', 'ok', version);
+}
+
+/**
+ * `xfsprogs`: restore changes a sandbox's disk in place with xfs_io (docs/architecture.md §30);
+ * without it a restore swaps the whole volume in, and the restored sandbox boots from files the
+ * host's page cache has never seen.
+ */
+export async function checkXfsProgs(ctx: DoctorContext): Promise<Check> {
+  const xfsIo = await findProgram('xfs_io', ctx.env);
+  if (!xfsIo) return check('xfsprogs', 'warn', 'xfs_io not found: a restore swaps the whole volume, and its first boot reads every file from disk again', 'apt-get install xfsprogs');
+  return check('xfsprogs', 'ok', `${(await programVersion(xfsIo, ['-V'])) ?? 'xfs_io'}: restores change disks in place`);
 }
 
 /** Where the pool is or will be, as hobd's storage/mount.ts decides it. */
@@ -178,5 +189,5 @@ export async function checkLoop(ctx: DoctorContext): Promise<Check> {
 
 /** Every storage check, in order. */
 export async function storageChecks(ctx: DoctorContext): Promise<Check[]> {
-  return [await checkBtrfsProgs(ctx), await checkLoop(ctx), await checkPool(ctx)];
+  return [await checkBtrfsProgs(ctx), await checkXfsProgs(ctx), await checkLoop(ctx), await checkPool(ctx)];
 }
