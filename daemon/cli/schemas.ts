@@ -2,34 +2,16 @@
  * The API responses the CLI reads, validated with zod. Objects are loose:
  * `--json` prints what hobd sent, including fields this CLI does not know.
  * The shapes hobd sends are in daemon/wire/; this is how the CLI reads them.
+ * The sandbox object, read by most commands and by every `hob ls`, is in
+ * sandbox-schemas.ts, so that those commands build no schema they do not read.
  */
 import * as z from 'zod';
 import * as events from '../wire/events.js';
 import * as exec from '../wire/exec.js';
 import * as fs from '../wire/fs.js';
 import * as images from '../wire/images.js';
-import { SpriteList, SpriteObject } from '../wire/sprite.js';
 import * as stats from '../wire/stats.js';
 import * as tokens from '../wire/tokens.js';
-
-/**
- * A sandbox as `GET /v1/sandboxes/{name}` returns it (wire/sprite.ts). Older
- * hobd versions do not send the sleep and checkpoint settings; the Sprites
- * fields the CLI does not show are not required.
- */
-export const SandboxObject = SpriteObject.partial({
-  idle: true,
-  keep_awake_until: true,
-  auto_checkpoint: true,
-  forked_from: true,
-  id: true,
-  organization: true,
-  config: true,
-  updated_at: true,
-});
-export type SandboxObject = z.infer<typeof SandboxObject>;
-
-export const SandboxList = SpriteList.extend({ sprites: z.array(SandboxObject) }).partial({ next_continuation_token: true });
 
 /** One entry of `GET .../exec` (wire/exec.ts); older hobd versions send only Sprites' fields. */
 export const SessionListing = exec.SessionListing.partial({ attached: true, exited: true, exit_code: true, bytes_per_second: true, pid: true });

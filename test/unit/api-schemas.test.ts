@@ -4,7 +4,7 @@ import { decodeContinuation, encodeContinuation } from '../../daemon/api/routes/
 import { EXEC_QUERY_ARRAYS, ExecQuery, ExecUserQuery, HttpExecBody, KillSessionQuery } from '../../daemon/wire/exec.js';
 import { FileModeSchema, FsWriteQuery, formatMode, resolveGuestPath } from '../../daemon/wire/fs.js';
 import { parseDuration, queryObject } from '../../daemon/wire/request-primitives.js';
-import { CreateSandboxBody, ListSandboxesQuery, UpdateSandboxBody } from '../../daemon/wire/sprite.js';
+import { CreateSandboxBody, ListSandboxesQuery, UpdateSandboxBody } from '../../daemon/wire/sprite-requests.js';
 import { spriteStatus, toSpriteObject } from '../../daemon/api/sprite-object.js';
 import { parseInput } from '../../daemon/api/validate.js';
 import { BadRequestError } from '../../daemon/errors.js';

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointBody, CheckpointRefSchema, CheckpointSourceSchema, DiffQuery, ForkBody, ListCheckpointsQuery } from '../../daemon/wire/checkpoints.js';
 import { queryObject } from '../../daemon/wire/request-primitives.js';
-import { CreateSandboxBody } from '../../daemon/wire/sprite.js';
+import { CreateSandboxBody } from '../../daemon/wire/sprite-requests.js';
 import { toCheckpointObject } from '../../daemon/api/routes/checkpoints.js';
 import { checkCheckpointRef, checkCheckpointSource, nameAndRef, splitNameAndRefs } from '../../daemon/cli/checkpoint-refs.js';
 import { checkpointTable } from '../../daemon/cli/commands/checkpoints.js';

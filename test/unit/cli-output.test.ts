@@ -7,7 +7,7 @@ import { defaultTokenName, tokenTable } from '../../daemon/cli/commands/tokens.j
 import { formatBytes, formatFields, formatSince, formatTable, jsonText } from '../../daemon/cli/output.js';
 import { createProgress } from '../../daemon/cli/progress.js';
 import { Writable } from 'node:stream';
-import type { SandboxObject } from '../../daemon/cli/schemas.js';
+import type { SandboxObject } from '../../daemon/cli/sandbox-schemas.js';
 
 const now = new Date('2026-01-02T12:00:00Z');
 

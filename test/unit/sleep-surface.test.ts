@@ -6,13 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { idleInput } from '../../daemon/api/routes/sandboxes.js';
-import { KeepAwakeBody, SleepBody, UpdateSandboxBody } from '../../daemon/wire/sprite.js';
+import { KeepAwakeBody, SleepBody, UpdateSandboxBody } from '../../daemon/wire/sprite-requests.js';
 import { toSpriteObject } from '../../daemon/api/sprite-object.js';
-import { autoCheckpointText, autoCheckpointUpdate } from '../../daemon/cli/commands/checkpoints.js';
+import { autoCheckpointUpdate } from '../../daemon/cli/commands/checkpoints.js';
 import { sandboxFields } from '../../daemon/cli/commands/sandboxes.js';
-import { formatUntil, idleText, idleUpdate, keepAwakeSeconds, keepAwakeText } from '../../daemon/cli/commands/sleep.js';
+import { idleUpdate, keepAwakeSeconds } from '../../daemon/cli/commands/sleep.js';
+import { autoCheckpointText, formatUntil, idleText, keepAwakeText } from '../../daemon/cli/settings-text.js';
 import { UsageError } from '../../daemon/cli/errors.js';
-import { SandboxObject } from '../../daemon/cli/schemas.js';
+import { SandboxObject } from '../../daemon/cli/sandbox-schemas.js';
 import { formatDurationSeconds, parseDurationSeconds, parseIdleSeconds } from '../../daemon/cli/units.js';
 import type { Sandbox } from '../../daemon/core/types.js';
 

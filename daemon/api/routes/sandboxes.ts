@@ -24,7 +24,7 @@ import { errorJson, type ApiDeps, type ApiEnv, type ApiLog } from '../context.js
 import { ndjsonOperation, wantsNdjson } from '../ndjson.js';
 import { SandboxNameSchema } from '../../core/names.js';
 import { queryObject } from '../../wire/request-primitives.js';
-import { CreateSandboxBody, KeepAwakeBody, ListSandboxesQuery, SleepBody, UpdateSandboxBody } from '../../wire/sprite.js';
+import { CreateSandboxBody, KeepAwakeBody, ListSandboxesQuery, SleepBody, UpdateSandboxBody } from '../../wire/sprite-requests.js';
 import { CreateSlots, outOfScope, visible } from '../scope.js';
 import { inScope } from '../../auth/scope.js';
 import { ORGANIZATION, spriteStatus, toSpriteObject } from '../sprite-object.js';

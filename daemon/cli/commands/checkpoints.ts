@@ -23,7 +23,8 @@ import { findDefaultSandbox } from '../dotfile.js';
 import { ExitCode, UsageError, describeFailure, formatFailureLine } from '../errors.js';
 import { progressFor, runWithProgress } from '../operation.js';
 import { formatBytes, formatFields, formatSince, formatTable, printJson } from '../output.js';
-import { SandboxObject } from '../schemas.js';
+import { SandboxObject } from '../sandbox-schemas.js';
+import { autoCheckpointText, type AutoCheckpointSetting } from '../settings-text.js';
 import { formatDurationSeconds, parseDurationSeconds, parsePositiveInt } from '../units.js';
 
 // ---------------------------------------------------------------- response shapes (wire/checkpoints.ts)
@@ -39,12 +40,6 @@ const CheckpointComplete = wire.CheckpointComplete.extend({ checkpoint: Checkpoi
 
 /** Automatic checkpoints kept when `--keep` is not given and none were set: hob's default (core's DEFAULT_AUTO_KEEP). */
 export const DEFAULT_AUTO_KEEP = 5;
-
-/** The API's automatic-checkpoint setting (`auto_checkpoint` of the sandbox object). */
-export interface AutoCheckpointSetting {
-  readonly interval_minutes: number;
-  readonly keep: number;
-}
 
 /**
  * The `auto_checkpoint` value `hob checkpoint auto` sends: `--every` in whole
@@ -71,11 +66,6 @@ export function autoCheckpointUpdate(
   }
   if (minutes === undefined) throw new UsageError('automatic checkpoints are off: give --every to turn them on');
   return { interval_minutes: minutes, keep };
-}
-
-/** `every 30m, the last 5 kept`, or `off`. */
-export function autoCheckpointText(setting: AutoCheckpointSetting | null | undefined): string {
-  return setting ? `every ${formatDurationSeconds(setting.interval_minutes * 60)}, the last ${setting.keep} kept` : 'off';
 }
 
 // ---------------------------------------------------------------- output

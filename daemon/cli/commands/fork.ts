@@ -5,7 +5,7 @@ import { parseResponse } from '../client.js';
 import { addCommonOptions, clientFor, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { progressFor, runWithProgress } from '../operation.js';
 import { printJson } from '../output.js';
-import { SandboxObject } from '../schemas.js';
+import { SandboxObject } from '../sandbox-schemas.js';
 import { checkSandboxName } from '../units.js';
 
 export function registerForkCommand(program: Command, ctx: CliContext): void {

@@ -29,7 +29,7 @@ import type { HobClient } from '../client.js';
 import { CliError, UsageError, describeFailure, formatFailureLine } from '../errors.js';
 import { printJson } from '../output.js';
 import { openProxyConnection, type ProxyTarget } from '../proxy-connection.js';
-import { SandboxObject } from '../schemas.js';
+import { SandboxObject } from '../sandbox-schemas.js';
 import { checkSandboxName } from '../units.js';
 
 /** The guest host a port forward connects to. */

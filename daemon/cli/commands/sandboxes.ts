@@ -8,11 +8,10 @@ import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type 
 import { CliError, ExitCode, UsageError, describeFailure, formatFailureLine } from '../errors.js';
 import { progressFor, runWithProgress } from '../operation.js';
 import { formatBytes, formatFields, formatSince, formatTable, printJson } from '../output.js';
-import { SandboxList, SandboxObject } from '../schemas.js';
+import { SandboxList, SandboxObject } from '../sandbox-schemas.js';
+import { autoCheckpointText, idleText, keepAwakeText } from '../settings-text.js';
 import type { BootTimelineObject } from '../../wire/boot-timeline.js';
 import { checkImageName, checkSandboxName, collect, parseDiskGiB, parseEnvPairs, parseMemoryMiB, parsePositiveInt } from '../units.js';
-import { autoCheckpointText } from './checkpoints.js';
-import { idleText, keepAwakeText } from './sleep.js';
 
 export interface CreateOptions {
   readonly image?: string;

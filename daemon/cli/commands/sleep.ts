@@ -16,20 +16,15 @@
  * object hobd answers (the Sprite object with hob's fields).
  */
 import type { Command } from 'commander';
-import { MAX_IDLE_SECONDS, MAX_KEEP_AWAKE_SECONDS } from '../../wire/sprite.js';
+import { MAX_IDLE_SECONDS, MAX_KEEP_AWAKE_SECONDS } from '../../wire/sprite-requests.js';
 import { parseResponse } from '../client.js';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { progressFor, runWithProgress } from '../operation.js';
 import { printJson } from '../output.js';
-import { SandboxObject } from '../schemas.js';
+import { SandboxObject } from '../sandbox-schemas.js';
+import { idleText, keepAwakeText, type IdleTimes } from '../settings-text.js';
 import { formatDurationSeconds, parseDurationSeconds, parseIdleSeconds } from '../units.js';
-
-/** The idle times of a sandbox as the API has them (absent: hobd's default). */
-export interface IdleTimes {
-  readonly pause_after_seconds?: number;
-  readonly hibernate_after_seconds?: number;
-}
 
 export interface IdleOptions {
   readonly pauseAfter?: string;
@@ -62,24 +57,6 @@ export function keepAwakeSeconds(text: string): number {
   const seconds = parseDurationSeconds(text, '--for');
   if (seconds < 1 || seconds > MAX_KEEP_AWAKE_SECONDS) throw new UsageError(`--for is between 1s and 7d (got "${text}")`);
   return seconds;
-}
-
-/** `pause after 30s, hibernate after never`; a time the sandbox does not set reads `hobd's default`. */
-export function idleText(idle: IdleTimes | undefined): string {
-  const one = (seconds: number | undefined) => (seconds === undefined ? "hobd's default" : seconds === 0 ? 'never' : formatDurationSeconds(seconds));
-  return `pause after ${one(idle?.pause_after_seconds)}, hibernate after ${one(idle?.hibernate_after_seconds)}`;
-}
-
-/** How far ahead an ISO time is: `in 59m`, `in 1h30m`; `-` for an unreadable time. */
-export function formatUntil(iso: string, now: Date = new Date()): string {
-  const then = Date.parse(iso);
-  if (Number.isNaN(then)) return '-';
-  return `in ${formatDurationSeconds(Math.max(0, Math.ceil((then - now.getTime()) / 1000)))}`;
-}
-
-/** `until 2026-01-02T13:00:00.000Z (in 1h)`, or undefined without a hold. */
-export function keepAwakeText(until: string | null | undefined, now: Date = new Date()): string | undefined {
-  return until ? `until ${until} (${formatUntil(until, now)})` : undefined;
 }
 
 /** What `hob sleep` says about the state it left. */

@@ -18,7 +18,7 @@ import * as z from 'zod';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { printJson } from '../output.js';
-import { SandboxObject } from '../schemas.js';
+import { SandboxObject } from '../sandbox-schemas.js';
 
 const LoginResponse = z.looseObject({ url: z.string(), expires_at: z.string() });
 

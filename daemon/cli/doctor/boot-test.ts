@@ -14,7 +14,7 @@ import { type HobClient } from '../client.js';
 import { ApiError, CliError, describeFailure } from '../errors.js';
 import { runWithProgress } from '../operation.js';
 import type { ProgressDisplay } from '../progress.js';
-import { SandboxObject } from '../schemas.js';
+import { SandboxObject } from '../sandbox-schemas.js';
 
 export type BootTestStepName = 'create' | 'exec' | 'checkpoint' | 'restore' | 'memory-checkpoint' | 'memory-restore';
 

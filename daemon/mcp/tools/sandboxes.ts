@@ -1,7 +1,8 @@
 /** Tools: create_sandbox, list_sandboxes, sandbox_info, destroy_sandbox. */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SandboxNameSchema } from '../../core/names.js';
-import { CreateSandboxBody, ListSandboxesQuery, SpriteObject } from '../../wire/sprite.js';
+import { CreateSandboxBody, ListSandboxesQuery } from '../../wire/sprite-requests.js';
+import { SpriteObject } from '../../wire/sprite.js';
 import { sandboxPath } from '../api.js';
 import { addTool, jsonResult, progressOf, READ_ONLY, textResult, type ToolContext } from '../context.js';
 
