@@ -9,8 +9,8 @@
  * (MAX_FIEMAP_OUTPUT); a larger one is an ExtentMapTooLargeError and the caller copies the
  * whole file another way.
  */
-import { execa } from 'execa';
 import { HobError } from '../errors.js';
+import { XfsIoOutputTooLargeError, xfsIo } from './xfs-io.js';
 
 /** One mapped extent of a file, in bytes. Holes are not listed. */
 export interface Extent {
@@ -81,13 +81,14 @@ export function parseFiemap(text: string): Extent[] {
  */
 export async function readExtentMaps(files: readonly string[], maxOutput = MAX_FIEMAP_OUTPUT): Promise<Extent[][]> {
   if (files.length === 0) return [];
-  const r = await execa('xfs_io', ['-r', '-c', 'fiemap -v', ...files], { env: { LC_ALL: 'C' }, stdin: 'ignore', reject: false, maxBuffer: maxOutput });
-  if (r.isMaxBuffer) throw new ExtentMapTooLargeError(files.join(', '));
-  // xfs_io reports a failed command on stderr and may still exit 0.
-  const stderr = String(r.stderr ?? '').trim();
-  if (r.exitCode !== 0 || stderr !== '') throw new HobError('internal', `xfs_io fiemap failed: ${(stderr || r.shortMessage || '').slice(0, 500)}`);
+  let stdout: string;
+  try {
+    stdout = await xfsIo(['-r', '-c', 'fiemap -v', ...files], { maxOutput });
+  } catch (err) {
+    throw err instanceof XfsIoOutputTooLargeError ? new ExtentMapTooLargeError(files.join(', ')) : err;
+  }
   const sections: string[][] = [];
-  for (const line of String(r.stdout ?? '').split('\n')) {
+  for (const line of stdout.split('\n')) {
     if (line === `${files[sections.length]}:`) sections.push([]);
     else if (sections.length > 0) sections.at(-1)!.push(line);
     else if (line.trim() !== '') throw new HobError('internal', `xfs_io fiemap: output before the first file's map: ${JSON.stringify(line.slice(0, 200))}`);

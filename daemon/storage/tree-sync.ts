@@ -12,11 +12,11 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { execa } from 'execa';
-import { HobError, PoolFullError } from '../errors.js';
+import { HobError } from '../errors.js';
 import { planResync, readExtentMaps, type RangeAction } from './extent-map.js';
-import { fsError, isNoSpace, run } from './errors.js';
+import { fsError, run } from './errors.js';
 import { POOL_FILE_MODE } from './modes.js';
+import { xfsIo } from './xfs-io.js';
 
 /** What a sync did. */
 export interface TreeSyncStats {
@@ -106,13 +106,18 @@ async function walk(source: string, dest: string, stats: TreeSyncStats, pairs: F
   }
 }
 
+/** A hidden name next to `path` for a copy renamed over it; a crash's leftover is not in the source, so the next sync removes it. */
+function tempBeside(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}`);
+}
+
 async function remove(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true }).catch((e) => { throw fsError('rm', path, e); });
 }
 
 /** A reflink copy of a file or directory, renamed into place so that a crash leaves no half copy at `to`. */
 async function copyWhole(from: string, to: string): Promise<void> {
-  const temp = join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}`);
+  const temp = tempBeside(to);
   try {
     await run('cp', ['-a', '--reflink=always', '--no-target-directory', '--', from, temp]);
     await rename(temp, to).catch((e) => { throw fsError('rename', to, e); });
@@ -125,7 +130,7 @@ async function copyWhole(from: string, to: string): Promise<void> {
 async function syncSmallFile(pair: FilePair): Promise<boolean> {
   const [want, have] = await Promise.all([readFile(pair.source), readFile(pair.dest)]).catch((e) => { throw fsError('read', pair.dest, e); });
   if (want.equals(have)) return false;
-  const temp = join(dirname(pair.dest), `.${basename(pair.dest)}.${randomBytes(4).toString('hex')}`);
+  const temp = tempBeside(pair.dest);
   try {
     await writeFile(temp, want, { mode: POOL_FILE_MODE, flush: true });
     await rename(temp, pair.dest);
@@ -148,20 +153,11 @@ async function truncateAndSync(file: string, size: number): Promise<void> {
   }
 }
 
-/**
- * One xfs_io run over `pair.dest`. xfs_io splits each command on blanks, so the source is
- * named relative to its own directory, which is the run's working directory.
- */
+/** One xfs_io run over `pair.dest`; the source is named relative to its directory, the run's working directory. */
 async function runActions(pair: FilePair, actions: readonly RangeAction[], last: boolean): Promise<void> {
   const name = basename(pair.source);
   if (/\s/.test(name)) throw new HobError('internal', `${pair.source}: a file name with blanks cannot be cloned from`);
   const commands = actions.map((a) => (a.kind === 'clone' ? `reflink -q ${name} ${a.offset} ${a.offset} ${a.length}` : `fpunch ${a.offset} ${a.length}`));
   if (last) commands.push('fsync');
-  const r = await execa('xfs_io', [...commands.flatMap((c) => ['-c', c]), pair.dest], { cwd: dirname(pair.source), env: { LC_ALL: 'C' }, stdin: 'ignore', reject: false });
-  // xfs_io reports a failed command on stderr and may still exit 0.
-  const stderr = String(r.stderr ?? '').trim();
-  if (r.exitCode !== 0 || stderr !== '') {
-    const message = `xfs_io on ${pair.dest} failed: ${(stderr || r.shortMessage || '').slice(0, 500)}`;
-    throw isNoSpace({ stderr }) ? new PoolFullError(`storage pool is full: ${message}`) : new HobError('internal', message);
-  }
+  await xfsIo([...commands.flatMap((c) => ['-c', c]), pair.dest], { cwd: dirname(pair.source) });
 }
