@@ -58,6 +58,9 @@ export class SandboxProvisioning {
     });
     return this.ctx.locks.run(row.id, 'create', async () => {
       try {
+        // Before the VM runs, warm or cold: the launcher gives the guest its secrets configuration
+        // (placeholders, CA) as part of every boot and resume.
+        if (req.secrets?.length) this.ctx.deps.secrets?.grantAll(row.id, req.secrets);
         const warm = templates && !req.cold ? await this.fromTemplate(templates, row, progress) : undefined;
         if (warm) {
           const running = setSandboxState(db, row.id, 'running', { error: null });
@@ -68,8 +71,6 @@ export class SandboxProvisioning {
         emit(progress, 'info', `Creating disk from image ${imageName}...`);
         await volumes.createFromImage(row.id, imageName, row.diskBytes);
         crashPoint('create.disk');
-        // Before the first boot, so that the guest starts with its placeholders.
-        if (req.secrets?.length) this.ctx.deps.secrets?.grantAll(row.id, req.secrets);
         emit(progress, 'info', `Booting VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${driver.kind})...`);
         await this.launcher.boot(row);
         crashPoint('create.booted');

@@ -190,7 +190,14 @@ describe('warm templates', () => {
     const ramFile = join(templateDir(), 'memory', 'guest-ram');
     const before = await sha256(ramFile);
     await create({ name: 'b' });
-    await create({ name: 'c' });
+    // A grant asked for at create reaches a guest resumed from the template as it reaches a booted one.
+    const set = await d.cli(['secrets', 'set', 'tok', '--host', 'web.example', '--value-from-env', 'E2E_VALUE', '--json'], { env: { E2E_VALUE: 'v-not-in-guest' } });
+    expect(set.exitCode, set.stderr).toBe(0);
+    const cProgress = await create({ name: 'c', secrets: [{ secret: 'tok', env: 'TEST_TOKEN' }] });
+    expect(cProgress.join('\n')).toContain('Resuming the template VM');
+    const env = await ok('c', 'env');
+    expect(env).toMatch(/^TEST_TOKEN=hob-secret-/m);
+    expect(env).toContain('NODE_EXTRA_CA_CERTS=/etc/hob/secret-proxy-ca.pem');
     // Both write to their memory: a tmpfs file, and the kernel's own pages as it allocates them.
     await Promise.all([ok('b', 'yes b | head -c 32M > /dev/shm/fill'), ok('c', 'yes c | head -c 32M > /dev/shm/fill')]);
     expect((await ok('b', 'head -c 2 /dev/shm/fill')).trim()).toBe('b');
