@@ -26,7 +26,7 @@
  *   allowForeignArch: false          # true: boot other-arch images under qemu TCG (slow)
  * sandboxDefaults: { cpus: 2, memoryMiB: 2048, diskGiB: 100, image: dev }
  * idle: { pauseAfterSeconds: 30, hibernateAfterSeconds: 1800 }
- * templates: { enabled: true, memory: mapped }   # warm templates: creates of the default shape resume instead of booting
+ * templates: { enabled: true, memory: mapped, spares: true }   # warm templates: creates of the default shape resume instead of booting
  * network:
  *   enabled: true                 # false: sandboxes get no network device at all
  *   transitRange: 10.213.0.0/16   # one /30 per running sandbox (16384 here)
@@ -242,6 +242,13 @@ const templatesSchema = z.strictObject({
    * fall back to `stream`). `stream`: in a migration stream read whole before the guest runs.
    */
   memory: z.enum(['mapped', 'stream']).default('mapped'),
+  /**
+   * Keep one spare sandbox per current template (docs/architecture.md §31): resumed from it
+   * ahead of any create and paused, so that the next create of its shape only continues it.
+   * Default true. It holds the memory the guest dirtied since its template's snapshot (the
+   * rest is the template's file, shared) and a network slot. false: creates resume the template.
+   */
+  spares: z.boolean().default(true),
 });
 
 /** Schema of the configuration file. Every key is optional. */

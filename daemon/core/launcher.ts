@@ -179,7 +179,7 @@ export class VmLauncher {
    * reaches it before it counts as running. A guest that does not take it is logged: the
    * proxy still works for programs told about the CA some other way.
    */
-  private async configureSecrets(row: SandboxRow, vm: LiveVm): Promise<void> {
+  async configureSecrets(row: SandboxRow, vm: LiveVm): Promise<void> {
     const secrets = this.ctx.deps.secrets;
     if (!secrets || !this.ctx.deps.network) return;
     try {

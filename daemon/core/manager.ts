@@ -39,6 +39,7 @@ import { KeyedLock } from './lock.js';
 import { SandboxNameSchema } from './names.js';
 import { emit } from './progress.js';
 import { SandboxProvisioning } from './provisioning.js';
+import { SpareSandboxes } from './spares.js';
 import { defaultSize, resize, type ResizeInput } from './resources.js';
 import { networkPolicyOf, toSandbox } from './row-config.js';
 import { freshRow, type ManagerDeps, type SandboxContext } from './sandbox-context.js';
@@ -86,6 +87,8 @@ export class SandboxManager implements SandboxService {
   private readonly idle = new IdleTracker();
   private readonly launcher: VmLauncher;
   private readonly provisioning: SandboxProvisioning;
+  /** Spare sandboxes of the warm templates (spares.ts); absent without templates. */
+  readonly spares: SpareSandboxes | undefined;
   private readonly checkpointing: Checkpointing;
   private readonly sleeping: SandboxSleep;
   private readonly schedules: Schedules;
@@ -100,7 +103,8 @@ export class SandboxManager implements SandboxService {
     const ctx: SandboxContext = { deps, log: this.log, locks: this.locks, live: this.live, booting: this.booting, idle: this.idle, checkpoints: this.checkpoints };
     this.ctx = ctx;
     this.launcher = new VmLauncher(ctx);
-    this.provisioning = new SandboxProvisioning(ctx, this.launcher);
+    this.spares = deps.templates ? new SpareSandboxes(ctx, this.launcher, deps.templates, (row) => this.provisioning.destroy(row)) : undefined;
+    this.provisioning = new SandboxProvisioning(ctx, this.launcher, this.spares);
     this.checkpointing = new Checkpointing(ctx, this.launcher, (row) => this.provisioning.destroy(row));
     // Keep-awake holds taken inside guests become the sandbox's hold.
     const guestKeepAwake = new GuestKeepAwake((name, seconds) => this.keepAwake(name, seconds), (m) => this.log(m));

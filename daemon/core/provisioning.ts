@@ -17,6 +17,7 @@ import type { LiveVm } from './live-vm.js';
 import { emit } from './progress.js';
 import { toSandbox } from './row-config.js';
 import type { SandboxContext } from './sandbox-context.js';
+import type { SpareSandboxes } from './spares.js';
 import { resumeFromTemplate } from './template-create.js';
 import type { Templates } from './templates.js';
 import type { ProgressSink, Sandbox } from './types.js';
@@ -28,6 +29,8 @@ export class SandboxProvisioning {
   constructor(
     private readonly ctx: SandboxContext,
     private readonly launcher: VmLauncher,
+    /** Spare sandboxes (spares.ts): a create takes one over before anything else. Absent: no templates. */
+    private readonly spares?: SpareSandboxes | undefined,
   ) {}
 
   /**
@@ -43,18 +46,32 @@ export class SandboxProvisioning {
     }
     await requireImageRunsHere(images, config, driver.kind, imageName);
     await requireCreateSpace(volumes);
+    const cpus = req.cpus ?? defaults.cpus;
+    const memoryMiB = req.memoryMiB ?? defaults.memoryMiB;
+    const diskBytes = req.diskBytes ?? defaults.diskGiB * GiB;
+    const urlAuth = req.urlAuth ?? 'private';
+    const labels = [...(req.labels ?? [])];
+    const environment = req.environment ?? {};
+    if (this.spares && !req.cold) {
+      const claim = { name: req.name, urlAuth, labels, environment, diskBytes };
+      const claimed = await this.spares.claim(imageName, { cpus, memoryMiB, diskBytes }, claim, req.secrets ?? [], progress);
+      if (claimed) {
+        emit(progress, 'complete', `Sandbox ${claimed.name} is running`);
+        return toSandbox(claimed);
+      }
+    }
     // The row comes first, in state `creating`: if hobd dies from here on, reconcile undoes the rest.
     const row = insertSandbox(db, {
       name: req.name,
       state: 'creating',
       image: imageName,
-      cpus: req.cpus ?? defaults.cpus,
-      memoryMiB: req.memoryMiB ?? defaults.memoryMiB,
-      diskBytes: req.diskBytes ?? defaults.diskGiB * GiB,
+      cpus,
+      memoryMiB,
+      diskBytes,
       vmm: driver.kind,
-      urlAuth: req.urlAuth ?? 'private',
-      labels: [...(req.labels ?? [])],
-      environment: req.environment ?? {},
+      urlAuth,
+      labels,
+      environment,
     });
     return this.ctx.locks.run(row.id, 'create', async () => {
       try {

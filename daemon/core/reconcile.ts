@@ -2,7 +2,7 @@
  * Start-up reconcile (docs/architecture.md §7): after hobd died at any point, make
  * the disk, the processes and the database agree again.
  *
- * - `creating` rows: the create never finished; undo it completely.
+ * - `creating` rows: the create never finished; undo it completely. So are spare rows.
  * - `destroying` rows: the remove never finished; finish it.
  * - `running` (and `paused`) rows: decided by decideLiveRow. A paused VMM is
  *   adopted paused whatever the row said (its memory exists nowhere else: a
@@ -55,12 +55,14 @@ export interface ReconcileReport {
   readonly orphansRemoved: string[];
   /** Ids whose network namespace (veth, resolver) was left without a running VM. */
   readonly networksRemoved: string[];
+  /** Spare sandboxes an earlier hobd left. */
+  readonly sparesRemoved: string[];
 }
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const { db, volumes, config, driver, manager, log } = deps;
-  const report = { adopted: [] as string[], markedStopped: [] as string[], undoneCreates: [] as string[], finishedRemoves: [] as string[], orphansRemoved: [] as string[], networksRemoved: [] as string[] };
-  const rows = listSandboxes(db);
+  const report = { adopted: [] as string[], markedStopped: [] as string[], undoneCreates: [] as string[], finishedRemoves: [] as string[], orphansRemoved: [] as string[], networksRemoved: [] as string[], sparesRemoved: [] as string[] };
+  const rows = listSandboxes(db, { rows: 'all' });
   const known = new Set(rows.map((r) => r.id));
   const checkpoints = new CheckpointStore(db, volumes);
 
@@ -78,6 +80,13 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const finalState = new Map<string, SandboxState>();
   for (const row of rows) {
     const spec = vmSpecFor(volumes, config, row);
+    if (row.spare) {
+      // An earlier hobd's spare (docs/architecture.md §31), maybe of another template: hobd makes its own.
+      await killVm(driver, spec.runDir, log);
+      await manager.destroy(row);
+      report.sparesRemoved.push(row.name);
+      continue;
+    }
     switch (row.state) {
       case 'creating':
       case 'destroying': {

@@ -29,37 +29,68 @@ export async function resumeFromTemplate(
   meta: TemplateMeta,
   progress: ProgressSink,
 ): Promise<LiveVm> {
-  const { volumes, driver, config } = ctx.deps;
   let vm: LiveVm | undefined;
   try {
-    emit(progress, 'info', `Creating disk from the warm template of image ${meta.image}...`);
-    await templates.copyInto(meta.image, row.id);
-    crashPoint('create.disk');
-    emit(progress, 'info', `Resuming the template VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${driver.kind})...`);
-    const memory = volumes.memory(row.id);
-    vm = await launcher.resume(row, memory, { guestPolicyFile: meta.guestPolicyFile });
-    await memory.remove();
-    emit(progress, 'info', 'Giving the sandbox its own identity...');
-    const agent = await vm.agent();
-    await applyIdentity(agent, { hostname: row.name, machineId: machineIdFor(row.id) });
-    if (row.diskBytes > meta.diskBytes) {
-      emit(progress, 'info', 'Growing the disk...');
-      if (!vm.handle.growDisk) throw new AgentError(`the ${driver.kind} driver cannot grow a running VM's disk`);
-      await vm.handle.growDisk('root', row.diskBytes);
-      await growGuestFilesystem(vm, row.diskBytes);
-    }
+    vm = await resumeTemplateCopy(ctx, launcher, templates, row, meta, progress);
+    await makeItsOwn(ctx, vm, row, meta, progress);
     crashPoint('create.booted');
     return vm;
   } catch (err) {
-    if (vm) {
-      await vm.kill().catch(() => undefined);
-      ctx.live.delete(row.id);
-      await launcher.releaseNetwork(row.id);
-    }
-    await volumes.trashSandbox(row.id).catch((e: Error) => ctx.log(`hob: removing the volume of ${row.name}: ${e.message}`));
-    await rm(vmRunDir(config, row.id), { recursive: true, force: true }).catch(() => undefined);
+    await undoTemplateCopy(ctx, launcher, row, vm);
     throw err;
   }
+}
+
+/**
+ * The first half of a warm create, which a spare (spares.ts) does ahead of any create: the
+ * volume becomes a copy of the template's, and a new VMM resumes its memory (fresh entropy,
+ * then the clock). The guest still has the template's identity. Lock held.
+ */
+export async function resumeTemplateCopy(
+  ctx: SandboxContext,
+  launcher: VmLauncher,
+  templates: Templates,
+  row: SandboxRow,
+  meta: TemplateMeta,
+  progress: ProgressSink,
+): Promise<LiveVm> {
+  emit(progress, 'info', `Creating disk from the warm template of image ${meta.image}...`);
+  await templates.copyInto(meta.image, row.id);
+  crashPoint('create.disk');
+  emit(progress, 'info', `Resuming the template VM (${row.cpus} vCPU, ${row.memoryMiB} MiB, ${ctx.deps.driver.kind})...`);
+  const memory = ctx.deps.volumes.memory(row.id);
+  const vm = await launcher.resume(row, memory, { guestPolicyFile: meta.guestPolicyFile });
+  try {
+    await memory.remove();
+  } catch (err) {
+    await undoTemplateCopy(ctx, launcher, row, vm);
+    throw err;
+  }
+  return vm;
+}
+
+/** The second half: the sandbox's own identity (hostname, machine-id, ssh host keys), and its disk size when larger than the template's. */
+export async function makeItsOwn(ctx: SandboxContext, vm: LiveVm, row: SandboxRow, meta: TemplateMeta, progress: ProgressSink): Promise<void> {
+  emit(progress, 'info', 'Giving the sandbox its own identity...');
+  const agent = await vm.agent();
+  await applyIdentity(agent, { hostname: row.name, machineId: machineIdFor(row.id) });
+  if (row.diskBytes > meta.diskBytes) {
+    emit(progress, 'info', 'Growing the disk...');
+    if (!vm.handle.growDisk) throw new AgentError(`the ${ctx.deps.driver.kind} driver cannot grow a running VM's disk`);
+    await vm.handle.growDisk('root', row.diskBytes);
+    await growGuestFilesystem(vm, row.diskBytes);
+  }
+}
+
+/** Removes what a warm create (or a spare) made of `row` so far: its VM, network, volume and run dir. Never throws. */
+export async function undoTemplateCopy(ctx: SandboxContext, launcher: VmLauncher, row: SandboxRow, vm: LiveVm | undefined): Promise<void> {
+  if (vm) {
+    await vm.kill().catch(() => undefined);
+    ctx.live.delete(row.id);
+    await launcher.releaseNetwork(row.id);
+  }
+  await ctx.deps.volumes.trashSandbox(row.id).catch((e: Error) => ctx.log(`hob: removing the volume of ${row.name}: ${e.message}`));
+  await rm(vmRunDir(ctx.deps.config, row.id), { recursive: true, force: true }).catch(() => undefined);
 }
 
 /** Waits until the guest's kernel sees the grown disk, then grows its root filesystem (as the guest's init does at boot). */

@@ -74,6 +74,8 @@ export interface TemplateInfo {
   readonly bootMs: number | null;
   /** While building: the current step. After a failure: the error. */
   readonly detail: string | null;
+  /** Its spare sandbox (spares.ts). */
+  readonly spare: 'ready' | 'preparing' | 'none';
 }
 
 /** Whether a create may resume the template; if not, why (said in the create's progress). */
@@ -104,8 +106,27 @@ export class Templates {
   /** Bumped by remove(): a build that started before does not commit. */
   private readonly generation = new Map<string, number>();
   private vmmVersion: Promise<string> | undefined;
+  private readonly listeners: Array<(image: string) => void> = [];
+  private spareState: (image: string) => TemplateInfo['spare'] = () => 'none';
 
   constructor(private readonly deps: TemplateDeps) {}
+
+  /**
+   * Calls `listener` whenever `image`'s template may have changed: found current or built by
+   * `ensure`, removed, discarded. The spares (spares.ts) follow their templates this way.
+   */
+  onChange(listener: (image: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Where `list` reads each template's spare from (spares.ts registers itself). */
+  describeSpares(state: (image: string) => TemplateInfo['spare']): void {
+    this.spareState = state;
+  }
+
+  private changed(image: string): void {
+    for (const listener of this.listeners) listener(image);
+  }
 
   get enabled(): boolean {
     return this.deps.config.templates.enabled;
@@ -141,9 +162,11 @@ export class Templates {
     this.queue = this.queue.then(async () => {
       try {
         if ((this.generation.get(image) ?? 0) !== generation) return;
-        if (await this.isCurrent(image)) return;
-        await this.build(image, generation);
-        this.failed.delete(image);
+        if (!(await this.isCurrent(image))) {
+          await this.build(image, generation);
+          this.failed.delete(image);
+        }
+        this.changed(image);
       } catch (err) {
         const message = (err as Error).message;
         this.failed.set(image, { message, at: Date.now() });
@@ -200,11 +223,12 @@ export class Templates {
   async discard(image: string, reason: string): Promise<void> {
     appendEvent(this.deps.db, { type: 'template', data: { image, phase: 'discarded', reason: reason.slice(0, 2000) } });
     await this.deps.templates.remove(image).catch((err: Error) => this.deps.log(`hob: removing the template of ${image}: ${err.message}`));
+    this.changed(image);
     this.ensure(image);
   }
 
   async list(): Promise<TemplateInfo[]> {
-    const out = new Map<string, TemplateInfo>();
+    const out = new Map<string, Omit<TemplateInfo, 'spare'>>();
     for (const vol of await this.deps.templates.list()) {
       const parsed = TemplateMetaSchema.safeParse(vol.meta);
       if (!parsed.success) {
@@ -222,7 +246,12 @@ export class Templates {
       const prev = out.get(image);
       out.set(image, { image, state: 'building', cpus: prev?.cpus ?? null, memoryMiB: prev?.memoryMiB ?? null, diskBytes: prev?.diskBytes ?? null, builtAt: prev?.builtAt ?? null, memory: prev?.memory ?? null, bootMs: prev?.bootMs ?? null, detail: step });
     }
-    return [...out.values()].sort((a, b) => a.image.localeCompare(b.image));
+    return [...out.values()].map((t) => ({ ...t, spare: this.spareState(t.image) })).sort((a, b) => a.image.localeCompare(b.image));
+  }
+
+  /** What identifies `image`'s template files as they are now (TemplateVolumes.stamp); null: none. */
+  stamp(image: string): Promise<string | null> {
+    return this.deps.templates.stamp(image);
   }
 
   /** Makes sandbox `sandboxId`'s volume a copy of `image`'s template (template-create.ts). */
@@ -235,6 +264,7 @@ export class Templates {
     this.generation.set(image, (this.generation.get(image) ?? 0) + 1);
     const removed = await this.deps.templates.remove(image);
     this.failed.delete(image);
+    this.changed(image);
     if (!removed) throw new NotFoundError(`image ${image} has no template`);
     appendEvent(this.deps.db, { type: 'template', data: { image, phase: 'removed' } });
   }

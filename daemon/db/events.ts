@@ -44,8 +44,17 @@ export interface ListEventsOptions {
   order?: 'asc' | 'desc';
 }
 
+/** Drops every event of one sandbox (a spare's: db/sandboxes.ts). `db` may be a transaction. */
+export function deleteEventsOf(db: DbLike, sandboxId: string): void {
+  db.delete(events).where(eq(events.sandboxId, sandboxId)).run();
+}
+
+/** A spare's events are never listed (docs/architecture.md §31); daemon-wide ones (no sandbox) are. */
+const notOfSpares = sql`(${events.sandboxId} IS NULL OR ${events.sandboxId} NOT IN (SELECT ${sandboxes.id} FROM ${sandboxes} WHERE ${sandboxes.spare} = 1))`;
+
 function whereOf(opts: ListEventsOptions) {
   return and(
+    notOfSpares,
     opts.sandboxId !== undefined ? eq(events.sandboxId, opts.sandboxId) : undefined,
     opts.sandboxIds !== undefined ? inArray(events.sandboxId, [...opts.sandboxIds]) : undefined,
     opts.types !== undefined ? inArray(events.type, [...opts.types]) : undefined,

@@ -1,8 +1,8 @@
 /** Data access for the `sandboxes` table. Every state change is logged as an event in the same transaction. */
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { mapConstraintError } from './errors.js';
-import { appendEvent } from './events.js';
+import { appendEvent, deleteEventsOf } from './events.js';
 import { newId } from './ids.js';
 import type { DbLike } from './open.js';
 import { sandboxes, type SandboxState } from './schema.js';
@@ -41,13 +41,54 @@ export function getSandbox(db: DbLike, id: string): Sandbox | undefined {
   return db.select().from(sandboxes).where(eq(sandboxes.id, id)).get();
 }
 
+/** The sandbox named `name`; never a spare (nobody can name one). */
 export function getSandboxByName(db: DbLike, name: string): Sandbox | undefined {
-  return db.select().from(sandboxes).where(eq(sandboxes.name, name)).get();
+  return db.select().from(sandboxes).where(and(eq(sandboxes.name, name), eq(sandboxes.spare, false))).get();
 }
 
-/** All sandboxes, oldest first. */
-export function listSandboxes(db: DbLike): Sandbox[] {
-  return db.select().from(sandboxes).orderBy(asc(sandboxes.createdAt), asc(sandboxes.id)).all();
+export interface ListSandboxesOptions {
+  /**
+   * Which rows: 'users' (default) the sandboxes users see, no spare (docs/architecture.md §31);
+   * 'spares' only the spares; 'all' both (start-up reconcile).
+   */
+  readonly rows?: 'users' | 'spares' | 'all';
+}
+
+/** Sandboxes, oldest first. */
+export function listSandboxes(db: DbLike, opts: ListSandboxesOptions = {}): Sandbox[] {
+  const rows = opts.rows ?? 'users';
+  const where = rows === 'all' ? undefined : eq(sandboxes.spare, rows === 'spares');
+  return db.select().from(sandboxes).where(where).orderBy(asc(sandboxes.createdAt), asc(sandboxes.id)).all();
+}
+
+/** What a create sets when it claims a spare (the rest of the row is the spare's). */
+export type SpareClaim = Pick<Sandbox, 'name' | 'urlAuth' | 'labels' | 'environment' | 'diskBytes'>;
+
+/**
+ * A create takes spare `id` over (docs/architecture.md §31): in one transaction the row stops
+ * being a spare, gets the create's name and settings and state `creating`, and its history
+ * starts over (the spare's own events are dropped: they were never shown). Returns the row.
+ * @throws NotFoundError if `id` is not a spare (any more); ConflictError if the name is taken.
+ */
+export function claimSpare(db: DbLike, id: string, claim: SpareClaim): Sandbox {
+  const now = new Date();
+  try {
+    return db.transaction((tx) => {
+      const row = tx
+        .update(sandboxes)
+        .set({ ...claim, spare: false, state: 'creating', stateSince: now, updatedAt: now, createdAt: now })
+        .where(and(eq(sandboxes.id, id), eq(sandboxes.spare, true)))
+        .returning()
+        .get();
+      if (!row) throw new NotFoundError(`no spare sandbox with id ${id}`);
+      deleteEventsOf(tx, id);
+      appendEvent(tx, { sandboxId: id, type: 'state', data: { from: null, to: 'creating' } });
+      return row;
+    }, { behavior: 'immediate' });
+  } catch (err) {
+    if (err instanceof NotFoundError) throw err;
+    return mapConstraintError(err, `cannot create sandbox ${claim.name}`);
+  }
 }
 
 export interface SetStateOptions {
@@ -98,12 +139,16 @@ export function updateSandbox(db: DbLike, id: string, patch: SandboxPatch): Sand
   return row;
 }
 
-/** Deletes the row (its checkpoint rows go with it; events stay). Returns false if it did not exist. */
+/**
+ * Deletes the row (its checkpoint rows go with it; events stay, except a spare's, which was
+ * never shown and leaves no trace). Returns false if it did not exist.
+ */
 export function deleteSandbox(db: DbLike, id: string): boolean {
   return db.transaction((tx) => {
-    const deleted = tx.delete(sandboxes).where(eq(sandboxes.id, id)).returning({ name: sandboxes.name }).get();
+    const deleted = tx.delete(sandboxes).where(eq(sandboxes.id, id)).returning({ name: sandboxes.name, spare: sandboxes.spare }).get();
     // The name goes into the event: the history of a destroyed sandbox keeps it (db/events.ts listNamedEvents).
-    if (deleted) appendEvent(tx, { sandboxId: id, type: 'deleted', data: { name: deleted.name } });
+    if (deleted?.spare) deleteEventsOf(tx, id);
+    else if (deleted) appendEvent(tx, { sandboxId: id, type: 'deleted', data: { name: deleted.name } });
     return deleted !== undefined;
   }, { behavior: 'immediate' });
 }

@@ -58,6 +58,12 @@ export const sandboxes = sqliteTable('sandboxes', {
   config: text('config', { mode: 'json' }).$type<SandboxExtraConfig>().notNull().default({}),
   /** Highest checkpoint seq ever given out for this sandbox: seqs are never reused, even after deletes. */
   checkpointSeq: integer('checkpoint_seq').notNull().default(0),
+  /**
+   * A spare (docs/architecture.md §31): a sandbox resumed from a warm template ahead of any
+   * create and kept paused, which the next create of its shape takes over. Hidden from every
+   * list, lookup by name and event listing until a create claims it (db/sandboxes.ts).
+   */
+  spare: integer('spare', { mode: 'boolean' }).notNull().default(false),
 }, (t) => [
   check('sandboxes_name_dns_label', sql`length(${t.name}) BETWEEN 1 AND 63 AND ${t.name} NOT GLOB '*[^a-z0-9-]*' AND ${t.name} NOT GLOB '-*' AND ${t.name} NOT GLOB '*-'`),
   check('sandboxes_resources', sql`${t.cpus} > 0 AND ${t.memoryMiB} > 0 AND ${t.diskBytes} > 0`),

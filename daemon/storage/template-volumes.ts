@@ -9,7 +9,7 @@
  * checkpoint. Core gets opaque paths only (boot files, memory image).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rm, truncate } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileDurable } from '../vmm/snapshot-meta.js';
 import { MemoryImage } from './memory-image.js';
@@ -99,6 +99,28 @@ export class TemplateVolumes {
     const path = this.pool.path('templates', image);
     if (!(await this.pool.exists(path))) return null;
     return { image, meta: await readMeta(join(path, TEMPLATE_META_FILE)) };
+  }
+
+  /**
+   * What identifies the files of `image`'s template as they are now (inode, size and change
+   * time of its meta and memory image files); null if there is no template. A rebuild, even
+   * with the same key, or any change to a file gives another stamp (a spare resumed from the
+   * files before is stale: core/spares.ts).
+   */
+  async stamp(image: string): Promise<string | null> {
+    const dir = this.pool.path('templates', image);
+    const memoryDir = join(dir, MEMORY_DIR);
+    try {
+      const names = (await readdir(memoryDir)).sort();
+      const files = [join(dir, TEMPLATE_META_FILE), ...names.map((n) => join(memoryDir, n))];
+      const parts = await Promise.all(files.map(async (f) => {
+        const st = await stat(f, { bigint: true });
+        return `${st.ino}:${st.size}:${st.ctimeNs}`;
+      }));
+      return parts.join(',');
+    } catch {
+      return null;
+    }
   }
 
   /**

@@ -22,6 +22,11 @@ export const TemplateObject = z.looseObject({
   boot_ms: z.number().nullable(),
   /** The build's current step, or the last build's error. */
   detail: z.string().nullable(),
+  /**
+   * Its spare sandbox (docs/architecture.md §31): ready (the next create of its shape continues
+   * it), preparing, or none (spares off, or the template cannot serve creates). Older hobd: absent.
+   */
+  spare: z.enum(['ready', 'preparing', 'none']).optional(),
 });
 export type TemplateObject = z.infer<typeof TemplateObject>;
 

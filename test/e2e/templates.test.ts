@@ -79,6 +79,15 @@ describe('warm templates', () => {
       db.close();
     }
   };
+  /** The spare sandboxes, straight from the database (the API never shows them). */
+  const spareRows = (): Array<{ id: string; name: string; state: string }> => {
+    const db = new Database(join(d.stateDir, 'hob.db'), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare('SELECT id, name, state FROM sandboxes WHERE spare = 1').all() as Array<{ id: string; name: string; state: string }>;
+    } finally {
+      db.close();
+    }
+  };
   const sandboxId = async (name: string): Promise<string> => (await d.request({ path: `/v1/sandboxes/${name}` })).json<{ id: string }>().id;
   const remove = async (name: string): Promise<void> => {
     const r = await d.request({ method: 'DELETE', path: `/v1/sandboxes/${name}?force=true` });
@@ -129,20 +138,43 @@ describe('warm templates', () => {
   it('lists the template and shows it in hob images ls', async () => {
     const ls = await d.cli(['templates', 'ls', '--json']);
     expect(ls.exitCode, ls.stderr).toBe(0);
-    expect(JSON.parse(ls.stdout)).toMatchObject([{ image: 'minimal', state: 'ready', cpus: 1, memory_mib: 512, disk_bytes: 4 * GiB, memory_mode: 'mapped' }]);
+    expect(JSON.parse(ls.stdout)).toMatchObject([{ image: 'minimal', state: 'ready', cpus: 1, memory_mib: 512, disk_bytes: 4 * GiB, memory_mode: 'mapped', spare: 'ready' }]);
     const images = await d.cli(['images', 'ls', '--json']);
     expect(JSON.parse(images.stdout)).toMatchObject([{ name: 'minimal', template: 'ready' }]);
     // The crashed build, then the one after the restart.
     expect(events('template').map((e) => e.data['phase'])).toEqual(['building', 'building', 'ready']);
   });
 
-  it('creates from the template: own identity, grown disk, fresh randomness; then a short lifecycle', async () => {
+  it('keeps a spare sandbox hidden: in no list, lookup or event', async () => {
+    const spares = spareRows();
+    expect(spares).toHaveLength(1);
+    const spare = spares[0]!;
+    expect(spare.state).toBe('paused');
+    expect(await processesNaming(`${d.runDir}/vms/${spare.id}`)).toHaveLength(1);
+    const ls = await d.cli(['ls', '--json']);
+    expect(ls.exitCode, ls.stderr).toBe(0);
+    expect(JSON.parse(ls.stdout)).toEqual([]);
+    expect((await d.request({ path: `/v1/sandboxes/${spare.name}` })).status).toBe(404);
+    const feed = await d.request({ path: '/v1/events?limit=1000' });
+    expect(feed.status, feed.text()).toBe(200);
+    expect(feed.text()).not.toContain(spare.id);
+    expect(feed.text()).not.toContain(spare.name);
+  });
+
+  it('creates from the spare: own identity, grown disk, fresh randomness; then a short lifecycle', async () => {
+    const [spare] = spareRows();
     const progress = await create({ name: 'a', config: { storage_gb: 6 } });
-    expect(progress.join('\n')).toContain('Resuming the template VM');
+    expect(progress.join('\n')).toContain('Continuing a spare sandbox resumed from the warm template of image minimal');
+    expect(progress.join('\n')).toContain('Growing the disk');
     expect(progress.join('\n')).not.toContain('Booting VM');
     const aId = await sandboxId('a');
+    // The sandbox is the spare, taken over; its history starts at the create.
+    expect(aId).toBe(spare!.id);
+    const history = await d.request({ path: '/v1/sandboxes/a/events' });
+    expect(history.json<{ events: Array<{ type: string; data: Record<string, unknown> }> }>().events.map((e) => e.type === 'state' ? `${String(e.data['from'])}>${String(e.data['to'])}` : e.type))
+      .toEqual(expect.arrayContaining(['null>creating', 'creating>running', 'create']));
     const created = events('create').find((e) => e.sandbox_id === aId);
-    expect(created?.data).toMatchObject({ image: 'minimal', from: 'template', reseed: 'ioctl' });
+    expect(created?.data).toMatchObject({ image: 'minimal', from: 'template', spare: true, reseed: 'ioctl' });
     expect((await ok('a', 'hostname')).trim()).toBe('a');
     // The template's agent ran every step of a create before its snapshot (template-warmup.ts):
     // the clone has its own identity in the files, and the policy file the template holds is
@@ -189,7 +221,9 @@ describe('warm templates', () => {
   it('gives two sandboxes from one template different random state and identities, and never writes its memory file', async () => {
     const ramFile = join(templateDir(), 'memory', 'guest-ram');
     const before = await sha256(ramFile);
-    await create({ name: 'b' });
+    await waitReady(); // the spare made after 'a' took the first one
+    // b continues the spare; c, right after, resumes the template (the next spare is not made yet).
+    expect((await create({ name: 'b' })).join('\n')).toContain('Continuing a spare sandbox');
     // A grant asked for at create reaches a guest resumed from the template as it reaches a booted one.
     const set = await d.cli(['secrets', 'set', 'tok', '--host', 'web.example', '--value-from-env', 'E2E_VALUE', '--json'], { env: { E2E_VALUE: 'v-not-in-guest' } });
     expect(set.exitCode, set.stderr).toBe(0);
@@ -203,14 +237,16 @@ describe('warm templates', () => {
     expect((await ok('b', 'head -c 2 /dev/shm/fill')).trim()).toBe('b');
     expect((await ok('c', 'head -c 2 /dev/shm/fill')).trim()).toBe('c');
     const probe = 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo; cat /proc/sys/kernel/random/boot_id /etc/machine-id; hostname';
-    const [b, c] = await Promise.all([ok('b', probe), ok('c', probe)]);
+    // a and b: two spares; c: the template resumed by its create.
+    const [a, b, c] = await Promise.all([ok('a', probe), ok('b', probe), ok('c', probe)]);
+    const [aRandom, aBoot, aMachine] = a.trim().split('\n');
     const [bRandom, bBoot, bMachine, bHost] = b.trim().split('\n');
     const [cRandom, cBoot, cMachine, cHost] = c.trim().split('\n');
     expect(bRandom).toMatch(/^[0-9a-f]{64}$/);
-    expect(bRandom).not.toBe(cRandom);
+    expect(new Set([aRandom, bRandom, cRandom]).size).toBe(3);
     expect(bBoot).toMatch(/^[0-9a-f-]{36}$/);
-    expect(bBoot).not.toBe(cBoot);
-    expect(bMachine).not.toBe(cMachine);
+    expect(new Set([aBoot, bBoot, cBoot]).size).toBe(3);
+    expect(new Set([aMachine, bMachine, cMachine]).size).toBe(3);
     expect([bHost, cHost]).toEqual(['b', 'c']);
     // The same probe in the kernel's view: a reseed from the host's entropy was forced in both.
     for (const name of ['b', 'c']) {
@@ -235,10 +271,29 @@ describe('warm templates', () => {
     await remove('big');
   });
 
+  it('replaces at start-up the spare an earlier hobd left, and adopts the sandboxes as before', async () => {
+    await waitReady();
+    const [old] = spareRows();
+    expect(old).toBeDefined();
+    await d.kill('SIGTERM');
+    // hobd leaves its VMs running when it stops, the spare's too.
+    expect(await processesNaming(`${d.runDir}/vms/${old!.id}`)).toHaveLength(1);
+    await d.restart();
+    await waitReady();
+    expect(d.logs()).toContain(`"sparesRemoved":["${old!.name}"]`);
+    const now = spareRows();
+    expect(now).toHaveLength(1);
+    expect(now[0]!.id).not.toBe(old!.id);
+    expect(await processesNaming(`${d.runDir}/vms/${old!.id}`)).toEqual([]);
+    expect((await ok('a', 'hostname')).trim()).toBe('a');
+  });
+
   it('boots instead when the template RAM file is truncated, with an event, and the sandbox works', async () => {
     await damageTemplate((dir) => truncate(join(dir, 'guest-ram'), 256 * 2 ** 20));
 
+    // The spare was resumed from the files before the damage: it no longer counts.
     const progress = (await create({ name: 'e' })).join('\n');
+    expect(progress).not.toContain('Continuing a spare sandbox');
     expect(progress).toContain('The warm template could not be used');
     expect(progress).toContain('Booting VM');
     const id = await sandboxId('e');
@@ -274,5 +329,10 @@ describe('warm templates', () => {
     expect((await templates()).filter((t) => t.state === 'ready')).toEqual([]);
     const left = await execa('ls', [join(d.stateDir, 'pool', 'templates')]);
     expect(left.stdout.split('\n').filter((n) => n === 'minimal')).toEqual([]);
+    // Its spare goes with it (in the background), VMM and all.
+    const spares = spareRows();
+    for (let i = 0; i < 120 && spareRows().length > 0; i++) await new Promise((r) => setTimeout(r, 250));
+    expect(spareRows()).toEqual([]);
+    for (const spare of spares) expect(await processesNaming(`${d.runDir}/vms/${spare.id}`)).toEqual([]);
   });
 });

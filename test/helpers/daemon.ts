@@ -56,6 +56,8 @@ export interface TestDaemonOptions {
    * creates then resume from templates).
    */
   readonly templates?: boolean;
+  /** hobd's `templates.spares` (a spare sandbox per template, docs/architecture.md §31). Default: hobd's (true). */
+  readonly spares?: boolean;
   /** hobd's `templates.memory` (how a template keeps its memory). Default: hobd's (`mapped`). */
   readonly templateMemory?: 'mapped' | 'stream';
   /** More top-level lines of hobd's config.yaml, e.g. `secrets: { upstreamCaFile: /tmp/ca.pem }`. */
@@ -124,7 +126,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       `api: { socketPath: ${socketPath}, tcpPort: ${port} }`,
       `vmm: { driver: ${process.env.HOB_VMM ?? 'qemu'}, allowForeignArch: ${options.allowForeignArch ?? false} }`,
       `idle: { pauseAfterSeconds: ${options.idle?.pauseAfterSeconds ?? 0}, hibernateAfterSeconds: ${options.idle?.hibernateAfterSeconds ?? 0} }`,
-      `templates: { enabled: ${options.templates ?? process.env.HOB_TEST_TEMPLATES === '1'}${options.templateMemory ? `, memory: ${options.templateMemory}` : ''} }`,
+      `templates: { enabled: ${options.templates ?? process.env.HOB_TEST_TEMPLATES === '1'}${options.templateMemory ? `, memory: ${options.templateMemory}` : ''}${options.spares === undefined ? '' : `, spares: ${options.spares}`} }`,
       `sandboxDefaults: { cpus: ${options.cpus ?? 1}, memoryMiB: ${options.memoryMiB ?? 512}, diskGiB: ${options.diskGiB ?? 4}, image: minimal }`,
       `network: { netnsPrefix: ${netnsPrefix}, upstreamDns: ['${options.internet ? DNS_SERVER : '127.0.0.1'}'] }`,
       ...(options.configLines ?? []),
@@ -256,13 +258,14 @@ function netnsArgv(netns: TestNetns, argv: readonly string[]): [string, string[]
   return [all[0]!, all.slice(1)];
 }
 
-/** Waits until hobd's template of `image` is ready; throws when its build failed or `timeoutMs` passed. */
+/** Waits until hobd's template of `image` is ready and its spare sandbox made (when spares are on); throws when its build failed or `timeoutMs` passed. */
 export async function waitForTemplate(d: TestDaemon, image: string, timeoutMs = 600_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const r = await d.request({ path: '/v1/templates' });
-    const t = r.json<{ templates: Array<{ image: string; state: string; detail: string | null }> }>().templates.find((x) => x.image === image);
-    if (t?.state === 'ready') return;
+    const t = r.json<{ templates: Array<{ image: string; state: string; detail: string | null; spare?: string }> }>().templates.find((x) => x.image === image);
+    // And its spare made (or not made): the next create then takes the same path every run.
+    if (t?.state === 'ready' && t.spare !== 'preparing') return;
     if (t?.state === 'failed') throw new Error(`the template of ${image} failed: ${t.detail ?? ''}\n${d.logs().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 500));
   }

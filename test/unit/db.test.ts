@@ -6,9 +6,9 @@ import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, HobError, NotFoundError } from '../../daemon/errors.js';
 import {
-  appendEvent, closeDatabase, defaultMigrationsFolder, deleteCheckpoint, deleteSandbox, getCheckpoint,
+  appendEvent, claimSpare, closeDatabase, defaultMigrationsFolder, deleteCheckpoint, deleteSandbox, getCheckpoint,
   getSandbox, getSandboxByName, getTokenByHash, hashToken, insertCheckpoint, insertSandbox, insertToken,
-  listCheckpoints, listEvents, listSandboxes, newId, nextCheckpointSeq, openDatabase, sandboxNameSchema,
+  listCheckpoints, listEvents, listNamedEvents, listSandboxes, newId, nextCheckpointSeq, openDatabase, sandboxNameSchema,
   setSandboxState, updateSandbox, type HobDb, type NewSandbox,
 } from '../../daemon/db/index.js';
 
@@ -156,6 +156,40 @@ describe('database', () => {
     expect(await stat(`${path}-wal`).then((st) => st.size)).toBeGreaterThan(0); // the row is only in the WAL
     db = openDatabase(path);
     expect(getSandbox(db, id)?.name).toBe('survivor');
+  });
+
+  it('hides a spare from lists, lookups by name and events until a create claims it (docs/architecture.md §31)', () => {
+    const user = insertSandbox(db, base);
+    const spare = insertSandbox(db, { ...base, name: 'spare-x1', spare: true });
+    setSandboxState(db, spare.id, 'paused');
+    appendEvent(db, { type: 'template', data: { image: 'dev' } });
+    expect(listSandboxes(db).map((r) => r.name)).toEqual(['dev']);
+    expect(listSandboxes(db, { rows: 'spares' }).map((r) => r.name)).toEqual(['spare-x1']);
+    expect(listSandboxes(db, { rows: 'all' })).toHaveLength(2);
+    expect(getSandboxByName(db, 'spare-x1')).toBeUndefined();
+    expect(getSandbox(db, spare.id)?.spare).toBe(true);
+    // Its state events exist but are never listed; daemon-wide events are.
+    expect(listEvents(db).map((e) => e.sandboxId)).toEqual([user.id, null]);
+    expect(listNamedEvents(db, { sandboxId: spare.id })).toEqual([]);
+
+    // A name in use is refused and changes nothing.
+    expect(() => claimSpare(db, spare.id, { name: 'dev', urlAuth: 'public', labels: [], environment: {}, diskBytes: base.diskBytes })).toThrow(ConflictError);
+    expect(getSandbox(db, spare.id)).toMatchObject({ spare: true, name: 'spare-x1', state: 'paused' });
+    expect(() => claimSpare(db, user.id, { name: 'other', urlAuth: 'private', labels: [], environment: {}, diskBytes: base.diskBytes })).toThrow(NotFoundError);
+
+    const claimed = claimSpare(db, spare.id, { name: 'mine', urlAuth: 'public', labels: ['a'], environment: { K: 'v' }, diskBytes: base.diskBytes * 2 });
+    expect(claimed).toMatchObject({ id: spare.id, spare: false, name: 'mine', state: 'creating', urlAuth: 'public', labels: ['a'], environment: { K: 'v' }, diskBytes: base.diskBytes * 2 });
+    expect(getSandboxByName(db, 'mine')?.id).toBe(spare.id);
+    // Its history starts at the claim: the spare's own events are gone.
+    expect(listNamedEvents(db, { sandboxId: spare.id }).map((e) => [e.type, e.data, e.sandboxName])).toEqual([['state', { from: null, to: 'creating' }, 'mine']]);
+    expect(() => claimSpare(db, spare.id, { name: 'again', urlAuth: 'private', labels: [], environment: {}, diskBytes: base.diskBytes })).toThrow(NotFoundError);
+
+    // A spare removed unclaimed leaves no event at all; a sandbox leaves its 'deleted' one.
+    const other = insertSandbox(db, { ...base, name: 'spare-x2', spare: true });
+    expect(deleteSandbox(db, other.id)).toBe(true);
+    expect(db.$client.prepare('SELECT count(*) AS n FROM events WHERE sandbox_id = ?').get(other.id)).toEqual({ n: 0 });
+    expect(deleteSandbox(db, spare.id)).toBe(true);
+    expect(listEvents(db, { sandboxId: spare.id }).map((e) => e.type)).toEqual(['state', 'deleted']);
   });
 
   it('migrates a database made by an older version, and refuses one made by a newer version', async () => {

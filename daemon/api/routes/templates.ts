@@ -24,7 +24,7 @@ export interface TemplateRouteDeps {
 }
 
 export function toTemplateObject(t: TemplateInfo): TemplateObject {
-  return { image: t.image, state: t.state, cpus: t.cpus, memory_mib: t.memoryMiB, disk_bytes: t.diskBytes, built_at: t.builtAt, memory_mode: t.memory, boot_ms: t.bootMs, detail: t.detail };
+  return { image: t.image, state: t.state, cpus: t.cpus, memory_mib: t.memoryMiB, disk_bytes: t.diskBytes, built_at: t.builtAt, memory_mode: t.memory, boot_ms: t.bootMs, detail: t.detail, spare: t.spare };
 }
 
 export function templateRoutes(deps: TemplateRouteDeps): Hono<ApiEnv> {

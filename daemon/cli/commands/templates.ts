@@ -10,11 +10,11 @@ import { checkImageName } from '../units.js';
 
 export function templateTable(templates: readonly TemplateObject[], now: Date = new Date()): string {
   return formatTable(
-    ['IMAGE', 'STATE', 'CPUS', 'MEMORY', 'DISK', 'RAM', 'BUILT', 'BOOT', 'DETAIL'],
+    ['IMAGE', 'STATE', 'CPUS', 'MEMORY', 'DISK', 'RAM', 'BUILT', 'BOOT', 'SPARE', 'DETAIL'],
     templates.map((t) => [
       t.image, t.state, t.cpus === null ? '-' : String(t.cpus), t.memory_mib === null ? '-' : formatBytes(t.memory_mib * 1024 ** 2),
       t.disk_bytes === null ? '-' : formatBytes(t.disk_bytes), t.memory_mode ?? '-', t.built_at === null ? '-' : formatSince(t.built_at, now),
-      t.boot_ms === null ? '-' : `${(t.boot_ms / 1000).toFixed(1)} s`, (t.detail ?? '-').split('\n')[0] ?? '-',
+      t.boot_ms === null ? '-' : `${(t.boot_ms / 1000).toFixed(1)} s`, t.spare ?? '-', (t.detail ?? '-').split('\n')[0] ?? '-',
     ]),
   );
 }

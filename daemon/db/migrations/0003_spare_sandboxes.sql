@@ -1,0 +1,1 @@
+ALTER TABLE `sandboxes` ADD `spare` integer DEFAULT false NOT NULL;
