@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { withoutSpares } from '../helpers/spares.js';
 
 interface SpriteJson {
   name: string;
@@ -15,18 +16,27 @@ interface SpriteJson {
   id: string;
 }
 
-async function vmmProcessesUnder(dir: string): Promise<number[]> {
-  const pids: number[] = [];
+/** The VMM processes of `d`'s sandboxes (spares left out: test/helpers/spares.ts). */
+async function vmmProcessesOf(d: TestDaemon): Promise<number[]> {
+  const found: Array<{ pid: number; id: string | undefined }> = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const cmdline = await execa('cat', [`/proc/${entry}/cmdline`], { reject: false }).then((r) => String(r.stdout));
-    if (cmdline.includes(`${dir}/vms/`) && cmdline.includes('qemu-system')) pids.push(Number(entry));
+    if (cmdline.includes(`${d.runDir}/vms/`) && cmdline.includes('qemu-system')) {
+      found.push({ pid: Number(entry), id: cmdline.split(`${d.runDir}/vms/`)[1]?.split('/')[0] });
+    }
   }
-  return pids;
+  return withoutSpares(d, found, (p) => p.id).map((p) => p.pid);
 }
 
+/** The sandbox subvolumes (spares left out). */
 async function subvolumes(d: TestDaemon): Promise<string[]> {
-  return (await readdir(join(d.stateDir, 'pool', 'sandboxes')).catch(() => [])).sort();
+  return withoutSpares(d, (await readdir(join(d.stateDir, 'pool', 'sandboxes')).catch(() => [])).sort(), (name) => name);
+}
+
+/** The VM run dirs (spares left out). */
+async function runDirs(d: TestDaemon): Promise<string[]> {
+  return withoutSpares(d, (await readdir(join(d.runDir, 'vms'))).sort(), (name) => name);
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
@@ -62,7 +72,7 @@ describe('sandbox lifecycle on real VMs', () => {
     for (const name of names) expect(listed.find((s) => s.name === name)?.state).toBe('running');
     await Promise.all(names.map((name) => d.request({ method: 'DELETE', path: `/v1/sandboxes/${name}` })));
     expect(await subvolumes(d)).toEqual([]);
-    expect(await vmmProcessesUnder(d.runDir)).toEqual([]);
+    expect(await vmmProcessesOf(d)).toEqual([]);
   }, 900_000);
 
   it('keeps files across stop, and an exec on a stopped sandbox starts it', async () => {
@@ -72,7 +82,7 @@ describe('sandbox lifecycle on real VMs', () => {
     const stopped = await d.request({ method: 'POST', path: '/v1/sandboxes/keeper/stop' });
     expect(stopped.status, stopped.text()).toBe(200);
     expect((await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>().state).toBe('stopped');
-    expect(await vmmProcessesUnder(d.runDir)).toEqual([]);
+    expect(await vmmProcessesOf(d)).toEqual([]);
     const after = await exec('keeper', ['cat', '/root/f']);
     expect(after.body.stdout).toBe('kept\n');
     expect((await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>().state).toBe('running');
@@ -112,28 +122,28 @@ describe('sandbox lifecycle on real VMs', () => {
 
   it('a VM left running by a stopped hobd is adopted by the next one', async () => {
     await d.kill('SIGTERM');
-    expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);
+    expect((await vmmProcessesOf(d)).length).toBe(1);
     await d.restart();
     expect((await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>().state).toBe('running');
     expect((await exec('keeper', ['cat', '/root/f'])).body.stdout).toBe('kept\n');
-    expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);
+    expect((await vmmProcessesOf(d)).length).toBe(1);
   });
 
   it('SIGKILL of hobd in the middle of a create: the next start undoes it and the name is free again', async () => {
     // cold: a create resumed from a warm template may be over before the kill lands.
     const pending = d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'crash-create', cold: true } }).catch((err: Error) => err);
     // Wait until the VM process exists: the create is past the snapshot and booting.
-    const before = (await vmmProcessesUnder(d.runDir)).length;
-    await waitFor('the new VM to start', async () => (await vmmProcessesUnder(d.runDir)).length > before);
+    const before = (await vmmProcessesOf(d)).length;
+    await waitFor('the new VM to start', async () => (await vmmProcessesOf(d)).length > before);
     await d.kill('SIGKILL');
     expect(await pending).toBeInstanceOf(Error);
     await d.restart();
     const listed = (await d.request({ path: '/v1/sandboxes' })).json<{ sprites: SpriteJson[] }>().sprites.map((s) => s.name);
     expect(listed).toEqual(['keeper']);
-    expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);
+    expect((await vmmProcessesOf(d)).length).toBe(1);
     const keeper = (await d.request({ path: '/v1/sandboxes/keeper' })).json<SpriteJson>();
     expect(await subvolumes(d)).toEqual([keeper.id]);
-    expect((await readdir(join(d.runDir, 'vms'))).sort()).toEqual([keeper.id]);
+    expect(await runDirs(d)).toEqual([keeper.id]);
     const again = await d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'crash-create' } });
     expect(again.status, again.text()).toBe(201);
     expect((await exec('crash-create', ['true'])).body.exit_code).toBe(0);
@@ -152,7 +162,7 @@ describe('sandbox lifecycle on real VMs', () => {
     expect((await d.request({ path: '/v1/sandboxes/crash-create' })).status).toBe(404);
     await d.request({ path: '/healthz' });
     await waitFor('the trash to empty', async () => !(await subvolumes(d)).includes(victim.id), 30_000);
-    expect((await readdir(join(d.runDir, 'vms'))).includes(victim.id)).toBe(false);
-    expect((await vmmProcessesUnder(d.runDir)).length).toBe(1);
+    expect((await runDirs(d)).includes(victim.id)).toBe(false);
+    expect((await vmmProcessesOf(d)).length).toBe(1);
   });
 });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLICY_GUEST_PATH } from '../../daemon/net/policy.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { HOST_WAN, PRIVATE_TARGETS, WEB } from '../helpers/net/internet.js';
+import { withoutSpares } from '../helpers/spares.js';
 
 interface ExecResult {
   stdout: string;
@@ -82,10 +83,14 @@ describe('sandbox networking on real VMs', () => {
     const r = await d.request({ method: 'POST', path: `/v1/sprites/${name}/policy/network`, body: { rules } });
     expect(r.status, r.text()).toBe(204);
   };
-  const netnsNames = async (): Promise<string[]> => (await readdir('/run/netns')).filter((n) => n.startsWith(d.netnsPrefix)).sort();
+  // Spares (with templates on: e2e/warm-suites.test.ts) have networks too: left out (test/helpers/spares.ts).
+  const netnsNames = async (): Promise<string[]> => {
+    const names = (await readdir('/run/netns')).filter((n) => n.startsWith(d.netnsPrefix)).sort();
+    return withoutSpares(d, names, (n) => n.slice(d.netnsPrefix.length));
+  };
   const hostVeths = async (): Promise<string[]> => {
     const out = await fromHost(['ip', '-o', 'link', 'show']);
-    return [...out.matchAll(/^\d+: (hv-[a-z0-9]+)[@:]/gm)].map((m) => m[1]!).sort();
+    return withoutSpares(d, [...out.matchAll(/^\d+: (hv-[a-z0-9]+)[@:]/gm)].map((m) => m[1]!).sort(), (v) => v.slice('hv-'.length));
   };
 
   it('gives the guest its fixed address, a default route and hob as its DNS server', async () => {
