@@ -31,6 +31,8 @@ export interface CheckpointRequest {
   readonly auto: boolean;
   /** With the VM's memory (a live checkpoint): needs a running sandbox. */
   readonly memory: boolean;
+  /** The VM is killed right after (a restore): a disk checkpoint leaves the guest frozen (quiesce.ts `leaveHeld`). */
+  readonly vmEndsNext?: boolean;
 }
 
 export class Checkpointing {
@@ -71,6 +73,7 @@ export class Checkpointing {
     }, {
       onQuiesced: (method) => emit(progress, 'info', method === 'freeze' ? 'Guest filesystem frozen' : 'The guest agent did not answer: VM paused instead'),
       log: this.ctx.log,
+      leaveHeld: opts.vmEndsNext === true,
     });
   }
 
@@ -85,7 +88,7 @@ export class Checkpointing {
     const target = checkpointName(cp);
     if (current.state === 'creating' || current.state === 'destroying') throw new ConflictError(`sandbox ${current.name} is ${current.state}`);
     emit(progress, 'info', 'Keeping the current state as an automatic checkpoint...');
-    const before = await this.take(current, { comment: `before restore to ${target}`, auto: true, memory: false }, progress);
+    const before = await this.take(current, { comment: `before restore to ${target}`, auto: true, memory: false, vmEndsNext: true }, progress);
     emit(progress, 'info', `Current state saved as ${checkpointName(before)}`);
     crashPoint('restore.kept');
     sessions.endSandbox(current.name, `the sandbox is being restored to ${target}`);

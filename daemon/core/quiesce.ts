@@ -6,7 +6,8 @@
  * VMM has flushed its disk writes when the pause returns, so the snapshot is
  * crash-consistent, like a power cut, which ext4's journal recovers from.
  *
- * Whatever happens inside `work`, the guest is thawed or resumed afterwards.
+ * Whatever happens inside `work`, the guest is thawed or resumed afterwards, except after a
+ * `work` that succeeded when the caller is about to kill the VM (`leaveHeld`).
  */
 import type { LiveVm } from './live-vm.js';
 import { withDeadline } from './deadline.js';
@@ -30,15 +31,26 @@ export interface QuiesceHooks {
   readonly onQuiesced?: (method: QuiesceMethod) => void;
   /** Problems that do not fail the operation (a thaw that timed out). */
   readonly log?: (message: string) => void;
+  /**
+   * Leave the guest frozen (or paused) after a `work` that succeeded: the caller kills the VM
+   * next (a restore keeping the present), so a thaw would be a round trip for nothing. If
+   * hobd dies first, the agent's auto-thaw or reconcile's thaw of adopted VMs releases it.
+   */
+  readonly leaveHeld?: boolean;
 }
 
 export async function withQuiescedDisk<T>(vm: LiveVm, work: () => Promise<T>, hooks: QuiesceHooks = {}): Promise<T> {
   const method = await quiesce(vm);
   hooks.onQuiesced?.(method);
+  let done = false;
   try {
-    return await work();
+    const result = await work();
+    done = true;
+    return result;
   } finally {
-    await release(vm, method).catch((err: Error) => hooks.log?.(`hob: releasing the guest of ${vm.handle.spec.id} after a snapshot: ${err.message}`));
+    if (!(done && hooks.leaveHeld)) {
+      await release(vm, method).catch((err: Error) => hooks.log?.(`hob: releasing the guest of ${vm.handle.spec.id} after a snapshot: ${err.message}`));
+    }
   }
 }
 
