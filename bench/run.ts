@@ -21,7 +21,7 @@
  * - `dev-secrets` (only when named: builds the dev image): Claude Code and git in a dev sandbox with
  *   granted secrets, against fakes of api.anthropic.com and github.com (bench/dev-secrets.ts).
  * - `mcp`: MCP exec round trip (hob mcp over stdio) vs the API's (bench/mcp.ts).
- * - `templates` (only when named: its own daemon): warm create, cold create, live fork (bench/templates.ts).
+ * - `templates` (only when named: its own daemons): warm create from the spare, from the template (mapped, stream), cold create, live fork (bench/templates.ts).
  * - `startup`: `hob ls` and `hob --version` (the bundle) vs `node -e 0`, hobd's start-up, exec through the
  *   API vs straight to the agent on the host (bench/startup.ts).
  * - `boot` (only when named: its own daemon): cold boot phase by phase, disk restore vs cold boot and its steps, a 100 GiB first boot (bench/boot.ts).
