@@ -11,7 +11,9 @@
  * The `mapped` daemon also times a live fork (from a checkpoint with memory) against a cold create.
  */
 import { loadavg } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { startTestDaemon, waitForTemplate, type TestDaemon } from '../test/helpers/daemon.js';
+import { spareIds } from '../test/helpers/spares.js';
 import { median, time, type Record } from './measure.js';
 
 const ROUNDS = 3;
@@ -46,13 +48,15 @@ async function run(d: TestDaemon, path: WarmPath, record: Record): Promise<numbe
   record('host load average (1 min) at the start', loadavg()[0]!, '', 'other VMs share the cores: figures are noisy');
   record('template build (hobd start -> template ready, includes the template boot)', performance.now() - t0, 'ms');
 
+  if (path === 'spare') await recordSpareMemory(d, record);
+
   const warm: number[] = [];
   const cold: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     await settled();
-    const [ms, r] = await time(() => api('POST', '/v1/sandboxes', { name: `warm-${i}` }));
-    if (path === 'spare' && !r.text().includes('Continuing a spare sandbox')) throw new Error(`warm-${i} was not made from the spare: ${r.text()}`);
-    warm.push(ms);
+    warm.push((await time(() => api('POST', '/v1/sandboxes', { name: `warm-${i}` })))[0]);
+    const made = (await api('GET', `/v1/sandboxes/warm-${i}/events?type=create`)).json<{ events: Array<{ data: { from?: string; spare?: boolean } }> }>().events[0]?.data;
+    if (made?.from !== 'template' || (path === 'spare') !== (made.spare === true)) throw new Error(`warm-${i} was not made as a ${path} create: ${JSON.stringify(made)}`);
     await settled();
     cold.push((await time(() => api('POST', '/v1/sandboxes', { name: `cold-${i}`, cold: true })))[0]);
     await api('DELETE', `/v1/sandboxes/cold-${i}`);
@@ -80,4 +84,21 @@ async function run(d: TestDaemon, path: WarmPath, record: Record): Promise<numbe
   record('live fork / cold create', forkMs / coldMs, 'ratio');
   await api('DELETE', '/v1/sandboxes/warm-0');
   return warmMs / coldMs;
+}
+
+/** What a waiting spare holds: its VMM's anonymous memory (its own, and the guest pages it dirtied) and file-backed memory (the template's mapped RAM, shared). */
+async function recordSpareMemory(d: TestDaemon, record: Record): Promise<void> {
+  const [id] = spareIds(d);
+  if (id === undefined) throw new Error('no spare sandbox to measure');
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.includes(`/vms/${id}/`) || !cmdline.includes('qemu-system')) continue;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    record('waiting spare: VMM anonymous memory (RssAnon)', kib('RssAnon') / 1024, 'MiB', 'its own, and the guest pages dirtied since the template snapshot');
+    record('waiting spare: VMM file-backed memory (RssFile)', kib('RssFile') / 1024, 'MiB', 'mostly the template RAM file, in the page cache');
+    return;
+  }
+  throw new Error(`no VMM process of spare ${id}`);
 }

@@ -12,7 +12,7 @@
  * A spare whose template changed or went is removed; reconcile removes every spare at
  * start-up (an older hobd's may be of another template).
  */
-import { appendEvent, claimSpare, deleteSandbox, insertSandbox, listSandboxes, newId, setSandboxState, type Sandbox as SandboxRow, type SpareClaim } from '../db/index.js';
+import { appendEvent, claimSpare, deleteSandbox, getSandbox, insertSandbox, newId, setSandboxState, type Sandbox as SandboxRow, type SpareClaim } from '../db/index.js';
 import { ConflictError } from '../errors.js';
 import { CLOCK_DEADLINE_MS, withDeadline } from './deadline.js';
 import type { VmLauncher } from './launcher.js';
@@ -189,8 +189,8 @@ export class SpareSandboxes {
   /** Removes one spare (its row may be gone already). Never throws. */
   private async remove(id: string): Promise<void> {
     await this.ctx.locks.run(id, 'remove spare', async () => {
-      const row = listSandboxes(this.ctx.deps.db, { rows: 'spares' }).find((r) => r.id === id);
-      if (row) await this.destroy(row);
+      const row = getSandbox(this.ctx.deps.db, id);
+      if (row?.spare) await this.destroy(row);
     }).catch((err: Error) => this.ctx.log(`hob: removing the spare sandbox ${id}: ${err.message}`));
   }
 }
