@@ -14,8 +14,8 @@ import { readFileSync } from 'node:fs';
 
 /** Every point, in the order of the operations they belong to. */
 export const CRASH_POINTS = [
-  // create: disk made / VM booted, row still `creating`
-  'create.disk', 'create.booted',
+  // create: disk made / VM booted, row still `creating` / a spare claimed (row `creating`, VM still paused)
+  'create.disk', 'create.booted', 'create.spare-claimed',
   // disk checkpoint: guest frozen (or paused) / subvolume snapshotted, row not yet written
   'checkpoint.quiesced', 'checkpoint.snapshotted',
   // checkpoint with memory: VM paused / memory written, subvolume not yet snapshotted

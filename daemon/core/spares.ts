@@ -14,6 +14,7 @@
  */
 import { appendEvent, claimSpare, deleteSandbox, getSandbox, insertSandbox, newId, setSandboxState, type Sandbox as SandboxRow, type SpareClaim } from '../db/index.js';
 import { ConflictError } from '../errors.js';
+import { crashPoint } from './crash-point.js';
 import { CLOCK_DEADLINE_MS, withDeadline } from './deadline.js';
 import type { VmLauncher } from './launcher.js';
 import type { LiveVm } from './live-vm.js';
@@ -106,6 +107,7 @@ export class SpareSandboxes {
     }
     try {
       return await this.ctx.locks.run(row.id, 'create', async () => {
+        crashPoint('create.spare-claimed');
         try {
           return await this.continueClaimed(row, pick.meta, grants, progress);
         } catch (err) {

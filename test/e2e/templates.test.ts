@@ -288,6 +288,25 @@ describe('warm templates', () => {
     expect((await ok('a', 'hostname')).trim()).toBe('a');
   });
 
+  it('a crash right after a create claimed the spare: the next hobd undoes that create, and the name is free again', async () => {
+    await waitReady();
+    const [spare] = spareRows();
+    await writeFile(armFile, 'create.spare-claimed');
+    const pending = d.request({ method: 'POST', path: '/v1/sandboxes', body: { name: 'crashy' } }).catch((err: Error) => err);
+    await d.exited();
+    await writeFile(armFile, '');
+    expect(await pending).toBeInstanceOf(Error);
+    await d.restart();
+    await waitReady();
+    expect((await d.request({ path: '/v1/sandboxes/crashy' })).status).toBe(404);
+    expect(d.logs()).toMatch(/"undoneCreates":\["crashy"\]/);
+    expect(await processesNaming(`${d.runDir}/vms/${spare!.id}`)).toEqual([]);
+    expect(await readdir(join(d.stateDir, 'pool', 'sandboxes'))).not.toContain(spare!.id);
+    expect((await create({ name: 'crashy' })).join('\n')).toContain('Continuing a spare sandbox');
+    expect((await ok('crashy', 'hostname')).trim()).toBe('crashy');
+    await remove('crashy');
+  });
+
   it('boots instead when the template RAM file is truncated, with an event, and the sandbox works', async () => {
     await damageTemplate((dir) => truncate(join(dir, 'guest-ram'), 256 * 2 ** 20));
 
