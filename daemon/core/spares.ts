@@ -22,7 +22,7 @@ import { emit } from './progress.js';
 import type { SandboxContext } from './sandbox-context.js';
 import type { GrantRequest } from './secrets.js';
 import { makeItsOwn, resumeTemplateCopy, undoTemplateCopy } from './template-create.js';
-import type { TemplateMeta, Templates, TemplateShape } from './templates.js';
+import type { TemplateInfo, TemplateMeta, Templates, TemplateShape, TemplateSpares } from './templates.js';
 import type { ProgressSink } from './types.js';
 
 interface Spare {
@@ -33,7 +33,7 @@ interface Spare {
   readonly stamp: string;
 }
 
-export class SpareSandboxes {
+export class SpareSandboxes implements TemplateSpares {
   /** Ready spares by image. */
   private readonly ready = new Map<string, Spare>();
   /** Images whose spare is being made. */
@@ -45,8 +45,7 @@ export class SpareSandboxes {
     private readonly templates: Templates,
     private readonly destroy: (row: SandboxRow) => Promise<void>,
   ) {
-    templates.onChange((image) => this.refresh(image));
-    templates.describeSpares((image) => this.state(image));
+    templates.attachSpares(this);
   }
 
   get enabled(): boolean {
@@ -54,7 +53,7 @@ export class SpareSandboxes {
   }
 
   /** What `hob templates ls` shows of `image`'s spare. */
-  state(image: string): 'ready' | 'preparing' | 'none' {
+  state(image: string): TemplateInfo['spare'] {
     return this.ready.has(image) ? 'ready' : this.making.has(image) ? 'preparing' : 'none';
   }
 
@@ -85,7 +84,7 @@ export class SpareSandboxes {
     const pick = await this.templates.pick(image, shape);
     // Another shape: the spare waits for a create of its own.
     if (!pick.use) return undefined;
-    if (pick.meta.key !== spare.key || (await this.templates.stamp(image)) !== spare.stamp) {
+    if (!(await this.isOf(image, pick.meta, spare))) {
       this.refresh(image);
       return undefined;
     }
@@ -185,7 +184,12 @@ export class SpareSandboxes {
 
   private async isCurrent(image: string, spare: Spare): Promise<boolean> {
     const pick = await this.templates.pick(image, this.templates.defaultShape());
-    return pick.use && pick.meta.key === spare.key && (await this.templates.stamp(image)) === spare.stamp;
+    return pick.use && (await this.isOf(image, pick.meta, spare));
+  }
+
+  /** Whether `spare` was made from the template `meta` describes, with its files as they are now. */
+  private async isOf(image: string, meta: TemplateMeta, spare: Spare): Promise<boolean> {
+    return meta.key === spare.key && (await this.templates.stamp(image)) === spare.stamp;
   }
 
   /** Removes one spare (its row may be gone already). Never throws. */

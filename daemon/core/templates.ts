@@ -78,6 +78,14 @@ export interface TemplateInfo {
   readonly spare: 'ready' | 'preparing' | 'none';
 }
 
+/** What templates need of their spares (spares.ts). */
+export interface TemplateSpares {
+  /** `image`'s template may have changed: found current or built by `ensure`, removed, discarded. */
+  refresh(image: string): void;
+  /** Its spare's state, for `list`. */
+  state(image: string): TemplateInfo['spare'];
+}
+
 /** Whether a create may resume the template; if not, why (said in the create's progress). */
 export type TemplatePick =
   | { readonly use: true; readonly image: string; readonly meta: TemplateMeta }
@@ -106,26 +114,17 @@ export class Templates {
   /** Bumped by remove(): a build that started before does not commit. */
   private readonly generation = new Map<string, number>();
   private vmmVersion: Promise<string> | undefined;
-  private readonly listeners: Array<(image: string) => void> = [];
-  private spareState: (image: string) => TemplateInfo['spare'] = () => 'none';
+  private spares: TemplateSpares | undefined;
 
   constructor(private readonly deps: TemplateDeps) {}
 
-  /**
-   * Calls `listener` whenever `image`'s template may have changed: found current or built by
-   * `ensure`, removed, discarded. The spares (spares.ts) follow their templates this way.
-   */
-  onChange(listener: (image: string) => void): void {
-    this.listeners.push(listener);
-  }
-
-  /** Where `list` reads each template's spare from (spares.ts registers itself). */
-  describeSpares(state: (image: string) => TemplateInfo['spare']): void {
-    this.spareState = state;
+  /** The spares (spares.ts) follow the templates: told of every change, asked for `list`. */
+  attachSpares(spares: TemplateSpares): void {
+    this.spares = spares;
   }
 
   private changed(image: string): void {
-    for (const listener of this.listeners) listener(image);
+    this.spares?.refresh(image);
   }
 
   get enabled(): boolean {
@@ -246,7 +245,7 @@ export class Templates {
       const prev = out.get(image);
       out.set(image, { image, state: 'building', cpus: prev?.cpus ?? null, memoryMiB: prev?.memoryMiB ?? null, diskBytes: prev?.diskBytes ?? null, builtAt: prev?.builtAt ?? null, memory: prev?.memory ?? null, bootMs: prev?.bootMs ?? null, detail: step });
     }
-    return [...out.values()].map((t) => ({ ...t, spare: this.spareState(t.image) })).sort((a, b) => a.image.localeCompare(b.image));
+    return [...out.values()].map((t) => ({ ...t, spare: this.spares?.state(t.image) ?? 'none' })).sort((a, b) => a.image.localeCompare(b.image));
   }
 
   /** What identifies `image`'s template files as they are now (TemplateVolumes.stamp); null: none. */

@@ -17,6 +17,7 @@ import { open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDaemon, waitForTemplate, type TestDaemon } from '../helpers/daemon.js';
+import { spareRows as readSpareRows } from '../helpers/spares.js';
 import { sandboxShell } from '../helpers/sandbox-exec.js';
 
 interface ProgressLine {
@@ -79,15 +80,7 @@ describe('warm templates', () => {
       db.close();
     }
   };
-  /** The spare sandboxes, straight from the database (the API never shows them). */
-  const spareRows = (): Array<{ id: string; name: string; state: string }> => {
-    const db = new Database(join(d.stateDir, 'hob.db'), { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare('SELECT id, name, state FROM sandboxes WHERE spare = 1').all() as Array<{ id: string; name: string; state: string }>;
-    } finally {
-      db.close();
-    }
-  };
+  const spareRows = () => readSpareRows(d);
   const sandboxId = async (name: string): Promise<string> => (await d.request({ path: `/v1/sandboxes/${name}` })).json<{ id: string }>().id;
   const remove = async (name: string): Promise<void> => {
     const r = await d.request({ method: 'DELETE', path: `/v1/sandboxes/${name}?force=true` });

@@ -10,8 +10,14 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
-/** The ids of the spare sandboxes in `stateDir`'s database now ([] without a database). */
-export function spareIds(d: { readonly stateDir: string }): string[] {
+export interface SpareRow {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+}
+
+/** The spare sandboxes in `stateDir`'s database now, straight from it (the API never shows them); [] without a database. */
+export function spareRows(d: { readonly stateDir: string }): SpareRow[] {
   let db: Database.Database;
   try {
     db = new Database(join(d.stateDir, 'hob.db'), { readonly: true, fileMustExist: true });
@@ -19,10 +25,15 @@ export function spareIds(d: { readonly stateDir: string }): string[] {
     return [];
   }
   try {
-    return (db.prepare('SELECT id FROM sandboxes WHERE spare = 1').all() as Array<{ id: string }>).map((r) => r.id);
+    return db.prepare('SELECT id, name, state FROM sandboxes WHERE spare = 1').all() as SpareRow[];
   } finally {
     db.close();
   }
+}
+
+/** The ids of the spare sandboxes now. */
+export function spareIds(d: { readonly stateDir: string }): string[] {
+  return spareRows(d).map((r) => r.id);
 }
 
 /** `items` without those that belong to a spare (`idOf` gives the sandbox id an item is named by, if any). */
