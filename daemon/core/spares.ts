@@ -81,7 +81,7 @@ export class SpareSandboxes implements TemplateSpares {
   async claim(image: string, shape: TemplateShape, claim: SpareClaim, grants: readonly GrantRequest[], progress: ProgressSink): Promise<SandboxRow | undefined> {
     const spare = this.ready.get(image);
     if (!spare) return undefined;
-    const pick = await this.templates.pick(image, shape);
+    const pick = await this.templates.pick(image, shape, { build: false });
     // Another shape: the spare waits for a create of its own.
     if (!pick.use) return undefined;
     if (!(await this.isOf(image, pick.meta, spare))) {
@@ -151,7 +151,7 @@ export class SpareSandboxes implements TemplateSpares {
 
   /** Resumes a new spare from `image`'s template and pauses it. */
   private async make(image: string): Promise<void> {
-    const pick = await this.templates.pick(image, this.templates.defaultShape());
+    const pick = await this.templates.pick(image, this.templates.defaultShape(), { build: false });
     if (!pick.use) return;
     const { meta } = pick;
     const stamp = await this.templates.stamp(image);
@@ -183,7 +183,7 @@ export class SpareSandboxes implements TemplateSpares {
   }
 
   private async isCurrent(image: string, spare: Spare): Promise<boolean> {
-    const pick = await this.templates.pick(image, this.templates.defaultShape());
+    const pick = await this.templates.pick(image, this.templates.defaultShape(), { build: false });
     return pick.use && (await this.isOf(image, pick.meta, spare));
   }
 

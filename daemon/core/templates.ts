@@ -186,8 +186,13 @@ export class Templates {
     }
   }
 
-  /** Whether a create of `shape` from `image` may resume its template. Never throws. */
-  async pick(image: string, shape: TemplateShape): Promise<TemplatePick> {
+  /**
+   * Whether a create of `shape` from `image` may resume its template. A missing or stale
+   * template is queued for a build, unless `opts.build` is false (the spares only look: a
+   * template the user removed must stay removed). Never throws.
+   */
+  async pick(image: string, shape: TemplateShape, opts: { readonly build?: boolean } = {}): Promise<TemplatePick> {
+    const ensure = opts.build === false ? () => undefined : (i: string) => this.ensure(i);
     if (!this.enabled) return { use: false, reason: 'warm templates are off' };
     try {
       const vol = await this.deps.templates.get(image);
@@ -195,7 +200,7 @@ export class Templates {
         if (this.building.has(image)) return { use: false, reason: `the template of ${image} is still being built` };
         // A failed build is tried again by a later create, at most every RETRY_AFTER_MS.
         const failed = this.failed.get(image);
-        if (!failed || Date.now() - failed.at > RETRY_AFTER_MS) this.ensure(image);
+        if (!failed || Date.now() - failed.at > RETRY_AFTER_MS) ensure(image);
         return { use: false, reason: `image ${image} has no template${failed ? ` (its last build failed: ${failed.message.slice(0, 200)})` : ''}` };
       }
       const parsed = TemplateMetaSchema.safeParse(vol.meta);
@@ -206,7 +211,7 @@ export class Templates {
       }
       if (shape.diskBytes < meta.diskBytes) return { use: false, reason: `the template of ${image} has a larger disk than asked for` };
       if (meta.key !== (await this.key(image, meta))) {
-        this.ensure(image);
+        ensure(image);
         return { use: false, reason: `the template of ${image} is stale (the image, the VMM or hob's settings changed)` };
       }
       return { use: true, image, meta };
@@ -376,6 +381,11 @@ export class Templates {
         guestPolicyFile: warm.guestPolicyFile,
       };
       await build.commit(meta, () => crashPoint('template.committing'));
+      // A remove that ran while this build was committing found nothing to remove: undo the commit.
+      if ((this.generation.get(image) ?? 0) !== generation) {
+        await templates.remove(image);
+        throw new Error('the template was removed while it was built');
+      }
       crashPoint('template.committed');
       appendEvent(db, { type: 'template', data: { image, phase: 'ready', bootMs } });
       this.deps.log(`hob: template of ${image} ready (${shape.cpus} vCPU, ${shape.memoryMiB} MiB; booted in ${bootMs} ms)`);
