@@ -1,5 +1,5 @@
 /** Waiting for and validating what the agent answers on a channel. */
-import type * as z from 'zod';
+import * as z from 'zod';
 import type { Channel, ChannelMessage } from '../protocol/index.js';
 import { AgentError, GuestError } from '../errors.js';
 
@@ -61,8 +61,8 @@ export function lostChannel(what: string, error: Error | undefined): AgentError 
 export class InvalidGuestAnswerError extends AgentError {}
 
 /** Validates a value from the guest; a mismatch is a protocol violation (InvalidGuestAnswerError). */
-export function parseFromGuest<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
-  const parsed = schema.safeParse(value);
+export function parseFromGuest<S extends z.core.$ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = z.safeParse(schema, value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length > 0 ? ` (at ${issue.path.join('.')})` : '';

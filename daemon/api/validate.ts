@@ -2,7 +2,7 @@
  * Input validation helpers: zod parsing that fails with BadRequestError, and
  * JSON bodies read with a size limit.
  */
-import type * as z from 'zod';
+import * as z from 'zod';
 import { BadRequestError } from '../errors.js';
 import { PayloadTooLargeError } from './errors.js';
 
@@ -10,7 +10,7 @@ import { PayloadTooLargeError } from './errors.js';
 export const MAX_JSON_BODY = 1024 * 1024;
 
 /** One line per zod issue: `field: message`. */
-export function describeIssues(error: z.ZodError): string {
+export function describeIssues(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 5)
     .map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
@@ -18,8 +18,8 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /** Parses `value` with `schema`; a failure is a 400 naming `what` ("body", "query", "name"). */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
-  const result = schema.safeParse(value);
+export function parseInput<S extends z.core.$ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = z.safeParse(schema, value);
   if (!result.success) throw new BadRequestError(`invalid ${what}: ${describeIssues(result.error)}`);
   return result.data;
 }
@@ -55,7 +55,7 @@ export async function readLimitedBody(request: Request, limit = MAX_JSON_BODY): 
  * Reads and validates a JSON body. An empty body is treated as `{}` when
  * `emptyAsObject` is set (POST endpoints whose fields are all optional).
  */
-export async function readJsonBody<S extends z.ZodType>(request: Request, schema: S, options: { emptyAsObject?: boolean } = {}): Promise<z.infer<S>> {
+export async function readJsonBody<S extends z.core.$ZodType>(request: Request, schema: S, options: { emptyAsObject?: boolean } = {}): Promise<z.output<S>> {
   const raw = await readLimitedBody(request);
   const text = raw.toString('utf8');
   if (text.trim() === '') {

@@ -18,7 +18,8 @@ import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { ApiError, CliError, UsageError, connectionError } from './errors.js';
 
 export const DEFAULT_SOCKET = '/run/hob/hob.sock';
@@ -90,8 +91,12 @@ export interface RequestOptions {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+// zod/mini speaks no language until told (classic zod, which hobd loads, sets English itself): a
+// response that does not parse is reported in words, not "Invalid input".
+z.config(en());
+
 /** The API's error body; file errors carry the errno name in `code`. */
-const ErrorBody = z.object({ error: z.string().optional(), message: z.string().optional(), code: z.string().optional() });
+const ErrorBody = z.object({ error: z.optional(z.string()), message: z.optional(z.string()), code: z.optional(z.string()) });
 
 /** Largest error body read (the rest is dropped). */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -99,10 +104,10 @@ const MAX_ERROR_BODY = 64 * 1024;
 /** Sprites' and hob's NDJSON progress line. */
 export const ProgressLine = z.looseObject({
   type: z.enum(['info', 'error', 'complete']),
-  data: z.string().optional(),
-  error: z.string().optional(),
-  code: z.string().optional(),
-  time: z.string().optional(),
+  data: z.optional(z.string()),
+  error: z.optional(z.string()),
+  code: z.optional(z.string()),
+  time: z.optional(z.string()),
 });
 export type ProgressLine = z.infer<typeof ProgressLine>;
 
@@ -170,7 +175,7 @@ export class HobClient {
   }
 
   /** A request whose JSON response is validated with `schema`. */
-  async json<S extends z.ZodType>(method: string, path: string, schema: S, options: RequestOptions = {}): Promise<z.infer<S>> {
+  async json<S extends z.core.$ZodType>(method: string, path: string, schema: S, options: RequestOptions = {}): Promise<z.output<S>> {
     const res = await this.send(method, path, options);
     const text = (await readLimited(res, 64 * 1024 * 1024)).toString('utf8');
     let value: unknown;
@@ -302,8 +307,8 @@ export interface OpenSocket {
 }
 
 /** Validates a response; a mismatch is hobd and this CLI disagreeing on the API, reported as such. */
-export function parseResponse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
-  const parsed = schema.safeParse(value);
+export function parseResponse<S extends z.core.$ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = z.safeParse(schema, value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new CliError(`unexpected response from hobd to ${what} (${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'bad shape'}): is the CLI the same version as hobd?`);

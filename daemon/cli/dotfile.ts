@@ -11,7 +11,7 @@
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { SandboxNameSchema } from '../core/names.js';
 import { CliError } from './errors.js';
 

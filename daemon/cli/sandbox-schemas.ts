@@ -1,9 +1,10 @@
 /**
  * The sandbox object as the CLI reads it (the other API responses are in schemas.ts): on its
- * own so that `hob ls` and the commands that show a sandbox build only these schemas
- * (docs/architecture.md §23). Objects are loose: `--json` prints what hobd sent.
+ * own so that `hob ls` and the commands that show a sandbox build only these schemas, in
+ * zod/mini as the wire shapes they extend (docs/architecture.md §23). Objects are loose:
+ * `--json` prints what hobd sent.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { SpriteList, SpriteObject } from '../wire/sprite.js';
 
 /**
@@ -11,7 +12,7 @@ import { SpriteList, SpriteObject } from '../wire/sprite.js';
  * hobd versions do not send the sleep and checkpoint settings; the Sprites
  * fields the CLI does not show are not required.
  */
-export const SandboxObject = SpriteObject.partial({
+export const SandboxObject = z.partial(SpriteObject, {
   idle: true,
   keep_awake_until: true,
   auto_checkpoint: true,
@@ -23,4 +24,4 @@ export const SandboxObject = SpriteObject.partial({
 });
 export type SandboxObject = z.infer<typeof SandboxObject>;
 
-export const SandboxList = SpriteList.extend({ sprites: z.array(SandboxObject) }).partial({ next_continuation_token: true });
+export const SandboxList = z.partial(z.extend(SpriteList, { sprites: z.array(SandboxObject) }), { next_continuation_token: true });

@@ -15,7 +15,7 @@ const GiB = 1024 ** 3;
 
 export const CreateInputSchema = z.object({
   name: SandboxNameSchema,
-  image: ImageNameSchema.optional(),
+  image: z.optional(ImageNameSchema),
   cpus: z.number().int().min(1).max(64).optional(),
   memoryMiB: z.number().int().min(256).max(256 * 1024).optional(),
   diskBytes: z.number().int().min(1 * GiB).max(16 * 1024 * GiB).optional(),
@@ -40,7 +40,7 @@ export const CheckpointInputSchema = z.object({
 const GuestPathSchema = z.string().max(4096).startsWith('/', 'must be an absolute guest path').refine((p) => !p.includes('\0'), 'must not contain NUL');
 
 /** One line naming every problem, each with the field it is about. */
-export function formatZodError(error: z.ZodError): string {
+export function formatZodError(error: z.core.$ZodError): string {
   return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 }
 

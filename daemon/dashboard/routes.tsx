@@ -60,14 +60,14 @@ class ApiFailure extends Error {
 export function dashboardRoutes(sessions: DashboardSessions, api: ApiFetch): Hono<ApiEnv> {
   const router = new Hono<ApiEnv>();
 
-  const get = async <S extends z.ZodType>(c: ApiContext, path: string, schema: S, headers?: Record<string, string>): Promise<z.infer<S>> => {
+  const get = async <S extends z.core.$ZodType>(c: ApiContext, path: string, schema: S, headers?: Record<string, string>): Promise<z.output<S>> => {
     const response = await api(c, path, headers);
     const body: unknown = await response.json().catch(() => undefined);
     if (!response.ok) {
       const message = typeof body === 'object' && body !== null && 'message' in body ? String(body.message) : `HTTP ${response.status}`;
       throw new ApiFailure(response.status, message);
     }
-    return schema.parse(body);
+    return z.parse(schema, body);
   };
   const getText = async (c: ApiContext, path: string): Promise<string> => {
     const response = await api(c, path);

@@ -23,7 +23,7 @@ type Fragment = ReturnType<typeof ConsoleLogView>;
 /** What routes.tsx lends: the in-process API call, its JSON and text readers (which throw its ApiFailure), its fragment wrapper. */
 export interface SectionHelpers {
   api(c: ApiContext, path: string, headers?: Record<string, string>): Promise<Response>;
-  get<S extends z.ZodType>(c: ApiContext, path: string, schema: S, headers?: Record<string, string>): Promise<z.infer<S>>;
+  get<S extends z.core.$ZodType>(c: ApiContext, path: string, schema: S, headers?: Record<string, string>): Promise<z.output<S>>;
   getText(c: ApiContext, path: string): Promise<string>;
   fragment(render: (c: ApiContext) => Promise<Fragment>): (c: ApiContext) => Promise<Response>;
 }
@@ -74,11 +74,11 @@ export interface ListExtras {
 }
 
 export async function listExtras(c: ApiContext, api: SectionHelpers['api']): Promise<ListExtras> {
-  const read = async <S extends z.ZodType>(path: string, schema: S): Promise<{ value?: z.infer<S>; error?: string }> => {
+  const read = async <S extends z.core.$ZodType>(path: string, schema: S): Promise<{ value?: z.output<S>; error?: string }> => {
     const response = await api(c, path);
     const body: unknown = await response.json().catch(() => undefined);
     if (!response.ok) return { error: typeof body === 'object' && body !== null && 'message' in body ? String(body.message) : `HTTP ${response.status}` };
-    const parsed = schema.safeParse(body);
+    const parsed = z.safeParse(schema, body);
     return parsed.success ? { value: parsed.data } : { error: 'hobd answered an unexpected shape' };
   };
   const [host, stats] = await Promise.all([read('/v1/host', HostObject), read('/v1/stats?all=1', StatsList)]);

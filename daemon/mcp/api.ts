@@ -6,7 +6,7 @@
  * streamable HTTP endpoint inside hobd calls the API in process with the
  * caller's own credentials (api/routes/mcp.ts).
  */
-import type * as z from 'zod';
+import * as z from 'zod';
 
 /** Query parameters; undefined values are left out. */
 export type ApiQuery = Readonly<Record<string, string | number | boolean | undefined>>;
@@ -51,7 +51,7 @@ export class McpApi {
   constructor(private readonly fetch: ApiFetch) {}
 
   /** A JSON answer, validated with the wire schema. */
-  async json<S extends z.ZodType>(method: string, path: string, schema: S, request: ApiRequest = {}, limit = MAX_JSON): Promise<z.infer<S>> {
+  async json<S extends z.core.$ZodType>(method: string, path: string, schema: S, request: ApiRequest = {}, limit = MAX_JSON): Promise<z.output<S>> {
     const { data, truncated } = await this.bytes(method, path, limit, request);
     if (truncated) throw new McpApiError(`the answer to ${method} ${path} is over ${limit} bytes`);
     let value: unknown;
@@ -60,7 +60,7 @@ export class McpApi {
     } catch {
       throw new McpApiError(`hobd answered ${method} ${path} with something that is not JSON`);
     }
-    const parsed = schema.safeParse(value);
+    const parsed = z.safeParse(schema, value);
     if (!parsed.success) throw new McpApiError(`unexpected answer from hobd to ${method} ${path}: ${parsed.error.issues[0]?.message ?? 'bad shape'}`);
     return parsed.data;
   }

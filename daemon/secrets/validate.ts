@@ -48,8 +48,8 @@ export const secretValueSchema = z.string()
   .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters (newlines, tabs, NUL)');
 
 /** Parses `value` with `schema` or throws InvalidSecretInputError naming `field` (the message never echoes the input). */
-export function parseField<T extends z.ZodType>(schema: T, field: string, value: unknown): z.output<T> {
-  const r = schema.safeParse(value);
+export function parseField<T extends z.core.$ZodType>(schema: T, field: string, value: unknown): z.output<T> {
+  const r = z.safeParse(schema, value);
   if (r.success) return r.data;
   const why = r.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
   throw new InvalidSecretInputError(field, `invalid ${field}: ${why}`);

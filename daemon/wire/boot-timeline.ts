@@ -3,7 +3,8 @@
  * started the VMM process. Written as the data of a `boot-timeline` event and shown as
  * `boot_timeline` in a sandbox's info (`GET /v1/sandboxes/{name}`, `hob info`).
  */
-import * as z from 'zod';
+/** zod/mini, as every schema `hob ls` and `hob info` read (docs/architecture.md §23). */
+import * as z from 'zod/mini';
 
 /**
  * The steps, in boot order. `vmm-start` and `agent-ready` are hobd's own clock; `kernel` (the
@@ -42,6 +43,6 @@ export const BootTimelineObject = z.looseObject({
   /** Steps in boot order with their start, ms after `started_at`; steps the guest did not report (or reported out of order) are absent. */
   phases: z.array(z.looseObject({ name: z.string(), ms: z.number() })),
   /** Known steps the guest reported that did not fit (before the previous step, or after the agent's answer). */
-  dropped: z.array(z.string()).optional(),
+  dropped: z.optional(z.array(z.string())),
 });
 export type BootTimelineObject = z.infer<typeof BootTimelineObject>;

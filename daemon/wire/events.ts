@@ -123,7 +123,7 @@ const TypesQuery = z
 
 const EventsQueryFields = z.object({
   /** A sandbox's name: it and destroyed sandboxes that had the name (per-sandbox route: that sandbox only). */
-  sandbox: SandboxNameSchema.optional(),
+  sandbox: z.optional(SandboxNameSchema),
   type: TypesQuery.optional(),
   /** Events with a larger id. */
   after: EventId.optional(),

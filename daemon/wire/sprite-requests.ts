@@ -58,7 +58,7 @@ export const CreateSandboxBody = z.object({
     .optional(),
   environment: EnvMap.optional(),
   /** hob extension: the image to create from (default: the configured default image). */
-  image: ImageNameSchema.optional(),
+  image: z.optional(ImageNameSchema),
   /**
    * hob extension: start from a checkpoint of another sandbox, `"SRC:vN"` (as `hob create NEW --from SRC:vN`).
    * Parsed into `{sandbox, checkpoint}`. Mutually exclusive with `image`.

@@ -10,7 +10,12 @@
  * The requests (create, update, list, sleep, keep-awake) are in sprite-requests.ts: the CLI
  * reads sandboxes on every `hob ls` and need not build them.
  */
-import * as z from 'zod';
+/**
+ * zod/mini (functions instead of methods: `z.optional(x)`, not `x.optional()`): the CLI loads
+ * this module on every `hob ls`, and mini builds its schemas at a fraction of classic's start-up
+ * cost; classic schemas take mini ones as they are (docs/architecture.md §23).
+ */
+import * as z from 'zod/mini';
 import { BootTimelineObject } from './boot-timeline.js';
 
 export const SpriteObject = z.looseObject({
@@ -33,20 +38,20 @@ export const SpriteObject = z.looseObject({
   disk_bytes: z.number(),
   image: z.string(),
   vmm: z.string(),
-  last_error: z.string().nullable(),
+  last_error: z.nullable(z.string()),
   /**
    * This sandbox's own idle times in seconds (0 = never); a key that is absent
    * follows hobd's configured default. `{}` when it has none.
    */
-  idle: z.looseObject({ pause_after_seconds: z.number().optional(), hibernate_after_seconds: z.number().optional() }),
+  idle: z.looseObject({ pause_after_seconds: z.optional(z.number()), hibernate_after_seconds: z.optional(z.number()) }),
   /** ISO 8601 end of a keep-awake hold (`POST .../keep-awake`), or null. */
-  keep_awake_until: z.string().nullable(),
+  keep_awake_until: z.nullable(z.string()),
   /** Automatic checkpoints while running; null when off. */
-  auto_checkpoint: z.looseObject({ interval_minutes: z.number(), keep: z.number() }).nullable(),
+  auto_checkpoint: z.nullable(z.looseObject({ interval_minutes: z.number(), keep: z.number() })),
   /** Where a fork came from (checkpoint null: the source's state at the time); null for a sandbox made from an image. */
-  forked_from: z.looseObject({ sandbox: z.string(), checkpoint: z.string().nullable() }).nullable(),
+  forked_from: z.nullable(z.looseObject({ sandbox: z.string(), checkpoint: z.nullable(z.string()) })),
   /** Its last cold boot, step by step (docs/architecture.md §24); only in a single sandbox's info, absent before the first boot is recorded. */
-  boot_timeline: BootTimelineObject.optional(),
+  boot_timeline: z.optional(BootTimelineObject),
   // Sprites fields the CLI does not show
   id: z.string(),
   /** Always "local": hob has no organizations. */
@@ -61,6 +66,6 @@ export type SpriteObject = z.infer<typeof SpriteObject>;
 export const SpriteList = z.looseObject({
   sprites: z.array(SpriteObject),
   has_more: z.boolean(),
-  next_continuation_token: z.string().nullable(),
+  next_continuation_token: z.nullable(z.string()),
 });
 export type SpriteList = z.infer<typeof SpriteList>;

@@ -12,6 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +156,17 @@ describe('hob CLI against the API and a host guest agent', () => {
         expect(bad.stderr).toMatch(/^hob: invalid sandbox name "Bad_Name"/);
         const help = await hobBundle(['--help']);
         expect(help.stdout).toMatch(/^\s+mcp \[options\]/m);
+        // A response of another shape is reported in words: the CLI alone (zod/mini) sets zod's English messages.
+        const oddSocket = join(agent.dir, 'odd.sock');
+        const odd = createServer((_req, res) => res.end(JSON.stringify({ sprites: [{ name: 5 }], has_more: false })));
+        await new Promise<void>((done) => odd.listen(oddSocket, done));
+        try {
+          const r = await execa(process.execPath, [join(outdir, 'hob.js'), '--socket', oddSocket, 'ls'], { reject: false });
+          expect([r.exitCode, r.stdout]).toEqual([1, '']);
+          expect(r.stderr).toContain('(sprites.0.name: Invalid input: expected string, received number)');
+        } finally {
+          odd.close();
+        }
       } finally {
         rmSync(outdir, { recursive: true, force: true });
       }

@@ -72,14 +72,14 @@ describe('checkpoint API inputs', () => {
 });
 
 describe('checkpoint CLI arguments', () => {
-  it('checks ids and --from', () => {
+  it('checks ids and --from', async () => {
     expect(checkCheckpointRef('v7')).toBe('v7');
     expect(() => checkCheckpointRef('7')).toThrow(UsageError);
     expect(checkCheckpointSource('dev:v3')).toBe('dev:v3');
     expect(() => checkCheckpointSource('dev')).toThrow(/SANDBOX:CHECKPOINT/);
     expect(() => checkCheckpointSource('Dev:v3')).toThrow(/invalid sandbox name "Dev"/);
-    expect(createBody('copy', { from: 'dev:v3' })).toEqual({ name: 'copy', from: 'dev:v3' });
-    expect(() => createBody('copy', { from: 'dev:v3', image: 'dev' })).toThrow(/--image or --from/);
+    expect(await createBody('copy', { from: 'dev:v3' })).toEqual({ name: 'copy', from: 'dev:v3' });
+    await expect(createBody('copy', { from: 'dev:v3', image: 'dev' })).rejects.toThrow(/--image or --from/);
   });
 
   it('splits [NAME] ID... using .hob only when the first word looks like an id', () => {

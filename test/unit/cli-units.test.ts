@@ -51,8 +51,8 @@ describe('KEY=VALUE', () => {
 });
 
 describe('the create body', () => {
-  it('is the Sprites shape with hob\'s image', () => {
-    expect(createBody('dev', { image: 'minimal', cpus: '2', memory: '2G', disk: '100G', label: ['a'], env: ['K=V'], public: true })).toEqual({
+  it('is the Sprites shape with hob\'s image', async () => {
+    expect(await createBody('dev', { image: 'minimal', cpus: '2', memory: '2G', disk: '100G', label: ['a'], env: ['K=V'], public: true })).toEqual({
       name: 'dev',
       image: 'minimal',
       config: { cpus: 2, ram_mb: 2048, storage_gb: 100 },
@@ -61,12 +61,12 @@ describe('the create body', () => {
       url_settings: { auth: 'public' },
     });
   });
-  it('leaves out what was not given', () => {
-    expect(createBody('dev', {})).toEqual({ name: 'dev' });
+  it('leaves out what was not given', async () => {
+    expect(await createBody('dev', {})).toEqual({ name: 'dev' });
   });
-  it('refuses bad names of sandbox and image', () => {
-    expect(() => createBody('-dev', {})).toThrow(/invalid sandbox name/);
-    expect(() => createBody('dev', { image: 'Dev' })).toThrow(/invalid image name/);
+  it('refuses bad names of sandbox and image', async () => {
+    await expect(createBody('-dev', {})).rejects.toThrow(/invalid sandbox name/);
+    await expect(createBody('dev', { image: 'Dev' })).rejects.toThrow(/invalid image name/);
   });
 });
 

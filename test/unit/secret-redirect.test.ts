@@ -91,9 +91,9 @@ describe('guest side (agent secrets.configure)', () => {
 });
 
 describe('hob create --secret', () => {
-  it('takes NAME or NAME=VAR and refuses anything else', () => {
-    expect(createBody('s', { secret: ['tok', 'gh=GITHUB_TOKEN'] }).secrets).toEqual([{ secret: 'tok' }, { secret: 'gh', env: 'GITHUB_TOKEN' }]);
-    expect(() => createBody('s', { secret: ['tok=1X'] })).toThrow(/NAME=VAR/);
-    expect(() => createBody('s', { secret: ['=X'] })).toThrow(/NAME=VAR/);
+  it('takes NAME or NAME=VAR and refuses anything else', async () => {
+    expect((await createBody('s', { secret: ['tok', 'gh=GITHUB_TOKEN'] })).secrets).toEqual([{ secret: 'tok' }, { secret: 'gh', env: 'GITHUB_TOKEN' }]);
+    await expect(createBody('s', { secret: ['tok=1X'] })).rejects.toThrow(/NAME=VAR/);
+    await expect(createBody('s', { secret: ['=X'] })).rejects.toThrow(/NAME=VAR/);
   });
 });

@@ -39,7 +39,7 @@ export interface ImageRouteDeps {
 /** Body of `POST /v1/images`. */
 export const BuildImageBody = z.object({
   /** Image name in the pool; default: the variant's name. */
-  name: ImageNameSchema.optional(),
+  name: z.optional(ImageNameSchema),
   /** Package set; default `dev`. */
   variant: z.enum(IMAGE_VARIANTS).default('dev'),
   /** Replace an existing image of the same name. Default false (409 when it exists). */

@@ -2,7 +2,6 @@
  * Sandbox lifecycle: `hob create | ls | info | rm | start | stop`.
  */
 import type { Command } from 'commander';
-import { checkCheckpointSource } from '../checkpoint-refs.js';
 import { parseResponse, type HobClient } from '../client.js';
 import { addCommonOptions, clientFor, sandboxName, sandboxPath, wantsJson, type CliContext } from '../context.js';
 import { CliError, ExitCode, UsageError, describeFailure, formatFailureLine } from '../errors.js';
@@ -29,7 +28,7 @@ export interface CreateOptions {
 }
 
 /** The API body of `hob create` (Sprites' create body plus hob's `image` and `from`). @throws UsageError for bad values. */
-export function createBody(name: string, o: CreateOptions): Record<string, unknown> {
+export async function createBody(name: string, o: CreateOptions): Promise<Record<string, unknown>> {
   const config: Record<string, number> = {};
   if (o.cpus !== undefined) config.cpus = parsePositiveInt(o.cpus, '--cpus');
   if (o.memory !== undefined) config.ram_mb = parseMemoryMiB(o.memory);
@@ -37,7 +36,8 @@ export function createBody(name: string, o: CreateOptions): Record<string, unkno
   const body: Record<string, unknown> = { name: checkSandboxName(name) };
   if (o.image !== undefined && o.from !== undefined) throw new UsageError('give --image or --from, not both');
   if (o.image !== undefined) body.image = checkImageName(o.image);
-  if (o.from !== undefined) body.from = checkCheckpointSource(o.from);
+  // Loaded only here: checkpoint references pull in the checkpoint wire schemas (docs/architecture.md §23).
+  if (o.from !== undefined) body.from = (await import('../checkpoint-refs.js')).checkCheckpointSource(o.from);
   if (Object.keys(config).length > 0) body.config = config;
   if (o.label !== undefined && o.label.length > 0) body.labels = [...o.label];
   if (o.env !== undefined && o.env.length > 0) body.environment = parseEnvPairs(o.env, '--env');
@@ -125,7 +125,7 @@ export function registerSandboxCommands(program: Command, ctx: CliContext): void
       .option('--public', 'make its URL reachable without a token')
       .option('--cold', 'boot it even when a warm template of its image could start it at once'),
   ).action(async (name: string, o: CreateOptions, cmd: Command) => {
-    const body = createBody(name, o);
+    const body = await createBody(name, o);
     const client = clientFor(cmd, ctx);
     const value = await runWithProgress(client, 'POST', '/v1/sandboxes', { json: body }, progressFor(cmd, ctx));
     const sandbox = parseResponse(SandboxObject, value, 'create');

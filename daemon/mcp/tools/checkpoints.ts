@@ -65,7 +65,7 @@ export function registerCheckpointTools(server: McpServer, ctx: ToolContext): vo
     {
       title: 'Fork a sandbox',
       description: "Creates a new sandbox from another one's current disk, or from one of its checkpoints (`from`), sharing blocks until they change. The fork gets its own hostname and identity.",
-      input: { name: SandboxNameSchema.describe('the sandbox to fork'), new_name: ForkBody.shape.name, from: ForkBody.shape.from },
+      input: { name: SandboxNameSchema.check(z.describe('the sandbox to fork')), new_name: ForkBody.shape.name, from: ForkBody.shape.from },
       hints: { readOnly: false, destructive: false, idempotent: false },
     },
     async (args, extra) => {

@@ -1,5 +1,6 @@
 /** Tools: create_sandbox, list_sandboxes, sandbox_info, destroy_sandbox. */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import * as z from 'zod';
 import { SandboxNameSchema } from '../../core/names.js';
 import { CreateSandboxBody, ListSandboxesQuery } from '../../wire/sprite-requests.js';
 import { SpriteObject } from '../../wire/sprite.js';
@@ -21,7 +22,7 @@ export function registerSandboxTools(server: McpServer, ctx: ToolContext): void 
       title: 'Create a sandbox',
       description: 'Creates and boots a new sandbox (a Linux microVM with its own disk) and waits until it runs. Give `from: "SRC:vN"` to start from a checkpoint of another sandbox instead of an image.',
       input: {
-        name: SandboxNameSchema.describe('DNS label: a-z, 0-9 and -'),
+        name: SandboxNameSchema.check(z.describe('DNS label: a-z, 0-9 and -')),
         image: CreateSandboxBody.shape.image,
         from: CreateSandboxBody.shape.from,
         cpus: config.cpus,
