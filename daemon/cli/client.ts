@@ -15,7 +15,6 @@
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import * as z from 'zod/mini';
@@ -204,6 +203,7 @@ export class HobClient {
    */
   async *ndjson(method: string, path: string, options: RequestOptions = {}): AsyncGenerator<unknown> {
     const res = await this.send(method, path, { ...options, headers: { accept: 'application/x-ndjson', ...options.headers } });
+    const { createInterface } = await import('node:readline');
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     for await (const line of lines) {
       if (line.trim() === '') continue;
@@ -222,6 +222,7 @@ export class HobClient {
    */
   async *sse(path: string, options: RequestOptions = {}): AsyncGenerator<unknown> {
     const res = await this.send('GET', path, { ...options, headers: { accept: 'text/event-stream', ...options.headers } });
+    const { createInterface } = await import('node:readline');
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     let data: string[] = [];
     for await (const line of lines) {

@@ -9,7 +9,8 @@
  * who write it by hand: `echo dev > .hob`). Anything else is an error naming
  * the file, rather than a silent fallback to another sandbox.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+// `fs.promises`, not node:fs/promises: node loads it at the first call, not on every command (docs/architecture.md §23).
+import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as z from 'zod/mini';
 import { SandboxNameSchema } from '../core/names.js';
@@ -56,7 +57,7 @@ export async function findDefaultSandbox(startDir: string): Promise<DefaultSandb
     const file = join(dir, DOTFILE);
     let text: string | undefined;
     try {
-      text = await readFile(file, 'utf8');
+      text = await fs.readFile(file, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       // A directory we cannot read, or a `.hob` that is a directory, is skipped like a missing file.
@@ -72,7 +73,7 @@ export async function findDefaultSandbox(startDir: string): Promise<DefaultSandb
 /** Writes `<dir>/.hob` naming `name`; returns the file's path. */
 export async function writeDotfile(dir: string, name: string): Promise<string> {
   const file = join(dir, DOTFILE);
-  await writeFile(file, dotfileText(name), { mode: 0o644 });
+  await fs.writeFile(file, dotfileText(name), { mode: 0o644 });
   return file;
 }
 
@@ -80,7 +81,7 @@ export async function writeDotfile(dir: string, name: string): Promise<string> {
 export async function removeDotfile(dir: string): Promise<boolean> {
   const file = join(dir, DOTFILE);
   try {
-    await rm(file);
+    await fs.rm(file);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;

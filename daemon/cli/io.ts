@@ -26,7 +26,10 @@ export interface CliIo {
 /** The real process. */
 export function processIo(): CliIo {
   return {
-    stdin: process.stdin,
+    // A getter: node makes process.stdin (a socket or terminal stream) on first use, and most commands never read it.
+    get stdin() {
+      return process.stdin;
+    },
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
