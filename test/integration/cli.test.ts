@@ -11,7 +11,7 @@
  * shell sees: exit codes, stdout and stderr.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -142,6 +142,8 @@ describe('hob CLI against the API and a host guest agent', () => {
       const { bundleCli } = (await import(join(REPO, 'daemon/cli/bundle.mjs'))) as { bundleCli(o: { outdir: string }): Promise<void> };
       await bundleCli({ outdir });
       try {
+        // The loader runs the bundle with the V8 code caches the build wrote (docs/architecture.md §23).
+        expect(readdirSync(outdir).filter((f) => f.endsWith('.js.cache'))).toContain('cli.js.cache');
         const hobBundle = (args: string[], input?: string) => execa(process.execPath, [join(outdir, 'hob.js'), '--socket', socketPath, ...args], { cwd: files, input, reject: false });
         const version = await hobBundle(['--version']);
         expect(version.stdout).toBe(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version);
