@@ -158,6 +158,11 @@ describe('hob CLI against the API and a host guest agent', () => {
         expect(bad.stderr).toMatch(/^hob: invalid sandbox name "Bad_Name"/);
         const help = await hobBundle(['--help']);
         expect(help.stdout).toMatch(/^\s+mcp \[options\]/m);
+        // A damaged cache (a short write, another node's) is rejected by V8 and costs only the compile.
+        for (const cache of readdirSync(outdir).filter((f) => f.endsWith('.js.cache'))) writeFileSync(join(outdir, cache), 'damaged');
+        const again = await hobBundle(['ls', '--json']);
+        expect([again.exitCode, again.stderr]).toEqual([0, '']);
+        expect((JSON.parse(again.stdout) as Array<{ name: string }>).map((s) => s.name)).toEqual(['dev']);
         // A response of another shape is reported in words: the CLI alone (zod/mini) sets zod's English messages.
         const oddSocket = join(agent.dir, 'odd.sock');
         const odd = createServer((_req, res) => res.end(JSON.stringify({ sprites: [{ name: 5 }], has_more: false })));
