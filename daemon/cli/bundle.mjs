@@ -119,7 +119,7 @@ export async function bundleCli(options) {
  */
 async function toCommonJs(esbuild, code, name) {
   const required = code.replace(LAZY_IMPORT, 'Promise.resolve().then(() => require("$1"))').replace(MODULE_IMPORT, '__hobImport($1)');
-  if (/\bimport\(/.test(required.replace(/\bimport\(\)/g, ''))) throw new Error(`${name}: an import() the loader cannot serve; update LAZY_IMPORT or MODULE_IMPORT`);
+  if (/\bimport\(/.test(required)) throw new Error(`${name}: an import() the loader cannot serve; update LAZY_IMPORT or MODULE_IMPORT`);
   const usesMeta = required.includes('import.meta');
   const result = await esbuild.transform(required, {
     format: 'cjs',
