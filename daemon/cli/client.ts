@@ -203,8 +203,7 @@ export class HobClient {
    */
   async *ndjson(method: string, path: string, options: RequestOptions = {}): AsyncGenerator<unknown> {
     const res = await this.send(method, path, { ...options, headers: { accept: 'application/x-ndjson', ...options.headers } });
-    const { createInterface } = await import('node:readline');
-    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    const lines = await linesOf(res);
     for await (const line of lines) {
       if (line.trim() === '') continue;
       try {
@@ -222,8 +221,7 @@ export class HobClient {
    */
   async *sse(path: string, options: RequestOptions = {}): AsyncGenerator<unknown> {
     const res = await this.send('GET', path, { ...options, headers: { accept: 'text/event-stream', ...options.headers } });
-    const { createInterface } = await import('node:readline');
-    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    const lines = await linesOf(res);
     let data: string[] = [];
     for await (const line of lines) {
       if (line === '') {
@@ -330,6 +328,12 @@ export function apiErrorFrom(status: number, body: Buffer): ApiError {
   // File errors put the errno name in `code` and the text in `error`.
   const code = parsed?.code ?? parsed?.error ?? `http_${status}`;
   return new ApiError(status, code, message);
+}
+
+/** The lines of a response; readline is loaded by the first stream read this way (docs/architecture.md §23). */
+async function linesOf(res: IncomingMessage): Promise<AsyncIterable<string>> {
+  const { createInterface } = await import('node:readline');
+  return createInterface({ input: res, crlfDelay: Infinity });
 }
 
 /** Reads a stream into a buffer, keeping at most `limit` bytes. */

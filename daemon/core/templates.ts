@@ -192,7 +192,7 @@ export class Templates {
    * template the user removed must stay removed). Never throws.
    */
   async pick(image: string, shape: TemplateShape, opts: { readonly build?: boolean } = {}): Promise<TemplatePick> {
-    const ensure = opts.build === false ? () => undefined : (i: string) => this.ensure(i);
+    const build = opts.build !== false;
     if (!this.enabled) return { use: false, reason: 'warm templates are off' };
     try {
       const vol = await this.deps.templates.get(image);
@@ -200,7 +200,7 @@ export class Templates {
         if (this.building.has(image)) return { use: false, reason: `the template of ${image} is still being built` };
         // A failed build is tried again by a later create, at most every RETRY_AFTER_MS.
         const failed = this.failed.get(image);
-        if (!failed || Date.now() - failed.at > RETRY_AFTER_MS) ensure(image);
+        if (build && (!failed || Date.now() - failed.at > RETRY_AFTER_MS)) this.ensure(image);
         return { use: false, reason: `image ${image} has no template${failed ? ` (its last build failed: ${failed.message.slice(0, 200)})` : ''}` };
       }
       const parsed = TemplateMetaSchema.safeParse(vol.meta);
@@ -211,7 +211,7 @@ export class Templates {
       }
       if (shape.diskBytes < meta.diskBytes) return { use: false, reason: `the template of ${image} has a larger disk than asked for` };
       if (meta.key !== (await this.key(image, meta))) {
-        ensure(image);
+        if (build) this.ensure(image);
         return { use: false, reason: `the template of ${image} is stale (the image, the VMM or hob's settings changed)` };
       }
       return { use: true, image, meta };
